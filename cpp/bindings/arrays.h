@@ -1,0 +1,73 @@
+// The only place where numpy arrays are read. Converts Python arguments into core views and
+// raises TypeError / ValueError (naming the argument) for anything that does not fit. The
+// Python layer already normalises inputs; these checks guard the module's own entry points.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "latefold/multivectors.h"
+
+namespace latefold {
+namespace bindings {
+
+namespace py = pybind11;
+
+[[noreturn]] inline void type_error(const std::string& message) { throw py::type_error(message); }
+[[noreturn]] inline void value_error(const std::string& message) { throw py::value_error(message); }
+
+/// Token dtype of an array: float32 or float16, else TypeError.
+inline DType token_dtype(const py::array& a, const char* name) {
+    const py::dtype dt = a.dtype();
+    if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::f32;
+    if (dt.kind() == 'f' && dt.itemsize() == 2) return DType::f16;
+    type_error(std::string(name) + ": tokens must be float32 or float16, got " +
+               std::string(py::str(dt)));
+}
+
+inline void require_c_contiguous(const py::array& a, const char* name) {
+    if (!(a.flags() & py::array::c_style))
+        value_error(std::string(name) + " must be C-contiguous");
+}
+
+/// A (tokens, offsets) pair as a validated view (offsets checked, values not scanned).
+inline MultiVectorsView as_multivectors(const py::array& tokens, const py::array& offsets,
+                                        const char* name) {
+    MultiVectorsView v;
+    v.dtype = token_dtype(tokens, name);
+    if (tokens.ndim() != 2)
+        value_error(std::string(name) + ": tokens must be a 2-D array, got " +
+                    std::to_string(tokens.ndim()) + " dimensions");
+    require_c_contiguous(tokens, name);
+    if (!py::isinstance<py::array_t<std::int64_t>>(offsets) || offsets.ndim() != 1)
+        type_error(std::string(name) + ": offsets must be a 1-D int64 array");
+    require_c_contiguous(offsets, name);
+    if (offsets.shape(0) < 1) value_error(std::string(name) + ": offsets must not be empty");
+    v.tokens = tokens.data();
+    v.offsets = static_cast<const std::int64_t*>(offsets.data());
+    v.rows = std::size_t(tokens.shape(0));
+    v.dim = std::size_t(tokens.shape(1));
+    v.row_stride = v.dim;
+    v.count = std::size_t(offsets.shape(0)) - 1;
+    v.validate(name);
+    return v;
+}
+
+/// A new C-contiguous array of the given shape, written by the core before it is returned.
+template <class T>
+py::array_t<T> new_array(std::initializer_list<py::ssize_t> shape) {
+    return py::array_t<T>(std::vector<py::ssize_t>(shape));
+}
+
+/// Thread count from Python: None or 0 -> all cores.
+inline std::size_t as_threads(const py::object& threads) {
+    if (threads.is_none()) return 0;
+    const long long t = threads.cast<long long>();
+    if (t < 1) value_error("threads must be at least 1 (or None for all cores)");
+    return std::size_t(t);
+}
+
+}  // namespace bindings
+}  // namespace latefold

@@ -1,0 +1,47 @@
+// The compiled module latefold._core: registration only. Standard exceptions from the core map
+// to Python as pybind11 does by default: std::invalid_argument / std::length_error -> ValueError,
+// std::bad_alloc -> MemoryError.
+#include <pybind11/stl.h>
+
+#include <atomic>
+
+#include "arrays.h"
+#include "latefold/simd.h"
+#include "latefold/thread_pool.h"
+
+namespace latefold {
+namespace bindings {
+void bind_multivectors(py::module_& m);
+void bind_maxsim(py::module_& m);
+}  // namespace bindings
+}  // namespace latefold
+
+PYBIND11_MODULE(_core, m) {
+    namespace lf = latefold;
+    m.doc() = "latefold compiled core";
+    auto names = [](const std::vector<lf::Isa>& isas) {
+        std::vector<std::string> out;
+        for (lf::Isa isa : isas) out.emplace_back(lf::isa_name(isa));
+        return out;
+    };
+    m.def("simd_active", [] { return std::string(lf::isa_name(lf::active_isa())); });
+    m.def("simd_compiled", [=] { return names(lf::compiled_isas()); });
+    m.def("simd_supported", [=] { return names(lf::supported_isas()); });
+    m.def("set_simd", &lf::set_active_isa, pybind11::arg("name"));
+    m.def("cpu_description", &lf::cpu_description);
+    m.def("hardware_threads", &lf::hardware_threads);
+    // Test hook: runs `tasks` empty tasks on the pool, task `fail_task` throwing; returns how
+    // many ran. Shows that a worker's exception reaches the caller and the pool survives it.
+    m.def("_parallel_for_probe", [](std::size_t tasks, std::size_t threads, long long fail_task) {
+        std::atomic<std::size_t> ran{0};
+        pybind11::gil_scoped_release release;
+        lf::parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
+            if (static_cast<long long>(task) == fail_task)
+                throw std::invalid_argument("task " + std::to_string(task) + " failed");
+            ++ran;
+        });
+        return ran.load();
+    });
+    lf::bindings::bind_multivectors(m);
+    lf::bindings::bind_maxsim(m);
+}

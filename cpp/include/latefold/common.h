@@ -1,0 +1,59 @@
+// latefold: shared types and error conventions of the C++ core.
+//
+// Errors: the core throws standard exceptions, which the Python bindings translate at one place:
+//   std::invalid_argument -> ValueError  (bad shape, range, value; the message names the argument)
+//   std::length_error     -> ValueError  (sizes that would overflow)
+//   std::bad_alloc        -> MemoryError
+// Every public function validates its whole input before it writes anything.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace latefold {
+
+/// Element type of stored token vectors.
+enum class DType : std::uint8_t { f32 = 0, f16 = 1 };
+
+inline std::size_t dtype_size(DType t) noexcept { return t == DType::f32 ? 4 : 2; }
+inline const char* dtype_name(DType t) noexcept { return t == DType::f32 ? "float32" : "float16"; }
+
+/// IEEE binary16 stored as raw bits.
+using half_bits = std::uint16_t;
+
+/// Alignment of every buffer the core allocates (one cache line, one AVX-512 register).
+constexpr std::size_t buffer_alignment = 64;
+
+/// std::allocator with buffer_alignment: vectors the kernels read start on a cache line.
+template <class T>
+struct AlignedAllocator {
+    using value_type = T;
+    AlignedAllocator() = default;
+    template <class U>
+    AlignedAllocator(const AlignedAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        if (n > std::size_t(-1) / sizeof(T)) throw std::bad_alloc();
+        return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(buffer_alignment)));
+    }
+    void deallocate(T* p, std::size_t) noexcept {
+        ::operator delete(p, std::align_val_t(buffer_alignment));
+    }
+    template <class U>
+    bool operator==(const AlignedAllocator<U>&) const noexcept { return true; }
+    template <class U>
+    bool operator!=(const AlignedAllocator<U>&) const noexcept { return false; }
+};
+
+template <class T>
+using AlignedVector = std::vector<T, AlignedAllocator<T>>;
+
+[[noreturn]] inline void fail_argument(const std::string& message) {
+    throw std::invalid_argument(message);
+}
+
+}  // namespace latefold

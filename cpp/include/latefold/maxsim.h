@@ -1,0 +1,36 @@
+// Exact MaxSim (late-interaction, Chamfer) scoring.
+//
+//   MaxSim(Q, D) = sum over query tokens q in Q of  max over document tokens x in D of <q, x>
+//
+// with inner products on the vectors as given (ColBERT-style models L2-normalise them).
+// Not symmetric: the sum runs over the query's tokens. Arithmetic is float32 with fused
+// multiply-adds; float16 tokens are widened exactly to float32 first.
+//
+// Every function validates all of its input (dimensions, offsets, ids, k) before computing and
+// throws std::invalid_argument naming the argument; outputs are written only after that.
+// `threads` = 0 uses every hardware thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "latefold/multivectors.h"
+
+namespace latefold {
+
+/// scores[q * docs.count + d] = MaxSim(queries[q], docs[d]).
+void maxsim_scores(const MultiVectorsView& queries, const MultiVectorsView& docs, float* scores,
+                   std::size_t threads = 0);
+
+/// scores[q * per_query + j] = MaxSim(queries[q], docs[candidates[q * per_query + j]]);
+/// a candidate id of -1 is padding and scores -infinity. Ids must lie in [-1, docs.count).
+void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs,
+                   const std::int64_t* candidates, std::size_t per_query, float* scores,
+                   std::size_t threads = 0);
+
+/// Exhaustive top-k: for each query the k documents of highest MaxSim, best first, ties broken
+/// by the lower document index. Writes k entries per query to scores and ids; 1 <= k <= docs.count.
+void maxsim_topk(const MultiVectorsView& queries, const MultiVectorsView& docs, std::size_t k,
+                 float* scores, std::int64_t* ids, std::size_t threads = 0);
+
+}  // namespace latefold

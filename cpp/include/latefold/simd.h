@@ -1,0 +1,34 @@
+// Run-time selection of SIMD kernels.
+//
+// Each kernel exists once per instruction set, in its own translation unit compiled with that
+// set's flags (cpp/src/<kernel>_<isa>.cc); the library itself is built for the baseline ISA.
+// The CPU is inspected once; the best path it supports is chosen unless LATEFOLD_SIMD names a
+// lower one. Paths, best last:
+//   scalar : plain C++, auto-vectorisation off: the oracle every other path is tested against
+//   avx2   : x86-64 AVX2 + FMA + F16C
+//   avx512 : x86-64 AVX-512 F, BW, DQ, VL
+//   neon   : aarch64 Advanced SIMD (with its half-precision conversions)
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace latefold {
+
+enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3 };
+
+const char* isa_name(Isa isa) noexcept;
+
+/// Paths compiled into this build.
+std::vector<Isa> compiled_isas();
+/// Paths compiled in and supported by this CPU (and its operating system).
+std::vector<Isa> supported_isas();
+/// The path that kernels use now.
+Isa active_isa() noexcept;
+/// Makes `name` the active path ("scalar", "avx2", ...; "best" picks the best supported one).
+/// Throws std::invalid_argument when the path is unknown or this CPU cannot run it.
+void set_active_isa(const std::string& name);
+/// A short description of the CPU (vendor/model string where the platform gives one).
+std::string cpu_description();
+
+}  // namespace latefold

@@ -1,0 +1,24 @@
+// The one internal thread pool.
+//
+// parallel_for(tasks, threads, fn) runs fn(task, worker) for every task in [0, tasks) on at most
+// `threads` threads (the caller is one of them), and returns when all are done. `worker` is in
+// [0, threads) and unique among the threads of one call, so callers can keep per-worker scratch.
+// The first exception thrown by any task is re-thrown in the caller after the others stopped
+// taking new tasks. Calls may come from many threads at once; each waits only for its own tasks.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace latefold {
+
+/// Hardware threads of this machine (at least 1).
+std::size_t hardware_threads() noexcept;
+
+/// Resolves a user's thread count: 0 means all hardware threads; never more than `tasks`.
+std::size_t resolve_threads(std::size_t requested, std::size_t tasks) noexcept;
+
+void parallel_for(std::size_t tasks, std::size_t threads,
+                  const std::function<void(std::size_t task, std::size_t worker)>& fn);
+
+}  // namespace latefold

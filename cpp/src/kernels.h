@@ -1,0 +1,68 @@
+// Private: the SIMD kernels, one set per instruction set, with identical signatures.
+//
+// Symbols are <kernel>_<isa>; each lives in <kernel>_<isa>.cc, compiled with that ISA's flags.
+// Only those files contain intrinsics. `kernels_for(isa)` returns the table for one path; the
+// table of the active path is what the engines call.
+#pragma once
+
+#include <cstddef>
+
+#include "latefold/common.h"
+#include "latefold/simd.h"
+
+namespace latefold {
+namespace kernels {
+
+// Packed query layout (shared by every path):
+//   the m query tokens are padded with zero rows to `padded` = m rounded up to 16, then cut into
+//   groups of 32 rows (the last group has 16 rows when `padded` is an odd multiple of 16).
+//   Group g, starting at token row s_g with width w_g, is stored at packed + s_g * dim as a
+//   dim x w_g row-major matrix: element [k][j] = query[s_g + j][k].
+// Zero rows contribute exactly 0 to the MaxSim sum (0 * x = 0 for finite x).
+constexpr std::size_t query_group_rows = 32;
+constexpr std::size_t query_pad_rows = 16;
+
+/// MaxSim of one packed query against one document of `rows` float32 token rows
+/// (row r at doc + r * row_stride). rows >= 1.
+using maxsim_packed_fn = float (*)(const float* packed, std::size_t padded, std::size_t dim,
+                                   const float* doc, std::size_t rows, std::size_t row_stride);
+
+/// dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float).
+using f16_to_f32_fn = void (*)(const half_bits* src, float* dst, std::size_t n);
+
+struct KernelTable {
+    maxsim_packed_fn maxsim_packed;
+    f16_to_f32_fn f16_to_f32;
+};
+
+float maxsim_packed_scalar(const float*, std::size_t, std::size_t, const float*, std::size_t,
+                           std::size_t);
+void f16_to_f32_scalar(const half_bits*, float*, std::size_t);
+#ifdef LATEFOLD_HAVE_AVX2
+float maxsim_packed_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t,
+                         std::size_t);
+void f16_to_f32_avx2(const half_bits*, float*, std::size_t);
+#endif
+#ifdef LATEFOLD_HAVE_AVX512
+float maxsim_packed_avx512(const float*, std::size_t, std::size_t, const float*, std::size_t,
+                           std::size_t);
+void f16_to_f32_avx512(const half_bits*, float*, std::size_t);
+#endif
+#ifdef LATEFOLD_HAVE_NEON
+float maxsim_packed_neon(const float*, std::size_t, std::size_t, const float*, std::size_t,
+                         std::size_t);
+void f16_to_f32_neon(const half_bits*, float*, std::size_t);
+#endif
+
+/// The table of one compiled path (the scalar table for a path not compiled in).
+const KernelTable& kernels_for(Isa isa) noexcept;
+/// The table of the active path.
+inline const KernelTable& active_kernels() noexcept { return kernels_for(active_isa()); }
+
+/// Rows of the packed form of an m-token query.
+inline std::size_t padded_query_rows(std::size_t m) noexcept {
+    return (m + query_pad_rows - 1) / query_pad_rows * query_pad_rows;
+}
+
+}  // namespace kernels
+}  // namespace latefold

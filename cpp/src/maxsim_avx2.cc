@@ -1,0 +1,52 @@
+// MaxSim and half-precision conversion for AVX2 + FMA + F16C.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "maxsim_kernel.h"
+
+namespace latefold {
+namespace kernels {
+namespace {
+
+struct Avx2 {
+    using reg = __m256;
+    static constexpr int lanes = 8;
+    static reg zero() { return _mm256_setzero_ps(); }
+    static reg lowest() { return _mm256_set1_ps(-INFINITY); }
+    static reg load(const float* p) { return _mm256_loadu_ps(p); }
+    static reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+    static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+    static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+    static float sum(reg a) {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+    }
+};
+
+}  // namespace
+
+float maxsim_packed_avx2(const float* packed, std::size_t padded, std::size_t dim,
+                         const float* doc, std::size_t rows, std::size_t row_stride) {
+    // 16 registers: 32-row groups 4 x 3 = 12 accumulators; 16-row groups 2 x 6 = 12.
+    return maxsim_packed<Avx2, 3, 6>(packed, padded, dim, doc, rows, row_stride);
+}
+
+void f16_to_f32_avx2(const half_bits* src, float* dst, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i,
+                         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    if (i < n) {
+        half_bits tail[8] = {};
+        float out[8];
+        for (std::size_t j = i; j < n; ++j) tail[j - i] = src[j];
+        _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tail))));
+        for (std::size_t j = i; j < n; ++j) dst[j] = out[j - i];
+    }
+}
+
+}  // namespace kernels
+}  // namespace latefold

@@ -1,0 +1,72 @@
+// Private: the register-blocked MaxSim micro-kernel, written once over a vector type `V`.
+// Included only by maxsim_<isa>.cc, each of which supplies V for its instruction set:
+//   V::reg, V::lanes, V::zero(), V::load(p), V::broadcast(p), V::fma(a, b, c) = a*b + c,
+//   V::max(a, b), V::lowest() (all lanes -inf), V::sum(a) (horizontal sum).
+//
+// Shape of the work, as in a small GEMM: P query vectors (P * lanes query tokens, read from the
+// packed [k][width] layout) times N document tokens (broadcast one element at a time) give
+// P * N accumulators; after the dim-long loop each accumulator holds N inner products per query
+// lane, which fold into a running max per query token. Per k step that is P + N loads for P * N
+// FMAs, so the FMA units, not the loads, set the pace. A tail tile of fewer than N document rows
+// repeats its last row: a repeated row cannot change a max.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "kernels.h"
+
+namespace latefold {
+namespace kernels {
+
+template <class V, int P, int N>
+inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std::size_t rows,
+                          std::size_t row_stride) {
+    constexpr int width = P * V::lanes;
+    typename V::reg best[P];
+    for (int p = 0; p < P; ++p) best[p] = V::lowest();
+
+    for (std::size_t first = 0; first < rows; first += N) {
+        const std::size_t last = std::min(rows, first + N) - 1;
+        const float* row[N];
+        for (int j = 0; j < N; ++j)
+            row[j] = doc + std::min(first + std::size_t(j), last) * row_stride;
+
+        typename V::reg acc[P][N];
+        for (int p = 0; p < P; ++p)
+            for (int j = 0; j < N; ++j) acc[p][j] = V::zero();
+
+        const float* qk = q;
+        for (std::size_t k = 0; k < dim; ++k, qk += width) {
+            typename V::reg qv[P];
+            for (int p = 0; p < P; ++p) qv[p] = V::load(qk + p * V::lanes);
+            for (int j = 0; j < N; ++j) {
+                const typename V::reg x = V::broadcast(row[j] + k);
+                for (int p = 0; p < P; ++p) acc[p][j] = V::fma(qv[p], x, acc[p][j]);
+            }
+        }
+        for (int p = 0; p < P; ++p)
+            for (int j = 0; j < N; ++j) best[p] = V::max(best[p], acc[p][j]);
+    }
+    float total = 0.0f;
+    for (int p = 0; p < P; ++p) total += V::sum(best[p]);
+    return total;
+}
+
+/// The whole packed query against one document: groups of 32 rows, then a last one of 16.
+template <class V, int N32, int N16>
+inline float maxsim_packed(const float* packed, std::size_t padded, std::size_t dim,
+                           const float* doc, std::size_t rows, std::size_t row_stride) {
+    static_assert(query_group_rows % V::lanes == 0 && query_pad_rows % V::lanes == 0, "lanes");
+    constexpr int p32 = int(query_group_rows / V::lanes), p16 = int(query_pad_rows / V::lanes);
+    float total = 0.0f;
+    std::size_t start = 0;
+    for (; start + query_group_rows <= padded; start += query_group_rows)
+        total += maxsim_group<V, p32, N32>(packed + start * dim, dim, doc, rows, row_stride);
+    if (start < padded)
+        total += maxsim_group<V, p16, N16>(packed + start * dim, dim, doc, rows, row_stride);
+    return total;
+}
+
+}  // namespace kernels
+}  // namespace latefold

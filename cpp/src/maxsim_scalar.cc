@@ -1,0 +1,62 @@
+// The scalar twins: plain loops, compiled without auto-vectorisation, the oracle for every
+// SIMD path. Same packed layout, same per-token order of additions (k ascending).
+#include <cmath>
+#include <cstring>
+
+#include "kernels.h"
+
+namespace latefold {
+namespace kernels {
+
+float maxsim_packed_scalar(const float* packed, std::size_t padded, std::size_t dim,
+                           const float* doc, std::size_t rows, std::size_t row_stride) {
+    float total = 0.0f;
+    for (std::size_t start = 0; start < padded;) {
+        const std::size_t width = start + query_group_rows <= padded ? query_group_rows
+                                                                     : query_pad_rows;
+        const float* group = packed + start * dim;
+        for (std::size_t j = 0; j < width; ++j) {
+            float best = -INFINITY;
+            for (std::size_t r = 0; r < rows; ++r) {
+                const float* x = doc + r * row_stride;
+                float dot = 0.0f;
+                for (std::size_t k = 0; k < dim; ++k) dot += group[k * width + j] * x[k];
+                best = std::fmax(best, dot);
+            }
+            total += best;
+        }
+        start += width;
+    }
+    return total;
+}
+
+namespace {
+// IEEE binary16 -> binary32, exact, including subnormals, infinities and NaN payloads.
+float half_to_float(half_bits h) {
+    const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
+    const std::uint32_t exponent = (h >> 10) & 0x1Fu;
+    std::uint32_t mantissa = h & 0x3FFu;
+    std::uint32_t bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {  // subnormal: normalise
+        int shift = 0;
+        while (!(mantissa & 0x400u)) mantissa <<= 1, ++shift;
+        bits = sign | (std::uint32_t(113 - shift) << 23) | ((mantissa & 0x3FFu) << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+}  // namespace
+
+void f16_to_f32_scalar(const half_bits* src, float* dst, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+}  // namespace kernels
+}  // namespace latefold

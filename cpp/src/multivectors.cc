@@ -1,0 +1,51 @@
+#include "latefold/multivectors.h"
+
+namespace latefold {
+
+void MultiVectorsView::validate(const char* name) const {
+    const std::string n(name);
+    if (dim == 0) fail_argument(n + ": token dimension must be at least 1");
+    if (row_stride < dim) fail_argument(n + ": row stride is smaller than the dimension");
+    if (count == 0) return;
+    if (!offsets) fail_argument(n + ": offsets are missing");
+    if (offsets[0] != 0) fail_argument(n + ": offsets[0] must be 0");
+    for (std::size_t i = 0; i < count; ++i) {
+        if (offsets[i + 1] < offsets[i])
+            fail_argument(n + ": offsets must be non-decreasing (item " + std::to_string(i) + ")");
+        if (offsets[i + 1] == offsets[i])
+            fail_argument(n + ": item " + std::to_string(i) + " is empty (it has no token)");
+    }
+    if (std::uint64_t(offsets[count]) != rows)
+        fail_argument(n + ": offsets[-1] = " + std::to_string(offsets[count]) +
+                      " does not match the number of token rows (" + std::to_string(rows) + ")");
+    if (!tokens) fail_argument(n + ": tokens are missing");
+}
+
+namespace {
+// A value is NaN or infinite exactly when all its exponent bits are set; testing bits keeps the
+// loop branch-free (the compiler vectorises it) and independent of floating-point flags.
+template <class Bits, Bits exponent_mask>
+std::int64_t first_bad_row(const Bits* data, std::size_t rows, std::size_t dim, std::size_t stride) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const Bits* row = data + r * stride;
+        Bits worst = 0;
+        for (std::size_t k = 0; k < dim; ++k) {
+            const Bits e = Bits(row[k] & exponent_mask);
+            worst = e > worst ? e : worst;
+        }
+        if (worst == exponent_mask) return std::int64_t(r);
+    }
+    return -1;
+}
+}  // namespace
+
+std::int64_t first_non_finite_row(const void* tokens, std::size_t rows, std::size_t dim,
+                                  std::size_t row_stride, DType dtype) noexcept {
+    if (dtype == DType::f32)
+        return first_bad_row<std::uint32_t, 0x7F800000u>(static_cast<const std::uint32_t*>(tokens),
+                                                         rows, dim, row_stride);
+    return first_bad_row<std::uint16_t, 0x7C00u>(static_cast<const std::uint16_t*>(tokens), rows,
+                                                 dim, row_stride);
+}
+
+}  // namespace latefold

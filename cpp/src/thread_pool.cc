@@ -1,0 +1,138 @@
+// The internal thread pool: a queue of jobs, each a range of tasks taken one at a time.
+//
+// The caller of parallel_for always works on its own job, so a job completes even when no
+// helper is free (or, after fork(), when the child has no helpers at all).
+#include "latefold/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
+
+namespace latefold {
+namespace {
+
+struct Job {
+    const std::function<void(std::size_t, std::size_t)>* fn = nullptr;
+    std::size_t tasks = 0;
+    std::size_t helper_slots = 0;  // helpers that may still join (guarded by the pool's mutex)
+    std::size_t next_worker = 1;   // worker index of the next helper (pool's mutex)
+    std::atomic<std::size_t> next_task{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;      // first exception (guarded by `mutex`)
+    std::size_t active_helpers = 0;  // helpers working now (guarded by `mutex`)
+    std::mutex mutex;
+    std::condition_variable helpers_done;
+
+    void work(std::size_t worker) {
+        while (!failed.load(std::memory_order_relaxed)) {
+            const std::size_t task = next_task.fetch_add(1, std::memory_order_relaxed);
+            if (task >= tasks) break;
+            try {
+                (*fn)(task, worker);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(mutex);
+                if (!error) error = std::current_exception();
+                failed.store(true, std::memory_order_relaxed);
+            }
+        }
+    }
+};
+
+class Pool {
+public:
+    void run(std::size_t tasks, std::size_t threads,
+             const std::function<void(std::size_t, std::size_t)>& fn) {
+        auto job = std::make_shared<Job>();
+        job->fn = &fn;
+        job->tasks = tasks;
+        job->helper_slots = threads - 1;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            while (workers_.size() < threads - 1) workers_.emplace_back([this] { serve(); });
+            queue_.push_back(job);
+        }
+        wake_.notify_all();
+        job->work(0);
+        {
+            // No helper may join once the job has left the queue.
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = std::find(queue_.begin(), queue_.end(), job);
+            if (it != queue_.end()) queue_.erase(it);
+        }
+        std::unique_lock<std::mutex> lock(job->mutex);
+        job->helpers_done.wait(lock, [&] { return job->active_helpers == 0; });
+        if (job->error) std::rethrow_exception(job->error);
+    }
+
+private:
+    void serve() {
+        for (;;) {
+            std::shared_ptr<Job> job;
+            std::size_t worker;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return !queue_.empty(); });
+                job = queue_.front();
+                worker = job->next_worker++;
+                if (--job->helper_slots == 0) queue_.pop_front();
+                std::lock_guard<std::mutex> job_lock(job->mutex);
+                ++job->active_helpers;
+            }
+            job->work(worker);
+            std::lock_guard<std::mutex> job_lock(job->mutex);
+            if (--job->active_helpers == 0) job->helpers_done.notify_all();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<std::shared_ptr<Job>> queue_;
+    std::vector<std::thread> workers_;
+};
+
+// The pool lives for the whole process: its threads sleep when idle and end with the process.
+// A forked child gets a fresh pool (the parent's threads do not exist there).
+Pool*& pool_slot() {
+    static Pool* pool = [] {
+#if defined(__unix__) || defined(__APPLE__)
+        pthread_atfork(nullptr, nullptr, [] { pool_slot() = new Pool(); });
+#endif
+        return new Pool();
+    }();
+    return pool;
+}
+
+}  // namespace
+
+std::size_t hardware_threads() noexcept {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n ? n : 1;
+}
+
+std::size_t resolve_threads(std::size_t requested, std::size_t tasks) noexcept {
+    const std::size_t wanted = requested ? requested : hardware_threads();
+    return std::max<std::size_t>(1, std::min(wanted, tasks));
+}
+
+void parallel_for(std::size_t tasks, std::size_t threads,
+                  const std::function<void(std::size_t, std::size_t)>& fn) {
+    if (tasks == 0) return;
+    threads = resolve_threads(threads, tasks);
+    if (threads == 1) {
+        for (std::size_t task = 0; task < tasks; ++task) fn(task, 0);
+        return;
+    }
+    pool_slot()->run(tasks, threads, fn);
+}
+
+}  // namespace latefold

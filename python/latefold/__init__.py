@@ -1,0 +1,22 @@
+"""latefold: fast multi-vector (late-interaction) retrieval.
+
+>>> import latefold as lf
+>>> scores = lf.maxsim(queries, docs)                 # (n_queries, n_docs) float32
+>>> top_scores, top_ids = lf.maxsim_topk(queries, docs, k=10)
+"""
+
+from ._version import __version__
+from .maxsim import maxsim, maxsim_rerank, maxsim_topk
+from .multivectors import MultiVectors
+from .simd import set_simd, simd_info
+from . import datasets
+
+__all__ = [
+    "__version__",
+    "MultiVectors",
+    "maxsim",
+    "maxsim_rerank",
+    "maxsim_topk",
+    "set_simd",
+    "simd_info",
+]

@@ -1,0 +1,65 @@
+"""Shared argument checks. Messages name the argument (and the item or row where there is one).
+
+Rules (DESIGN.md, "Input rules"): a wrong type or a dtype that cannot be converted safely raises
+TypeError; a wrong shape, mismatched dimension, non-finite value, empty item, bad offsets, unknown
+id or k <= 0 raises ValueError. Nothing is modified before every check has passed.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional
+
+import numpy as np
+
+
+def threads(value: object) -> Optional[int]:
+    """``None`` (all cores) or a positive int."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"threads must be an int or None, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"threads must be at least 1 (or None for all cores), got {value}")
+    return int(value)
+
+
+def positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def int64_array(value: object, name: str) -> np.ndarray:
+    """An integer array as C-contiguous int64 (copied only when needed); floats and bools refused."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        if array.size == 0 and array.dtype.kind == "f":
+            array = array.astype(np.int64)  # np.asarray([]) is float64: an empty list is fine
+        else:
+            raise TypeError(f"{name} must hold integers, got dtype {array.dtype}")
+    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds values beyond the int64 range")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+TOKEN_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
+
+
+def token_matrix(value: object, name: str) -> np.ndarray:
+    """A 2-D float32 or float16 array, C-contiguous (copied only when it is not)."""
+    if not isinstance(value, np.ndarray):
+        if hasattr(value, "__array__") or isinstance(value, (list, tuple)):
+            value = np.asarray(value)
+        else:
+            raise TypeError(f"{name} must be a 2-D numpy array, got {type(value).__name__}")
+    if value.dtype not in TOKEN_DTYPES:
+        hint = " (convert with .astype(np.float32))" if value.dtype.kind in "fiu" else ""
+        raise TypeError(f"{name} must be float32 or float16, got {value.dtype}{hint}")
+    if value.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (tokens x dim), got shape {value.shape}")
+    if value.shape[1] < 1:
+        raise ValueError(f"{name} has token dimension 0")
+    return np.ascontiguousarray(value)

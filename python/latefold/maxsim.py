@@ -1,0 +1,112 @@
+"""Exact MaxSim (late-interaction / Chamfer) scoring.
+
+``MaxSim(Q, D) = sum over query tokens q of max over document tokens x of <q, x>``, inner
+products on the vectors as given, float32 arithmetic (float16 tokens are widened exactly).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from . import _core
+from . import _validate
+from .multivectors import MultiVectorsLike, as_multivectors
+
+
+def _pair(queries: MultiVectorsLike, docs: MultiVectorsLike):
+    q, single = as_multivectors(queries, "queries")
+    d, _ = as_multivectors(docs, "docs")
+    if len(q) and len(d) and q.dim != d.dim:
+        raise ValueError(
+            f"queries have token dimension {q.dim} but docs have {d.dim}"
+        )
+    return q, d, single
+
+
+def maxsim(
+    queries: MultiVectorsLike, docs: MultiVectorsLike, *, threads: Optional[int] = None
+) -> np.ndarray:
+    """MaxSim of every query against every document.
+
+    Parameters
+    ----------
+    queries, docs
+        ``MultiVectors``, a list of 2-D arrays, or one 2-D array (a single item); float32 or
+        float16 tokens of the same dimension.
+    threads
+        Threads to use; ``None`` uses every core.
+
+    Returns
+    -------
+    float32 array ``(n_queries, n_docs)``; ``(n_docs,)`` when ``queries`` is one 2-D array.
+    """
+    q, d, single = _pair(queries, docs)
+    scores = _core.maxsim(q.tokens, q.offsets, d.tokens, d.offsets, _validate.threads(threads))
+    return scores[0] if single else scores
+
+
+def maxsim_rerank(
+    queries: MultiVectorsLike,
+    docs: MultiVectorsLike,
+    candidates: object,
+    *,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """MaxSim of each query against its own candidate documents (the rerank stage).
+
+    Parameters
+    ----------
+    candidates
+        Integer array ``(n_queries, c)`` of document indices into ``docs``; ``-1`` is padding and
+        scores ``-inf``. A 1-D array is accepted with a single 2-D query.
+
+    Returns
+    -------
+    float32 array shaped like ``candidates``.
+    """
+    q, d, single = _pair(queries, docs)
+    ids = _validate.int64_array(candidates, "candidates")
+    if single and ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2:
+        raise ValueError(f"candidates must be 2-D (n_queries, c), got shape {ids.shape}")
+    if ids.shape[0] != len(q):
+        raise ValueError(f"candidates has {ids.shape[0]} rows for {len(q)} queries")
+    if ids.size:
+        low, high = int(ids.min()), int(ids.max())
+        if low < -1 or high >= len(d):
+            bad = np.argwhere((ids < -1) | (ids >= len(d)))[0]
+            raise ValueError(
+                f"candidates[{bad[0]}, {bad[1]}] = {ids[bad[0], bad[1]]} is not a document "
+                f"index in [0, {len(d)}) nor -1 (padding)"
+            )
+    scores = _core.maxsim_rerank(
+        q.tokens, q.offsets, d.tokens, d.offsets, ids, _validate.threads(threads)
+    )
+    return scores[0] if single else scores
+
+
+def maxsim_topk(
+    queries: MultiVectorsLike,
+    docs: MultiVectorsLike,
+    k: int,
+    *,
+    threads: Optional[int] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Exhaustive top-k by MaxSim.
+
+    Returns
+    -------
+    ``(scores, ids)``: float32 and int64 arrays ``(n_queries, k)``, best first, ties broken by the
+    lower document index; 1-D when ``queries`` is one 2-D array. ``1 <= k <= len(docs)``.
+    """
+    q, d, single = _pair(queries, docs)
+    k = _validate.positive_int(k, "k")
+    if k > len(d):
+        raise ValueError(f"k = {k} is larger than the number of documents ({len(d)})")
+    scores, ids = _core.maxsim_topk(
+        q.tokens, q.offsets, d.tokens, d.offsets, k, _validate.threads(threads)
+    )
+    return (scores[0], ids[0]) if single else (scores, ids)
