@@ -97,6 +97,18 @@ def other_load(seconds: float = 0.5) -> float | None:
     return None if b0 is None or b1 is None else (b1 - b0) / seconds
 
 
+def wait_idle(threshold: float = 0.2, max_wait: float = 30.0) -> float | None:
+    """Wait until other processes use fewer than `threshold` cores, at most `max_wait` s.
+
+    Returns the last load seen (None where /proc/stat is unreadable).
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        load = other_load(0.25)
+        if load is None or load < threshold or time.monotonic() > deadline:
+            return load
+
+
 # --------------------------------------------------------------------------- threads
 
 

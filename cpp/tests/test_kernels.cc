@@ -1,0 +1,109 @@
+// C++ checks of the core without Python: every compiled SIMD path against the scalar twin on
+// sizes around the register widths, the thread pool's error path, and top-k ordering.
+// Built with -DLATEFOLD_BUILD_CPP_TESTS=ON (and LATEFOLD_SANITIZE=ON for ASan/UBSan runs).
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels.h"
+#include "latefold/maxsim.h"
+#include "latefold/thread_pool.h"
+#include "latefold/topk.h"
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const char* what, double a = 0, double b = 0) {
+    if (!ok) {
+        ++failures;
+        std::printf("FAILED: %s (%g vs %g)\n", what, a, b);
+    }
+}
+
+latefold::MultiVectorsView view(const std::vector<float>& tokens, const std::vector<std::int64_t>& offsets,
+                                std::size_t dim) {
+    latefold::MultiVectorsView v;
+    v.tokens = tokens.data();
+    v.offsets = offsets.data();
+    v.rows = tokens.size() / dim;
+    v.count = offsets.size() - 1;
+    v.dim = v.row_stride = dim;
+    return v;
+}
+
+void kernels_match_scalar() {
+    std::mt19937 gen(7);
+    std::normal_distribution<float> normal;
+    for (std::size_t dim : {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 100}) {
+        for (std::size_t m : {1, 15, 16, 17, 32, 33, 48, 65}) {
+            for (std::size_t rows : {1, 2, 7, 8, 9, 12, 13, 25}) {
+                std::vector<float> q(m * dim), doc(rows * dim);
+                for (float& x : q) x = normal(gen);
+                for (float& x : doc) x = normal(gen);
+                const std::vector<std::int64_t> q_off{0, std::int64_t(m)}, d_off{0, std::int64_t(rows)};
+                float expected = 0, got = 0;
+                latefold::set_active_isa("scalar");
+                latefold::maxsim_scores(view(q, q_off, dim), view(doc, d_off, dim), &expected, 1);
+                for (latefold::Isa isa : latefold::supported_isas()) {
+                    latefold::set_active_isa(latefold::isa_name(isa));
+                    latefold::maxsim_scores(view(q, q_off, dim), view(doc, d_off, dim), &got, 1);
+                    const double scale = double(m) * std::sqrt(double(dim)) * 1e-5 + 1e-6;
+                    check(std::fabs(got - expected) <= scale, latefold::isa_name(isa), got, expected);
+                }
+            }
+        }
+    }
+    latefold::set_active_isa("best");
+}
+
+void f16_conversion_is_exact() {
+    for (latefold::Isa isa : latefold::supported_isas()) {
+        const auto& kern = latefold::kernels::kernels_for(isa);
+        std::vector<latefold::half_bits> all(65536);
+        for (std::size_t i = 0; i < all.size(); ++i) all[i] = latefold::half_bits(i);
+        std::vector<float> fast(all.size()), slow(all.size());
+        kern.f16_to_f32(all.data(), fast.data(), all.size() - 3);  // odd length: tail path
+        latefold::kernels::f16_to_f32_scalar(all.data(), slow.data(), all.size() - 3);
+        for (std::size_t i = 0; i + 3 < all.size(); ++i) {
+            const bool same = (std::isnan(fast[i]) && std::isnan(slow[i])) || fast[i] == slow[i];
+            check(same && std::signbit(fast[i]) == std::signbit(slow[i]), "f16 conversion", fast[i], slow[i]);
+        }
+    }
+}
+
+void pool_rethrows_and_survives() {
+    bool caught = false;
+    try {
+        latefold::parallel_for(100, 2, [](std::size_t task, std::size_t) {
+            if (task == 42) throw std::runtime_error("boom");
+        });
+    } catch (const std::runtime_error&) {
+        caught = true;
+    }
+    check(caught, "worker exception re-thrown");
+    std::vector<int> hits(1000, 0);
+    latefold::parallel_for(1000, 4, [&](std::size_t task, std::size_t) { hits[task] += 1; });
+    for (int h : hits) check(h == 1, "each task exactly once", h, 1);
+}
+
+void topk_order() {
+    latefold::TopK top(3);
+    for (auto e : std::vector<latefold::ScoredId>{{1, 5}, {2, 9}, {2, 3}, {NAN, 0}, {0.5f, 1}, {2, 4}})
+        top.push(e);
+    const auto best = top.sorted();
+    check(best.size() == 3 && best[0].id == 3 && best[1].id == 4 && best[2].id == 9, "top-k ties");
+}
+
+}  // namespace
+
+int main() {
+    kernels_match_scalar();
+    f16_conversion_is_exact();
+    pool_rethrows_and_survives();
+    topk_order();
+    std::printf("%d passed, %d failed\n", failures ? 0 : 4, failures ? 1 : 0);
+    return failures ? 1 : 0;
+}
