@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <string>
 
 #include "latefold/multivectors.h"
@@ -28,8 +29,10 @@ inline DType token_dtype(const py::array& a, const char* name) {
 }
 
 inline void require_c_contiguous(const py::array& a, const char* name) {
-    if (!(a.flags() & py::array::c_style))
-        value_error(std::string(name) + " must be C-contiguous");
+    // C-contiguous with an aligned first element: every element is aligned.
+    const auto address = reinterpret_cast<std::uintptr_t>(a.data());
+    if (!(a.flags() & py::array::c_style) || address % std::uintptr_t(a.itemsize()) != 0)
+        value_error(std::string(name) + " must be C-contiguous and aligned");
 }
 
 /// A (tokens, offsets) pair as a validated view (offsets checked, values not scanned).

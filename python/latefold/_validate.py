@@ -42,14 +42,14 @@ def int64_array(value: object, name: str) -> np.ndarray:
             raise TypeError(f"{name} must hold integers, got dtype {array.dtype}")
     if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name} holds values beyond the int64 range")
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return np.require(array, dtype=np.int64, requirements=["C", "A"])
 
 
 TOKEN_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 
 
 def token_matrix(value: object, name: str) -> np.ndarray:
-    """A 2-D float32 or float16 array, C-contiguous (copied only when it is not)."""
+    """A 2-D float32 or float16 array, C-contiguous and aligned (copied only when it is not)."""
     if not isinstance(value, np.ndarray):
         if hasattr(value, "__array__") or isinstance(value, (list, tuple)):
             value = np.asarray(value)
@@ -62,4 +62,4 @@ def token_matrix(value: object, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D array (tokens x dim), got shape {value.shape}")
     if value.shape[1] < 1:
         raise ValueError(f"{name} has token dimension 0")
-    return np.ascontiguousarray(value)
+    return np.require(value, requirements=["C", "A"])
