@@ -36,7 +36,7 @@ THREAD_ENV_VARS = (
 # --------------------------------------------------------------------------- timing
 
 
-def measure(fn, repeats: int = 3, warmup: int = 1, max_seconds: float = 8.0):
+def measure(fn, repeats: int = 3, warmup: int = 1, max_seconds: float = 4.0):
     """Time `fn()` and return (first_result, stats).
 
     Runs `warmup` untimed calls (the first result is kept, e.g. for a correctness

@@ -201,16 +201,16 @@ def main(argv=None) -> int:
 
     facts = h.machine_facts()
     log(f"machine: {facts['cpu']}, {facts['usable_cpus']} usable CPUs, numpy {facts['numpy']}")
-    idle_check = h.other_load()
-    if idle_check is not None and idle_check > BUSY:
-        log(f"warning: other processes keep {idle_check:.1f} cores busy; timings will suffer")
+    load = h.wait_idle(BUSY, args.max_wait)
+    if load is not None and load > BUSY:
+        log(f"warning: other processes keep {load:.1f} cores busy; timings will suffer")
     peak = h.measure_peak(max(args.threads))
     log(f"FMA peak per core: {json.dumps(peak) if peak else 'unknown'}")
     versions = {d: h.package_version(d) for d in ("latefold", "numpy", "maxsim-cpu", "torch",
                                                   "threadpoolctl")}
 
     rows, skipped, pools = [], {}, {}
-    passthrough = [a for a in (argv if argv is not None else sys.argv[1:])]
+    passthrough = list(argv if argv is not None else sys.argv[1:])
     for t in args.threads:
         if t > (facts["usable_cpus"] or t):
             log(f"warning: {t} threads > {facts['usable_cpus']} usable CPUs")
