@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from _harness import try_import
 
 CHUNK_DOCS = 256  # doc chunk for the chunked numpy / torch variants (best of 256..4096 here)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,11 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _harness as h  # noqa: E402
+import _harness as h
 
-DATA_DIR = h.BENCH_DIR.parent.parent / "shared" / "data"
-if not DATA_DIR.is_dir():
-    DATA_DIR = Path("/work/shared/data")
+# The real datasets: $LATEFOLD_DATA, else ../shared/data beside the repository.
+DATA_DIR = Path(os.environ.get("LATEFOLD_DATA", h.BENCH_DIR.parent.parent / "shared" / "data"))
 REAL_SETS = ("scifact-dev-128", "netflix-dev-128")
 CHECK_DOCS = 300     # docs checked against the float64 reference
 TOLERANCE = 1e-3     # max abs score error accepted (float32 accumulation over d=128)
@@ -215,8 +215,9 @@ def main(argv=None) -> int:
         if t > (facts["usable_cpus"] or t):
             log(f"warning: {t} threads > {facts['usable_cpus']} usable CPUs")
         log(f"--- {t} thread(s)")
-        proc = subprocess.run([sys.executable, __file__, *passthrough, "--worker", str(t)],
-                              env=h.thread_env(t), stdout=subprocess.PIPE, text=True)
+        cmd = [sys.executable, __file__, *passthrough, "--worker", str(t)]
+        proc = subprocess.run(cmd, check=False, env=h.thread_env(t), stdout=subprocess.PIPE,
+                              text=True)
         if proc.returncode != 0:
             log(f"worker for {t} thread(s) failed (exit {proc.returncode})")
             continue

@@ -19,34 +19,47 @@
 namespace latefold {
 namespace kernels {
 
+// One tile: document rows [first, first + N) (clamped to `last`: a repeated row cannot change a
+// max) against P query vectors; folds the N inner products per query lane into `best`.
+template <class V, int P, int N>
+inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::size_t first,
+                        std::size_t last, std::size_t row_stride, typename V::reg (&best)[P]) {
+    constexpr int width = P * V::lanes;
+    const float* row[N];
+    for (int j = 0; j < N; ++j) row[j] = doc + std::min(first + std::size_t(j), last) * row_stride;
+
+    typename V::reg acc[P][N];
+    for (int p = 0; p < P; ++p)
+        for (int j = 0; j < N; ++j) acc[p][j] = V::zero();
+
+    const float* qk = q;
+    for (std::size_t k = 0; k < dim; ++k, qk += width) {
+        typename V::reg qv[P];
+        for (int p = 0; p < P; ++p) qv[p] = V::load(qk + p * V::lanes);
+        for (int j = 0; j < N; ++j) {
+            const typename V::reg x = V::broadcast(row[j] + k);
+            for (int p = 0; p < P; ++p) acc[p][j] = V::fma(qv[p], x, acc[p][j]);
+        }
+    }
+    for (int p = 0; p < P; ++p)
+        for (int j = 0; j < N; ++j) best[p] = V::max(best[p], acc[p][j]);
+}
+
+// One query group against a whole document: full tiles of N rows, then the remainder in one
+// tile of N or N/2 rows, whichever wastes less.
 template <class V, int P, int N>
 inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std::size_t rows,
                           std::size_t row_stride) {
-    constexpr int width = P * V::lanes;
     typename V::reg best[P];
     for (int p = 0; p < P; ++p) best[p] = V::lowest();
-
-    for (std::size_t first = 0; first < rows; first += N) {
-        const std::size_t last = std::min(rows, first + N) - 1;
-        const float* row[N];
-        for (int j = 0; j < N; ++j)
-            row[j] = doc + std::min(first + std::size_t(j), last) * row_stride;
-
-        typename V::reg acc[P][N];
-        for (int p = 0; p < P; ++p)
-            for (int j = 0; j < N; ++j) acc[p][j] = V::zero();
-
-        const float* qk = q;
-        for (std::size_t k = 0; k < dim; ++k, qk += width) {
-            typename V::reg qv[P];
-            for (int p = 0; p < P; ++p) qv[p] = V::load(qk + p * V::lanes);
-            for (int j = 0; j < N; ++j) {
-                const typename V::reg x = V::broadcast(row[j] + k);
-                for (int p = 0; p < P; ++p) acc[p][j] = V::fma(qv[p], x, acc[p][j]);
-            }
-        }
-        for (int p = 0; p < P; ++p)
-            for (int j = 0; j < N; ++j) best[p] = V::max(best[p], acc[p][j]);
+    std::size_t first = 0;
+    for (; first + N <= rows; first += N)
+        maxsim_tile<V, P, N>(q, dim, doc, first, first + N - 1, row_stride, best);
+    if (first < rows) {
+        if (N >= 2 && rows - first <= std::size_t(N / 2))
+            maxsim_tile<V, P, (N >= 2 ? N / 2 : 1)>(q, dim, doc, first, rows - 1, row_stride, best);
+        else
+            maxsim_tile<V, P, N>(q, dim, doc, first, rows - 1, row_stride, best);
     }
     float total = 0.0f;
     for (int p = 0; p < P; ++p) total += V::sum(best[p]);
