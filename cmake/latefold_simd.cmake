@@ -3,7 +3,7 @@
 # An ISA the compiler cannot target is left out (and reported by lf.simd_info()).
 include(CheckCXXSourceCompiles)
 
-set(LATEFOLD_SIMD_KERNELS maxsim)
+set(LATEFOLD_SIMD_KERNELS tiles)
 
 function(latefold_isa_flags isa out)
   if(MSVC)

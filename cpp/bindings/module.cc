@@ -13,6 +13,7 @@ namespace latefold {
 namespace bindings {
 void bind_multivectors(py::module_& m);
 void bind_maxsim(py::module_& m);
+void bind_fde(py::module_& m);
 }  // namespace bindings
 }  // namespace latefold
 
@@ -44,4 +45,5 @@ PYBIND11_MODULE(_core, m) {
     });
     lf::bindings::bind_multivectors(m);
     lf::bindings::bind_maxsim(m);
+    lf::bindings::bind_fde(m);
 }

@@ -1,6 +1,7 @@
 // Private: the SIMD kernels, one set per instruction set, with identical signatures.
 //
-// Symbols are <kernel>_<isa>; each lives in <kernel>_<isa>.cc, compiled with that ISA's flags.
+// Symbols are <kernel>_<isa>; the kernels of one ISA live in tiles_<isa>.cc, compiled with that
+// ISA's flags.
 // Only those files contain intrinsics. `kernels_for(isa)` returns the table for one path; the
 // table of the active path is what the engines call.
 #pragma once
@@ -27,30 +28,45 @@ constexpr std::size_t query_pad_rows = 16;
 using maxsim_packed_fn = float (*)(const float* packed, std::size_t padded, std::size_t dim,
                                    const float* doc, std::size_t rows, std::size_t row_stride);
 
+/// out[t * out_stride + c] = sum_k rows[t][k] * m[k][c] (t < count, c < width), for a
+/// depth x width matrix m packed in the query layout above (width a multiple of 16).
+using project_rows_fn = void (*)(const float* rows, std::size_t count, std::size_t row_stride,
+                                 std::size_t depth, const float* packed, std::size_t width,
+                                 float* out, std::size_t out_stride);
+
 /// dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float).
 using f16_to_f32_fn = void (*)(const half_bits* src, float* dst, std::size_t n);
 
 struct KernelTable {
     maxsim_packed_fn maxsim_packed;
+    project_rows_fn project_rows;
     f16_to_f32_fn f16_to_f32;
 };
 
 float maxsim_packed_scalar(const float*, std::size_t, std::size_t, const float*, std::size_t,
                            std::size_t);
+void project_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        std::size_t, float*, std::size_t);
 void f16_to_f32_scalar(const half_bits*, float*, std::size_t);
 #ifdef LATEFOLD_HAVE_AVX2
 float maxsim_packed_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t,
                          std::size_t);
+void project_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        std::size_t, float*, std::size_t);
 void f16_to_f32_avx2(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
 float maxsim_packed_avx512(const float*, std::size_t, std::size_t, const float*, std::size_t,
                            std::size_t);
+void project_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        std::size_t, float*, std::size_t);
 void f16_to_f32_avx512(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_NEON
 float maxsim_packed_neon(const float*, std::size_t, std::size_t, const float*, std::size_t,
                          std::size_t);
+void project_rows_neon(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        std::size_t, float*, std::size_t);
 void f16_to_f32_neon(const half_bits*, float*, std::size_t);
 #endif
 
@@ -62,6 +78,22 @@ inline const KernelTable& active_kernels() noexcept { return kernels_for(active_
 /// Rows of the packed form of an m-token query.
 inline std::size_t padded_query_rows(std::size_t m) noexcept {
     return (m + query_pad_rows - 1) / query_pad_rows * query_pad_rows;
+}
+
+/// Writes the n columns of a depth x n matrix, value(c, k) = element [k][c], in the packed
+/// layout (columns padded with zeros to padded_query_rows(n)); `out` holds that many * depth.
+template <class Value>
+void pack_columns(std::size_t n, std::size_t depth, Value value, float* out) {
+    const std::size_t padded = padded_query_rows(n);
+    for (std::size_t start = 0; start < padded;) {
+        const std::size_t width = start + query_group_rows <= padded ? query_group_rows : query_pad_rows;
+        float* group = out + start * depth;
+        for (std::size_t j = 0; j < width; ++j) {
+            const std::size_t c = start + j;
+            for (std::size_t k = 0; k < depth; ++k) group[k * width + j] = c < n ? value(c, k) : 0.0f;
+        }
+        start += width;
+    }
 }
 
 }  // namespace kernels

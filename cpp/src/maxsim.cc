@@ -1,5 +1,5 @@
 // The MaxSim engine: packing, blocking over documents, threads, top-k. The arithmetic is in the
-// kernels (maxsim_<isa>.cc); this file decides what each kernel call sees.
+// kernels (tiles_<isa>.cc); this file decides what each kernel call sees.
 #include "latefold/maxsim.h"
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "float_rows.h"
 #include "kernels.h"
 #include "latefold/thread_pool.h"
 #include "latefold/topk.h"
@@ -30,48 +31,15 @@ void check_pair(const MultiVectorsView& queries, const MultiVectorsView& docs) {
                       std::to_string(queries.dim) + " and " + std::to_string(docs.dim) + ")");
 }
 
-// Float32 rows of one item, converted into `scratch` when stored as float16.
-struct Rows {
-    const float* data;
-    std::size_t stride;
-};
-
-Rows item_rows(const MultiVectorsView& set, std::size_t first_row, std::size_t rows,
-               AlignedVector<float>& scratch, const KernelTable& kern) {
-    const char* base = static_cast<const char*>(set.tokens);
-    const std::size_t row_bytes = set.row_stride * dtype_size(set.dtype);
-    if (set.dtype == DType::f32)
-        return {reinterpret_cast<const float*>(base + first_row * row_bytes), set.row_stride};
-    if (scratch.size() < rows * set.dim) scratch.resize(rows * set.dim);
-    const half_bits* src = reinterpret_cast<const half_bits*>(base + first_row * row_bytes);
-    if (set.row_stride == set.dim) {
-        kern.f16_to_f32(src, scratch.data(), rows * set.dim);
-    } else {
-        for (std::size_t r = 0; r < rows; ++r)
-            kern.f16_to_f32(src + r * set.row_stride, scratch.data() + r * set.dim, set.dim);
-    }
-    return {scratch.data(), set.dim};
-}
-
 // Packs query `q` into `out` (see kernels.h for the layout); returns its padded row count.
 std::size_t pack_query(const MultiVectorsView& queries, std::size_t q, float* out,
                        AlignedVector<float>& scratch, const KernelTable& kern) {
     const std::size_t m = queries.item_length(q), dim = queries.dim;
-    const Rows rows = item_rows(queries, std::size_t(queries.offsets[q]), m, scratch, kern);
-    const std::size_t padded = kernels::padded_query_rows(m);
-    for (std::size_t start = 0; start < padded;) {
-        const std::size_t width = start + kernels::query_group_rows <= padded
-                                      ? kernels::query_group_rows
-                                      : kernels::query_pad_rows;
-        float* group = out + start * dim;
-        for (std::size_t j = 0; j < width; ++j) {
-            const std::size_t token = start + j;
-            const float* src = token < m ? rows.data + token * rows.stride : nullptr;
-            for (std::size_t k = 0; k < dim; ++k) group[k * width + j] = src ? src[k] : 0.0f;
-        }
-        start += width;
-    }
-    return padded;
+    const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), m, scratch, kern);
+    kernels::pack_columns(
+        m, dim, [&](std::size_t token, std::size_t k) { return rows.data[token * rows.stride + k]; },
+        out);
+    return kernels::padded_query_rows(m);
 }
 
 // Every query packed once, side by side.
@@ -128,7 +96,7 @@ struct BlockGrid {
         const std::size_t block = task / query_blocks, qb = task % query_blocks;
         const std::size_t d0 = doc_bounds[block], d1 = doc_bounds[block + 1];
         const std::size_t first_row = std::size_t(docs.offsets[d0]);
-        const Rows rows = item_rows(docs, first_row, std::size_t(docs.offsets[d1]) - first_row,
+        const Rows rows = float_rows(docs, first_row, std::size_t(docs.offsets[d1]) - first_row,
                                     scratch, kern);
         const std::size_t q0 = qb * query_block;
         const std::size_t q1 = std::min(packed.padded.size(), q0 + query_block);
@@ -196,7 +164,7 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
                 continue;
             }
             const std::size_t d = std::size_t(id), rows = docs.item_length(d);
-            const Rows doc = item_rows(docs, std::size_t(docs.offsets[d]), rows, doc_scratch[worker], kern);
+            const Rows doc = float_rows(docs, std::size_t(docs.offsets[d]), rows, doc_scratch[worker], kern);
             out = kern.maxsim_packed(query.data(), padded, docs.dim, doc.data, rows, doc.stride);
         }
     });

@@ -1,7 +1,7 @@
-// Private: the register-blocked MaxSim micro-kernel, written once over a vector type `V`.
-// Included only by maxsim_<isa>.cc, each of which supplies V for its instruction set:
+// Private: the register-blocked tile kernels (MaxSim, and token x matrix products), written once
+// over a vector type `V`. Included only by the <kernel>_<isa>.cc files, which supply V:
 //   V::reg, V::lanes, V::zero(), V::load(p), V::broadcast(p), V::fma(a, b, c) = a*b + c,
-//   V::max(a, b), V::lowest() (all lanes -inf), V::sum(a) (horizontal sum).
+//   V::max(a, b), V::lowest() (all lanes -inf), V::sum(a) (horizontal sum), V::store(p, a).
 //
 // Shape of the work, as in a small GEMM: P query vectors (P * lanes query tokens, read from the
 // packed [k][width] layout) times N document tokens (broadcast one element at a time) give
@@ -13,25 +13,21 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "kernels.h"
 
 namespace latefold {
 namespace kernels {
 
-// One tile: document rows [first, first + N) (clamped to `last`: a repeated row cannot change a
-// max) against P query vectors; folds the N inner products per query lane into `best`.
+// Accumulates one tile: acc[p][j] = sum over k of q[k][p-th vector] * row[j][k], for N rows
+// (pointers may repeat) and P vectors of a packed group (dim x P*lanes, row-major).
 template <class V, int P, int N>
-inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::size_t first,
-                        std::size_t last, std::size_t row_stride, typename V::reg (&best)[P]) {
+inline void accumulate_tile(const float* q, std::size_t dim, const float* const (&row)[N],
+                            typename V::reg (&acc)[P][N]) {
     constexpr int width = P * V::lanes;
-    const float* row[N];
-    for (int j = 0; j < N; ++j) row[j] = doc + std::min(first + std::size_t(j), last) * row_stride;
-
-    typename V::reg acc[P][N];
     for (int p = 0; p < P; ++p)
         for (int j = 0; j < N; ++j) acc[p][j] = V::zero();
-
     const float* qk = q;
     for (std::size_t k = 0; k < dim; ++k, qk += width) {
         typename V::reg qv[P];
@@ -41,6 +37,23 @@ inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::
             for (int p = 0; p < P; ++p) acc[p][j] = V::fma(qv[p], x, acc[p][j]);
         }
     }
+}
+
+// Row pointers of rows [first, first + N), clamped to `last`: a repeated row cannot change a max.
+template <int N>
+inline void tile_rows(const float* base, std::size_t first, std::size_t last, std::size_t stride,
+                      const float* (&row)[N]) {
+    for (int j = 0; j < N; ++j) row[j] = base + std::min(first + std::size_t(j), last) * stride;
+}
+
+// One MaxSim tile: folds the N inner products per query lane into `best`.
+template <class V, int P, int N>
+inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::size_t first,
+                        std::size_t last, std::size_t row_stride, typename V::reg (&best)[P]) {
+    const float* row[N];
+    tile_rows<N>(doc, first, last, row_stride, row);
+    typename V::reg acc[P][N];
+    accumulate_tile<V, P, N>(q, dim, row, acc);
     for (int p = 0; p < P; ++p)
         for (int j = 0; j < N; ++j) best[p] = V::max(best[p], acc[p][j]);
 }
@@ -79,6 +92,34 @@ inline float maxsim_packed(const float* packed, std::size_t padded, std::size_t 
     if (start < padded)
         total += maxsim_group<V, p16, N16>(packed + start * dim, dim, doc, rows, row_stride);
     return total;
+}
+
+/// out[t * out_stride + c] = sum over k of rows[t][k] * m[k][c] for a matrix m packed like a
+/// query (kernels.h: columns in groups of 32, then 16; `width` columns in all, a multiple of 16).
+template <class V, int N32, int N16>
+inline void project_rows(const float* rows, std::size_t count, std::size_t row_stride,
+                         std::size_t depth, const float* packed, std::size_t width, float* out,
+                         std::size_t out_stride) {
+    constexpr int p32 = int(query_group_rows / V::lanes), p16 = int(query_pad_rows / V::lanes);
+    auto group = [&](auto p_tag, auto n_tag, std::size_t start) {
+        constexpr int P = decltype(p_tag)::value, N = decltype(n_tag)::value;
+        const float* q = packed + start * depth;
+        for (std::size_t first = 0; first < count; first += N) {
+            const float* row[N];
+            const std::size_t last = std::min(count, first + N) - 1;
+            tile_rows<N>(rows, first, last, row_stride, row);
+            typename V::reg acc[P][N];
+            accumulate_tile<V, P, N>(q, depth, row, acc);
+            for (std::size_t j = 0; j < std::size_t(N) && first + j <= last; ++j)
+                for (int p = 0; p < P; ++p)
+                    V::store(out + (first + j) * out_stride + start + std::size_t(p) * V::lanes, acc[p][j]);
+        }
+    };
+    std::size_t start = 0;
+    for (; start + query_group_rows <= width; start += query_group_rows)
+        group(std::integral_constant<int, p32>(), std::integral_constant<int, N32>(), start);
+    if (start < width)
+        group(std::integral_constant<int, p16>(), std::integral_constant<int, N16>(), start);
 }
 
 }  // namespace kernels

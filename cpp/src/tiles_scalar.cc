@@ -1,4 +1,4 @@
-// The scalar twins: plain loops, compiled without auto-vectorisation, the oracle for every
+// The scalar twins of the tile kernels: plain loops, compiled without auto-vectorisation, the oracle for every
 // SIMD path. Same packed layout, same per-token order of additions (k ascending).
 #include <cmath>
 #include <cstring>
@@ -28,6 +28,22 @@ float maxsim_packed_scalar(const float* packed, std::size_t padded, std::size_t 
         start += width;
     }
     return total;
+}
+
+void project_rows_scalar(const float* rows, std::size_t count, std::size_t row_stride,
+                         std::size_t depth, const float* packed, std::size_t width, float* out,
+                         std::size_t out_stride) {
+    for (std::size_t start = 0; start < width;) {
+        const std::size_t group = start + query_group_rows <= width ? query_group_rows : query_pad_rows;
+        const float* m = packed + start * depth;
+        for (std::size_t t = 0; t < count; ++t)
+            for (std::size_t c = 0; c < group; ++c) {
+                float dot = 0.0f;
+                for (std::size_t k = 0; k < depth; ++k) dot += rows[t * row_stride + k] * m[k * group + c];
+                out[t * out_stride + start + c] = dot;
+            }
+        start += group;
+    }
 }
 
 namespace {

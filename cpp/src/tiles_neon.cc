@@ -1,9 +1,9 @@
-// MaxSim and half-precision conversion for aarch64 Advanced SIMD.
+// Tile kernels (MaxSim, token x matrix products) and half-precision conversion for aarch64 Advanced SIMD.
 #include <arm_neon.h>
 
 #include <cmath>
 
-#include "maxsim_kernel.h"
+#include "tile_kernel.h"
 
 namespace latefold {
 namespace kernels {
@@ -17,6 +17,7 @@ struct Neon {
     static reg load(const float* p) { return vld1q_f32(p); }
     static reg broadcast(const float* p) { return vld1q_dup_f32(p); }
     static reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
+    static void store(float* p, reg a) { vst1q_f32(p, a); }
     static reg max(reg a, reg b) { return vmaxq_f32(a, b); }
     static float sum(reg a) { return vaddvq_f32(a); }
 };
@@ -27,6 +28,12 @@ float maxsim_packed_neon(const float* packed, std::size_t padded, std::size_t di
                          const float* doc, std::size_t rows, std::size_t row_stride) {
     // 32 registers: 32-row groups 8 x 3 = 24 accumulators; 16-row groups 4 x 6 = 24.
     return maxsim_packed<Neon, 3, 6>(packed, padded, dim, doc, rows, row_stride);
+}
+
+void project_rows_neon(const float* rows, std::size_t count, std::size_t row_stride,
+                        std::size_t depth, const float* packed, std::size_t width, float* out,
+                        std::size_t out_stride) {
+    project_rows<Neon, 3, 6>(rows, count, row_stride, depth, packed, width, out, out_stride);
 }
 
 void f16_to_f32_neon(const half_bits* src, float* dst, std::size_t n) {

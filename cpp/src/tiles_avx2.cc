@@ -1,9 +1,9 @@
-// MaxSim and half-precision conversion for AVX2 + FMA + F16C.
+// Tile kernels (MaxSim, token x matrix products) and half-precision conversion for AVX2 + FMA + F16C.
 #include <immintrin.h>
 
 #include <cmath>
 
-#include "maxsim_kernel.h"
+#include "tile_kernel.h"
 
 namespace latefold {
 namespace kernels {
@@ -17,6 +17,7 @@ struct Avx2 {
     static reg load(const float* p) { return _mm256_loadu_ps(p); }
     static reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+    static void store(float* p, reg a) { _mm256_storeu_ps(p, a); }
     static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
     static float sum(reg a) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -32,6 +33,12 @@ float maxsim_packed_avx2(const float* packed, std::size_t padded, std::size_t di
                          const float* doc, std::size_t rows, std::size_t row_stride) {
     // 16 registers: 32-row groups 4 x 3 = 12 accumulators; 16-row groups 2 x 6 = 12.
     return maxsim_packed<Avx2, 3, 6>(packed, padded, dim, doc, rows, row_stride);
+}
+
+void project_rows_avx2(const float* rows, std::size_t count, std::size_t row_stride,
+                        std::size_t depth, const float* packed, std::size_t width, float* out,
+                        std::size_t out_stride) {
+    project_rows<Avx2, 3, 6>(rows, count, row_stride, depth, packed, width, out, out_stride);
 }
 
 void f16_to_f32_avx2(const half_bits* src, float* dst, std::size_t n) {

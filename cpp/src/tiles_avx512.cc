@@ -1,9 +1,9 @@
-// MaxSim and half-precision conversion for AVX-512 (F, BW, DQ, VL).
+// Tile kernels (MaxSim, token x matrix products) and half-precision conversion for AVX-512 (F, BW, DQ, VL).
 #include <immintrin.h>
 
 #include <cmath>
 
-#include "maxsim_kernel.h"
+#include "tile_kernel.h"
 
 namespace latefold {
 namespace kernels {
@@ -17,6 +17,7 @@ struct Avx512 {
     static reg load(const float* p) { return _mm512_loadu_ps(p); }
     static reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
     static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+    static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }
     static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
     static float sum(reg a) { return _mm512_reduce_add_ps(a); }
 };
@@ -27,6 +28,12 @@ float maxsim_packed_avx512(const float* packed, std::size_t padded, std::size_t 
                            const float* doc, std::size_t rows, std::size_t row_stride) {
     // 32-row groups: 2 x 8 = 16 accumulators; 16-row groups: 1 x 12.
     return maxsim_packed<Avx512, 8, 12>(packed, padded, dim, doc, rows, row_stride);
+}
+
+void project_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,
+                        std::size_t depth, const float* packed, std::size_t width, float* out,
+                        std::size_t out_stride) {
+    project_rows<Avx512, 8, 12>(rows, count, row_stride, depth, packed, width, out, out_stride);
 }
 
 void f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {

@@ -1,0 +1,108 @@
+// FDE: convert, validate, release the GIL, call.
+#include <pybind11/stl.h>
+
+#include "arrays.h"
+#include "latefold/fde.h"
+#include "latefold/random.h"
+
+namespace latefold {
+namespace bindings {
+
+namespace {
+
+FdeProjection projection_from_name(const std::string& name) {
+    if (name == "identity") return FdeProjection::identity;
+    if (name == "ams_sketch") return FdeProjection::ams_sketch;
+    if (name == "dense_sign") return FdeProjection::dense_sign;
+    value_error("projection_type must be 'identity', 'ams_sketch' or 'dense_sign', got '" + name + "'");
+}
+
+template <class T>
+py::array_t<T> vector_as_array(const std::vector<T>& v, py::ssize_t rows, py::ssize_t cols) {
+    auto out = new_array<T>({rows, cols});
+    std::copy(v.begin(), v.end(), out.mutable_data());
+    return out;
+}
+
+py::array_t<float> encode(const FdeEncoder& encoder, const py::array& tokens,
+                          const py::array& offsets, const py::object& threads, bool documents) {
+    const MultiVectorsView items = as_multivectors(tokens, offsets, documents ? "docs" : "queries");
+    const std::size_t t = as_threads(threads);
+    auto out = new_array<float>({py::ssize_t(items.count), py::ssize_t(encoder.config().output_dim())});
+    float* data = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        if (documents)
+            encoder.encode_documents(items, data, t);
+        else
+            encoder.encode_queries(items, data, t);
+    }
+    return out;
+}
+
+}  // namespace
+
+void bind_fde(py::module_& m) {
+    m.attr("RNG_VERSION") = random::generator_version;
+    py::class_<FdeEncoder>(m, "FdeEncoder")
+        .def(py::init([](std::size_t dimension, std::size_t num_repetitions,
+                         std::size_t num_simhash_projections, std::uint64_t seed,
+                         const std::string& projection_type, std::size_t projection_dimension,
+                         bool fill_empty_partitions, std::size_t final_projection_dimension) {
+                 FdeConfig c;
+                 c.dimension = dimension;
+                 c.num_repetitions = num_repetitions;
+                 c.num_simhash_projections = num_simhash_projections;
+                 c.seed = seed;
+                 c.projection_type = projection_from_name(projection_type);
+                 c.projection_dimension = projection_dimension;
+                 c.fill_empty_partitions = fill_empty_partitions;
+                 c.final_projection_dimension = final_projection_dimension;
+                 return std::make_unique<FdeEncoder>(c);
+             }),
+             py::arg("dimension"), py::arg("num_repetitions"), py::arg("num_simhash_projections"),
+             py::arg("seed"), py::arg("projection_type"), py::arg("projection_dimension"),
+             py::arg("fill_empty_partitions"), py::arg("final_projection_dimension"))
+        .def_property_readonly("output_dim", [](const FdeEncoder& e) { return e.config().output_dim(); })
+        .def_property_readonly("block_dim", [](const FdeEncoder& e) { return e.config().block_dim(); })
+        .def("encode_queries",
+             [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
+                const py::object& threads) { return encode(e, tokens, offsets, threads, false); },
+             py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none())
+        .def("encode_documents",
+             [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
+                const py::object& threads) { return encode(e, tokens, offsets, threads, true); },
+             py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none())
+        .def("partition_indices",
+             [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
+                const py::object& threads) {
+                 const MultiVectorsView items = as_multivectors(tokens, offsets, "items");
+                 const std::size_t t = as_threads(threads);
+                 auto out = new_array<std::uint32_t>(
+                     {py::ssize_t(items.rows), py::ssize_t(e.config().num_repetitions)});
+                 std::uint32_t* data = out.mutable_data();
+                 py::gil_scoped_release release;
+                 e.partition_indices(items, data, t);
+                 return out;
+             },
+             py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none())
+        .def("simhash_matrix",
+             [](const FdeEncoder& e, std::size_t r) {
+                 return vector_as_array(e.simhash_matrix(r), py::ssize_t(e.config().dimension),
+                                        py::ssize_t(e.config().num_simhash_projections));
+             })
+        .def("projection_matrix",
+             [](const FdeEncoder& e, std::size_t r) {
+                 return vector_as_array(e.projection_matrix(r), py::ssize_t(e.config().dimension),
+                                        py::ssize_t(e.config().projected_dim()));
+             })
+        .def("final_projection", [](const FdeEncoder& e) {
+            const auto n = py::ssize_t(e.final_slots().size());
+            auto slots = vector_as_array(e.final_slots(), 1, n);
+            auto signs = vector_as_array(e.final_signs(), 1, n);
+            return py::make_tuple(slots.reshape({n}), signs.reshape({n}));
+        });
+}
+
+}  // namespace bindings
+}  // namespace latefold

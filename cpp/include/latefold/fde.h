@@ -1,0 +1,107 @@
+// MUVERA fixed dimensional encodings (Dhulipala et al., arXiv:2405.19504), with the semantics
+// of the authors' reference implementation (google/graph-mining, sketching/point_cloud).
+//
+// A set of token vectors becomes one vector whose inner products approximate MaxSim:
+//   for each repetition r < R:
+//     SimHash: s = x G_r (G_r: dimension x k Gaussian); a token's sign bits b_0..b_{k-1}
+//       (b_j = s_j > 0, b_0 most significant) are read as a Gray code, exactly as the reference
+//       does: idx = 0; for j: idx = (idx << 1) + (b_j ^ (idx & 1)). Partition p therefore holds
+//       the sign pattern p ^ (p >> 1). B = 2^k partitions (k = 0: one partition).
+//     projection: identity (d_proj = dimension), "ams_sketch" (the reference's sparse sketch:
+//       input coordinate i goes to one random output slot with a random sign, unscaled) or
+//       "dense_sign" (the paper's dense +-1/sqrt(d_proj) matrix).
+//     queries: block [r][p] = SUM of the projected tokens in partition p (empty: zero).
+//     documents: block [r][p] = AVERAGE of the projected tokens in p; with fill_empty_partitions
+//       (and k > 0) an empty partition takes the projected token whose sign pattern is nearest
+//       to p's in Hamming distance (ties: the lowest token index).
+//   output layout [r][p][d_proj], R * B * d_proj values; optionally count-sketched to
+//   final_projection_dimension (each value goes to one random slot with a random sign).
+//
+// Randomness: latefold-rng-v1 (random.h), streams per (matrix kind, repetition) of `seed`:
+// the same seed gives the same bits on every platform. Partition indices are exact: a SimHash
+// sign is computed in float32 and, when it lies within the float32 rounding bound of zero,
+// recomputed as the float64 sum of exact products in coordinate order (the reference's value).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "latefold/multivectors.h"
+
+namespace latefold {
+
+enum class FdeProjection : std::uint8_t { identity = 0, ams_sketch = 1, dense_sign = 2 };
+
+struct FdeConfig {
+    std::size_t dimension = 0;                 ///< input token dimension d
+    std::size_t num_repetitions = 1;           ///< R >= 1
+    std::size_t num_simhash_projections = 0;   ///< k in [0, 30]; B = 2^k partitions
+    std::uint64_t seed = 1;
+    FdeProjection projection_type = FdeProjection::identity;
+    std::size_t projection_dimension = 0;      ///< d_proj for ams_sketch / dense_sign (>= 1)
+    bool fill_empty_partitions = false;        ///< documents only
+    std::size_t final_projection_dimension = 0;  ///< 0: no final count sketch
+
+    /// Throws std::invalid_argument (or std::length_error for an output too large to address).
+    void validate() const;
+    std::size_t projected_dim() const noexcept {
+        return projection_type == FdeProjection::identity ? dimension : projection_dimension;
+    }
+    std::size_t partitions() const noexcept { return std::size_t(1) << num_simhash_projections; }
+    /// R * B * d_proj: the encoding before the optional final projection.
+    std::size_t block_dim() const noexcept { return num_repetitions * partitions() * projected_dim(); }
+    std::size_t output_dim() const noexcept {
+        return final_projection_dimension ? final_projection_dimension : block_dim();
+    }
+};
+
+/// Random stream identifiers (kind << 32 | repetition) of latefold-rng-v1.
+enum class FdeStream : std::uint64_t { simhash = 1, ams_sketch = 2, dense_sign = 3, final_sketch = 4 };
+
+class FdeEncoder {
+public:
+    explicit FdeEncoder(const FdeConfig& config);
+
+    const FdeConfig& config() const noexcept { return config_; }
+
+    /// One row of output_dim floats per item: out[i * output_dim + c].
+    void encode_queries(const MultiVectorsView& items, float* out, std::size_t threads = 0) const;
+    void encode_documents(const MultiVectorsView& items, float* out, std::size_t threads = 0) const;
+
+    /// Partition index of every token in every repetition: out[t * R + r] for the token rows t of
+    /// `items` (what the encoders use; 0 when k = 0).
+    void partition_indices(const MultiVectorsView& items, std::uint32_t* out,
+                           std::size_t threads = 0) const;
+
+    /// SimHash matrix of repetition r, dimension x k row-major.
+    std::vector<float> simhash_matrix(std::size_t r) const;
+    /// Projection matrix of repetition r, dimension x d_proj row-major (identity: the identity).
+    std::vector<float> projection_matrix(std::size_t r) const;
+    /// Final count sketch: for each of the block_dim() inputs, its output slot and sign.
+    const std::vector<std::uint32_t>& final_slots() const noexcept { return final_slot_; }
+    const std::vector<float>& final_signs() const noexcept { return final_sign_; }
+
+private:
+    struct Scratch;
+    void check_items(const MultiVectorsView& items) const;
+    // Sign patterns (b_0 most significant) of an item's tokens: patterns[t * R + r].
+    void sketch_item(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
+    void encode(const MultiVectorsView& items, float* out, std::size_t threads, bool documents) const;
+    void encode_item(const float* rows, std::size_t count, std::size_t stride, bool documents,
+                     Scratch& scratch, float* out) const;
+
+    FdeConfig config_;
+    std::size_t sketch_width_ = 0;      // R * k rounded up to 16 (packed columns)
+    std::vector<float> simhash_;        // packed for the kernels: dimension x sketch_width_
+    std::vector<float> simhash_columns_;  // R * k columns of `dimension` values (exact fallback)
+    std::vector<double> simhash_norm_;  // L2 norm of each SimHash column (rounding bound)
+    std::vector<std::uint32_t> ams_slot_;  // R x dimension: output slot of input coordinate i
+    std::vector<float> ams_sign_;          // R x dimension
+    std::size_t dense_width_ = 0;       // R * d_proj rounded up to 16
+    std::vector<float> dense_;          // packed: dimension x dense_width_
+    std::vector<std::uint32_t> final_slot_;
+    std::vector<float> final_sign_;
+};
+
+}  // namespace latefold

@@ -1,0 +1,351 @@
+// MUVERA fixed dimensional encodings: sampling of the random matrices, exact SimHash partitions,
+// per-item encoding, threads. See fde.h for the semantics.
+#include "latefold/fde.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "float_rows.h"
+#include "kernels.h"
+#include "latefold/random.h"
+#include "latefold/thread_pool.h"
+
+namespace latefold {
+namespace {
+
+constexpr std::size_t max_block_dim = std::size_t(1) << 31;      // values per encoding
+constexpr std::size_t max_sketched_block_dim = std::size_t(1) << 28;  // with a final sketch
+constexpr std::size_t items_per_task = 16;
+
+std::uint64_t stream_id(FdeStream kind, std::size_t repetition) {
+    return (std::uint64_t(kind) << 32) | std::uint64_t(repetition);
+}
+
+// gamma(n) = n u / (1 - n u): the relative rounding bound of an n-term sum of products.
+double gamma(std::size_t n, double unit_roundoff) {
+    const double nu = double(n) * unit_roundoff;
+    return nu / (1.0 - nu);
+}
+
+std::uint32_t gray_decode(std::uint32_t pattern, std::size_t bits) {
+    std::uint32_t index = 0;
+    for (std::size_t j = 0; j < bits; ++j) {
+        const std::uint32_t bit = (pattern >> (bits - 1 - j)) & 1u;
+        index = (index << 1) + (bit ^ (index & 1u));
+    }
+    return index;
+}
+
+int popcount(std::uint32_t x) {
+    int n = 0;
+    for (; x; x &= x - 1) ++n;
+    return n;
+}
+
+}  // namespace
+
+void FdeConfig::validate() const {
+    if (dimension == 0) fail_argument("dimension must be at least 1");
+    if (num_repetitions == 0) fail_argument("num_repetitions must be at least 1");
+    if (num_simhash_projections > 30)
+        fail_argument("num_simhash_projections must be in [0, 30], got " +
+                      std::to_string(num_simhash_projections));
+    if (projection_type == FdeProjection::identity) {
+        if (projection_dimension != 0 && projection_dimension != dimension)
+            fail_argument("projection_dimension must be left unset (or equal dimension) with the "
+                          "identity projection");
+    } else if (projection_dimension == 0 || projection_dimension >= (std::size_t(1) << 32)) {
+        fail_argument("projection_dimension must be in [1, 2^32) with a sketching projection");
+    }
+    if (final_projection_dimension >= (std::size_t(1) << 32))
+        fail_argument("final_projection_dimension must be below 2^32");
+    // R * 2^k * d_proj without overflow.
+    const std::size_t limit = final_projection_dimension ? max_sketched_block_dim : max_block_dim;
+    const std::size_t per_rep = partitions() * projected_dim();
+    if (projected_dim() > limit || partitions() > limit / projected_dim() ||
+        num_repetitions > limit / per_rep)
+        throw std::length_error("FDE output size R * 2^k * d_proj exceeds " + std::to_string(limit) +
+                                " values");
+}
+
+struct FdeEncoder::Scratch {
+    AlignedVector<float> tokens;    // float16 input widened
+    AlignedVector<float> sketch;    // count x sketch_width_
+    AlignedVector<float> dense;     // count x dense_width_
+    std::vector<std::uint32_t> patterns;  // count x R
+    std::vector<float> block;       // R * B * d_proj
+    std::vector<std::uint32_t> sizes;     // R * B
+    std::vector<float> projected;   // d_proj
+};
+
+FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
+    config_.validate();
+    const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
+    const std::size_t reps = config_.num_repetitions, d_proj = config_.projected_dim();
+
+    // SimHash: column c = r * k + j holds the j-th Gaussian column of repetition r.
+    if (k > 0) {
+        const std::size_t columns = reps * k;
+        simhash_columns_.resize(columns * d);
+        for (std::size_t r = 0; r < reps; ++r) {
+            const std::vector<float> g =
+                random::normals(random::stream_key(config_.seed, stream_id(FdeStream::simhash, r)), d * k);
+            for (std::size_t i = 0; i < d; ++i)
+                for (std::size_t j = 0; j < k; ++j) simhash_columns_[(r * k + j) * d + i] = g[i * k + j];
+        }
+        sketch_width_ = kernels::padded_query_rows(columns);
+        simhash_.resize(sketch_width_ * d);
+        kernels::pack_columns(
+            columns, d, [&](std::size_t c, std::size_t i) { return simhash_columns_[c * d + i]; },
+            simhash_.data());
+        simhash_norm_.resize(columns);
+        for (std::size_t c = 0; c < columns; ++c) {
+            double sum = 0.0;
+            for (std::size_t i = 0; i < d; ++i)
+                sum += double(simhash_columns_[c * d + i]) * double(simhash_columns_[c * d + i]);
+            simhash_norm_[c] = std::sqrt(sum);
+        }
+    }
+
+    if (config_.projection_type == FdeProjection::ams_sketch) {
+        ams_slot_.resize(reps * d);
+        ams_sign_.resize(reps * d);
+        for (std::size_t r = 0; r < reps; ++r) {
+            const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::ams_sketch, r));
+            for (std::size_t i = 0; i < d; ++i) {
+                const std::uint64_t w = random::word(key, i);
+                ams_slot_[r * d + i] = random::below(w, std::uint32_t(d_proj));
+                ams_sign_[r * d + i] = random::sign(w);
+            }
+        }
+    } else if (config_.projection_type == FdeProjection::dense_sign) {
+        const std::size_t columns = reps * d_proj;
+        const float scale = float(1.0 / std::sqrt(double(d_proj)));
+        std::vector<float> matrix(columns * d);  // column c = r * d_proj + j
+        for (std::size_t r = 0; r < reps; ++r) {
+            const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::dense_sign, r));
+            for (std::size_t i = 0; i < d; ++i)
+                for (std::size_t j = 0; j < d_proj; ++j)
+                    matrix[(r * d_proj + j) * d + i] = random::sign(random::word(key, i * d_proj + j)) * scale;
+        }
+        dense_width_ = kernels::padded_query_rows(columns);
+        dense_.resize(dense_width_ * d);
+        kernels::pack_columns(
+            columns, d, [&](std::size_t c, std::size_t i) { return matrix[c * d + i]; }, dense_.data());
+    }
+
+    if (config_.final_projection_dimension) {
+        const std::size_t n = config_.block_dim();
+        const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::final_sketch, 0));
+        final_slot_.resize(n);
+        final_sign_.resize(n);
+        for (std::size_t t = 0; t < n; ++t) {
+            const std::uint64_t w = random::word(key, t);
+            final_slot_[t] = random::below(w, std::uint32_t(config_.final_projection_dimension));
+            final_sign_[t] = random::sign(w);
+        }
+    }
+}
+
+std::vector<float> FdeEncoder::simhash_matrix(std::size_t r) const {
+    const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
+    if (r >= config_.num_repetitions) fail_argument("repetition out of range");
+    std::vector<float> out(d * k);
+    for (std::size_t i = 0; i < d; ++i)
+        for (std::size_t j = 0; j < k; ++j) out[i * k + j] = simhash_columns_[(r * k + j) * d + i];
+    return out;
+}
+
+std::vector<float> FdeEncoder::projection_matrix(std::size_t r) const {
+    const std::size_t d = config_.dimension, d_proj = config_.projected_dim();
+    if (r >= config_.num_repetitions) fail_argument("repetition out of range");
+    std::vector<float> out(d * d_proj, 0.0f);
+    switch (config_.projection_type) {
+        case FdeProjection::identity:
+            for (std::size_t i = 0; i < d; ++i) out[i * d_proj + i] = 1.0f;
+            break;
+        case FdeProjection::ams_sketch:
+            for (std::size_t i = 0; i < d; ++i) out[i * d_proj + ams_slot_[r * d + i]] = ams_sign_[r * d + i];
+            break;
+        case FdeProjection::dense_sign: {
+            const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::dense_sign, r));
+            const float scale = float(1.0 / std::sqrt(double(d_proj)));
+            for (std::size_t i = 0; i < d; ++i)
+                for (std::size_t j = 0; j < d_proj; ++j)
+                    out[i * d_proj + j] = random::sign(random::word(key, i * d_proj + j)) * scale;
+            break;
+        }
+    }
+    return out;
+}
+
+void FdeEncoder::check_items(const MultiVectorsView& items) const {
+    items.validate("items");
+    if (items.count && items.dim != config_.dimension)
+        fail_argument("items have token dimension " + std::to_string(items.dim) +
+                      " but the encoder expects " + std::to_string(config_.dimension));
+}
+
+void FdeEncoder::sketch_item(const float* rows, std::size_t count, std::size_t stride,
+                             Scratch& scratch) const {
+    const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
+    const std::size_t reps = config_.num_repetitions;
+    scratch.patterns.assign(count * reps, 0u);
+    if (k == 0) return;
+    scratch.sketch.resize(count * sketch_width_);
+    kernels::active_kernels().project_rows(rows, count, stride, d, simhash_.data(), sketch_width_,
+                                           scratch.sketch.data(), sketch_width_);
+    // A float32 sign is certain when |s| exceeds the float32 error plus the float64 error of the
+    // reference value, both at most gamma(d) * ||x|| * ||g|| (Cauchy-Schwarz bounds sum |x_i g_i|).
+    const double slack = (gamma(d, 0x1.0p-24) + gamma(d, 0x1.0p-53)) * (1.0 + 1e-6);
+    for (std::size_t t = 0; t < count; ++t) {
+        const float* x = rows + t * stride;
+        double norm = 0.0;
+        for (std::size_t i = 0; i < d; ++i) norm += double(x[i]) * double(x[i]);
+        norm = std::sqrt(norm) * (1.0 + 1e-12);
+        for (std::size_t r = 0; r < reps; ++r) {
+            std::uint32_t pattern = 0;
+            for (std::size_t j = 0; j < k; ++j) {
+                const std::size_t c = r * k + j;
+                const float fast = scratch.sketch[t * sketch_width_ + c];
+                bool positive;
+                if (std::fabs(double(fast)) > slack * norm * simhash_norm_[c] + 1e-300) {
+                    positive = fast > 0.0f;
+                } else {
+                    // The reference value: float64 sum, in coordinate order, of exact products.
+                    const float* g = simhash_columns_.data() + c * d;
+                    double exact = 0.0;
+                    for (std::size_t i = 0; i < d; ++i) exact += double(x[i]) * double(g[i]);
+                    positive = exact > 0.0;
+                }
+                pattern = (pattern << 1) | std::uint32_t(positive);
+            }
+            scratch.patterns[t * reps + r] = pattern;
+        }
+    }
+}
+
+void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t stride,
+                             bool documents, Scratch& scratch, float* out) const {
+    const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
+    const std::size_t reps = config_.num_repetitions, d_proj = config_.projected_dim();
+    const std::size_t parts = config_.partitions(), rep_size = parts * d_proj;
+    sketch_item(rows, count, stride, scratch);
+    if (config_.projection_type == FdeProjection::dense_sign) {
+        scratch.dense.resize(count * dense_width_);
+        kernels::active_kernels().project_rows(rows, count, stride, d, dense_.data(), dense_width_,
+                                               scratch.dense.data(), dense_width_);
+    }
+    // Projected token t of repetition r.
+    scratch.projected.resize(d_proj);
+    auto projected = [&](std::size_t t, std::size_t r) -> const float* {
+        const float* x = rows + t * stride;
+        switch (config_.projection_type) {
+            case FdeProjection::identity: return x;
+            case FdeProjection::dense_sign: return scratch.dense.data() + t * dense_width_ + r * d_proj;
+            case FdeProjection::ams_sketch: break;
+        }
+        float* p = scratch.projected.data();
+        std::fill(p, p + d_proj, 0.0f);
+        const std::uint32_t* slot = ams_slot_.data() + r * d;
+        const float* sign = ams_sign_.data() + r * d;
+        for (std::size_t i = 0; i < d; ++i) p[slot[i]] += sign[i] * x[i];
+        return p;
+    };
+
+    const bool sketched = config_.final_projection_dimension != 0;
+    float* block = out;
+    if (sketched) {
+        scratch.block.assign(config_.block_dim(), 0.0f);
+        block = scratch.block.data();
+    } else {
+        std::fill(out, out + config_.block_dim(), 0.0f);
+    }
+    scratch.sizes.assign(reps * parts, 0u);
+    for (std::size_t t = 0; t < count; ++t) {
+        for (std::size_t r = 0; r < reps; ++r) {
+            const std::uint32_t p = k ? gray_decode(scratch.patterns[t * reps + r], k) : 0u;
+            float* target = block + r * rep_size + p * d_proj;
+            const float* v = projected(t, r);
+            for (std::size_t j = 0; j < d_proj; ++j) target[j] += v[j];
+            ++scratch.sizes[r * parts + p];
+        }
+    }
+    if (documents) {
+        for (std::size_t r = 0; r < reps; ++r) {
+            for (std::size_t p = 0; p < parts; ++p) {
+                float* target = block + r * rep_size + p * d_proj;
+                const std::uint32_t size = scratch.sizes[r * parts + p];
+                if (size > 0) {
+                    const float n = float(size);
+                    for (std::size_t j = 0; j < d_proj; ++j) target[j] /= n;
+                } else if (config_.fill_empty_partitions && k > 0) {
+                    const std::uint32_t wanted = std::uint32_t(p ^ (p >> 1));
+                    std::size_t nearest = 0;
+                    int best = std::numeric_limits<int>::max();
+                    for (std::size_t t = 0; t < count; ++t) {
+                        const int distance = popcount(scratch.patterns[t * reps + r] ^ wanted);
+                        if (distance < best) best = distance, nearest = t;
+                    }
+                    const float* v = projected(nearest, r);
+                    std::copy(v, v + d_proj, target);
+                }
+            }
+        }
+    }
+    if (sketched) {
+        const std::size_t n = config_.final_projection_dimension;
+        std::fill(out, out + n, 0.0f);
+        for (std::size_t i = 0; i < final_slot_.size(); ++i) out[final_slot_[i]] += final_sign_[i] * block[i];
+    }
+}
+
+void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t threads,
+                        bool documents) const {
+    check_items(items);
+    const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    std::vector<Scratch> scratch(resolve_threads(threads, tasks));
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
+        Scratch& s = scratch[worker];
+        const std::size_t last = std::min(items.count, (task + 1) * items_per_task);
+        for (std::size_t i = task * items_per_task; i < last; ++i) {
+            const std::size_t count = items.item_length(i);
+            const Rows rows = float_rows(items, std::size_t(items.offsets[i]), count, s.tokens, kern);
+            encode_item(rows.data, count, rows.stride, documents, s, out + i * config_.output_dim());
+        }
+    });
+}
+
+void FdeEncoder::encode_queries(const MultiVectorsView& items, float* out, std::size_t threads) const {
+    encode(items, out, threads, false);
+}
+
+void FdeEncoder::encode_documents(const MultiVectorsView& items, float* out, std::size_t threads) const {
+    encode(items, out, threads, true);
+}
+
+void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t* out,
+                                   std::size_t threads) const {
+    check_items(items);
+    const std::size_t reps = config_.num_repetitions, k = config_.num_simhash_projections;
+    const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    std::vector<Scratch> scratch(resolve_threads(threads, tasks));
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
+        Scratch& s = scratch[worker];
+        const std::size_t last = std::min(items.count, (task + 1) * items_per_task);
+        for (std::size_t i = task * items_per_task; i < last; ++i) {
+            const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
+            const Rows rows = float_rows(items, first, count, s.tokens, kern);
+            sketch_item(rows.data, count, rows.stride, s);
+            for (std::size_t t = 0; t < count * reps; ++t)
+                out[first * reps + t] = k ? gray_decode(s.patterns[t], k) : 0u;
+        }
+    });
+}
+
+}  // namespace latefold
