@@ -6,6 +6,7 @@
 """
 
 from ._version import __version__
+from .fde import FDE
 from .maxsim import maxsim, maxsim_rerank, maxsim_topk
 from .multivectors import MultiVectors
 from .simd import set_simd, simd_info
@@ -13,6 +14,7 @@ from . import datasets
 
 __all__ = [
     "__version__",
+    "FDE",
     "MultiVectors",
     "maxsim",
     "maxsim_rerank",

@@ -88,15 +88,18 @@ def partitions(c: Config, x: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def encode(c: Config, x: np.ndarray, documents: bool) -> np.ndarray:
+def encode(c: Config, x: np.ndarray, documents: bool, absolute: bool = False) -> np.ndarray:
+    """The encoding of one item. With `absolute`, every token value, matrix entry and sign is
+    replaced by its absolute value (same partitions): the magnitude that bounds rounding."""
     k, p = c.num_simhash_projections, c.d_proj
+    fix = np.abs if absolute else (lambda a: a)
     parts = 1 << k
-    x64 = x.astype(np.float64)
+    x64 = fix(x.astype(np.float64))
     blocks: List[np.ndarray] = []
     for r in range(c.num_repetitions):
         patterns = sign_patterns(x, simhash_matrix(c, r)) if k else np.zeros(len(x), np.int64)
         index = gray_index(patterns, k)
-        projected = x64 @ projection_matrix(c, r).astype(np.float64)
+        projected = x64 @ fix(projection_matrix(c, r).astype(np.float64))
         block = np.zeros((parts, p))
         sizes = np.zeros(parts, np.int64)
         for t in range(len(x)):
@@ -115,6 +118,6 @@ def encode(c: Config, x: np.ndarray, documents: bool) -> np.ndarray:
     if c.final_projection_dimension:
         slots, signs = final_projection(c, out.size)
         final = np.zeros(c.final_projection_dimension)
-        np.add.at(final, slots, signs.astype(np.float64) * out)
+        np.add.at(final, slots, fix(signs.astype(np.float64)) * out)
         return final
     return out

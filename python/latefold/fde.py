@@ -1,0 +1,199 @@
+"""MUVERA fixed dimensional encodings (Dhulipala et al. 2024, arXiv:2405.19504)."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _core, _io, _validate
+from .multivectors import MultiVectorsLike, as_multivectors
+
+PROJECTIONS = ("identity", "ams_sketch", "dense_sign")
+
+
+def _count(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+    return int(value)
+
+
+class FDE:
+    """Encodes a set of token vectors as one vector whose inner product approximates MaxSim.
+
+    Semantics of the authors' reference code (google/graph-mining,
+    sketching/point_cloud/fixed_dimensional_encoding.cc), with the reference's parameter names:
+
+    Parameters
+    ----------
+    dimension
+        Token dimension d.
+    num_repetitions
+        R, independent repetitions (default 20, the paper's retrieval setting).
+    num_simhash_projections
+        k in [0, 30]: SimHash bits per repetition, B = 2^k partitions (default 5).
+    seed
+        Seed of every random matrix (latefold-rng-v1, identical on every platform).
+    projection_type
+        ``"identity"`` (d_proj = d), ``"ams_sketch"`` (the reference's sparse sketch: each input
+        coordinate goes to one random output slot with a random sign, unscaled; the default) or
+        ``"dense_sign"`` (the paper's dense +-1/sqrt(d_proj) matrix).
+    projection_dimension
+        d_proj for the sketching projections (default 16); leave ``None`` with identity.
+    fill_empty_partitions
+        Documents only (queries are never filled, as in the reference): an empty partition takes
+        the projected token whose SimHash signs are nearest in Hamming distance (ties: the first
+        token). Default True.
+    final_projection_dimension
+        Optional final count sketch of the R * B * d_proj encoding to this many values.
+
+    The encoding of an item is laid out ``[repetition][partition][d_proj]`` (before the final
+    projection). Query partitions hold the SUM of their projected tokens, document partitions
+    the AVERAGE. Partition indices follow the reference bit for bit (sign bits read as a Gray
+    code: partition p holds the sign pattern ``p ^ (p >> 1)``).
+    """
+
+    def __init__(
+        self,
+        dimension: int,
+        num_repetitions: int = 20,
+        num_simhash_projections: int = 5,
+        *,
+        seed: int = 1,
+        projection_type: str = "ams_sketch",
+        projection_dimension: Optional[int] = None,
+        fill_empty_partitions: bool = True,
+        final_projection_dimension: Optional[int] = None,
+    ) -> None:
+        if not isinstance(projection_type, str):
+            raise TypeError(f"projection_type must be a str, got {type(projection_type).__name__}")
+        if projection_type not in PROJECTIONS:
+            raise ValueError(f"projection_type must be one of {PROJECTIONS}, got {projection_type!r}")
+        if projection_type != "identity" and projection_dimension is None:
+            projection_dimension = 16
+        if not isinstance(fill_empty_partitions, (bool, np.bool_)):
+            raise TypeError("fill_empty_partitions must be a bool")
+        self._params: Dict[str, Any] = {
+            "dimension": _count(dimension, "dimension", 1, 2**31),
+            "num_repetitions": _count(num_repetitions, "num_repetitions", 1, 2**31),
+            "num_simhash_projections": _count(num_simhash_projections, "num_simhash_projections", 0, 30),
+            "seed": _count(seed, "seed", 0, 2**64 - 1),
+            "projection_type": projection_type,
+            "projection_dimension": None if projection_dimension is None
+            else _count(projection_dimension, "projection_dimension", 1, 2**32 - 1),
+            "fill_empty_partitions": bool(fill_empty_partitions),
+            "final_projection_dimension": None if final_projection_dimension is None
+            else _count(final_projection_dimension, "final_projection_dimension", 1, 2**32 - 1),
+        }
+        p = self._params
+        try:
+            self._encoder = _core.FdeEncoder(
+                p["dimension"], p["num_repetitions"], p["num_simhash_projections"], p["seed"],
+                p["projection_type"], p["projection_dimension"] or 0, p["fill_empty_partitions"],
+                p["final_projection_dimension"] or 0,
+            )
+        except (ValueError, OverflowError) as error:
+            raise ValueError(str(error)) from None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def params(self) -> Dict[str, Any]:
+        """The constructor's arguments (a copy)."""
+        return dict(self._params)
+
+    @property
+    def output_dim(self) -> int:
+        """Length of one encoding: final_projection_dimension, else R * 2^k * d_proj."""
+        return int(self._encoder.output_dim)
+
+    def __getattr__(self, name: str) -> Any:
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
+        return f"FDE({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FDE) and other._params == self._params
+
+    # ------------------------------------------------------------------ encoding
+    def _encode(self, items: MultiVectorsLike, name: str, documents: bool,
+                threads: Optional[int], dtype: Any) -> np.ndarray:
+        out_dtype = np.dtype(dtype)
+        if out_dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
+            raise TypeError(f"dtype must be float32 or float16, got {out_dtype}")
+        mv, single = as_multivectors(items, name)
+        if len(mv) and mv.dim != self._params["dimension"]:
+            raise ValueError(f"{name} have token dimension {mv.dim}, the encoder expects "
+                             f"{self._params['dimension']}")
+        t = _validate.threads(threads)
+        if documents:
+            out = self._encoder.encode_documents(mv.tokens, mv.offsets, t)
+        else:
+            out = self._encoder.encode_queries(mv.tokens, mv.offsets, t)
+        out = out.astype(out_dtype, copy=False)
+        return out[0] if single else out
+
+    def encode_queries(self, queries: MultiVectorsLike, *, threads: Optional[int] = None,
+                       dtype: Any = np.float32) -> np.ndarray:
+        """Query encodings (partition SUMs), ``(n, output_dim)``; ``(output_dim,)`` for one
+        2-D array. ``dtype`` float32 (default) or float16."""
+        return self._encode(queries, "queries", False, threads, dtype)
+
+    def encode_documents(self, docs: MultiVectorsLike, *, threads: Optional[int] = None,
+                         dtype: Any = np.float32) -> np.ndarray:
+        """Document encodings (partition AVERAGEs, empty ones filled if configured)."""
+        return self._encode(docs, "docs", True, threads, dtype)
+
+    def partition_indices(self, items: MultiVectorsLike, *, threads: Optional[int] = None) -> np.ndarray:
+        """The SimHash partition of every token in every repetition: uint32 ``(T, R)``, rows in
+        the order of ``MultiVectors(items).tokens``."""
+        mv, _ = as_multivectors(items, "items")
+        if len(mv) and mv.dim != self._params["dimension"]:
+            raise ValueError(f"items have token dimension {mv.dim}, the encoder expects "
+                             f"{self._params['dimension']}")
+        return self._encoder.partition_indices(mv.tokens, mv.offsets, _validate.threads(threads))
+
+    # ------------------------------------------------------------------ the random matrices
+    def _repetition(self, r: object) -> int:
+        return _count(r, "repetition", 0, self._params["num_repetitions"] - 1)
+
+    def simhash_matrix(self, repetition: int) -> np.ndarray:
+        """The Gaussian SimHash matrix of a repetition, float32 ``(dimension, k)``."""
+        return self._encoder.simhash_matrix(self._repetition(repetition))
+
+    def projection_matrix(self, repetition: int) -> np.ndarray:
+        """The projection of a repetition as a dense float32 ``(dimension, d_proj)`` matrix."""
+        return self._encoder.projection_matrix(self._repetition(repetition))
+
+    def final_projection(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The final count sketch: output slot (uint32) and sign (float32) of each of the
+        R * 2^k * d_proj values; empty arrays without a final projection."""
+        return self._encoder.final_projection()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: "os.PathLike[str] | str") -> None:
+        """Writes the encoder (its parameters and generator version: the matrices follow)."""
+        _io.save(path, "fde", {"params": self._params, "rng_version": int(_core.RNG_VERSION)})
+
+    @classmethod
+    def load(cls, path: "os.PathLike[str] | str") -> "FDE":
+        meta, _ = _io.load(path, "fde")
+        version = meta.get("rng_version")
+        if version != _core.RNG_VERSION:
+            raise ValueError(f"{os.fspath(path)!r} was written with random generator version "
+                             f"{version!r}; this latefold has version {_core.RNG_VERSION}")
+        params = meta.get("params")
+        if not isinstance(params, dict) or set(params) != set(FDE.__init__.__code__.co_varnames[1:9]):
+            raise ValueError(f"{os.fspath(path)!r} is corrupt (FDE parameters)")
+        try:
+            return cls(**params)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{os.fspath(path)!r} holds invalid FDE parameters: {error}") from None

@@ -1,0 +1,290 @@
+"""FDE against the numpy reference written from the reference implementation's semantics.
+
+Exact: the random matrices (portable generator), the partition indices and the fill choices.
+Within tolerance: the encoded values. Each value is a signed sum of float32 terms (d products per
+projected token, at most L tokens, the final sketch adds at most one term per input value),
+so its rounding error is at most γ_n times the same sum of absolute values ("magnitude",
+computed by the reference with |x|, |P| and |signs|), n = L + d + block_dim + 2 (a division).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import latefold as lf
+from reference import fde as ref
+from strategies import random_set
+
+U32 = 2.0**-24
+
+
+def config_of(f: lf.FDE) -> ref.Config:
+    p = f.params
+    return ref.Config(**p)
+
+
+def assert_encodings_match(f: lf.FDE, items, documents: bool):
+    c = config_of(f)
+    c.fill_empty_partitions = c.fill_empty_partitions and documents
+    got = f.encode_documents(items) if documents else f.encode_queries(items)
+    assert got.shape == (len(items), f.output_dim) and got.dtype == np.float32
+    for i, x in enumerate(items):
+        expected = ref.encode(c, x, documents)
+        magnitude = ref.encode(c, x, documents, absolute=True)
+        n = len(x) + c.dimension + (f.output_dim if c.final_projection_dimension else 0) + 2
+        bound = n * U32 / (1 - n * U32) * magnitude + 1e-30
+        err = np.abs(got[i].astype(np.float64) - expected)
+        assert np.all(err <= bound), (i, err.max(), bound[np.argmax(err / bound)])
+
+
+def test_random_matrices_are_the_specified_ones():
+    for seed, proj in itertools.product([0, 1, 2**64 - 1], ["identity", "ams_sketch", "dense_sign"]):
+        f = lf.FDE(12, 3, 4, seed=seed, projection_type=proj,
+                   projection_dimension=None if proj == "identity" else 5,
+                   final_projection_dimension=37)
+        c = config_of(f)
+        for r in range(3):
+            np.testing.assert_array_equal(f.simhash_matrix(r), ref.simhash_matrix(c, r))
+            np.testing.assert_array_equal(f.projection_matrix(r), ref.projection_matrix(c, r))
+        slots, signs = f.final_projection()
+        exp_slots, exp_signs = ref.final_projection(c, 3 * 16 * c.d_proj)
+        np.testing.assert_array_equal(slots, exp_slots)
+        np.testing.assert_array_equal(signs, exp_signs)
+
+
+def test_generator_statistics():
+    f = lf.FDE(256, 4, 12, seed=3, projection_dimension=1)
+    g = np.concatenate([f.simhash_matrix(r).ravel() for r in range(4)]).astype(np.float64)
+    # 12,288 standard normals: mean and std within ~4 standard errors, tails as a normal's.
+    assert abs(g.mean()) < 0.04 and abs(g.std() - 1) < 0.03
+    assert abs(np.mean(np.abs(g) > 1.96) - 0.05) < 0.01
+
+
+def test_gray_code_partition_table():
+    # Partition p holds the sign pattern p ^ (p >> 1) (coordinate 0 most significant). A port that
+    # recovers the pattern with a Gray-to-binary conversion instead disagrees from k = 3 on.
+    k, d = 3, 8
+    f = lf.FDE(d, 1, k, seed=11, projection_type="identity")
+    g = f.simhash_matrix(0).astype(np.float64)
+    tokens, expected = [], []
+    for p in range(2**k):
+        pattern = p ^ (p >> 1)
+        signs = np.array([1.0 if (pattern >> (k - 1 - j)) & 1 else -1.0 for j in range(k)])
+        tokens.append(g @ np.linalg.solve(g.T @ g, signs))  # x with x . g_j = signs_j
+        expected.append(p)
+    got = f.partition_indices(np.array(tokens, dtype=np.float32))
+    assert got[:, 0].tolist() == expected
+    assert expected != [(q ^ (q >> 1)) for q in range(8)]  # the conversion matters at k = 3
+
+
+@st.composite
+def fde_case(draw):
+    dim = draw(st.integers(1, 24))
+    k = draw(st.integers(0, 8))
+    proj = draw(st.sampled_from(["identity", "ams_sketch", "dense_sign"]))
+    params = dict(
+        dimension=dim,
+        num_repetitions=draw(st.integers(1, 4)),
+        num_simhash_projections=k,
+        seed=draw(st.integers(0, 2**64 - 1)),
+        projection_type=proj,
+        projection_dimension=None if proj == "identity" else draw(st.integers(1, 9)),
+        fill_empty_partitions=draw(st.booleans()),
+        final_projection_dimension=draw(st.none() | st.integers(1, 300)),
+    )
+    lengths = draw(st.lists(st.integers(1, 30), min_size=1, max_size=5))
+    dtype = draw(st.sampled_from([np.float32, np.float16]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return params, random_set(rng, lengths, dim, dtype)
+
+
+@given(fde_case())
+@settings(max_examples=60)
+def test_engine_equals_reference(case):
+    params, items = case
+    f = lf.FDE(**params)
+    c = config_of(f)
+    for path in lf.simd_info()["supported"]:
+        lf.set_simd(path)
+        try:
+            got = f.partition_indices(items)
+            expected = np.concatenate([ref.partitions(c, x) for x in items])
+            np.testing.assert_array_equal(got, expected)
+            assert_encodings_match(f, items, documents=True)
+            assert_encodings_match(f, items, documents=False)
+        finally:
+            lf.set_simd("best")
+
+
+def test_partitions_exact_near_zero(rng):
+    # Tokens almost orthogonal to a SimHash column: float32 alone could get the sign wrong; the
+    # engine must agree with the float64 reference sum exactly.
+    f = lf.FDE(64, 2, 6, seed=9, projection_type="identity")
+    c = config_of(f)
+    g = f.simhash_matrix(0).astype(np.float64)
+    x = rng.standard_normal((400, 64))
+    x -= np.outer(x @ g[:, 0], g[:, 0]) / (g[:, 0] @ g[:, 0])  # x . g_0 ~ 0 (rounding noise)
+    x = x.astype(np.float32)
+    for path in lf.simd_info()["supported"]:
+        lf.set_simd(path)
+        np.testing.assert_array_equal(f.partition_indices(x), ref.partitions(c, x))
+    lf.set_simd("best")
+
+
+def test_fill_choice_ties_go_to_the_first_token():
+    f = lf.FDE(4, 1, 2, seed=1, projection_type="identity", fill_empty_partitions=True)
+    x = np.array([[1, 2, 3, 4], [1, 2, 3, 4], [5, 6, 7, 8]], np.float32)
+    c = config_of(f)
+    np.testing.assert_allclose(f.encode_documents(x), ref.encode(c, x, True), rtol=1e-6)
+
+
+def test_union_of_queries_is_the_sum(rng):
+    f = lf.FDE(20, 5, 3, seed=4, final_projection_dimension=333)
+    a, b = random_set(rng, [7, 9], 20, np.float32)
+    together = f.encode_queries(np.concatenate([a, b]))
+    np.testing.assert_allclose(together, f.encode_queries(a) + f.encode_queries(b), rtol=1e-5, atol=1e-5)
+
+
+def test_token_order_does_not_matter(rng):
+    f = lf.FDE(16, 4, 4, seed=2, fill_empty_partitions=False)
+    x = random_set(rng, [25], 16, np.float32)[0]
+    perm = rng.permutation(25)
+    np.testing.assert_allclose(f.encode_queries(x), f.encode_queries(x[perm]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f.encode_documents(x), f.encode_documents(x[perm]), rtol=1e-5, atol=1e-6)
+
+
+def test_k0_identity_inner_product_is_sum_dot_mean(rng):
+    f = lf.FDE(10, 1, 0, projection_type="identity")
+    q, d = random_set(rng, [6, 11], 10, np.float32)
+    got = float(f.encode_queries(q) @ f.encode_documents(d))
+    expected = float(q.astype(np.float64).sum(0) @ d.astype(np.float64).mean(0))
+    assert abs(got - expected) <= 1e-5 * (1 + abs(expected))
+
+
+def test_seed_reproducible_and_distinct(rng):
+    x = random_set(rng, [12, 5], 8, np.float32)
+    a = lf.FDE(8, 3, 3, seed=42).encode_documents(x)
+    np.testing.assert_array_equal(a, lf.FDE(8, 3, 3, seed=42).encode_documents(x))
+    assert not np.array_equal(a, lf.FDE(8, 3, 3, seed=43).encode_documents(x))
+
+
+def test_threads_and_dtypes(rng):
+    f = lf.FDE(32, 4, 4, seed=3)
+    docs = random_set(rng, rng.integers(1, 40, 100), 32, np.float16)
+    base = f.encode_documents(docs, threads=1)
+    np.testing.assert_array_equal(f.encode_documents(docs, threads=2), base)
+    np.testing.assert_array_equal(f.encode_documents(lf.MultiVectors(docs), threads=3), base)
+    half = f.encode_documents(docs, dtype=np.float16)
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half, base.astype(np.float16))
+
+
+def test_fde_retrieval_recalls_maxsim_neighbours():
+    # The point of FDE: inner products rank documents like MaxSim does (paper's setting).
+    data = lf.datasets.load_limit_small()
+    f = lf.FDE(data.docs.dim, 20, 5, projection_dimension=16, seed=1)
+    q = f.encode_queries(data.queries[:200])
+    d = f.encode_documents(data.docs)
+    _, exact = lf.maxsim_topk(data.queries[:200], data.docs, 1)
+    top10 = np.argsort(-(q @ d.T), axis=1)[:, :10]
+    recall = np.mean([exact[i, 0] in top10[i] for i in range(200)])
+    assert recall > 0.6  # of 46 documents, a random top-10 would find the best one 22% of the time
+
+
+def test_save_load_round_trip(tmp_path, rng):
+    f = lf.FDE(16, 3, 4, seed=2**63 + 5, projection_type="dense_sign", projection_dimension=6,
+               final_projection_dimension=100, fill_empty_partitions=False)
+    path = tmp_path / "encoder.lf"
+    f.save(path)
+    g = lf.FDE.load(path)
+    assert g == f and g.params == f.params
+    x = random_set(rng, [9], 16, np.float32)
+    np.testing.assert_array_equal(g.encode_documents(x), f.encode_documents(x))
+    assert [p.name for p in tmp_path.iterdir()] == ["encoder.lf"]  # no temporary file left
+
+
+def test_load_rejects_damaged_files(tmp_path):
+    f = lf.FDE(8, 2, 2, seed=1)
+    path = tmp_path / "e.lf"
+    f.save(path)
+    blob = path.read_bytes()
+    bad = tmp_path / "bad.lf"
+    for cut in range(0, len(blob), 7):  # every truncation
+        bad.write_bytes(blob[:cut])
+        with pytest.raises(ValueError):
+            lf.FDE.load(bad)
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # bit flips anywhere
+        data = bytearray(blob)
+        pos = int(rng.integers(len(data)))
+        data[pos] ^= 1 << int(rng.integers(8))
+        bad.write_bytes(bytes(data))
+        try:
+            g = lf.FDE.load(bad)
+        except ValueError:
+            continue
+        assert g == f  # a flip in padding may be harmless, never a different encoder
+    with pytest.raises(ValueError, match="not a latefold file"):
+        bad.write_bytes(b"\0" * 200)
+        lf.FDE.load(bad)
+
+
+def test_load_rejects_newer_format_and_other_kinds(tmp_path):
+    from latefold import _io
+
+    path = tmp_path / "x.lf"
+    _io.save(path, "pq", {"params": {}})
+    with pytest.raises(ValueError, match="'pq', not a 'fde'"):
+        lf.FDE.load(path)
+    blob = bytearray((tmp_path / "x.lf").read_bytes())
+    blob[8:12] = (99).to_bytes(4, "little")
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="version 99"):
+        _io.load(path, "pq")
+    _io.save(path, "fde", {"params": lf.FDE(4, 1, 1).params, "rng_version": 999})
+    with pytest.raises(ValueError, match="generator version"):
+        lf.FDE.load(path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(dimension=0), ValueError),
+        (dict(dimension=4, num_simhash_projections=31), ValueError),
+        (dict(dimension=4, num_simhash_projections=-1), ValueError),
+        (dict(dimension=4, num_repetitions=0), ValueError),
+        (dict(dimension=4, projection_type="gaussian"), ValueError),
+        (dict(dimension=4, projection_type="identity", projection_dimension=3), ValueError),
+        (dict(dimension=4, projection_dimension=0), ValueError),
+        (dict(dimension=4, num_repetitions=2**20, num_simhash_projections=20), ValueError),
+        (dict(dimension=4, seed=-1), ValueError),
+        (dict(dimension=4.0), TypeError),
+        (dict(dimension=4, fill_empty_partitions="yes"), TypeError),
+        (dict(dimension=4, projection_type=None), TypeError),
+        (dict(dimension=True), TypeError),
+    ],
+)
+def test_bad_parameters(kwargs, error):
+    with pytest.raises(error):
+        lf.FDE(**kwargs)
+
+
+def test_bad_items(rng):
+    f = lf.FDE(8, 2, 2)
+    with pytest.raises(ValueError, match="dimension"):
+        f.encode_documents(random_set(rng, [3], 9, np.float32))
+    with pytest.raises(ValueError, match="item 1 is empty"):
+        f.encode_documents(lf.MultiVectors(np.ones((3, 8), np.float32), [0, 3, 3]))
+    with pytest.raises(ValueError, match="NaN"):
+        f.encode_queries(np.full((2, 8), np.nan, np.float32))
+    with pytest.raises(TypeError):
+        f.encode_queries(np.ones((2, 8)))
+    with pytest.raises(TypeError, match="dtype"):
+        f.encode_queries(np.ones((2, 8), np.float32), dtype=np.int8)
+    with pytest.raises(ValueError):
+        f.simhash_matrix(2)
