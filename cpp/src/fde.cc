@@ -78,7 +78,6 @@ struct FdeEncoder::Scratch {
     std::vector<std::uint32_t> patterns;  // count x R
     std::vector<float> block;       // R * B * d_proj
     std::vector<std::uint32_t> sizes;     // R * B
-    std::vector<float> projected;   // d_proj
 };
 
 FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
@@ -110,27 +109,27 @@ FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
         }
     }
 
-    if (config_.projection_type == FdeProjection::ams_sketch) {
-        ams_slot_.resize(reps * d);
-        ams_sign_.resize(reps * d);
+    // Both sketching projections run as one product with a packed dimension x (R * d_proj)
+    // matrix (column r * d_proj + j); the AMS sketch is that matrix with one +-1 per row.
+    if (config_.projection_type != FdeProjection::identity) {
+        const std::size_t columns = reps * d_proj;
+        std::vector<float> matrix(columns * d, 0.0f);
+        const float scale = float(1.0 / std::sqrt(double(d_proj)));
         for (std::size_t r = 0; r < reps; ++r) {
-            const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::ams_sketch, r));
-            for (std::size_t i = 0; i < d; ++i) {
-                const std::uint64_t w = random::word(key, i);
-                ams_slot_[r * d + i] = random::below(w, std::uint32_t(d_proj));
-                ams_sign_[r * d + i] = random::sign(w);
+            if (config_.projection_type == FdeProjection::ams_sketch) {
+                const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::ams_sketch, r));
+                for (std::size_t i = 0; i < d; ++i) {
+                    const std::uint64_t w = random::word(key, i);
+                    matrix[(r * d_proj + random::below(w, std::uint32_t(d_proj))) * d + i] = random::sign(w);
+                }
+            } else {
+                const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::dense_sign, r));
+                for (std::size_t i = 0; i < d; ++i)
+                    for (std::size_t j = 0; j < d_proj; ++j)
+                        matrix[(r * d_proj + j) * d + i] = random::sign(random::word(key, i * d_proj + j)) * scale;
             }
         }
-    } else if (config_.projection_type == FdeProjection::dense_sign) {
-        const std::size_t columns = reps * d_proj;
-        const float scale = float(1.0 / std::sqrt(double(d_proj)));
-        std::vector<float> matrix(columns * d);  // column c = r * d_proj + j
-        for (std::size_t r = 0; r < reps; ++r) {
-            const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::dense_sign, r));
-            for (std::size_t i = 0; i < d; ++i)
-                for (std::size_t j = 0; j < d_proj; ++j)
-                    matrix[(r * d_proj + j) * d + i] = random::sign(random::word(key, i * d_proj + j)) * scale;
-        }
+        projection_columns_ = matrix;
         dense_width_ = kernels::padded_query_rows(columns);
         dense_.resize(dense_width_ * d);
         kernels::pack_columns(
@@ -163,22 +162,11 @@ std::vector<float> FdeEncoder::projection_matrix(std::size_t r) const {
     const std::size_t d = config_.dimension, d_proj = config_.projected_dim();
     if (r >= config_.num_repetitions) fail_argument("repetition out of range");
     std::vector<float> out(d * d_proj, 0.0f);
-    switch (config_.projection_type) {
-        case FdeProjection::identity:
-            for (std::size_t i = 0; i < d; ++i) out[i * d_proj + i] = 1.0f;
-            break;
-        case FdeProjection::ams_sketch:
-            for (std::size_t i = 0; i < d; ++i) out[i * d_proj + ams_slot_[r * d + i]] = ams_sign_[r * d + i];
-            break;
-        case FdeProjection::dense_sign: {
-            const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::dense_sign, r));
-            const float scale = float(1.0 / std::sqrt(double(d_proj)));
-            for (std::size_t i = 0; i < d; ++i)
-                for (std::size_t j = 0; j < d_proj; ++j)
-                    out[i * d_proj + j] = random::sign(random::word(key, i * d_proj + j)) * scale;
-            break;
-        }
-    }
+    for (std::size_t i = 0; i < d; ++i)
+        for (std::size_t j = 0; j < d_proj; ++j)
+            out[i * d_proj + j] = config_.projection_type == FdeProjection::identity
+                                      ? float(i == j)
+                                      : projection_columns_[(r * d_proj + j) * d + i];
     return out;
 }
 
@@ -203,8 +191,10 @@ void FdeEncoder::sketch_item(const float* rows, std::size_t count, std::size_t s
     const double slack = (gamma(d, 0x1.0p-24) + gamma(d, 0x1.0p-53)) * (1.0 + 1e-6);
     for (std::size_t t = 0; t < count; ++t) {
         const float* x = rows + t * stride;
+        double partial[8] = {};  // independent sums: the order does not matter for a bound
+        for (std::size_t i = 0; i < d; ++i) partial[i % 8] += double(x[i]) * double(x[i]);
         double norm = 0.0;
-        for (std::size_t i = 0; i < d; ++i) norm += double(x[i]) * double(x[i]);
+        for (double p : partial) norm += p;
         norm = std::sqrt(norm) * (1.0 + 1e-12);
         for (std::size_t r = 0; r < reps; ++r) {
             std::uint32_t pattern = 0;
@@ -234,26 +224,15 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     const std::size_t reps = config_.num_repetitions, d_proj = config_.projected_dim();
     const std::size_t parts = config_.partitions(), rep_size = parts * d_proj;
     sketch_item(rows, count, stride, scratch);
-    if (config_.projection_type == FdeProjection::dense_sign) {
+    if (config_.projection_type != FdeProjection::identity) {
         scratch.dense.resize(count * dense_width_);
         kernels::active_kernels().project_rows(rows, count, stride, d, dense_.data(), dense_width_,
                                                scratch.dense.data(), dense_width_);
     }
     // Projected token t of repetition r.
-    scratch.projected.resize(d_proj);
     auto projected = [&](std::size_t t, std::size_t r) -> const float* {
-        const float* x = rows + t * stride;
-        switch (config_.projection_type) {
-            case FdeProjection::identity: return x;
-            case FdeProjection::dense_sign: return scratch.dense.data() + t * dense_width_ + r * d_proj;
-            case FdeProjection::ams_sketch: break;
-        }
-        float* p = scratch.projected.data();
-        std::fill(p, p + d_proj, 0.0f);
-        const std::uint32_t* slot = ams_slot_.data() + r * d;
-        const float* sign = ams_sign_.data() + r * d;
-        for (std::size_t i = 0; i < d; ++i) p[slot[i]] += sign[i] * x[i];
-        return p;
+        if (config_.projection_type == FdeProjection::identity) return rows + t * stride;
+        return scratch.dense.data() + t * dense_width_ + r * d_proj;
     };
 
     const bool sketched = config_.final_projection_dimension != 0;

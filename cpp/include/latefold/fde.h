@@ -96,10 +96,9 @@ private:
     std::vector<float> simhash_;        // packed for the kernels: dimension x sketch_width_
     std::vector<float> simhash_columns_;  // R * k columns of `dimension` values (exact fallback)
     std::vector<double> simhash_norm_;  // L2 norm of each SimHash column (rounding bound)
-    std::vector<std::uint32_t> ams_slot_;  // R x dimension: output slot of input coordinate i
-    std::vector<float> ams_sign_;          // R x dimension
+    std::vector<float> projection_columns_;  // R * d_proj columns of `dimension` values
     std::size_t dense_width_ = 0;       // R * d_proj rounded up to 16
-    std::vector<float> dense_;          // packed: dimension x dense_width_
+    std::vector<float> dense_;          // the same, packed: dimension x dense_width_
     std::vector<std::uint32_t> final_slot_;
     std::vector<float> final_sign_;
 };
