@@ -39,10 +39,12 @@ std::uint32_t gray_decode(std::uint32_t pattern, std::size_t bits) {
     return index;
 }
 
+// Branch-free bit count (the baseline x86-64 target has no popcnt instruction).
 int popcount(std::uint32_t x) {
-    int n = 0;
-    for (; x; x &= x - 1) ++n;
-    return n;
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return int((x * 0x01010101u) >> 24);
 }
 
 }  // namespace
@@ -74,7 +76,8 @@ void FdeConfig::validate() const {
 struct FdeEncoder::Scratch {
     AlignedVector<float> tokens;    // float16 input widened
     AlignedVector<float> sketch;    // count x sketch_width_
-    AlignedVector<float> dense;     // count x dense_width_
+    AlignedVector<float> dense;     // projected tokens: count x dense_width_, or R * d_proj x lanes
+    AlignedVector<float> transposed;  // dimension x lanes (AMS sketch)
     std::vector<std::uint32_t> patterns;  // count x R
     std::vector<float> block;       // R * B * d_proj
     std::vector<std::uint32_t> sizes;     // R * B
@@ -100,40 +103,58 @@ FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
         kernels::pack_columns(
             columns, d, [&](std::size_t c, std::size_t i) { return simhash_columns_[c * d + i]; },
             simhash_.data());
-        simhash_norm_.resize(columns);
+        simhash_bound_.resize(columns);
+        const double slack = (gamma(d, 0x1.0p-24) + gamma(d, 0x1.0p-53)) * (1.0 + 1e-4);
         for (std::size_t c = 0; c < columns; ++c) {
             double sum = 0.0;
             for (std::size_t i = 0; i < d; ++i)
                 sum += double(simhash_columns_[c * d + i]) * double(simhash_columns_[c * d + i]);
-            simhash_norm_[c] = std::sqrt(sum);
+            simhash_bound_[c] = float(slack * std::sqrt(sum));
         }
     }
 
-    // Both sketching projections run as one product with a packed dimension x (R * d_proj)
-    // matrix (column r * d_proj + j); the AMS sketch is that matrix with one +-1 per row.
+    // The sketching projections as a dimension x (R * d_proj) matrix, column r * d_proj + j.
     if (config_.projection_type != FdeProjection::identity) {
         const std::size_t columns = reps * d_proj;
-        std::vector<float> matrix(columns * d, 0.0f);
+        projection_columns_.assign(columns * d, 0.0f);
         const float scale = float(1.0 / std::sqrt(double(d_proj)));
         for (std::size_t r = 0; r < reps; ++r) {
             if (config_.projection_type == FdeProjection::ams_sketch) {
                 const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::ams_sketch, r));
                 for (std::size_t i = 0; i < d; ++i) {
                     const std::uint64_t w = random::word(key, i);
-                    matrix[(r * d_proj + random::below(w, std::uint32_t(d_proj))) * d + i] = random::sign(w);
+                    projection_columns_[(r * d_proj + random::below(w, std::uint32_t(d_proj))) * d + i] =
+                        random::sign(w);
                 }
             } else {
                 const std::uint64_t key = random::stream_key(config_.seed, stream_id(FdeStream::dense_sign, r));
                 for (std::size_t i = 0; i < d; ++i)
                     for (std::size_t j = 0; j < d_proj; ++j)
-                        matrix[(r * d_proj + j) * d + i] = random::sign(random::word(key, i * d_proj + j)) * scale;
+                        projection_columns_[(r * d_proj + j) * d + i] =
+                            random::sign(random::word(key, i * d_proj + j)) * scale;
             }
         }
-        projection_columns_ = matrix;
-        dense_width_ = kernels::padded_query_rows(columns);
+    }
+    if (config_.projection_type == FdeProjection::dense_sign) {
+        // Dense: one packed product for all repetitions.
+        dense_width_ = kernels::padded_query_rows(reps * d_proj);
         dense_.resize(dense_width_ * d);
         kernels::pack_columns(
-            columns, d, [&](std::size_t c, std::size_t i) { return matrix[c * d + i]; }, dense_.data());
+            reps * d_proj, d, [&](std::size_t c, std::size_t i) { return projection_columns_[c * d + i]; },
+            dense_.data());
+    } else if (config_.projection_type == FdeProjection::ams_sketch) {
+        // AMS: one nonzero per input coordinate; list the coordinates of each output slot.
+        ams_start_.push_back(0);
+        for (std::size_t c = 0; c < reps * d_proj; ++c) {
+            for (std::size_t i = 0; i < d; ++i) {
+                const float v = projection_columns_[c * d + i];
+                if (v != 0.0f) {
+                    ams_index_.push_back(std::uint32_t(i));
+                    ams_sign_.push_back(v);
+                }
+            }
+            ams_start_.push_back(std::uint32_t(ams_index_.size()));
+        }
     }
 
     if (config_.final_projection_dimension) {
@@ -188,31 +209,36 @@ void FdeEncoder::sketch_item(const float* rows, std::size_t count, std::size_t s
                                            scratch.sketch.data(), sketch_width_);
     // A float32 sign is certain when |s| exceeds the float32 error plus the float64 error of the
     // reference value, both at most gamma(d) * ||x|| * ||g|| (Cauchy-Schwarz bounds sum |x_i g_i|).
-    const double slack = (gamma(d, 0x1.0p-24) + gamma(d, 0x1.0p-53)) * (1.0 + 1e-6);
+    // simhash_bound_[c] = (gamma32(d) + gamma64(d)) * ||g_c||, inflated for float rounding.
+    const std::size_t columns = reps * k;
+    const float norm_inflation = float(1.0 + 4.0 * gamma(d, 0x1.0p-24));
     for (std::size_t t = 0; t < count; ++t) {
         const float* x = rows + t * stride;
-        double partial[8] = {};  // independent sums: the order does not matter for a bound
-        for (std::size_t i = 0; i < d; ++i) partial[i % 8] += double(x[i]) * double(x[i]);
-        double norm = 0.0;
-        for (double p : partial) norm += p;
-        norm = std::sqrt(norm) * (1.0 + 1e-12);
+        float* sketch = scratch.sketch.data() + t * sketch_width_;
+        float lanes[8] = {};  // independent float32 sums: the compiler vectorises them
+        std::size_t i = 0;
+        for (; i + 8 <= d; i += 8)
+            for (std::size_t l = 0; l < 8; ++l) lanes[l] += x[i + l] * x[i + l];
+        for (; i < d; ++i) lanes[0] += x[i] * x[i];
+        float squared = 0.0f;
+        for (float v : lanes) squared += v;
+        const float norm = std::sqrt(squared * norm_inflation) * norm_inflation;
+        bool all_certain = true;
+        for (std::size_t c = 0; c < columns; ++c)
+            all_certain &= std::fabs(sketch[c]) > norm * simhash_bound_[c];
+        if (!all_certain) {
+            for (std::size_t c = 0; c < columns; ++c) {
+                if (std::fabs(sketch[c]) > norm * simhash_bound_[c]) continue;
+                // The reference value: float64 sum, in coordinate order, of exact products.
+                const float* g = simhash_columns_.data() + c * d;
+                double exact = 0.0;
+                for (std::size_t j = 0; j < d; ++j) exact += double(x[j]) * double(g[j]);
+                sketch[c] = exact > 0.0 ? 1.0f : 0.0f;
+            }
+        }
         for (std::size_t r = 0; r < reps; ++r) {
             std::uint32_t pattern = 0;
-            for (std::size_t j = 0; j < k; ++j) {
-                const std::size_t c = r * k + j;
-                const float fast = scratch.sketch[t * sketch_width_ + c];
-                bool positive;
-                if (std::fabs(double(fast)) > slack * norm * simhash_norm_[c] + 1e-300) {
-                    positive = fast > 0.0f;
-                } else {
-                    // The reference value: float64 sum, in coordinate order, of exact products.
-                    const float* g = simhash_columns_.data() + c * d;
-                    double exact = 0.0;
-                    for (std::size_t i = 0; i < d; ++i) exact += double(x[i]) * double(g[i]);
-                    positive = exact > 0.0;
-                }
-                pattern = (pattern << 1) | std::uint32_t(positive);
-            }
+            for (std::size_t j = 0; j < k; ++j) pattern = (pattern << 1) | std::uint32_t(sketch[r * k + j] > 0.0f);
             scratch.patterns[t * reps + r] = pattern;
         }
     }
@@ -224,16 +250,30 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     const std::size_t reps = config_.num_repetitions, d_proj = config_.projected_dim();
     const std::size_t parts = config_.partitions(), rep_size = parts * d_proj;
     sketch_item(rows, count, stride, scratch);
-    if (config_.projection_type != FdeProjection::identity) {
+    // Projected token t of repetition r: `step`-strided values.
+    std::size_t step = 1;
+    auto projected = [&](std::size_t t, std::size_t r) -> const float* {
+        switch (config_.projection_type) {
+            case FdeProjection::identity: return rows + t * stride;
+            case FdeProjection::dense_sign: return scratch.dense.data() + t * dense_width_ + r * d_proj;
+            case FdeProjection::ams_sketch: break;
+        }
+        return scratch.dense.data() + r * d_proj * step + t;  // transposed: tokens in lanes
+    };
+    if (config_.projection_type == FdeProjection::dense_sign) {
         scratch.dense.resize(count * dense_width_);
         kernels::active_kernels().project_rows(rows, count, stride, d, dense_.data(), dense_width_,
                                                scratch.dense.data(), dense_width_);
+    } else if (config_.projection_type == FdeProjection::ams_sketch) {
+        step = (count + 15) / 16 * 16;
+        scratch.transposed.assign(d * step, 0.0f);
+        for (std::size_t t = 0; t < count; ++t)
+            for (std::size_t i = 0; i < d; ++i) scratch.transposed[i * step + t] = rows[t * stride + i];
+        scratch.dense.resize(reps * d_proj * step);
+        kernels::active_kernels().signed_sums(scratch.transposed.data(), step, ams_index_.data(),
+                                              ams_sign_.data(), ams_start_.data(), reps * d_proj,
+                                              scratch.dense.data());
     }
-    // Projected token t of repetition r.
-    auto projected = [&](std::size_t t, std::size_t r) -> const float* {
-        if (config_.projection_type == FdeProjection::identity) return rows + t * stride;
-        return scratch.dense.data() + t * dense_width_ + r * d_proj;
-    };
 
     const bool sketched = config_.final_projection_dimension != 0;
     float* block = out;
@@ -249,7 +289,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
             const std::uint32_t p = k ? gray_decode(scratch.patterns[t * reps + r], k) : 0u;
             float* target = block + r * rep_size + p * d_proj;
             const float* v = projected(t, r);
-            for (std::size_t j = 0; j < d_proj; ++j) target[j] += v[j];
+            for (std::size_t j = 0; j < d_proj; ++j) target[j] += v[j * step];
             ++scratch.sizes[r * parts + p];
         }
     }
@@ -270,7 +310,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                         if (distance < best) best = distance, nearest = t;
                     }
                     const float* v = projected(nearest, r);
-                    std::copy(v, v + d_proj, target);
+                    for (std::size_t j = 0; j < d_proj; ++j) target[j] = v[j * step];
                 }
             }
         }

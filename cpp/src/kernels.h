@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "latefold/common.h"
 #include "latefold/simd.h"
@@ -34,12 +35,21 @@ using project_rows_fn = void (*)(const float* rows, std::size_t count, std::size
                                  std::size_t depth, const float* packed, std::size_t width,
                                  float* out, std::size_t out_stride);
 
+/// A sparse signed projection of tokens stored transposed (tokens in lanes):
+///   out[j * columns + t] = sum over m in [start[j], start[j+1]) of sign[m] * x[index[m] * columns + t]
+/// for j < outputs and t < columns (a multiple of 16): the AMS sketch with the input coordinates
+/// grouped by output slot.
+using signed_sums_fn = void (*)(const float* x, std::size_t columns, const std::uint32_t* index,
+                                const float* sign, const std::uint32_t* start,
+                                std::size_t outputs, float* out);
+
 /// dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float).
 using f16_to_f32_fn = void (*)(const half_bits* src, float* dst, std::size_t n);
 
 struct KernelTable {
     maxsim_packed_fn maxsim_packed;
     project_rows_fn project_rows;
+    signed_sums_fn signed_sums;
     f16_to_f32_fn f16_to_f32;
 };
 
@@ -47,12 +57,16 @@ float maxsim_packed_scalar(const float*, std::size_t, std::size_t, const float*,
                            std::size_t);
 void project_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         std::size_t, float*, std::size_t);
+void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const float*,
+                       const std::uint32_t*, std::size_t, float*);
 void f16_to_f32_scalar(const half_bits*, float*, std::size_t);
 #ifdef LATEFOLD_HAVE_AVX2
 float maxsim_packed_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t,
                          std::size_t);
 void project_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         std::size_t, float*, std::size_t);
+void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const float*,
+                       const std::uint32_t*, std::size_t, float*);
 void f16_to_f32_avx2(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
@@ -60,6 +74,8 @@ float maxsim_packed_avx512(const float*, std::size_t, std::size_t, const float*,
                            std::size_t);
 void project_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         std::size_t, float*, std::size_t);
+void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const float*,
+                       const std::uint32_t*, std::size_t, float*);
 void f16_to_f32_avx512(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_NEON
@@ -67,6 +83,8 @@ float maxsim_packed_neon(const float*, std::size_t, std::size_t, const float*, s
                          std::size_t);
 void project_rows_neon(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         std::size_t, float*, std::size_t);
+void signed_sums_neon(const float*, std::size_t, const std::uint32_t*, const float*,
+                       const std::uint32_t*, std::size_t, float*);
 void f16_to_f32_neon(const half_bits*, float*, std::size_t);
 #endif
 

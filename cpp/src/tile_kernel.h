@@ -122,5 +122,19 @@ inline void project_rows(const float* rows, std::size_t count, std::size_t row_s
         group(std::integral_constant<int, p16>(), std::integral_constant<int, N16>(), start);
 }
 
+/// The sparse signed projection of kernels.h (signed_sums_fn), V::lanes tokens at a time.
+template <class V>
+inline void signed_sums(const float* x, std::size_t columns, const std::uint32_t* index,
+                        const float* sign, const std::uint32_t* start, std::size_t outputs,
+                        float* out) {
+    for (std::size_t t = 0; t < columns; t += V::lanes)
+        for (std::size_t j = 0; j < outputs; ++j) {
+            typename V::reg acc = V::zero();
+            for (std::uint32_t m = start[j]; m < start[j + 1]; ++m)
+                acc = V::fma(V::broadcast(sign + m), V::load(x + std::size_t(index[m]) * columns + t), acc);
+            V::store(out + j * columns + t, acc);
+        }
+}
+
 }  // namespace kernels
 }  // namespace latefold

@@ -41,6 +41,12 @@ void project_rows_avx2(const float* rows, std::size_t count, std::size_t row_str
     project_rows<Avx2, 3, 6>(rows, count, row_stride, depth, packed, width, out, out_stride);
 }
 
+void signed_sums_avx2(const float* x, std::size_t columns, const std::uint32_t* index,
+                       const float* sign, const std::uint32_t* start, std::size_t outputs,
+                       float* out) {
+    signed_sums<Avx2>(x, columns, index, sign, start, outputs, out);
+}
+
 void f16_to_f32_avx2(const half_bits* src, float* dst, std::size_t n) {
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8)

@@ -36,6 +36,12 @@ void project_rows_avx512(const float* rows, std::size_t count, std::size_t row_s
     project_rows<Avx512, 8, 12>(rows, count, row_stride, depth, packed, width, out, out_stride);
 }
 
+void signed_sums_avx512(const float* x, std::size_t columns, const std::uint32_t* index,
+                       const float* sign, const std::uint32_t* start, std::size_t outputs,
+                       float* out) {
+    signed_sums<Avx512>(x, columns, index, sign, start, outputs, out);
+}
+
 void f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16)

@@ -46,6 +46,18 @@ void project_rows_scalar(const float* rows, std::size_t count, std::size_t row_s
     }
 }
 
+void signed_sums_scalar(const float* x, std::size_t columns, const std::uint32_t* index,
+                        const float* sign, const std::uint32_t* start, std::size_t outputs,
+                        float* out) {
+    for (std::size_t j = 0; j < outputs; ++j)
+        for (std::size_t t = 0; t < columns; ++t) {
+            float acc = 0.0f;
+            for (std::uint32_t m = start[j]; m < start[j + 1]; ++m)
+                acc += sign[m] * x[std::size_t(index[m]) * columns + t];
+            out[j * columns + t] = acc;
+        }
+}
+
 namespace {
 // IEEE binary16 -> binary32, exact, including subnormals, infinities and NaN payloads.
 float half_to_float(half_bits h) {

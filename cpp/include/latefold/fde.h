@@ -95,10 +95,12 @@ private:
     std::size_t sketch_width_ = 0;      // R * k rounded up to 16 (packed columns)
     std::vector<float> simhash_;        // packed for the kernels: dimension x sketch_width_
     std::vector<float> simhash_columns_;  // R * k columns of `dimension` values (exact fallback)
-    std::vector<double> simhash_norm_;  // L2 norm of each SimHash column (rounding bound)
+    std::vector<float> simhash_bound_;  // per SimHash column: |s| above bound * ||x|| is a sure sign
     std::vector<float> projection_columns_;  // R * d_proj columns of `dimension` values
-    std::size_t dense_width_ = 0;       // R * d_proj rounded up to 16
-    std::vector<float> dense_;          // the same, packed: dimension x dense_width_
+    std::size_t dense_width_ = 0;       // dense_sign: R * d_proj rounded up to 16
+    std::vector<float> dense_;          // dense_sign: the matrix packed, dimension x dense_width_
+    std::vector<std::uint32_t> ams_index_, ams_start_;  // ams_sketch: coordinates of each slot
+    std::vector<float> ams_sign_;
     std::vector<std::uint32_t> final_slot_;
     std::vector<float> final_sign_;
 };
