@@ -83,8 +83,10 @@ class Items:
     def __len__(self):
         return len(self.offsets) - 1
 
-    def head(self, n: int) -> "Items":
-        return self if n >= len(self) else Items(self.tokens[: self.offsets[n]], self.offsets[: n + 1])
+    def head(self, n: int) -> Items:
+        if n >= len(self):
+            return self
+        return Items(self.tokens[: self.offsets[n]], self.offsets[: n + 1])
 
 
 def real(name: str, n_queries: int | None = None):
@@ -93,7 +95,7 @@ def real(name: str, n_queries: int | None = None):
     q_off = np.load(f / "queries_offsets.npy")[: None if n_queries is None else n_queries + 1]
     docs = Items(np.load(f / "docs_tokens.npy"), np.load(f / "docs_offsets.npy"))
     queries = Items(np.load(f / "queries_tokens.npy")[: q_off[-1]], q_off)
-    gt = sorted(f.glob("gt_maxsim_top*_ids.npy"))[0]
+    gt = min(f.glob("gt_maxsim_top*_ids.npy"))
     return docs, queries, np.load(gt)[: len(queries)]
 
 
@@ -205,7 +207,8 @@ def check(setting: str, docs: Items, queries: Items, avail: dict) -> list[dict]:
 
             f = lf.FDE(docs.tokens.shape[1], R, k, seed=1, projection_type="ams_sketch",
                        projection_dimension=dp)
-            mats = [f.simhash_matrix(r) for r in range(R)], [f.projection_matrix(r) for r in range(R)]
+            mats = ([f.simhash_matrix(r) for r in range(R)],
+                    [f.projection_matrix(r) for r in range(R)])
         elif method == "muvera-python":
             from muvera import helper
 
@@ -339,7 +342,7 @@ def run_worker(args) -> dict:
                     sub = items.head(n)
                     repeats = min(50, max(args.repeats, int(args.target / (n * per_item))))
                     h.wait_idle(BUSY, args.max_wait)
-                    _, stats = h.measure(lambda: fn(sub, threads), repeats=repeats,
+                    _, stats = h.measure(lambda fn=fn, sub=sub: fn(sub, threads), repeats=repeats,
                                          max_seconds=2 * args.target)
                     rows.append({"dataset": name, "kind": kind, "setting": setting,
                                  "method": method, "threads": threads, "n_items": n,
@@ -352,7 +355,8 @@ def run_worker(args) -> dict:
 
 
 def pivot_throughput(rows: list[dict]) -> list[dict]:
-    """One row per (dataset, kind, setting, threads): items/s of each method, latefold / best peer."""
+    """One row per (dataset, kind, setting, threads): items/s of each method, and latefold's
+    items/s / the fastest peer's."""
     table = {}
     for r in rows:
         key = (r["dataset"], r["kind"], r["setting"], r["threads"])

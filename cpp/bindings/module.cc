@@ -14,6 +14,7 @@ namespace bindings {
 void bind_multivectors(py::module_& m);
 void bind_maxsim(py::module_& m);
 void bind_fde(py::module_& m);
+void bind_pq(py::module_& m);
 }  // namespace bindings
 }  // namespace latefold
 
@@ -46,4 +47,5 @@ PYBIND11_MODULE(_core, m) {
     lf::bindings::bind_multivectors(m);
     lf::bindings::bind_maxsim(m);
     lf::bindings::bind_fde(m);
+    lf::bindings::bind_pq(m);
 }

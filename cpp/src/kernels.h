@@ -43,6 +43,21 @@ using signed_sums_fn = void (*)(const float* x, std::size_t columns, const std::
                                 const float* sign, const std::uint32_t* start,
                                 std::size_t outputs, float* out);
 
+/// For each row t < count: index[t] = argmin over c < width of (bias[c] - 2 <row_t, m_c>) and
+/// value[t] = that minimum, for a depth x width matrix m packed in the query layout (width a
+/// multiple of 16; padding columns must carry bias = +inf). Ties go to the lowest column. With
+/// bias[c] = ||m_c||^2 this is the nearest column in L2 (value + ||row||^2 = squared distance).
+using nearest_rows_fn = void (*)(const float* rows, std::size_t count, std::size_t row_stride,
+                                 std::size_t depth, const float* packed, const float* bias,
+                                 std::size_t width, std::uint32_t* index, float* value);
+
+/// 4-bit fast scan: for `blocks` blocks of 32 vectors, out[b * 32 + j] = sum over subspaces s of
+/// lut[s][code(j, s)] with uint16 arithmetic. Codes in the blocked layout: per block, for each
+/// pair p of subspaces (pairs even: padded with zero codes), 32 bytes, byte j = code(j, 2p) |
+/// code(j, 2p + 1) << 4. lut: 2 * pairs tables of 16 uint8 (padding tables all zero).
+using fastscan_fn = void (*)(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
+                             const std::uint8_t* lut, std::uint16_t* out);
+
 /// dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float).
 using f16_to_f32_fn = void (*)(const half_bits* src, float* dst, std::size_t n);
 
@@ -50,6 +65,8 @@ struct KernelTable {
     maxsim_packed_fn maxsim_packed;
     project_rows_fn project_rows;
     signed_sums_fn signed_sums;
+    nearest_rows_fn nearest_rows;
+    fastscan_fn fastscan;
     f16_to_f32_fn f16_to_f32;
 };
 
@@ -59,6 +76,10 @@ void project_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, co
                         std::size_t, float*, std::size_t);
 void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        const float*, std::size_t, std::uint32_t*, float*);
+void fastscan_scalar(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
+                    std::uint16_t*);
 void f16_to_f32_scalar(const half_bits*, float*, std::size_t);
 #ifdef LATEFOLD_HAVE_AVX2
 float maxsim_packed_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t,
@@ -67,6 +88,10 @@ void project_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, cons
                         std::size_t, float*, std::size_t);
 void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        const float*, std::size_t, std::uint32_t*, float*);
+void fastscan_avx2(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
+                    std::uint16_t*);
 void f16_to_f32_avx2(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
@@ -76,6 +101,10 @@ void project_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, co
                         std::size_t, float*, std::size_t);
 void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        const float*, std::size_t, std::uint32_t*, float*);
+void fastscan_avx512(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
+                    std::uint16_t*);
 void f16_to_f32_avx512(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_NEON
@@ -85,6 +114,10 @@ void project_rows_neon(const float*, std::size_t, std::size_t, std::size_t, cons
                         std::size_t, float*, std::size_t);
 void signed_sums_neon(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void nearest_rows_neon(const float*, std::size_t, std::size_t, std::size_t, const float*,
+                        const float*, std::size_t, std::uint32_t*, float*);
+void fastscan_neon(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
+                    std::uint16_t*);
 void f16_to_f32_neon(const half_bits*, float*, std::size_t);
 #endif
 

@@ -1,7 +1,8 @@
 // Private: the register-blocked tile kernels (MaxSim, and token x matrix products), written once
 // over a vector type `V`. Included only by the <kernel>_<isa>.cc files, which supply V:
 //   V::reg, V::lanes, V::zero(), V::load(p), V::broadcast(p), V::fma(a, b, c) = a*b + c,
-//   V::max(a, b), V::lowest() (all lanes -inf), V::sum(a) (horizontal sum), V::store(p, a).
+//   V::max(a, b), V::lowest() (all lanes -inf), V::sum(a) (horizontal sum), V::store(p, a),
+//   V::set1(x), V::add(a, b), V::keep_less(v, c, best, best_c) (lanes where v < best take v, c).
 //
 // Shape of the work, as in a small GEMM: P query vectors (P * lanes query tokens, read from the
 // packed [k][width] layout) times N document tokens (broadcast one element at a time) give
@@ -120,6 +121,53 @@ inline void project_rows(const float* rows, std::size_t count, std::size_t row_s
         group(std::integral_constant<int, p32>(), std::integral_constant<int, N32>(), start);
     if (start < width)
         group(std::integral_constant<int, p16>(), std::integral_constant<int, N16>(), start);
+}
+
+/// The nearest-column search of kernels.h (nearest_rows_fn): tiles of N rows x one group of
+/// columns; a running minimum per row and lane, then one horizontal reduction per row.
+template <class V, int N32, int N16>
+inline void nearest_rows(const float* rows, std::size_t count, std::size_t row_stride,
+                         std::size_t depth, const float* packed, const float* bias,
+                         std::size_t width, std::uint32_t* index, float* value) {
+    constexpr int p32 = int(query_group_rows / V::lanes), p16 = int(query_pad_rows / V::lanes);
+    constexpr int N = N32 < N16 ? N32 : N16;  // rows per tile, the same for both group widths
+    float lane[V::lanes];
+    for (int l = 0; l < V::lanes; ++l) lane[l] = float(l);
+    const typename V::reg lane_offset = V::load(lane), minus_two = V::set1(-2.0f);
+    for (std::size_t first = 0; first < count; first += N) {
+        const float* row[N];
+        const std::size_t last = std::min(count, first + N) - 1;
+        tile_rows<N>(rows, first, last, row_stride, row);
+        // Per row and lane: the smallest value so far and its column (as a float: exact < 2^24).
+        typename V::reg best[N], best_column[N];
+        for (int j = 0; j < N; ++j) best[j] = V::set1(INFINITY), best_column[j] = V::zero();
+        auto group = [&](auto p_tag, std::size_t start) {
+            constexpr int P = decltype(p_tag)::value;
+            typename V::reg acc[P][N];
+            accumulate_tile<V, P, N>(packed + start * depth, depth, row, acc);
+            for (int p = 0; p < P; ++p) {
+                const std::size_t column = start + std::size_t(p) * V::lanes;
+                const typename V::reg b = V::load(bias + column);
+                const typename V::reg c = V::add(V::set1(float(column)), lane_offset);
+                for (int j = 0; j < N; ++j)  // strict: the first (lowest) column wins a tie
+                    V::keep_less(V::fma(minus_two, acc[p][j], b), c, best[j], best_column[j]);
+            }
+        };
+        std::size_t start = 0;
+        for (; start + query_group_rows <= width; start += query_group_rows)
+            group(std::integral_constant<int, p32>(), start);
+        if (start < width) group(std::integral_constant<int, p16>(), start);
+        for (std::size_t j = 0; first + j <= last; ++j) {
+            float v[V::lanes], c[V::lanes];
+            V::store(v, best[j]);
+            V::store(c, best_column[j]);
+            float bv = v[0], bc = c[0];
+            for (int l = 1; l < V::lanes; ++l)
+                if (v[l] < bv || (v[l] == bv && c[l] < bc)) bv = v[l], bc = c[l];
+            index[first + j] = std::uint32_t(bc);
+            value[first + j] = bv;
+        }
+    }
 }
 
 /// The sparse signed projection of kernels.h (signed_sums_fn), V::lanes tokens at a time.

@@ -12,6 +12,13 @@ namespace {
 struct Avx2 {
     using reg = __m256;
     static constexpr int lanes = 8;
+    static reg set1(float v) { return _mm256_set1_ps(v); }
+    static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+    static void keep_less(reg v, reg c, reg& best, reg& best_c) {
+        const __m256 less = _mm256_cmp_ps(v, best, _CMP_LT_OQ);
+        best = _mm256_blendv_ps(best, v, less);
+        best_c = _mm256_blendv_ps(best_c, c, less);
+    }
     static reg zero() { return _mm256_setzero_ps(); }
     static reg lowest() { return _mm256_set1_ps(-INFINITY); }
     static reg load(const float* p) { return _mm256_loadu_ps(p); }
@@ -45,6 +52,36 @@ void signed_sums_avx2(const float* x, std::size_t columns, const std::uint32_t* 
                        const float* sign, const std::uint32_t* start, std::size_t outputs,
                        float* out) {
     signed_sums<Avx2>(x, columns, index, sign, start, outputs, out);
+}
+
+void nearest_rows_avx2(const float* rows, std::size_t count, std::size_t row_stride,
+                        std::size_t depth, const float* packed, const float* bias,
+                        std::size_t width, std::uint32_t* index, float* value) {
+    nearest_rows<Avx2, 3, 6>(rows, count, row_stride, depth, packed, bias, width, index, value);
+}
+
+// Fast scan, 32 vectors per block: one shuffle per subspace scores all of them.
+void fastscan_avx2(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
+                   const std::uint8_t* lut, std::uint16_t* out) {
+    const __m256i low_nibble = _mm256_set1_epi8(0x0F), low_byte = _mm256_set1_epi16(0x00FF);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+        const std::uint8_t* block = codes + b * pairs * 32;
+        for (std::size_t p = 0; p < pairs; ++p) {
+            const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + p * 32));
+            const __m256i t_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * p)));
+            const __m256i t_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * p + 16)));
+            const __m256i r_lo = _mm256_shuffle_epi8(t_lo, _mm256_and_si256(c, low_nibble));
+            const __m256i r_hi = _mm256_shuffle_epi8(t_hi, _mm256_and_si256(_mm256_srli_epi16(c, 4), low_nibble));
+            // Bytes 2w / 2w+1 (vectors 2w / 2w+1) widened into 16-bit word w of even / odd.
+            even = _mm256_add_epi16(even, _mm256_add_epi16(_mm256_and_si256(r_lo, low_byte), _mm256_and_si256(r_hi, low_byte)));
+            odd = _mm256_add_epi16(odd, _mm256_add_epi16(_mm256_srli_epi16(r_lo, 8), _mm256_srli_epi16(r_hi, 8)));
+        }
+        alignas(32) std::uint16_t e[16], o[16];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(e), even);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o), odd);
+        for (int w = 0; w < 16; ++w) out[b * 32 + 2 * w] = e[w], out[b * 32 + 2 * w + 1] = o[w];
+    }
 }
 
 void f16_to_f32_avx2(const half_bits* src, float* dst, std::size_t n) {

@@ -12,6 +12,13 @@ namespace {
 struct Avx512 {
     using reg = __m512;
     static constexpr int lanes = 16;
+    static reg set1(float v) { return _mm512_set1_ps(v); }
+    static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+    static void keep_less(reg v, reg c, reg& best, reg& best_c) {
+        const __mmask16 less = _mm512_cmp_ps_mask(v, best, _CMP_LT_OQ);
+        best = _mm512_mask_mov_ps(best, less, v);
+        best_c = _mm512_mask_mov_ps(best_c, less, c);
+    }
     static reg zero() { return _mm512_setzero_ps(); }
     static reg lowest() { return _mm512_set1_ps(-INFINITY); }
     static reg load(const float* p) { return _mm512_loadu_ps(p); }
@@ -40,6 +47,40 @@ void signed_sums_avx512(const float* x, std::size_t columns, const std::uint32_t
                        const float* sign, const std::uint32_t* start, std::size_t outputs,
                        float* out) {
     signed_sums<Avx512>(x, columns, index, sign, start, outputs, out);
+}
+
+void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,
+                        std::size_t depth, const float* packed, const float* bias,
+                        std::size_t width, std::uint32_t* index, float* value) {
+    nearest_rows<Avx512, 8, 12>(rows, count, row_stride, depth, packed, bias, width, index, value);
+}
+
+// Fast scan, 32 vectors per block, two subspace pairs per 512-bit register.
+void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
+                     const std::uint8_t* lut, std::uint16_t* out) {
+    const __m512i low_nibble = _mm512_set1_epi8(0x0F), low_byte = _mm512_set1_epi16(0x00FF);
+    auto table = [&](std::size_t p, std::size_t half) {  // [t(p), t(p), t(p+1), t(p+1)]
+        const __m512i a = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * p + 16 * half)));
+        const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * (p + 1) + 16 * half)));
+        return _mm512_mask_blend_epi64(0xF0, a, b);
+    };
+    for (std::size_t b = 0; b < blocks; ++b) {
+        __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+        const std::uint8_t* block = codes + b * pairs * 32;
+        for (std::size_t p = 0; p < pairs; p += 2) {  // pairs is even
+            const __m512i c = _mm512_loadu_si512(block + p * 32);
+            const __m512i r_lo = _mm512_shuffle_epi8(table(p, 0), _mm512_and_si512(c, low_nibble));
+            const __m512i r_hi = _mm512_shuffle_epi8(table(p, 1), _mm512_and_si512(_mm512_srli_epi16(c, 4), low_nibble));
+            even = _mm512_add_epi16(even, _mm512_add_epi16(_mm512_and_si512(r_lo, low_byte), _mm512_and_si512(r_hi, low_byte)));
+            odd = _mm512_add_epi16(odd, _mm512_add_epi16(_mm512_srli_epi16(r_lo, 8), _mm512_srli_epi16(r_hi, 8)));
+        }
+        const __m256i e = _mm256_add_epi16(_mm512_castsi512_si256(even), _mm512_extracti64x4_epi64(even, 1));
+        const __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(odd), _mm512_extracti64x4_epi64(odd, 1));
+        alignas(32) std::uint16_t ev[16], ov[16];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(ev), e);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(ov), o);
+        for (int w = 0; w < 16; ++w) out[b * 32 + 2 * w] = ev[w], out[b * 32 + 2 * w + 1] = ov[w];
+    }
 }
 
 void f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {

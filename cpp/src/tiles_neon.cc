@@ -12,6 +12,13 @@ namespace {
 struct Neon {
     using reg = float32x4_t;
     static constexpr int lanes = 4;
+    static reg set1(float v) { return vdupq_n_f32(v); }
+    static reg add(reg a, reg b) { return vaddq_f32(a, b); }
+    static void keep_less(reg v, reg c, reg& best, reg& best_c) {
+        const uint32x4_t less = vcltq_f32(v, best);
+        best = vbslq_f32(less, v, best);
+        best_c = vbslq_f32(less, c, best_c);
+    }
     static reg zero() { return vdupq_n_f32(0.0f); }
     static reg lowest() { return vdupq_n_f32(-INFINITY); }
     static reg load(const float* p) { return vld1q_f32(p); }
@@ -40,6 +47,33 @@ void signed_sums_neon(const float* x, std::size_t columns, const std::uint32_t* 
                        const float* sign, const std::uint32_t* start, std::size_t outputs,
                        float* out) {
     signed_sums<Neon>(x, columns, index, sign, start, outputs, out);
+}
+
+void nearest_rows_neon(const float* rows, std::size_t count, std::size_t row_stride,
+                        std::size_t depth, const float* packed, const float* bias,
+                        std::size_t width, std::uint32_t* index, float* value) {
+    nearest_rows<Neon, 3, 6>(rows, count, row_stride, depth, packed, bias, width, index, value);
+}
+
+// Fast scan, 32 vectors per block: table lookups (vqtbl1q) score 16 vectors per subspace.
+void fastscan_neon(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
+                   const std::uint8_t* lut, std::uint16_t* out) {
+    const uint8x16_t low_nibble = vdupq_n_u8(0x0F);
+    for (std::size_t b = 0; b < blocks; ++b) {
+        uint16x8_t acc[4] = {vdupq_n_u16(0), vdupq_n_u16(0), vdupq_n_u16(0), vdupq_n_u16(0)};
+        const std::uint8_t* block = codes + b * pairs * 32;
+        for (std::size_t p = 0; p < pairs; ++p) {
+            const uint8x16_t t_lo = vld1q_u8(lut + 32 * p), t_hi = vld1q_u8(lut + 32 * p + 16);
+            for (int h = 0; h < 2; ++h) {
+                const uint8x16_t c = vld1q_u8(block + p * 32 + 16 * h);
+                const uint8x16_t r_lo = vqtbl1q_u8(t_lo, vandq_u8(c, low_nibble));
+                const uint8x16_t r_hi = vqtbl1q_u8(t_hi, vshrq_n_u8(c, 4));
+                acc[2 * h] = vaddq_u16(acc[2 * h], vaddl_u8(vget_low_u8(r_lo), vget_low_u8(r_hi)));
+                acc[2 * h + 1] = vaddq_u16(acc[2 * h + 1], vaddl_u8(vget_high_u8(r_lo), vget_high_u8(r_hi)));
+            }
+        }
+        for (int q = 0; q < 4; ++q) vst1q_u16(out + b * 32 + 8 * q, acc[q]);
+    }
 }
 
 void f16_to_f32_neon(const half_bits* src, float* dst, std::size_t n) {

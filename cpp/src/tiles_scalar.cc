@@ -58,6 +58,41 @@ void signed_sums_scalar(const float* x, std::size_t columns, const std::uint32_t
         }
 }
 
+void nearest_rows_scalar(const float* rows, std::size_t count, std::size_t row_stride,
+                         std::size_t depth, const float* packed, const float* bias,
+                         std::size_t width, std::uint32_t* index, float* value) {
+    for (std::size_t t = 0; t < count; ++t) {
+        float best = INFINITY;
+        std::uint32_t best_column = 0;
+        for (std::size_t start = 0; start < width;) {
+            const std::size_t group = start + query_group_rows <= width ? query_group_rows : query_pad_rows;
+            const float* m = packed + start * depth;
+            for (std::size_t c = 0; c < group; ++c) {
+                float dot = 0.0f;
+                for (std::size_t k = 0; k < depth; ++k) dot += rows[t * row_stride + k] * m[k * group + c];
+                const float d = bias[start + c] - 2.0f * dot;
+                if (d < best) best = d, best_column = std::uint32_t(start + c);
+            }
+            start += group;
+        }
+        index[t] = best_column;
+        value[t] = best;
+    }
+}
+
+void fastscan_scalar(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
+                     const std::uint8_t* lut, std::uint16_t* out) {
+    for (std::size_t b = 0; b < blocks; ++b)
+        for (std::size_t j = 0; j < 32; ++j) {
+            std::uint16_t sum = 0;
+            for (std::size_t p = 0; p < pairs; ++p) {
+                const std::uint8_t byte = codes[(b * pairs + p) * 32 + j];
+                sum = std::uint16_t(sum + lut[(2 * p) * 16 + (byte & 15)] + lut[(2 * p + 1) * 16 + (byte >> 4)]);
+            }
+            out[b * 32 + j] = sum;
+        }
+}
+
 namespace {
 // IEEE binary16 -> binary32, exact, including subnormals, infinities and NaN payloads.
 float half_to_float(half_bits h) {

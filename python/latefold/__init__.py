@@ -9,6 +9,7 @@ from ._version import __version__
 from .fde import FDE
 from .maxsim import maxsim, maxsim_rerank, maxsim_topk
 from .multivectors import MultiVectors
+from .pq import ProductQuantizer, kmeans
 from .simd import set_simd, simd_info
 from . import datasets
 
@@ -16,6 +17,8 @@ __all__ = [
     "__version__",
     "FDE",
     "MultiVectors",
+    "ProductQuantizer",
+    "kmeans",
     "maxsim",
     "maxsim_rerank",
     "maxsim_topk",

@@ -1,0 +1,162 @@
+// Product quantization and k-means: convert, validate, release the GIL, call.
+#include <pybind11/stl.h>
+
+#include "arrays.h"
+#include "latefold/kmeans.h"
+#include "latefold/pq.h"
+
+namespace latefold {
+namespace bindings {
+
+namespace {
+
+// A C-contiguous float32 matrix with `cols` columns (TypeError / ValueError otherwise).
+const float* float_matrix(const py::array& a, std::size_t cols, const char* name) {
+    if (!py::isinstance<py::array_t<float>>(a)) type_error(std::string(name) + " must be float32");
+    if (a.ndim() != 2 || std::size_t(a.shape(1)) != cols)
+        value_error(std::string(name) + " must have shape (n, " + std::to_string(cols) + ")");
+    require_c_contiguous(a, name);
+    return static_cast<const float*>(a.data());
+}
+
+const std::uint8_t* code_matrix(const ProductQuantizer& pq, const py::array& a) {
+    if (!py::isinstance<py::array_t<std::uint8_t>>(a)) type_error("codes must be uint8");
+    if (a.ndim() != 2 || std::size_t(a.shape(1)) != pq.code_size())
+        value_error("codes must have shape (n, " + std::to_string(pq.code_size()) + ")");
+    require_c_contiguous(a, "codes");
+    return static_cast<const std::uint8_t*>(a.data());
+}
+
+}  // namespace
+
+void bind_pq(py::module_& m) {
+    py::class_<ProductQuantizer>(m, "ProductQuantizer")
+        .def(py::init([](std::size_t dim, std::size_t sub, std::size_t nbits, const std::string& metric) {
+                 if (metric != "ip" && metric != "l2") value_error("metric must be 'ip' or 'l2', got '" + metric + "'");
+                 return std::make_unique<ProductQuantizer>(dim, sub, nbits,
+                                                           metric == "ip" ? Metric::inner_product : Metric::l2);
+             }),
+             py::arg("dim"), py::arg("m"), py::arg("nbits"), py::arg("metric"))
+        .def_property_readonly("code_size", &ProductQuantizer::code_size)
+        .def_property_readonly("trained", &ProductQuantizer::trained)
+        .def("centroids",
+             [](const ProductQuantizer& pq) {
+                 auto out = new_array<float>({py::ssize_t(pq.centroids().size())});
+                 std::copy(pq.centroids().begin(), pq.centroids().end(), out.mutable_data());
+                 return out;
+             })
+        .def("set_centroids",
+             [](ProductQuantizer& pq, const py::array& c) {
+                 if (!py::isinstance<py::array_t<float>>(c) || c.ndim() != 1 ||
+                     std::size_t(c.shape(0)) != pq.ksub() * pq.dim())
+                     value_error("centroids must be float32 of length ksub * dim");
+                 require_c_contiguous(c, "centroids");
+                 pq.set_centroids(static_cast<const float*>(c.data()));
+             })
+        .def("subspace_bounds",
+             [](const ProductQuantizer& pq) {
+                 std::vector<std::size_t> out;
+                 for (std::size_t s = 0; s <= pq.m(); ++s) out.push_back(s < pq.m() ? pq.offset(s) : pq.dim());
+                 return out;
+             })
+        .def("train",
+             [](ProductQuantizer& pq, const py::array& x, std::size_t iterations, std::uint64_t seed,
+                std::size_t max_points, const py::object& threads) {
+                 const float* data = float_matrix(x, pq.dim(), "x");
+                 const std::size_t n = std::size_t(x.shape(0)), t = as_threads(threads);
+                 py::gil_scoped_release release;
+                 pq.train(data, n, iterations, seed, max_points, t);
+             })
+        .def("encode",
+             [](const ProductQuantizer& pq, const py::array& x, const py::object& threads) {
+                 const float* data = float_matrix(x, pq.dim(), "x");
+                 const std::size_t n = std::size_t(x.shape(0)), t = as_threads(threads);
+                 auto codes = new_array<std::uint8_t>({py::ssize_t(n), py::ssize_t(pq.code_size())});
+                 std::uint8_t* out = codes.mutable_data();
+                 py::gil_scoped_release release;
+                 pq.encode(data, n, out, t);
+                 return codes;
+             })
+        .def("decode",
+             [](const ProductQuantizer& pq, const py::array& codes, const py::object& threads) {
+                 const std::uint8_t* c = code_matrix(pq, codes);
+                 const std::size_t n = std::size_t(codes.shape(0)), t = as_threads(threads);
+                 auto x = new_array<float>({py::ssize_t(n), py::ssize_t(pq.dim())});
+                 float* out = x.mutable_data();
+                 py::gil_scoped_release release;
+                 pq.decode(c, n, out, t);
+                 return x;
+             })
+        .def("lut",
+             [](const ProductQuantizer& pq, const py::array& queries, const py::object& threads) {
+                 const float* q = float_matrix(queries, pq.dim(), "queries");
+                 const std::size_t nq = std::size_t(queries.shape(0)), t = as_threads(threads);
+                 auto lut = new_array<float>({py::ssize_t(nq), py::ssize_t(pq.m()), py::ssize_t(pq.ksub())});
+                 float* out = lut.mutable_data();
+                 py::gil_scoped_release release;
+                 pq.lookup_tables(q, nq, out, t);
+                 return lut;
+             })
+        .def("search",
+             [](const ProductQuantizer& pq, const py::array& codes, const py::array& queries,
+                std::size_t k, std::size_t rescore, const py::object& allowed, const py::object& threads) {
+                 const std::uint8_t* c = code_matrix(pq, codes);
+                 const float* q = float_matrix(queries, pq.dim(), "queries");
+                 const std::size_t n = std::size_t(codes.shape(0)), nq = std::size_t(queries.shape(0));
+                 PqSearchOptions options;
+                 options.k = k;
+                 options.rescore = rescore;
+                 options.threads = as_threads(threads);
+                 py::array_t<std::uint8_t> mask;
+                 if (!allowed.is_none()) {
+                     mask = allowed.cast<py::array_t<std::uint8_t>>();
+                     if (mask.ndim() != 1 || std::size_t(mask.shape(0)) != (n + 7) / 8)
+                         value_error("allowed bitmap must hold ceil(n / 8) bytes");
+                     require_c_contiguous(mask, "allowed");
+                     options.allowed = mask.data();
+                 }
+                 auto scores = new_array<float>({py::ssize_t(nq), py::ssize_t(k)});
+                 auto ids = new_array<std::int64_t>({py::ssize_t(nq), py::ssize_t(k)});
+                 float* s = scores.mutable_data();
+                 std::int64_t* i = ids.mutable_data();
+                 {
+                     py::gil_scoped_release release;
+                     pq.search(c, n, q, nq, options, s, i);
+                 }
+                 return py::make_tuple(scores, ids);
+             });
+
+    m.def("kmeans",
+          [](const py::array& x, std::size_t k, std::size_t iterations, std::uint64_t seed,
+             const py::object& init, const py::object& threads) {
+              if (!py::isinstance<py::array_t<float>>(x) || x.ndim() != 2) type_error("x must be a 2-D float32 array");
+              require_c_contiguous(x, "x");
+              const std::size_t n = std::size_t(x.shape(0)), d = std::size_t(x.shape(1));
+              if (k < 1 || k > n) value_error("k must be in [1, n]");
+              auto centroids = new_array<float>({py::ssize_t(k), py::ssize_t(d)});
+              auto assignment = new_array<std::uint32_t>({py::ssize_t(n)});
+              const float* data = static_cast<const float*>(x.data());
+              float* c = centroids.mutable_data();
+              if (!init.is_none()) {
+                  const float* start = float_matrix(init.cast<py::array>(), d, "init");
+                  if (std::size_t(init.cast<py::array>().shape(0)) != k) value_error("init must have k rows");
+                  std::copy(start, start + k * d, c);
+              }
+              KMeansOptions options;
+              options.iterations = iterations;
+              options.seed = seed;
+              options.threads = as_threads(threads);
+              double objective;
+              {
+                  py::gil_scoped_release release;
+                  if (init.is_none()) kmeans_plus_plus(data, n, d, k, seed, c);
+                  objective = kmeans_lloyd(data, n, d, k, options, c, assignment.mutable_data());
+              }
+              return py::make_tuple(centroids, assignment, objective);
+          },
+          py::arg("x"), py::arg("k"), py::arg("iterations"), py::arg("seed"), py::arg("init"),
+          py::arg("threads") = py::none());
+}
+
+}  // namespace bindings
+}  // namespace latefold

@@ -1,0 +1,79 @@
+// Product quantization (Jegou, Douze, Schmid, "Product Quantization for Nearest Neighbor
+// Search", TPAMI 2011) with 8-bit codes and 4-bit "fast-scan" codes (André, Kermarrec, Le Scouarnec,
+// "Cache locality is not enough: high-performance nearest neighbor search with product
+// quantization fast scan", VLDB 2015).
+//
+// A dim-dimensional vector is cut into m sub-vectors: subspace s covers coordinates
+// [offset(s), offset(s) + width(s)), the first dim % m subspaces one coordinate wider than the
+// rest (so any 1 <= m <= dim is allowed). Each sub-vector is replaced by the index of its
+// nearest (L2) centroid among ksub = 2^nbits.
+//
+// Layouts:
+//   centroids   : for each subspace s in order, ksub x width(s) floats (row-major)
+//   codes       : code_size() bytes per vector; nbits = 8: byte s = code of subspace s;
+//                 nbits = 4: byte s/2, low nibble for even s, high nibble for odd s
+//   lookup table: per query m x ksub floats, lut[s][c] = <q_s, c> (metric ip) or ||q_s - c||^2 (l2)
+//   scores      : ip: sum of lut (higher is better); l2: sum of lut = squared distance to the
+//                 decoded vector (lower is better)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "latefold/common.h"
+
+namespace latefold {
+
+enum class Metric : std::uint8_t { inner_product = 0, l2 = 1 };
+
+struct PqSearchOptions {
+    std::size_t k = 10;
+    /// 4-bit only: candidates re-scored exactly = rescore * k (0: return the fast-scan estimates).
+    std::size_t rescore = 4;
+    const std::uint8_t* allowed = nullptr;  ///< optional bitmap, bit i (LSB first) = vector i allowed
+    std::size_t threads = 0;
+};
+
+class ProductQuantizer {
+public:
+    ProductQuantizer(std::size_t dim, std::size_t m, std::size_t nbits, Metric metric);
+
+    std::size_t dim() const noexcept { return dim_; }
+    std::size_t m() const noexcept { return m_; }
+    std::size_t nbits() const noexcept { return nbits_; }
+    std::size_t ksub() const noexcept { return std::size_t(1) << nbits_; }
+    Metric metric() const noexcept { return metric_; }
+    std::size_t code_size() const noexcept { return nbits_ == 8 ? m_ : (m_ + 1) / 2; }
+    std::size_t offset(std::size_t s) const noexcept { return offset_[s]; }
+    std::size_t width(std::size_t s) const noexcept { return offset_[s + 1] - offset_[s]; }
+    bool trained() const noexcept { return !centroids_.empty(); }
+    const std::vector<float>& centroids() const noexcept { return centroids_; }
+
+    /// k-means per subspace on n training vectors (n >= ksub), at most max_points of them
+    /// (a seeded sample), `iterations` Lloyd steps from k-means++ seeds.
+    void train(const float* x, std::size_t n, std::size_t iterations, std::uint64_t seed,
+               std::size_t max_points, std::size_t threads);
+    /// Installs centroids (layout above; ksub * dim floats).
+    void set_centroids(const float* centroids);
+
+    void encode(const float* x, std::size_t n, std::uint8_t* codes, std::size_t threads) const;
+    void decode(const std::uint8_t* codes, std::size_t n, float* x, std::size_t threads) const;
+    void lookup_tables(const float* queries, std::size_t nq, float* lut, std::size_t threads) const;
+
+    /// Top-k of n coded vectors for each query: scores and ids (k per query, best first; ids -1
+    /// and scores NaN when fewer than k vectors are allowed).
+    void search(const std::uint8_t* codes, std::size_t n, const float* queries, std::size_t nq,
+                const PqSearchOptions& options, float* scores, std::int64_t* ids) const;
+
+private:
+    void require_trained() const;
+    std::uint32_t code(const std::uint8_t* vector_codes, std::size_t s) const noexcept;
+
+    std::size_t dim_, m_, nbits_;
+    Metric metric_;
+    std::vector<std::size_t> offset_;  // m + 1 subspace boundaries
+    std::vector<float> centroids_;     // ksub * dim, per subspace ksub x width(s)
+};
+
+}  // namespace latefold

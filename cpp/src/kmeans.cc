@@ -1,0 +1,147 @@
+#include "latefold/kmeans.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels.h"
+#include "latefold/common.h"
+#include "latefold/random.h"
+#include "latefold/thread_pool.h"
+
+namespace latefold {
+namespace {
+
+constexpr std::size_t points_per_task = 1024;
+
+double squared_distance(const float* a, const float* b, std::size_t d) {
+    double sum = 0.0;
+    for (std::size_t i = 0; i < d; ++i) {
+        const double diff = double(a[i]) - double(b[i]);
+        sum += diff * diff;
+    }
+    return sum;
+}
+
+}  // namespace
+
+void kmeans_plus_plus(const float* x, std::size_t n, std::size_t d, std::size_t k,
+                      std::uint64_t seed, float* centroids) {
+    if (k == 0 || k > n) fail_argument("k-means++ needs 1 <= k <= n");
+    const std::uint64_t key = random::stream_key(seed, std::uint64_t(5) << 32);
+    std::size_t chosen = std::size_t(random::below(random::word(key, 0), std::uint32_t(n)));
+    std::vector<double> nearest(n);
+    std::copy(x + chosen * d, x + chosen * d + d, centroids);
+    for (std::size_t i = 0; i < n; ++i) nearest[i] = squared_distance(x + i * d, centroids, d);
+    for (std::size_t c = 1; c < k; ++c) {
+        double total = 0.0;
+        for (double v : nearest) total += v;
+        if (total > 0.0) {
+            const double target = random::unit(random::word(key, c)) * total;
+            double running = 0.0;
+            chosen = n - 1;
+            for (std::size_t i = 0; i < n; ++i) {
+                running += nearest[i];
+                if (running > target && nearest[i] > 0.0) {
+                    chosen = i;
+                    break;
+                }
+            }
+        } else {  // every point already coincides with a centre: any point will do
+            chosen = std::size_t(random::below(random::word(key, c), std::uint32_t(n)));
+        }
+        float* centre = centroids + c * d;
+        std::copy(x + chosen * d, x + chosen * d + d, centre);
+        for (std::size_t i = 0; i < n; ++i)
+            nearest[i] = std::min(nearest[i], squared_distance(x + i * d, centre, d));
+    }
+}
+
+void assign_nearest(const float* x, std::size_t n, std::size_t stride, std::size_t d,
+                    const float* centroids, std::size_t k, std::uint32_t* assignment,
+                    float* distance, std::size_t threads) {
+    const std::size_t width = kernels::padded_query_rows(k);
+    AlignedVector<float> packed(width * d), bias(width, INFINITY);
+    kernels::pack_columns(k, d, [&](std::size_t c, std::size_t i) { return centroids[c * d + i]; },
+                          packed.data());
+    for (std::size_t c = 0; c < k; ++c) {
+        float norm = 0.0f;
+        for (std::size_t i = 0; i < d; ++i) norm += centroids[c * d + i] * centroids[c * d + i];
+        bias[c] = norm;
+    }
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t tasks = (n + points_per_task - 1) / points_per_task;
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
+        const std::size_t first = task * points_per_task;
+        const std::size_t count = std::min(n, first + points_per_task) - first;
+        kern.nearest_rows(x + first * stride, count, stride, d, packed.data(), bias.data(), width,
+                          assignment + first, distance + first);
+        for (std::size_t i = first; i < first + count; ++i) {
+            float norm = 0.0f;
+            for (std::size_t j = 0; j < d; ++j) norm += x[i * stride + j] * x[i * stride + j];
+            distance[i] = std::max(0.0f, distance[i] + norm);
+        }
+    });
+}
+
+double kmeans_lloyd(const float* x, std::size_t n, std::size_t d, std::size_t k,
+                    const KMeansOptions& options, float* centroids, std::uint32_t* assignment) {
+    if (k == 0 || k > n) fail_argument("k-means needs 1 <= k <= n");
+    std::vector<std::uint32_t> assign(n);
+    std::vector<float> distance(n);
+    const std::size_t tasks = (n + points_per_task - 1) / points_per_task;
+    // Per task sums, added in task order: the result does not depend on the thread count.
+    std::vector<double> sums(tasks * k * d);
+    std::vector<std::size_t> counts(tasks * k);
+    std::vector<double> centre(k * d);
+    std::vector<std::size_t> size(k);
+    const std::uint64_t key = random::stream_key(options.seed, std::uint64_t(6) << 32);
+    std::uint64_t draws = 0;
+    double objective = 0.0;
+    for (std::size_t it = 0;; ++it) {
+        assign_nearest(x, n, d, d, centroids, k, assign.data(), distance.data(), options.threads);
+        objective = 0.0;
+        for (float v : distance) objective += v;
+        if (it == options.iterations) break;
+        parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t) {
+            double* s = sums.data() + task * k * d;
+            std::size_t* c = counts.data() + task * k;
+            std::fill(s, s + k * d, 0.0);
+            std::fill(c, c + k, std::size_t(0));
+            const std::size_t last = std::min(n, (task + 1) * points_per_task);
+            for (std::size_t i = task * points_per_task; i < last; ++i) {
+                ++c[assign[i]];
+                for (std::size_t j = 0; j < d; ++j) s[assign[i] * d + j] += x[i * d + j];
+            }
+        });
+        std::fill(centre.begin(), centre.end(), 0.0);
+        std::fill(size.begin(), size.end(), std::size_t(0));
+        for (std::size_t task = 0; task < tasks; ++task)
+            for (std::size_t c = 0; c < k; ++c) {
+                size[c] += counts[task * k + c];
+                for (std::size_t j = 0; j < d; ++j) centre[c * d + j] += sums[(task * k + c) * d + j];
+            }
+        for (std::size_t c = 0; c < k; ++c)
+            if (size[c])
+                for (std::size_t j = 0; j < d; ++j) centroids[c * d + j] = float(centre[c * d + j] / double(size[c]));
+        // Empty clusters: split the largest one (two centres nudged apart, half its points each).
+        for (std::size_t c = 0; c < k; ++c) {
+            if (size[c]) continue;
+            const std::size_t largest = std::size_t(std::max_element(size.begin(), size.end()) - size.begin());
+            if (size[largest] < 2) break;
+            for (std::size_t j = 0; j < d; ++j) {
+                const float v = centroids[largest * d + j];
+                const float nudge = (random::unit(random::word(key, draws++)) - 0.5) > 0 ? 1.0f : -1.0f;
+                const float delta = std::max(std::fabs(v), 1e-6f) * 1e-4f * nudge;
+                centroids[c * d + j] = v + delta;
+                centroids[largest * d + j] = v - delta;
+            }
+            size[c] = size[largest] / 2;
+            size[largest] -= size[c];
+        }
+    }
+    if (assignment) std::copy(assign.begin(), assign.end(), assignment);
+    return objective;
+}
+
+}  // namespace latefold

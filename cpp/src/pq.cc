@@ -1,0 +1,245 @@
+// Product quantization: training, encoding, lookup tables and the two ADC scans.
+#include "latefold/pq.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#include "kernels.h"
+#include "latefold/kmeans.h"
+#include "latefold/random.h"
+#include "latefold/thread_pool.h"
+#include "latefold/topk.h"
+
+namespace latefold {
+namespace {
+
+constexpr std::size_t vectors_per_task = 4096;  // a multiple of the 32-vector fast-scan block
+
+bool allowed_bit(const std::uint8_t* allowed, std::size_t i) {
+    return !allowed || ((allowed[i >> 3] >> (i & 7)) & 1u);
+}
+
+// Ranking key: higher is better for both metrics (distances are negated).
+float key_of(float score, Metric metric) { return metric == Metric::l2 ? -score : score; }
+
+}  // namespace
+
+ProductQuantizer::ProductQuantizer(std::size_t dim, std::size_t m, std::size_t nbits, Metric metric)
+    : dim_(dim), m_(m), nbits_(nbits), metric_(metric) {
+    if (dim == 0) fail_argument("dim must be at least 1");
+    if (m == 0 || m > dim)
+        fail_argument("m must be in [1, dim] (" + std::to_string(dim) + "), got " + std::to_string(m));
+    if (nbits != 4 && nbits != 8) fail_argument("nbits must be 4 or 8, got " + std::to_string(nbits));
+    offset_.resize(m + 1);
+    for (std::size_t s = 0; s <= m; ++s) offset_[s] = s * (dim / m) + std::min(s, dim % m);
+}
+
+void ProductQuantizer::require_trained() const {
+    if (!trained()) fail_argument("the quantizer is not trained (call train or set the centroids)");
+}
+
+std::uint32_t ProductQuantizer::code(const std::uint8_t* vector_codes, std::size_t s) const noexcept {
+    if (nbits_ == 8) return vector_codes[s];
+    const std::uint8_t byte = vector_codes[s >> 1];
+    return (s & 1) ? std::uint32_t(byte >> 4) : std::uint32_t(byte & 15);
+}
+
+void ProductQuantizer::set_centroids(const float* centroids) {
+    centroids_.assign(centroids, centroids + ksub() * dim_);
+}
+
+void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iterations,
+                             std::uint64_t seed, std::size_t max_points, std::size_t threads) {
+    if (n < ksub())
+        fail_argument("training needs at least ksub = " + std::to_string(ksub()) + " vectors, got " +
+                      std::to_string(n));
+    // A seeded sample without replacement (partial Fisher-Yates), in increasing row order.
+    std::vector<std::size_t> rows(n);
+    std::iota(rows.begin(), rows.end(), std::size_t(0));
+    const std::size_t used = std::max(ksub(), std::min(n, max_points ? max_points : n));
+    if (used < n) {
+        const std::uint64_t key = random::stream_key(seed, std::uint64_t(7) << 32);
+        for (std::size_t i = 0; i < used; ++i) {
+            const std::uint64_t w = random::word(key, i);
+            const std::size_t j = std::min(n - 1, i + std::size_t(random::unit(w) * double(n - i)));
+            std::swap(rows[i], rows[j]);
+        }
+        rows.resize(used);
+        std::sort(rows.begin(), rows.end());
+    }
+    std::vector<float> trained(ksub() * dim_);
+    parallel_for(m_, threads, [&](std::size_t s, std::size_t) {
+        const std::size_t w = width(s), o = offset(s);
+        std::vector<float> sub(used * w);
+        for (std::size_t i = 0; i < used; ++i)
+            std::copy(x + rows[i] * dim_ + o, x + rows[i] * dim_ + o + w, sub.data() + i * w);
+        float* centres = trained.data() + ksub() * o;
+        const std::uint64_t sub_seed = random::mix64(seed + s);
+        kmeans_plus_plus(sub.data(), used, w, ksub(), sub_seed, centres);
+        KMeansOptions options;
+        options.iterations = iterations;
+        options.seed = sub_seed;
+        options.threads = 1;  // the subspaces already run in parallel
+        kmeans_lloyd(sub.data(), used, w, ksub(), options, centres, nullptr);
+    });
+    centroids_ = std::move(trained);
+}
+
+void ProductQuantizer::encode(const float* x, std::size_t n, std::uint8_t* codes,
+                              std::size_t threads) const {
+    require_trained();
+    const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
+        const std::size_t first = task * vectors_per_task;
+        const std::size_t count = std::min(n, first + vectors_per_task) - first;
+        std::vector<std::uint32_t> index(count);
+        std::vector<float> distance(count);
+        std::fill(codes + first * code_size(), codes + (first + count) * code_size(), std::uint8_t(0));
+        for (std::size_t s = 0; s < m_; ++s) {
+            assign_nearest(x + first * dim_ + offset(s), count, dim_, width(s),
+                           centroids_.data() + ksub() * offset(s), ksub(), index.data(),
+                           distance.data(), 1);
+            for (std::size_t i = 0; i < count; ++i) {
+                std::uint8_t* c = codes + (first + i) * code_size();
+                if (nbits_ == 8)
+                    c[s] = std::uint8_t(index[i]);
+                else
+                    c[s >> 1] |= std::uint8_t(index[i] << ((s & 1) * 4));
+            }
+        }
+    });
+}
+
+void ProductQuantizer::decode(const std::uint8_t* codes, std::size_t n, float* x,
+                              std::size_t threads) const {
+    require_trained();
+    const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
+        const std::size_t last = std::min(n, (task + 1) * vectors_per_task);
+        for (std::size_t i = task * vectors_per_task; i < last; ++i)
+            for (std::size_t s = 0; s < m_; ++s) {
+                const float* c = centroids_.data() + ksub() * offset(s) + code(codes + i * code_size(), s) * width(s);
+                std::copy(c, c + width(s), x + i * dim_ + offset(s));
+            }
+    });
+}
+
+void ProductQuantizer::lookup_tables(const float* queries, std::size_t nq, float* lut,
+                                     std::size_t threads) const {
+    require_trained();
+    parallel_for(nq, threads, [&](std::size_t q, std::size_t) {
+        const float* query = queries + q * dim_;
+        float* table = lut + q * m_ * ksub();
+        for (std::size_t s = 0; s < m_; ++s) {
+            const std::size_t w = width(s);
+            const float* sub = query + offset(s);
+            for (std::size_t c = 0; c < ksub(); ++c) {
+                const float* centre = centroids_.data() + ksub() * offset(s) + c * w;
+                float v = 0.0f;
+                if (metric_ == Metric::inner_product) {
+                    for (std::size_t j = 0; j < w; ++j) v += sub[j] * centre[j];
+                } else {
+                    for (std::size_t j = 0; j < w; ++j) v += (sub[j] - centre[j]) * (sub[j] - centre[j]);
+                }
+                table[s * ksub() + c] = v;
+            }
+        }
+    });
+}
+
+void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const float* queries,
+                              std::size_t nq, const PqSearchOptions& options, float* scores,
+                              std::int64_t* ids) const {
+    require_trained();
+    if (options.k == 0) fail_argument("k must be at least 1");
+    const std::size_t k = options.k, ks = ksub();
+    std::vector<float> lut(nq * m_ * ks);
+    lookup_tables(queries, nq, lut.data(), options.threads);
+    auto exact = [&](std::size_t q, std::size_t i) {
+        const float* table = lut.data() + q * m_ * ks;
+        const std::uint8_t* c = codes + i * code_size();
+        float sum = 0.0f;
+        for (std::size_t s = 0; s < m_; ++s) sum += table[s * ks + code(c, s)];
+        return sum;
+    };
+
+    const bool fast = nbits_ == 4;
+    const std::size_t keep = fast && options.rescore ? std::max(k, options.rescore * k) : k;
+    // 4-bit: per query, uint8 tables: entry = round((lut - low_s) / delta), so that
+    // estimate = sum_s low_s + delta * (sum of entries), off by at most m * delta / 2.
+    const std::size_t pairs = ((m_ + 1) / 2 + 1) / 2 * 2;
+    std::vector<std::uint8_t> small(fast ? nq * pairs * 32 : 0, 0);
+    std::vector<float> base(nq, 0.0f), delta(nq, 1.0f);
+    if (fast) {
+        const double qmax = std::min(255.0, std::floor(65535.0 / double(2 * pairs)));
+        for (std::size_t q = 0; q < nq; ++q) {
+            const float* table = lut.data() + q * m_ * ks;
+            float range = 0.0f;
+            for (std::size_t s = 0; s < m_; ++s) {
+                const auto [lo, hi] = std::minmax_element(table + s * ks, table + (s + 1) * ks);
+                range = std::max(range, *hi - *lo);
+                base[q] += *lo;
+            }
+            delta[q] = range > 0.0f ? float(range / qmax) : 1.0f;
+            for (std::size_t s = 0; s < m_; ++s) {
+                const float lo = *std::min_element(table + s * ks, table + (s + 1) * ks);
+                for (std::size_t c = 0; c < 16; ++c)
+                    small[q * pairs * 32 + s * 16 + c] =
+                        std::uint8_t(std::lround(std::min(qmax, double((table[s * ks + c] - lo) / delta[q]))));
+            }
+        }
+    }
+
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
+    const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
+    std::vector<TopK> best(workers * nq, TopK(keep));
+    parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
+        TopK* mine = best.data() + worker * nq;
+        const std::size_t first = task * vectors_per_task;
+        const std::size_t count = std::min(n, first + vectors_per_task) - first;
+        if (!fast) {
+            for (std::size_t q = 0; q < nq; ++q)
+                for (std::size_t i = first; i < first + count; ++i)
+                    if (allowed_bit(options.allowed, i)) mine[q].push({key_of(exact(q, i), metric_), std::int64_t(i)});
+            return;
+        }
+        // Blocked layout of this task's vectors, then every query scans it.
+        const std::size_t blocks = (count + 31) / 32, bytes = code_size();
+        std::vector<std::uint8_t> blocked(blocks * pairs * 32, 0);
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::uint8_t* c = codes + (first + i) * bytes;
+            for (std::size_t p = 0; p < bytes; ++p) blocked[((i / 32) * pairs + p) * 32 + i % 32] = c[p];
+        }
+        std::vector<std::uint16_t> sums(blocks * 32);
+        for (std::size_t q = 0; q < nq; ++q) {
+            kern.fastscan(blocked.data(), blocks, pairs, small.data() + q * pairs * 32, sums.data());
+            for (std::size_t i = 0; i < count; ++i) {
+                if (!allowed_bit(options.allowed, first + i)) continue;
+                const float estimate = base[q] + delta[q] * float(sums[i]);
+                mine[q].push({key_of(estimate, metric_), std::int64_t(first + i)});
+            }
+        }
+    });
+    for (std::size_t q = 0; q < nq; ++q) {
+        TopK merged(keep);
+        for (std::size_t w = 0; w < workers; ++w)
+            for (const ScoredId& e : best[w * nq + q].sorted()) merged.push(e);
+        std::vector<ScoredId> top = merged.sorted();
+        if (fast && options.rescore) {
+            TopK exact_top(k);
+            for (const ScoredId& e : top) exact_top.push({key_of(exact(q, std::size_t(e.id)), metric_), e.id});
+            top = exact_top.sorted();
+        }
+        for (std::size_t i = 0; i < k; ++i) {
+            const bool have = i < top.size();
+            scores[q * k + i] = have ? key_of(top[i].score, metric_) : std::numeric_limits<float>::quiet_NaN();
+            ids[q * k + i] = have ? top[i].id : -1;
+        }
+    }
+}
+
+}  // namespace latefold

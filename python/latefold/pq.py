@@ -1,0 +1,250 @@
+"""Product quantization with 8-bit codes and 4-bit fast-scan codes (Jegou et al., TPAMI 2011;
+André et al., VLDB 2015), and the k-means that trains it."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _core, _io, _validate
+
+METRICS = ("ip", "l2")
+
+
+def _float_matrix(x: object, name: str, dim: Optional[int] = None) -> np.ndarray:
+    array = np.asarray(x)
+    if array.dtype not in (np.float32, np.float16):
+        hint = " (convert with .astype(np.float32))" if array.dtype.kind in "fiu" else ""
+        raise TypeError(f"{name} must be float32 or float16, got {array.dtype}{hint}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise ValueError(f"{name} has dimension {array.shape[1]}, the quantizer expects {dim}")
+    array = np.require(array, dtype=np.float32, requirements=["C", "A"])
+    bad = ~np.isfinite(array).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")
+    return array
+
+
+def kmeans(x: object, k: int, *, iterations: int = 25, seed: int = 1,
+           init: Optional[np.ndarray] = None, threads: Optional[int] = None
+           ) -> Tuple[np.ndarray, np.ndarray, float]:
+    """Lloyd's k-means from k-means++ seeds (or from `init`), deterministic for a seed and
+    independent of the thread count.
+
+    Returns ``(centroids (k, d) float32, assignment (n,) uint32, objective)`` where objective is
+    the sum of squared distances to the nearest centroid. ``iterations=0`` returns the seeds."""
+    data = _float_matrix(x, "x")
+    k = _validate.positive_int(k, "k")
+    if k > data.shape[0]:
+        raise ValueError(f"k = {k} is larger than the number of points ({data.shape[0]})")
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
+        raise ValueError("iterations must be a non-negative int")
+    start = None if init is None else _float_matrix(init, "init", data.shape[1])
+    if start is not None and start.shape[0] != k:
+        raise ValueError(f"init has {start.shape[0]} rows, expected k = {k}")
+    return _core.kmeans(data, k, int(iterations), _seed(seed), start, _validate.threads(threads))
+
+
+def _seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
+        raise ValueError("seed must be an int in [0, 2^64)")
+    return int(seed)
+
+
+class ProductQuantizer:
+    """Product quantizer: ``m`` sub-vectors, each replaced by the nearest of 2^nbits centroids.
+
+    Parameters
+    ----------
+    dim
+        Vector dimension.
+    m
+        Number of sub-vectors, ``1 <= m <= dim``. When ``m`` does not divide ``dim`` the first
+        ``dim % m`` sub-vectors are one coordinate wider than the others.
+    nbits
+        8 (256 centroids per sub-vector, one byte each) or 4 (16 centroids, two sub-vectors per
+        byte, scanned with SIMD shuffles: "fast scan").
+    metric
+        ``"ip"`` (scores = inner products with the decoded vectors, higher is better) or
+        ``"l2"`` (squared distances, lower is better).
+
+    Codes are uint8 arrays ``(n, code_size)``; ``code_size = m`` for 8 bits and ``ceil(m / 2)``
+    for 4 bits (low nibble = even sub-vector).
+    """
+
+    def __init__(self, dim: int, m: int, nbits: int = 8, metric: str = "ip") -> None:
+        if not isinstance(metric, str):
+            raise TypeError("metric must be a str")
+        if metric not in METRICS:
+            raise ValueError(f"metric must be 'ip' or 'l2', got {metric!r}")
+        dim = _validate.positive_int(dim, "dim")
+        m = _validate.positive_int(m, "m")
+        if isinstance(nbits, bool) or not isinstance(nbits, numbers.Integral):
+            raise TypeError("nbits must be an int")
+        if nbits not in (4, 8):
+            raise ValueError(f"nbits must be 4 or 8, got {nbits}")
+        if m > dim:
+            raise ValueError(f"m = {m} is larger than dim = {dim}")
+        self._params: Dict[str, Any] = {"dim": dim, "m": m, "nbits": int(nbits), "metric": metric}
+        self._pq = _core.ProductQuantizer(dim, m, int(nbits), metric)
+
+    # ------------------------------------------------------------------ description
+    dim = property(lambda self: self._params["dim"])
+    m = property(lambda self: self._params["m"])
+    nbits = property(lambda self: self._params["nbits"])
+    metric = property(lambda self: self._params["metric"])
+
+    @property
+    def ksub(self) -> int:
+        return 1 << self._params["nbits"]
+
+    @property
+    def code_size(self) -> int:
+        return int(self._pq.code_size)
+
+    @property
+    def is_trained(self) -> bool:
+        return bool(self._pq.trained)
+
+    @property
+    def subspace_bounds(self) -> np.ndarray:
+        """Sub-vector s covers coordinates ``bounds[s]:bounds[s + 1]``."""
+        return np.asarray(self._pq.subspace_bounds(), dtype=np.int64)
+
+    @property
+    def centroids(self) -> list:
+        """Per sub-vector, a float32 ``(ksub, width)`` array (copies)."""
+        self._require_trained()
+        flat = self._pq.centroids()
+        b = self.subspace_bounds
+        return [flat[self.ksub * b[s]: self.ksub * b[s + 1]].reshape(self.ksub, b[s + 1] - b[s])
+                for s in range(self.m)]
+
+    def __repr__(self) -> str:
+        state = "trained" if self.is_trained else "untrained"
+        return f"ProductQuantizer(dim={self.dim}, m={self.m}, nbits={self.nbits}, metric={self.metric!r}, {state})"
+
+    def _require_trained(self) -> None:
+        if not self._pq.trained:
+            raise ValueError("the quantizer is not trained: call train() first")
+
+    # ------------------------------------------------------------------ training and codes
+    def train(self, x: object, *, iterations: int = 25, seed: int = 1,
+              max_training_points: Optional[int] = None, threads: Optional[int] = None) -> "ProductQuantizer":
+        """k-means (k-means++ seeds, Lloyd) per sub-vector on float32/float16 ``x`` ``(n, dim)``,
+        ``n >= 2^nbits``; at most ``max_training_points`` rows (default 256 * 2^nbits, a seeded
+        sample). Deterministic for a seed. Returns self."""
+        data = _float_matrix(x, "x", self.dim)
+        if data.shape[0] < self.ksub:
+            raise ValueError(f"training needs at least {self.ksub} vectors, got {data.shape[0]}")
+        if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
+            raise ValueError("iterations must be a non-negative int")
+        limit = 256 * self.ksub if max_training_points is None else _validate.positive_int(
+            max_training_points, "max_training_points")
+        self._pq.train(data, int(iterations), _seed(seed), limit, _validate.threads(threads))
+        return self
+
+    def encode(self, x: object, *, threads: Optional[int] = None) -> np.ndarray:
+        """uint8 codes ``(n, code_size)``: each sub-vector's nearest centroid (L2)."""
+        self._require_trained()
+        return self._pq.encode(_float_matrix(x, "x", self.dim), _validate.threads(threads))
+
+    def _codes(self, codes: object) -> np.ndarray:
+        array = np.asarray(codes)
+        if array.dtype != np.uint8:
+            raise TypeError(f"codes must be uint8, got {array.dtype}")
+        if array.ndim != 2 or array.shape[1] != self.code_size:
+            raise ValueError(f"codes must have shape (n, {self.code_size}), got {array.shape}")
+        array = np.require(array, requirements=["C", "A"])
+        if self.nbits == 4 and self.m % 2 and array.size and (array[:, -1] >> 4).any():
+            raise ValueError("codes: the unused high nibble of the last byte must be 0")
+        return array
+
+    def decode(self, codes: object, *, threads: Optional[int] = None) -> np.ndarray:
+        """The vectors the codes stand for, float32 ``(n, dim)``."""
+        self._require_trained()
+        return self._pq.decode(self._codes(codes), _validate.threads(threads))
+
+    def reconstruction_error(self, x: object) -> float:
+        """Mean squared L2 error of encode-decode over the rows of ``x``."""
+        data = _float_matrix(x, "x", self.dim)
+        decoded = self.decode(self.encode(data))
+        return float(np.mean(np.sum((decoded.astype(np.float64) - data) ** 2, axis=1)))
+
+    def lut(self, queries: object, *, threads: Optional[int] = None) -> np.ndarray:
+        """ADC lookup tables, float32 ``(n_queries, m, ksub)``: ``<q_s, c>`` (ip) or
+        ``||q_s - c||^2`` (l2) for every sub-vector s and centroid c."""
+        self._require_trained()
+        return self._pq.lut(_float_matrix(queries, "queries", self.dim), _validate.threads(threads))
+
+    def search(self, codes: object, queries: object, k: int, *, allowed: object = None,
+               rescore: int = 4, threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Top-k of the coded vectors by asymmetric distance (queries are not quantized).
+
+        Parameters
+        ----------
+        allowed
+            Optional filter: a boolean mask ``(n,)`` or an array of allowed row ids; only those
+            vectors are scored.
+        rescore
+            4-bit codes: the fast scan uses 8-bit quantized tables (each score off by at most
+            ``m * delta / 2``, delta = the widest table's range / 255); the best
+            ``rescore * k`` candidates are then re-scored with the float tables. 0 returns the
+            fast-scan estimates. Ignored for 8-bit codes (always exact float tables).
+
+        Returns
+        -------
+        ``(scores, ids)`` float32 / int64 ``(n_queries, k)``, best first (ip: descending, l2:
+        ascending); ids ``-1`` (and NaN scores) where fewer than k vectors are allowed.
+        """
+        self._require_trained()
+        c = self._codes(codes)
+        q = _float_matrix(queries, "queries", self.dim)
+        k = _validate.positive_int(k, "k")
+        if isinstance(rescore, bool) or not isinstance(rescore, numbers.Integral) or rescore < 0:
+            raise ValueError("rescore must be a non-negative int")
+        mask = None
+        if allowed is not None:
+            a = np.asarray(allowed)
+            if a.dtype == bool:
+                if a.shape != (c.shape[0],):
+                    raise ValueError(f"allowed mask must have shape ({c.shape[0]},), got {a.shape}")
+                bits = a
+            else:
+                ids = _validate.int64_array(a, "allowed")
+                if ids.ndim != 1:
+                    raise ValueError("allowed ids must be 1-D")
+                if ids.size and (ids.min() < 0 or ids.max() >= c.shape[0]):
+                    raise ValueError(f"allowed ids must lie in [0, {c.shape[0]})")
+                bits = np.zeros(c.shape[0], dtype=bool)
+                bits[ids] = True
+            mask = np.packbits(bits, bitorder="little")
+        return self._pq.search(c, q, k, int(rescore), mask, _validate.threads(threads))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: "os.PathLike[str] | str") -> None:
+        """Writes parameters and centroids (the project's checksummed file format)."""
+        arrays = {"centroids": self._pq.centroids()} if self.is_trained else {}
+        _io.save(path, "pq", {"params": self._params}, arrays)
+
+    @classmethod
+    def load(cls, path: "os.PathLike[str] | str") -> "ProductQuantizer":
+        meta, arrays = _io.load(path, "pq")
+        params = meta.get("params")
+        if not isinstance(params, dict) or set(params) != {"dim", "m", "nbits", "metric"}:
+            raise ValueError(f"{os.fspath(path)!r} is corrupt (quantizer parameters)")
+        try:
+            pq = cls(**params)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{os.fspath(path)!r} holds invalid parameters: {error}") from None
+        if "centroids" in arrays:
+            c = np.ascontiguousarray(arrays["centroids"], dtype=np.float32)
+            if c.shape != (pq.ksub * pq.dim,) or not np.isfinite(c).all():
+                raise ValueError(f"{os.fspath(path)!r} is corrupt (centroids)")
+            pq._pq.set_centroids(c)
+        return pq
