@@ -81,6 +81,8 @@ struct FdeEncoder::Scratch {
     std::vector<std::uint32_t> patterns;  // count x R
     std::vector<float> block;       // R * B * d_proj
     std::vector<std::uint32_t> sizes;     // R * B
+    std::vector<std::uint32_t> partition;  // R x count
+    std::vector<std::uint32_t> order, first, next;  // tokens sorted by partition
 };
 
 FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
@@ -144,17 +146,20 @@ FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
             dense_.data());
     } else if (config_.projection_type == FdeProjection::ams_sketch) {
         // AMS: one nonzero per input coordinate; list the coordinates of each output slot.
+        // Slots are padded to a multiple of 16 per repetition (padding slots are empty: zero).
+        ams_slots_ = (d_proj + 15) / 16 * 16;
         ams_start_.push_back(0);
-        for (std::size_t c = 0; c < reps * d_proj; ++c) {
-            for (std::size_t i = 0; i < d; ++i) {
-                const float v = projection_columns_[c * d + i];
-                if (v != 0.0f) {
-                    ams_index_.push_back(std::uint32_t(i));
-                    ams_sign_.push_back(v);
+        for (std::size_t r = 0; r < reps; ++r)
+            for (std::size_t j = 0; j < ams_slots_; ++j) {
+                for (std::size_t i = 0; j < d_proj && i < d; ++i) {
+                    const float v = projection_columns_[(r * d_proj + j) * d + i];
+                    if (v != 0.0f) {
+                        ams_index_.push_back(std::uint32_t(i));
+                        ams_sign_.push_back(v);
+                    }
                 }
+                ams_start_.push_back(std::uint32_t(ams_index_.size()));
             }
-            ams_start_.push_back(std::uint32_t(ams_index_.size()));
-        }
     }
 
     if (config_.final_projection_dimension) {
@@ -258,7 +263,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
             case FdeProjection::dense_sign: return scratch.dense.data() + t * dense_width_ + r * d_proj;
             case FdeProjection::ams_sketch: break;
         }
-        return scratch.dense.data() + r * d_proj * step + t;  // transposed: tokens in lanes
+        return scratch.dense.data() + r * ams_slots_ * step + t;  // transposed: tokens in lanes
     };
     if (config_.projection_type == FdeProjection::dense_sign) {
         scratch.dense.resize(count * dense_width_);
@@ -266,12 +271,17 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                                                scratch.dense.data(), dense_width_);
     } else if (config_.projection_type == FdeProjection::ams_sketch) {
         step = (count + 15) / 16 * 16;
-        scratch.transposed.assign(d * step, 0.0f);
-        for (std::size_t t = 0; t < count; ++t)
-            for (std::size_t i = 0; i < d; ++i) scratch.transposed[i * step + t] = rows[t * stride + i];
-        scratch.dense.resize(reps * d_proj * step);
+        // Transposed in blocks of 16 tokens: each written run is one cache line, and the 16
+        // rows read stay in L1 (a plain strided loop thrashes a few L1 sets).
+        scratch.transposed.resize(d * step);
+        float* xt = scratch.transposed.data();
+        for (std::size_t t0 = 0; t0 < step; t0 += 16)
+            for (std::size_t i = 0; i < d; ++i)
+                for (std::size_t t = t0; t < t0 + 16; ++t)
+                    xt[i * step + t] = t < count ? rows[t * stride + i] : 0.0f;
+        scratch.dense.resize(reps * ams_slots_ * step);
         kernels::active_kernels().signed_sums(scratch.transposed.data(), step, ams_index_.data(),
-                                              ams_sign_.data(), ams_start_.data(), reps * d_proj,
+                                              ams_sign_.data(), ams_start_.data(), reps * ams_slots_,
                                               scratch.dense.data());
     }
 
@@ -284,30 +294,69 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
         std::fill(out, out + config_.block_dim(), 0.0f);
     }
     scratch.sizes.assign(reps * parts, 0u);
-    for (std::size_t t = 0; t < count; ++t) {
+    scratch.partition.resize(count * reps);
+    for (std::size_t t = 0; t < count; ++t)
         for (std::size_t r = 0; r < reps; ++r) {
             const std::uint32_t p = k ? gray_decode(scratch.patterns[t * reps + r], k) : 0u;
-            float* target = block + r * rep_size + p * d_proj;
-            const float* v = projected(t, r);
-            for (std::size_t j = 0; j < d_proj; ++j) target[j] += v[j * step];
+            scratch.partition[r * count + t] = p;
             ++scratch.sizes[r * parts + p];
+        }
+    for (std::size_t r = 0; r < reps; ++r) {
+        const std::uint32_t* partition = scratch.partition.data() + r * count;
+        float* rep_block = block + r * rep_size;
+        if (step == 1) {  // row-major projections: add whole vectors
+            for (std::size_t t = 0; t < count; ++t) {
+                float* target = rep_block + partition[t] * d_proj;
+                const float* v = projected(t, r);
+                for (std::size_t j = 0; j < d_proj; ++j) target[j] += v[j];
+            }
+        } else {  // transposed projections: tokens sorted by partition, 16 slots at a time
+            scratch.order.resize(count);
+            scratch.first.assign(parts + 1, 0u);
+            for (std::size_t p = 0; p < parts; ++p) scratch.first[p + 1] = scratch.first[p] + scratch.sizes[r * parts + p];
+            std::vector<std::uint32_t>& next = scratch.next;
+            next.assign(scratch.first.begin(), scratch.first.end() - 1);
+            for (std::size_t t = 0; t < count; ++t) scratch.order[next[partition[t]]++] = std::uint32_t(t);
+            for (std::size_t j0 = 0; j0 < d_proj; j0 += 16) {
+                const float* v = projected(0, r) + j0 * step;
+                for (std::size_t p = 0; p < parts; ++p) {
+                    float acc[16] = {};  // independent sums: no store-to-load chains
+                    for (std::uint32_t i = scratch.first[p]; i < scratch.first[p + 1]; ++i) {
+                        const std::size_t t = scratch.order[i];
+                        for (std::size_t jj = 0; jj < 16; ++jj) acc[jj] += v[jj * step + t];
+                    }
+                    for (std::size_t jj = 0; jj < 16 && j0 + jj < d_proj; ++jj) rep_block[p * d_proj + j0 + jj] = acc[jj];
+                }
+            }
         }
     }
     if (documents) {
         for (std::size_t r = 0; r < reps; ++r) {
+            const std::uint32_t* partition = scratch.partition.data() + r * count;
+            const std::uint32_t* sizes = scratch.sizes.data() + r * parts;
+            // Occupied partitions with their first token: the nearest token to an empty
+            // partition's pattern (ties: lowest index) is the first token of the nearest
+            // occupied pattern (ties: lowest first token).
+            std::vector<std::uint32_t>& occupied = scratch.order;
+            std::vector<std::uint32_t>& first_token = scratch.next;
+            occupied.clear();
+            first_token.assign(parts, std::uint32_t(-1));
+            for (std::size_t t = count; t-- > 0;) first_token[partition[t]] = std::uint32_t(t);
+            for (std::size_t p = 0; p < parts; ++p)
+                if (sizes[p]) occupied.push_back(std::uint32_t(p));
             for (std::size_t p = 0; p < parts; ++p) {
                 float* target = block + r * rep_size + p * d_proj;
-                const std::uint32_t size = scratch.sizes[r * parts + p];
-                if (size > 0) {
-                    const float n = float(size);
+                if (sizes[p] > 0) {
+                    const float n = float(sizes[p]);
                     for (std::size_t j = 0; j < d_proj; ++j) target[j] /= n;
                 } else if (config_.fill_empty_partitions && k > 0) {
                     const std::uint32_t wanted = std::uint32_t(p ^ (p >> 1));
-                    std::size_t nearest = 0;
+                    std::uint32_t nearest = 0;
                     int best = std::numeric_limits<int>::max();
-                    for (std::size_t t = 0; t < count; ++t) {
-                        const int distance = popcount(scratch.patterns[t * reps + r] ^ wanted);
-                        if (distance < best) best = distance, nearest = t;
+                    for (std::uint32_t q : occupied) {
+                        const int distance = popcount((q ^ (q >> 1)) ^ wanted);
+                        if (distance < best || (distance == best && first_token[q] < nearest))
+                            best = distance, nearest = first_token[q];
                     }
                     const float* v = projected(nearest, r);
                     for (std::size_t j = 0; j < d_proj; ++j) target[j] = v[j * step];

@@ -99,6 +99,7 @@ private:
     std::vector<float> projection_columns_;  // R * d_proj columns of `dimension` values
     std::size_t dense_width_ = 0;       // dense_sign: R * d_proj rounded up to 16
     std::vector<float> dense_;          // dense_sign: the matrix packed, dimension x dense_width_
+    std::size_t ams_slots_ = 0;         // ams_sketch: d_proj rounded up to 16
     std::vector<std::uint32_t> ams_index_, ams_start_;  // ams_sketch: coordinates of each slot
     std::vector<float> ams_sign_;
     std::vector<std::uint32_t> final_slot_;

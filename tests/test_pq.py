@@ -1,0 +1,217 @@
+"""Product quantization and k-means against float64 numpy oracles, on every SIMD path.
+
+Tolerances: sub-vector distances and table entries are float32 sums of at most `width` terms,
+off by at most γ_width (|q|·|c| or squared norms) — we allow 1e-5 relative to the magnitudes,
+far above that bound and far below any real difference between centroids. 4-bit fast-scan
+estimates are off by at most m·delta/2 by construction (delta = widest table range / 255)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import latefold as lf
+from reference import pq as ref
+
+
+def data(rng, n, dim, clusters=20):
+    centres = rng.standard_normal((clusters, dim)) * 3
+    return (centres[rng.integers(0, clusters, n)] + rng.standard_normal((n, dim))).astype(np.float32)
+
+
+@pytest.fixture(params=[(8, "ip"), (4, "l2"), (4, "ip"), (8, "l2")], ids=lambda p: f"{p[0]}bit-{p[1]}")
+def trained(request, rng):
+    nbits, metric = request.param
+    x = data(rng, 3000, 30)
+    pq = lf.ProductQuantizer(30, 7, nbits, metric).train(x, iterations=10, seed=3)
+    return pq, x
+
+
+def test_kmeans_no_worse_than_numpy_lloyd(rng):
+    x = data(rng, 1500, 6)
+    seeds, _, _ = lf.kmeans(x, 32, iterations=0, seed=5)
+    centroids, assignment, objective = lf.kmeans(x, 32, iterations=15, seed=5)
+    _, numpy_objective = ref.lloyd(x, seeds, 15)
+    assert objective <= numpy_objective * (1 + 1e-4)
+    assert abs(ref.objective(x, centroids) - objective) <= 1e-4 * objective
+    d = ((x[:, None, :].astype(np.float64) - centroids[None]) ** 2).sum(-1)
+    chosen = d[np.arange(len(x)), assignment.astype(np.int64)]
+    assert np.all(chosen <= d.min(1) + 1e-4 * (1 + d.min(1)))
+
+
+def test_kmeans_deterministic_and_thread_independent(rng):
+    x = data(rng, 5000, 8)
+    a = lf.kmeans(x, 50, seed=9, threads=1)
+    b = lf.kmeans(x, 50, seed=9, threads=2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(lf.kmeans(x, 50, seed=10)[0], a[0])
+
+
+def test_kmeans_with_duplicates_and_init(rng):
+    x = np.repeat(data(rng, 10, 3), 20, axis=0)  # 10 distinct points, 40 centres: empty clusters
+    c, a, obj = lf.kmeans(x, 40, iterations=5, seed=1)
+    assert np.isfinite(c).all() and obj < 1e-6
+    init = x[:40].copy()
+    c2, _, _ = lf.kmeans(x, 40, iterations=0, init=init)
+    np.testing.assert_array_equal(c2, init)
+
+
+def test_encode_picks_the_nearest_centroid(trained, simd):
+    pq, x = trained
+    codes = pq.encode(x)
+    index = ref.split_codes(codes, pq.m, pq.nbits)
+    b = pq.subspace_bounds
+    for s, c in enumerate(pq.centroids):
+        sub = x[:, b[s]:b[s + 1]].astype(np.float64)
+        d = ((sub[:, None, :] - c.astype(np.float64)[None]) ** 2).sum(-1)
+        chosen = d[np.arange(len(x)), index[:, s]]
+        scale = (sub ** 2).sum(1) + (c.astype(np.float64) ** 2).sum(1).max()
+        assert np.all(chosen <= d.min(1) + 1e-5 * scale), s
+
+
+def test_decode_and_reconstruction(trained):
+    pq, x = trained
+    codes = pq.encode(x[:100])
+    index = ref.split_codes(codes, pq.m, pq.nbits)
+    expected = ref.decode(pq.centroids, pq.subspace_bounds, index)
+    np.testing.assert_array_equal(pq.decode(codes), expected.astype(np.float32))
+    err = pq.reconstruction_error(x[:100])
+    assert abs(err - np.mean(((expected - x[:100]) ** 2).sum(1))) <= 1e-4 * err
+
+
+def test_lut_matches_oracle(trained, rng):
+    pq, _ = trained
+    q = rng.standard_normal((4, 30)).astype(np.float32)
+    expected = ref.lut(pq.centroids, pq.subspace_bounds, q, pq.metric)
+    np.testing.assert_allclose(pq.lut(q), expected, rtol=1e-5, atol=1e-4)
+
+
+def exact_scores(pq, codes, q):
+    index = ref.split_codes(codes, pq.m, pq.nbits)
+    return ref.adc(ref.lut(pq.centroids, pq.subspace_bounds, q, pq.metric), index)
+
+
+def test_search_matches_exact_adc(trained, rng, simd):
+    pq, x = trained
+    codes = pq.encode(x)
+    q = rng.standard_normal((5, 30)).astype(np.float32)
+    scores, ids = pq.search(codes, q, 10, rescore=50)
+    exact = exact_scores(pq, codes, q)
+    got = np.take_along_axis(exact, ids, axis=1)
+    np.testing.assert_allclose(scores, got, rtol=1e-5, atol=1e-4)
+    order = -exact if pq.metric == "ip" else exact
+    best = np.take_along_axis(exact, np.argsort(order, axis=1, kind="stable")[:, :10], axis=1)
+    np.testing.assert_allclose(got, best, rtol=1e-5, atol=1e-4)  # the true top-10 scores
+
+
+def test_fast_scan_estimate_error_bound(rng):
+    x = data(rng, 2000, 24)
+    pq = lf.ProductQuantizer(24, 12, 4, "ip").train(x, iterations=5)
+    codes = pq.encode(x)
+    q = rng.standard_normal((3, 24)).astype(np.float32)
+    table = ref.lut(pq.centroids, pq.subspace_bounds, q, "ip")
+    delta = (table.max(2) - table.min(2)).max(1) / 255
+    results = {}
+    for path in lf.simd_info()["supported"]:
+        lf.set_simd(path)
+        results[path] = pq.search(codes, q, 20, rescore=0)
+    lf.set_simd("best")
+    exact = exact_scores(pq, codes, q)
+    for path, (scores, ids) in results.items():
+        np.testing.assert_array_equal(ids, results["scalar"][1])  # integer sums: identical
+        np.testing.assert_array_equal(scores, results["scalar"][0])
+        err = np.abs(scores - np.take_along_axis(exact, ids, axis=1))
+        assert np.all(err <= pq.m * delta[:, None] / 2 + 1e-4), path
+
+
+def test_filtered_search(trained, rng):
+    pq, x = trained
+    codes = pq.encode(x)
+    q = rng.standard_normal((3, 30)).astype(np.float32)
+    allowed = rng.random(len(x)) < 0.1
+    scores, ids = pq.search(codes, q, 15, allowed=allowed, rescore=100)
+    assert allowed[ids].all()
+    exact = exact_scores(pq, codes, q)
+    masked = np.where(allowed, exact, -np.inf if pq.metric == "ip" else np.inf)
+    order = np.argsort(-masked if pq.metric == "ip" else masked, axis=1, kind="stable")[:, :15]
+    np.testing.assert_allclose(np.take_along_axis(exact, ids, 1), np.take_along_axis(exact, order, 1),
+                               rtol=1e-5, atol=1e-4)
+    same = pq.search(codes, q, 15, allowed=np.flatnonzero(allowed), rescore=100)
+    np.testing.assert_array_equal(same[1], ids)
+    few = pq.search(codes, q, 5, allowed=[3, 7])
+    assert sorted(few[1][0, :2].tolist()) == [3, 7] and (few[1][:, 2:] == -1).all()
+    assert np.isnan(few[0][:, 2:]).all()
+
+
+def test_threads_do_not_change_results(trained, rng):
+    pq, x = trained
+    codes = pq.encode(x, threads=1)
+    np.testing.assert_array_equal(pq.encode(x, threads=2), codes)
+    q = rng.standard_normal((4, 30)).astype(np.float32)
+    a = pq.search(codes, q, 7, threads=1)
+    b = pq.search(codes, q, 7, threads=2)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_save_load(tmp_path, trained):
+    pq, x = trained
+    pq.save(tmp_path / "pq.lf")
+    loaded = lf.ProductQuantizer.load(tmp_path / "pq.lf")
+    np.testing.assert_array_equal(loaded.encode(x[:50]), pq.encode(x[:50]))
+    lf.ProductQuantizer(8, 2).save(tmp_path / "empty.lf")
+    assert not lf.ProductQuantizer.load(tmp_path / "empty.lf").is_trained
+    blob = bytearray((tmp_path / "pq.lf").read_bytes())
+    blob[-5] ^= 0x10
+    (tmp_path / "bad.lf").write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="checksum"):
+        lf.ProductQuantizer.load(tmp_path / "bad.lf")
+
+
+@pytest.mark.parametrize(
+    "make, error",
+    [
+        (lambda: lf.ProductQuantizer(8, 9), ValueError),
+        (lambda: lf.ProductQuantizer(8, 2, nbits=6), ValueError),
+        (lambda: lf.ProductQuantizer(8, 2, metric="cosine"), ValueError),
+        (lambda: lf.ProductQuantizer(8, 0), ValueError),
+        (lambda: lf.ProductQuantizer(8.0, 2), TypeError),
+    ],
+)
+def test_bad_construction(make, error):
+    with pytest.raises(error):
+        make()
+
+
+def test_bad_use(trained, rng):
+    pq, x = trained
+    untrained = lf.ProductQuantizer(30, 7)
+    with pytest.raises(ValueError, match="not trained"):
+        untrained.encode(x)
+    with pytest.raises(ValueError, match="at least"):
+        lf.ProductQuantizer(30, 7).train(x[:100])
+    with pytest.raises(ValueError, match="dimension"):
+        pq.encode(x[:, :29])
+    with pytest.raises(TypeError):
+        pq.encode(x.astype(np.float64))
+    bad = x[:10].copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="row 3"):
+        pq.encode(bad)
+    codes = pq.encode(x[:10])
+    with pytest.raises(ValueError, match="shape"):
+        pq.decode(codes[:, :-1])
+    with pytest.raises(TypeError):
+        pq.decode(codes.astype(np.int16))
+    with pytest.raises(ValueError):
+        pq.search(codes, x[:2], 0)
+    with pytest.raises(ValueError, match="allowed"):
+        pq.search(codes, x[:2], 3, allowed=np.ones(5, bool))
+    with pytest.raises(ValueError, match="allowed"):
+        pq.search(codes, x[:2], 3, allowed=[10])
+    before = pq.centroids
+    with pytest.raises(ValueError):
+        pq.train(x[:10])
+    for a, b in zip(before, pq.centroids):  # a failed train leaves the quantizer as it was
+        np.testing.assert_array_equal(a, b)
