@@ -100,9 +100,12 @@ double kmeans_lloyd(const float* x, std::size_t n, std::size_t d, std::size_t k,
     double objective = 0.0;
     for (std::size_t it = 0;; ++it) {
         assign_nearest(x, n, d, d, centroids, k, assign.data(), distance.data(), options.threads);
-        objective = 0.0;
-        for (float v : distance) objective += v;
-        if (it == options.iterations) break;
+        if (it == options.iterations) {
+            // The objective exactly (float64), not from the expanded float32 distances.
+            objective = 0.0;
+            for (std::size_t i = 0; i < n; ++i) objective += squared_distance(x + i * d, centroids + assign[i] * d, d);
+            break;
+        }
         parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t) {
             double* s = sums.data() + task * k * d;
             std::size_t* c = counts.data() + task * k;
