@@ -51,7 +51,8 @@ def test_kmeans_deterministic_and_thread_independent(rng):
 def test_kmeans_with_duplicates_and_init(rng):
     x = np.repeat(data(rng, 10, 3), 20, axis=0)  # 10 distinct points, 40 centres: empty clusters
     c, a, obj = lf.kmeans(x, 40, iterations=5, seed=1)
-    assert np.isfinite(c).all() and obj < 1e-6
+    # Split clusters keep centres nudged by 1e-4 relative: the objective is ~0, not exactly 0.
+    assert np.isfinite(c).all() and obj <= 1e-6 * ref.objective(x, x.mean(0, keepdims=True))
     init = x[:40].copy()
     c2, _, _ = lf.kmeans(x, 40, iterations=0, init=init)
     np.testing.assert_array_equal(c2, init)
