@@ -74,6 +74,64 @@ void f16_conversion_is_exact() {
     }
 }
 
+// Every other kernel of each path against the scalar twin on odd sizes.
+void tile_kernels_match_scalar() {
+    std::mt19937 gen(11);
+    std::normal_distribution<float> normal;
+    const auto& scalar = latefold::kernels::kernels_for(latefold::Isa::scalar);
+    for (latefold::Isa isa : latefold::supported_isas()) {
+        const auto& kern = latefold::kernels::kernels_for(isa);
+        for (std::size_t depth : {1, 3, 8, 17, 64}) {
+            for (std::size_t n : {1, 16, 20, 33, 100}) {
+                for (std::size_t count : {1, 7, 13, 40}) {
+                    const std::size_t width = latefold::kernels::padded_query_rows(n);
+                    std::vector<float> m(n * depth), rows(count * depth), packed(width * depth);
+                    for (float& x : m) x = normal(gen);
+                    for (float& x : rows) x = normal(gen);
+                    latefold::kernels::pack_columns(
+                        n, depth, [&](std::size_t c, std::size_t k) { return m[c * depth + k]; }, packed.data());
+                    std::vector<float> a(count * width), b(count * width);
+                    kern.project_rows(rows.data(), count, depth, depth, packed.data(), width, a.data(), width);
+                    scalar.project_rows(rows.data(), count, depth, depth, packed.data(), width, b.data(), width);
+                    for (std::size_t i = 0; i < a.size(); ++i)
+                        check(std::fabs(a[i] - b[i]) <= 1e-4f * (1 + std::sqrt(float(depth))), "project_rows", a[i], b[i]);
+                    std::vector<float> bias(width, INFINITY);
+                    for (std::size_t c = 0; c < n; ++c) bias[c] = normal(gen);
+                    std::vector<std::uint32_t> ia(count), ib(count);
+                    std::vector<float> va(count), vb(count);
+                    kern.nearest_rows(rows.data(), count, depth, depth, packed.data(), bias.data(), width, ia.data(), va.data());
+                    scalar.nearest_rows(rows.data(), count, depth, depth, packed.data(), bias.data(), width, ib.data(), vb.data());
+                    for (std::size_t t = 0; t < count; ++t) {
+                        check(std::fabs(va[t] - vb[t]) <= 1e-4f * (1 + float(depth)), "nearest value", va[t], vb[t]);
+                        check(ia[t] < n, "nearest index in range", ia[t], double(n));
+                    }
+                }
+            }
+        }
+        // Sparse signed sums: 3 outputs over 16 and 48 token lanes.
+        for (std::size_t columns : {16, 48}) {
+            std::vector<float> x(10 * columns), sign{1, -1, 1, 1, -1, 1, -1};
+            for (float& v : x) v = normal(gen);
+            const std::vector<std::uint32_t> index{0, 3, 9, 1, 2, 4, 8}, start{0, 3, 3, 7};
+            std::vector<float> a(3 * columns), b(3 * columns);
+            kern.signed_sums(x.data(), columns, index.data(), sign.data(), start.data(), 3, a.data());
+            scalar.signed_sums(x.data(), columns, index.data(), sign.data(), start.data(), 3, b.data());
+            for (std::size_t i = 0; i < a.size(); ++i) check(std::fabs(a[i] - b[i]) <= 1e-5f, "signed_sums", a[i], b[i]);
+        }
+        // Fast scan: integer sums, identical on every path.
+        for (std::size_t pairs : {2, 4, 10}) {
+            const std::size_t blocks = 3;
+            std::vector<std::uint8_t> codes(blocks * pairs * 32), lut(pairs * 32);
+            for (auto& c : codes) c = std::uint8_t(gen());
+            for (auto& l : lut) l = std::uint8_t(gen());
+            std::vector<std::uint16_t> a(blocks * 32), b(blocks * 32);
+            kern.fastscan(codes.data(), blocks, pairs, lut.data(), a.data());
+            scalar.fastscan(codes.data(), blocks, pairs, lut.data(), b.data());
+            for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "fastscan", a[i], b[i]);
+        }
+    }
+}
+
 void pool_rethrows_and_survives() {
     bool caught = false;
     try {
@@ -102,8 +160,9 @@ void topk_order() {
 int main() {
     kernels_match_scalar();
     f16_conversion_is_exact();
+    tile_kernels_match_scalar();
     pool_rethrows_and_survives();
     topk_order();
-    std::printf("%d passed, %d failed\n", failures ? 0 : 4, failures ? 1 : 0);
+    std::printf("%d passed, %d failed\n", failures ? 0 : 5, failures ? 1 : 0);
     return failures ? 1 : 0;
 }
