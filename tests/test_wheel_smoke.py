@@ -27,6 +27,18 @@ def test_one_call_per_engine():
     assert ids.tolist() == np.argsort(-np.array(expected), kind="stable")[:2].tolist()
 
 
+def test_fde_and_pq_once():
+    rng = np.random.default_rng(1)
+    docs = [rng.standard_normal((n, 8)).astype(np.float32) for n in (5, 9, 3)]
+    fde = lf.FDE(8, 2, 2, seed=1)
+    vectors = fde.encode_documents(docs)
+    assert vectors.shape == (3, fde.output_dim) and np.isfinite(vectors).all()
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    pq = lf.ProductQuantizer(8, 4, nbits=4).train(x, iterations=3)
+    _, ids = pq.search(pq.encode(x), x[:2], 3)
+    assert ids.shape == (2, 3)
+
+
 def test_demo_data_ships():
     data = lf.datasets.load_limit_small()
     assert len(data.docs) == 46 and len(data.queries) == 1000
