@@ -371,20 +371,28 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     }
 }
 
-void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t threads,
-                        bool documents) const {
-    check_items(items);
+namespace {
+// Runs fn(item, rows, scratch) for every item, in tasks of items_per_task items, with one
+// scratch per worker; rows are the item's tokens as float32.
+template <class Scratch, class Fn>
+void for_each_item(const MultiVectorsView& items, std::size_t threads, Fn&& fn) {
     const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;
     const kernels::KernelTable& kern = kernels::active_kernels();
     std::vector<Scratch> scratch(resolve_threads(threads, tasks));
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
         Scratch& s = scratch[worker];
         const std::size_t last = std::min(items.count, (task + 1) * items_per_task);
-        for (std::size_t i = task * items_per_task; i < last; ++i) {
-            const std::size_t count = items.item_length(i);
-            const Rows rows = float_rows(items, std::size_t(items.offsets[i]), count, s.tokens, kern);
-            encode_item(rows.data, count, rows.stride, documents, s, out + i * config_.output_dim());
-        }
+        for (std::size_t i = task * items_per_task; i < last; ++i)
+            fn(i, float_rows(items, std::size_t(items.offsets[i]), items.item_length(i), s.tokens, kern), s);
+    });
+}
+}  // namespace
+
+void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t threads,
+                        bool documents) const {
+    check_items(items);
+    for_each_item<Scratch>(items, threads, [&](std::size_t i, const Rows& rows, Scratch& s) {
+        encode_item(rows.data, items.item_length(i), rows.stride, documents, s, out + i * config_.output_dim());
     });
 }
 
@@ -400,19 +408,10 @@ void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t*
                                    std::size_t threads) const {
     check_items(items);
     const std::size_t reps = config_.num_repetitions, k = config_.num_simhash_projections;
-    const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;
-    const kernels::KernelTable& kern = kernels::active_kernels();
-    std::vector<Scratch> scratch(resolve_threads(threads, tasks));
-    parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
-        Scratch& s = scratch[worker];
-        const std::size_t last = std::min(items.count, (task + 1) * items_per_task);
-        for (std::size_t i = task * items_per_task; i < last; ++i) {
-            const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
-            const Rows rows = float_rows(items, first, count, s.tokens, kern);
-            sketch_item(rows.data, count, rows.stride, s);
-            for (std::size_t t = 0; t < count * reps; ++t)
-                out[first * reps + t] = k ? gray_decode(s.patterns[t], k) : 0u;
-        }
+    for_each_item<Scratch>(items, threads, [&](std::size_t i, const Rows& rows, Scratch& s) {
+        const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
+        sketch_item(rows.data, count, rows.stride, s);
+        for (std::size_t t = 0; t < count * reps; ++t) out[first * reps + t] = k ? gray_decode(s.patterns[t], k) : 0u;
     });
 }
 
