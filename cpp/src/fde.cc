@@ -30,13 +30,16 @@ double gamma(std::size_t n, double unit_roundoff) {
     return nu / (1.0 - nu);
 }
 
-std::uint32_t gray_decode(std::uint32_t pattern, std::size_t bits) {
-    std::uint32_t index = 0;
-    for (std::size_t j = 0; j < bits; ++j) {
-        const std::uint32_t bit = (pattern >> (bits - 1 - j)) & 1u;
-        index = (index << 1) + (bit ^ (index & 1u));
-    }
-    return index;
+// The reference's loop, idx = (idx << 1) + (b_j ^ (idx & 1)) over the bits b_0 (most
+// significant) .. b_{k-1}, makes bit j of idx the XOR of the pattern's bits from the top down to
+// j: a prefix XOR, computed here in five steps.
+std::uint32_t gray_decode(std::uint32_t pattern) {
+    pattern ^= pattern >> 1;
+    pattern ^= pattern >> 2;
+    pattern ^= pattern >> 4;
+    pattern ^= pattern >> 8;
+    pattern ^= pattern >> 16;
+    return pattern;
 }
 
 // Branch-free bit count (the baseline x86-64 target has no popcnt instruction).
@@ -297,7 +300,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     scratch.partition.resize(count * reps);
     for (std::size_t t = 0; t < count; ++t)
         for (std::size_t r = 0; r < reps; ++r) {
-            const std::uint32_t p = k ? gray_decode(scratch.patterns[t * reps + r], k) : 0u;
+            const std::uint32_t p = k ? gray_decode(scratch.patterns[t * reps + r]) : 0u;
             scratch.partition[r * count + t] = p;
             ++scratch.sizes[r * parts + p];
         }
@@ -411,7 +414,7 @@ void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t*
     for_each_item<Scratch>(items, threads, [&](std::size_t i, const Rows& rows, Scratch& s) {
         const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
         sketch_item(rows.data, count, rows.stride, s);
-        for (std::size_t t = 0; t < count * reps; ++t) out[first * reps + t] = k ? gray_decode(s.patterns[t], k) : 0u;
+        for (std::size_t t = 0; t < count * reps; ++t) out[first * reps + t] = k ? gray_decode(s.patterns[t]) : 0u;
     });
 }
 
