@@ -197,30 +197,80 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
     const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
     std::vector<TopK> best(workers * nq, TopK(keep));
+    // Offers the keys of vectors first.. to a selection; most are below its worst entry and are
+    // dismissed by one comparison (ids grow within a worker, so an equal key never enters).
+    auto select = [&](TopK& top, const float* keys, std::size_t first, std::size_t count) {
+        float threshold = top.full() ? top.worst().score : -INFINITY;
+        for (std::size_t i = 0; i < count; ++i) {
+            if (!(keys[i] > threshold) || !allowed_bit(options.allowed, first + i)) continue;
+            top.push({keys[i], std::int64_t(first + i)});
+            if (top.full()) threshold = top.worst().score;
+        }
+    };
+    const float sign = metric_ == Metric::l2 ? -1.0f : 1.0f;
     parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
         TopK* mine = best.data() + worker * nq;
         const std::size_t first = task * vectors_per_task;
         const std::size_t count = std::min(n, first + vectors_per_task) - first;
+        std::vector<float> keys(count);
         if (!fast) {
-            for (std::size_t q = 0; q < nq; ++q)
-                for (std::size_t i = first; i < first + count; ++i)
-                    if (allowed_bit(options.allowed, i)) mine[q].push({key_of(exact(q, i), metric_), std::int64_t(i)});
+            const std::uint8_t* chunk = codes + first * m_;
+            for (std::size_t q = 0; q < nq; ++q) {
+                const float* table = lut.data() + q * m_ * ks;
+                std::size_t i = 0;
+                for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
+                    const std::uint8_t* c = chunk + i * m_;
+                    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                    for (std::size_t sub = 0; sub < m_; ++sub) {
+                        const float* t = table + sub * ks;
+                        s0 += t[c[sub]];
+                        s1 += t[c[m_ + sub]];
+                        s2 += t[c[2 * m_ + sub]];
+                        s3 += t[c[3 * m_ + sub]];
+                    }
+                    keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
+                }
+                for (; i < count; ++i) keys[i] = sign * exact(q, first + i);
+                select(mine[q], keys.data(), first, count);
+            }
             return;
         }
         // Blocked layout of this task's vectors, then every query scans it.
         const std::size_t blocks = (count + 31) / 32, bytes = code_size();
         std::vector<std::uint8_t> blocked(blocks * pairs * 32, 0);
-        for (std::size_t i = 0; i < count; ++i) {
-            const std::uint8_t* c = codes + (first + i) * bytes;
-            for (std::size_t p = 0; p < bytes; ++p) blocked[((i / 32) * pairs + p) * 32 + i % 32] = c[p];
-        }
+        for (std::size_t b = 0; b < blocks; ++b)
+            for (std::size_t j = 0; j < 32 && b * 32 + j < count; ++j) {
+                const std::uint8_t* c = codes + (first + b * 32 + j) * bytes;
+                std::uint8_t* out = blocked.data() + b * pairs * 32 + j;
+                for (std::size_t p = 0; p < bytes; ++p) out[p * 32] = c[p];
+            }
         std::vector<std::uint16_t> sums(blocks * 32);
         for (std::size_t q = 0; q < nq; ++q) {
             kern.fastscan(blocked.data(), blocks, pairs, small.data() + q * pairs * 32, sums.data());
+            // The selection's threshold as a bound on the integer sums, so that most vectors
+            // are dismissed by one integer comparison (ip: larger sums are better; l2: smaller).
+            TopK& top = mine[q];
+            const bool ip = metric_ == Metric::inner_product;
+            // ip: only sums above `low` can enter; l2: only sums below `high` (conservative by
+            // one unit for the rounding of the bound; the exact key decides).
+            std::int32_t low = -1, high = 65536;
+            auto update_bounds = [&] {
+                if (!top.full()) return;
+                const double bound = std::floor((double(sign * top.worst().score) - base[q]) / delta[q]);
+                if (ip)
+                    low = std::int32_t(std::max(-1.0, std::min(65536.0, bound - 1)));
+                else
+                    high = std::int32_t(std::max(-1.0, std::min(65536.0, bound + 2)));
+            };
+            update_bounds();
             for (std::size_t i = 0; i < count; ++i) {
+                const std::int32_t sum = sums[i];
+                if (sum <= low || sum >= high) continue;
+                const float key = sign * (base[q] + delta[q] * float(sum));
+                if (top.full() && !(key > top.worst().score)) continue;
                 if (!allowed_bit(options.allowed, first + i)) continue;
-                const float estimate = base[q] + delta[q] * float(sums[i]);
-                mine[q].push({key_of(estimate, metric_), std::int64_t(first + i)});
+                top.push({key, std::int64_t(first + i)});
+                update_bounds();
             }
         }
     });

@@ -77,10 +77,10 @@ void fastscan_avx2(const std::uint8_t* codes, std::size_t blocks, std::size_t pa
             even = _mm256_add_epi16(even, _mm256_add_epi16(_mm256_and_si256(r_lo, low_byte), _mm256_and_si256(r_hi, low_byte)));
             odd = _mm256_add_epi16(odd, _mm256_add_epi16(_mm256_srli_epi16(r_lo, 8), _mm256_srli_epi16(r_hi, 8)));
         }
-        alignas(32) std::uint16_t e[16], o[16];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(e), even);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(o), odd);
-        for (int w = 0; w < 16; ++w) out[b * 32 + 2 * w] = e[w], out[b * 32 + 2 * w + 1] = o[w];
+        // Interleave even / odd words back into vector order 0..31.
+        const __m256i lo = _mm256_unpacklo_epi16(even, odd), hi = _mm256_unpackhi_epi16(even, odd);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
 }
 

@@ -59,27 +59,32 @@ void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_s
 void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
                      const std::uint8_t* lut, std::uint16_t* out) {
     const __m512i low_nibble = _mm512_set1_epi8(0x0F), low_byte = _mm512_set1_epi16(0x00FF);
-    auto table = [&](std::size_t p, std::size_t half) {  // [t(p), t(p), t(p+1), t(p+1)]
-        const __m512i a = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * p + 16 * half)));
-        const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * (p + 1) + 16 * half)));
-        return _mm512_mask_blend_epi64(0xF0, a, b);
-    };
+    // Tables of two subspace pairs per register, [t(p), t(p), t(p+1), t(p+1)], built once.
+    AlignedVector<std::uint8_t> table_bytes(pairs * 64);
+    for (std::size_t p = 0; p < pairs; p += 2)
+        for (std::size_t half = 0; half < 2; ++half) {
+            const __m512i a = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * p + 16 * half)));
+            const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * (p + 1) + 16 * half)));
+            _mm512_store_si512(table_bytes.data() + 64 * (p + half), _mm512_mask_blend_epi64(0xF0, a, b));
+        }
+    const std::uint8_t* t = table_bytes.data();
     for (std::size_t b = 0; b < blocks; ++b) {
         __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
         const std::uint8_t* block = codes + b * pairs * 32;
         for (std::size_t p = 0; p < pairs; p += 2) {  // pairs is even
             const __m512i c = _mm512_loadu_si512(block + p * 32);
-            const __m512i r_lo = _mm512_shuffle_epi8(table(p, 0), _mm512_and_si512(c, low_nibble));
-            const __m512i r_hi = _mm512_shuffle_epi8(table(p, 1), _mm512_and_si512(_mm512_srli_epi16(c, 4), low_nibble));
+            const __m512i r_lo = _mm512_shuffle_epi8(_mm512_load_si512(t + 64 * p), _mm512_and_si512(c, low_nibble));
+            const __m512i r_hi = _mm512_shuffle_epi8(_mm512_load_si512(t + 64 * (p + 1)),
+                                                     _mm512_and_si512(_mm512_srli_epi16(c, 4), low_nibble));
             even = _mm512_add_epi16(even, _mm512_add_epi16(_mm512_and_si512(r_lo, low_byte), _mm512_and_si512(r_hi, low_byte)));
             odd = _mm512_add_epi16(odd, _mm512_add_epi16(_mm512_srli_epi16(r_lo, 8), _mm512_srli_epi16(r_hi, 8)));
         }
         const __m256i e = _mm256_add_epi16(_mm512_castsi512_si256(even), _mm512_extracti64x4_epi64(even, 1));
         const __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(odd), _mm512_extracti64x4_epi64(odd, 1));
-        alignas(32) std::uint16_t ev[16], ov[16];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(ev), e);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(ov), o);
-        for (int w = 0; w < 16; ++w) out[b * 32 + 2 * w] = ev[w], out[b * 32 + 2 * w + 1] = ov[w];
+        // Interleave even / odd words back into vector order 0..31.
+        const __m256i lo = _mm256_unpacklo_epi16(e, o), hi = _mm256_unpackhi_epi16(e, o);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
 }
 
