@@ -52,11 +52,13 @@ using nearest_rows_fn = void (*)(const float* rows, std::size_t count, std::size
                                  std::size_t width, std::uint32_t* index, float* value);
 
 /// 4-bit fast scan: for `blocks` blocks of 32 vectors, out[b * 32 + j] = sum over subspaces s of
-/// lut[s][code(j, s)] with uint16 arithmetic. Codes in the blocked layout: per block, for each
-/// pair p of subspaces (pairs even: padded with zero codes), 32 bytes, byte j = code(j, 2p) |
-/// code(j, 2p + 1) << 4. lut: 2 * pairs tables of 16 uint8 (padding tables all zero).
+/// lut[s][code(j, s)] with uint16 arithmetic, and bit j of mask[b] set when low < sum < high.
+/// Codes in the blocked layout: per block, for each pair p of subspaces (pairs even: padded with
+/// zero codes), 32 bytes, byte j = code(j, 2p) | code(j, 2p + 1) << 4. lut: 2 * pairs tables of
+/// 16 uint8 (padding tables all zero).
 using fastscan_fn = void (*)(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                             const std::uint8_t* lut, std::uint16_t* out);
+                             const std::uint8_t* lut, std::int32_t low, std::int32_t high,
+                             std::uint16_t* out, std::uint32_t* mask);
 
 /// dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float).
 using f16_to_f32_fn = void (*)(const half_bits* src, float* dst, std::size_t n);
@@ -79,7 +81,7 @@ void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const f
 void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_scalar(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::uint16_t*);
+                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_scalar(const half_bits*, float*, std::size_t);
 #ifdef LATEFOLD_HAVE_AVX2
 float maxsim_packed_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t,
@@ -91,7 +93,7 @@ void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const flo
 void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx2(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::uint16_t*);
+                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_avx2(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
@@ -104,7 +106,7 @@ void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const f
 void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx512(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::uint16_t*);
+                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_avx512(const half_bits*, float*, std::size_t);
 #endif
 #ifdef LATEFOLD_HAVE_NEON
@@ -117,7 +119,7 @@ void signed_sums_neon(const float*, std::size_t, const std::uint32_t*, const flo
 void nearest_rows_neon(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_neon(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::uint16_t*);
+                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_neon(const half_bits*, float*, std::size_t);
 #endif
 
@@ -129,6 +131,13 @@ inline const KernelTable& active_kernels() noexcept { return kernels_for(active_
 /// Rows of the packed form of an m-token query.
 inline std::size_t padded_query_rows(std::size_t m) noexcept {
     return (m + query_pad_rows - 1) / query_pad_rows * query_pad_rows;
+}
+
+/// Bit j of the result: low < sums[j] < high, for 32 sums (the mask of fastscan_fn).
+inline std::uint32_t fastscan_mask(const std::uint16_t* sums, std::int32_t low, std::int32_t high) {
+    std::uint32_t mask = 0;
+    for (int j = 0; j < 32; ++j) mask |= std::uint32_t(sums[j] > low && sums[j] < high) << j;
+    return mask;
 }
 
 /// Writes the n columns of a depth x n matrix, value(c, k) = element [k][c], in the packed

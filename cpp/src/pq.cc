@@ -245,14 +245,13 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                 for (std::size_t p = 0; p < bytes; ++p) out[p * 32] = c[p];
             }
         std::vector<std::uint16_t> sums(blocks * 32);
+        std::vector<std::uint32_t> masks(blocks);
+        const bool ip = metric_ == Metric::inner_product;
         for (std::size_t q = 0; q < nq; ++q) {
-            kern.fastscan(blocked.data(), blocks, pairs, small.data() + q * pairs * 32, sums.data());
-            // The selection's threshold as a bound on the integer sums, so that most vectors
-            // are dismissed by one integer comparison (ip: larger sums are better; l2: smaller).
+            // The selection's threshold as bounds on the integer sums (ip: only sums above
+            // `low` can enter; l2: only sums below `high`), one unit wider for the rounding of
+            // the bound; the kernel flags the sums inside, the exact key then decides.
             TopK& top = mine[q];
-            const bool ip = metric_ == Metric::inner_product;
-            // ip: only sums above `low` can enter; l2: only sums below `high` (conservative by
-            // one unit for the rounding of the bound; the exact key decides).
             std::int32_t low = -1, high = 65536;
             auto update_bounds = [&] {
                 if (!top.full()) return;
@@ -263,14 +262,22 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                     high = std::int32_t(std::max(-1.0, std::min(65536.0, bound + 2)));
             };
             update_bounds();
-            for (std::size_t i = 0; i < count; ++i) {
-                const std::int32_t sum = sums[i];
-                if (sum <= low || sum >= high) continue;
-                const float key = sign * (base[q] + delta[q] * float(sum));
-                if (top.full() && !(key > top.worst().score)) continue;
-                if (!allowed_bit(options.allowed, first + i)) continue;
-                top.push({key, std::int64_t(first + i)});
-                update_bounds();
+            kern.fastscan(blocked.data(), blocks, pairs, small.data() + q * pairs * 32, low, high,
+                          sums.data(), masks.data());
+            for (std::size_t b = 0; b < blocks; ++b) {
+                for (std::uint32_t mask = masks[b]; mask; mask &= mask - 1) {
+                    std::size_t j = 0;
+                    while (!((mask >> j) & 1u)) ++j;
+                    const std::size_t i = b * 32 + j;
+                    if (i >= count) break;
+                    const std::int32_t sum = sums[i];
+                    if (sum <= low || sum >= high) continue;
+                    const float key = sign * (base[q] + delta[q] * float(sum));
+                    if (top.full() && !(key > top.worst().score)) continue;
+                    if (!allowed_bit(options.allowed, first + i)) continue;
+                    top.push({key, std::int64_t(first + i)});
+                    update_bounds();
+                }
             }
         }
     });

@@ -62,7 +62,8 @@ void nearest_rows_avx2(const float* rows, std::size_t count, std::size_t row_str
 
 // Fast scan, 32 vectors per block: one shuffle per subspace scores all of them.
 void fastscan_avx2(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                   const std::uint8_t* lut, std::uint16_t* out) {
+                   const std::uint8_t* lut, std::int32_t low, std::int32_t high,
+                   std::uint16_t* out, std::uint32_t* mask) {
     const __m256i low_nibble = _mm256_set1_epi8(0x0F), low_byte = _mm256_set1_epi16(0x00FF);
     for (std::size_t b = 0; b < blocks; ++b) {
         __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
@@ -81,6 +82,7 @@ void fastscan_avx2(const std::uint8_t* codes, std::size_t blocks, std::size_t pa
         const __m256i lo = _mm256_unpacklo_epi16(even, odd), hi = _mm256_unpackhi_epi16(even, odd);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32), _mm256_permute2x128_si256(lo, hi, 0x20));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+        mask[b] = fastscan_mask(out + b * 32, low, high);
     }
 }
 

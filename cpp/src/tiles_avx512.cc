@@ -1,6 +1,7 @@
 // Tile kernels (MaxSim, token x matrix products) and half-precision conversion for AVX-512 (F, BW, DQ, VL).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "tile_kernel.h"
@@ -57,7 +58,12 @@ void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_s
 
 // Fast scan, 32 vectors per block, two subspace pairs per 512-bit register.
 void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                     const std::uint8_t* lut, std::uint16_t* out) {
+                     const std::uint8_t* lut, std::int32_t low, std::int32_t high,
+                     std::uint16_t* out, std::uint32_t* mask) {
+    // Bounds clamped to the uint16 range; a bound outside it lets every sum through.
+    const __m256i low_v = _mm256_set1_epi16(std::int16_t(std::uint16_t(std::max(0, std::min(65535, low)))));
+    const __m256i high_v = _mm256_set1_epi16(std::int16_t(std::uint16_t(std::max(0, std::min(65535, high)))));
+    const bool any_low = low < 0, any_high = high > 65535;
     const __m512i low_nibble = _mm512_set1_epi8(0x0F), low_byte = _mm512_set1_epi16(0x00FF);
     // Tables of two subspace pairs per register, [t(p), t(p), t(p+1), t(p+1)], built once.
     AlignedVector<std::uint8_t> table_bytes(pairs * 64);
@@ -83,8 +89,15 @@ void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t 
         const __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(odd), _mm512_extracti64x4_epi64(odd, 1));
         // Interleave even / odd words back into vector order 0..31.
         const __m256i lo = _mm256_unpacklo_epi16(e, o), hi = _mm256_unpackhi_epi16(e, o);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32), _mm256_permute2x128_si256(lo, hi, 0x20));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+        const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20), second = _mm256_permute2x128_si256(lo, hi, 0x31);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32), first);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32 + 16), second);
+        auto pass = [&](__m256i v) {
+            const __mmask16 above = any_low ? __mmask16(0xFFFF) : _mm256_cmpgt_epu16_mask(v, low_v);
+            const __mmask16 below = any_high ? __mmask16(0xFFFF) : _mm256_cmplt_epu16_mask(v, high_v);
+            return std::uint32_t(above & below);
+        };
+        mask[b] = pass(first) | (pass(second) << 16);
     }
 }
 

@@ -57,7 +57,8 @@ void nearest_rows_neon(const float* rows, std::size_t count, std::size_t row_str
 
 // Fast scan, 32 vectors per block: table lookups (vqtbl1q) score 16 vectors per subspace.
 void fastscan_neon(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                   const std::uint8_t* lut, std::uint16_t* out) {
+                   const std::uint8_t* lut, std::int32_t low, std::int32_t high,
+                   std::uint16_t* out, std::uint32_t* mask) {
     const uint8x16_t low_nibble = vdupq_n_u8(0x0F);
     for (std::size_t b = 0; b < blocks; ++b) {
         uint16x8_t acc[4] = {vdupq_n_u16(0), vdupq_n_u16(0), vdupq_n_u16(0), vdupq_n_u16(0)};
@@ -73,6 +74,7 @@ void fastscan_neon(const std::uint8_t* codes, std::size_t blocks, std::size_t pa
             }
         }
         for (int q = 0; q < 4; ++q) vst1q_u16(out + b * 32 + 8 * q, acc[q]);
+        mask[b] = fastscan_mask(out + b * 32, low, high);
     }
 }
 

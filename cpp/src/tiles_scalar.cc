@@ -81,8 +81,9 @@ void nearest_rows_scalar(const float* rows, std::size_t count, std::size_t row_s
 }
 
 void fastscan_scalar(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                     const std::uint8_t* lut, std::uint16_t* out) {
-    for (std::size_t b = 0; b < blocks; ++b)
+                     const std::uint8_t* lut, std::int32_t low, std::int32_t high,
+                     std::uint16_t* out, std::uint32_t* mask) {
+    for (std::size_t b = 0; b < blocks; ++b) {
         for (std::size_t j = 0; j < 32; ++j) {
             std::uint16_t sum = 0;
             for (std::size_t p = 0; p < pairs; ++p) {
@@ -91,6 +92,8 @@ void fastscan_scalar(const std::uint8_t* codes, std::size_t blocks, std::size_t 
             }
             out[b * 32 + j] = sum;
         }
+        mask[b] = fastscan_mask(out + b * 32, low, high);
+    }
 }
 
 namespace {

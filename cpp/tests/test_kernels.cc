@@ -125,9 +125,13 @@ void tile_kernels_match_scalar() {
             for (auto& c : codes) c = std::uint8_t(gen());
             for (auto& l : lut) l = std::uint8_t(gen());
             std::vector<std::uint16_t> a(blocks * 32), b(blocks * 32);
-            kern.fastscan(codes.data(), blocks, pairs, lut.data(), a.data());
-            scalar.fastscan(codes.data(), blocks, pairs, lut.data(), b.data());
-            for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "fastscan", a[i], b[i]);
+            for (auto bounds : {std::make_pair(-1, 65536), std::make_pair(2000, 3000), std::make_pair(-1, 2500)}) {
+                std::vector<std::uint32_t> ma(blocks), mb(blocks);
+                kern.fastscan(codes.data(), blocks, pairs, lut.data(), bounds.first, bounds.second, a.data(), ma.data());
+                scalar.fastscan(codes.data(), blocks, pairs, lut.data(), bounds.first, bounds.second, b.data(), mb.data());
+                for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "fastscan", a[i], b[i]);
+                for (std::size_t i = 0; i < blocks; ++i) check(ma[i] == mb[i], "fastscan mask", ma[i], mb[i]);
+            }
         }
     }
 }
