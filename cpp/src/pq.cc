@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <cstring>
 #include <string>
 
 #include "kernels.h"
@@ -20,6 +21,39 @@ constexpr std::size_t vectors_per_task = 4096;  // a multiple of the 32-vector f
 
 bool allowed_bit(const std::uint8_t* allowed, std::size_t i) {
     return !allowed || ((allowed[i >> 3] >> (i & 7)) & 1u);
+}
+
+// Transposes 8 rows of 8 bytes in place (row i byte k <-> row k byte i): three rounds of
+// swapping byte, 2-byte and 4-byte blocks between row pairs.
+void transpose8x8(std::uint64_t (&r)[8]) {
+    auto swap = [&](int a, int b, int shift, std::uint64_t mask) {
+        const std::uint64_t t = ((r[a] >> shift) ^ r[b]) & mask;
+        r[b] ^= t;
+        r[a] ^= t << shift;
+    };
+    for (int a : {0, 2, 4, 6}) swap(a, a + 1, 8, 0x00FF00FF00FF00FFull);
+    for (int a : {0, 1, 4, 5}) swap(a, a + 2, 16, 0x0000FFFF0000FFFFull);
+    for (int a : {0, 1, 2, 3}) swap(a, a + 4, 32, 0x00000000FFFFFFFFull);
+}
+
+// The fast-scan layout of `count` vectors of `bytes` code bytes: per block of 32 vectors, byte
+// p of vector j at [(block * pairs + p) * 32 + j]; missing vectors and pairs are zero. The
+// byte transposition goes 8 x 8 at a time (the bytes are little-endian in the words).
+void block_codes(const std::uint8_t* codes, std::size_t count, std::size_t bytes,
+                 std::size_t pairs, std::uint8_t* out) {
+    const std::size_t blocks = (count + 31) / 32;
+    std::fill(out, out + blocks * pairs * 32, std::uint8_t(0));
+    for (std::size_t b = 0; b < blocks; ++b)
+        for (std::size_t j0 = 0; j0 < 32 && b * 32 + j0 < count; j0 += 8)
+            for (std::size_t p0 = 0; p0 < bytes; p0 += 8) {
+                std::uint64_t r[8] = {};
+                const std::size_t width = std::min<std::size_t>(8, bytes - p0);
+                for (std::size_t i = 0; i < 8 && b * 32 + j0 + i < count; ++i)
+                    std::memcpy(&r[i], codes + (b * 32 + j0 + i) * bytes + p0, width);
+                transpose8x8(r);
+                for (std::size_t k = 0; k < width; ++k)
+                    std::memcpy(out + (b * pairs + p0 + k) * 32 + j0, &r[k], 8);
+            }
 }
 
 // Ranking key: higher is better for both metrics (distances are negated).
@@ -212,7 +246,13 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         TopK* mine = best.data() + worker * nq;
         const std::size_t first = task * vectors_per_task;
         const std::size_t count = std::min(n, first + vectors_per_task) - first;
-        std::vector<float> keys(count);
+        // Scratch kept by each pool thread between calls: fresh large buffers would cost a page
+        // fault per 4 KiB on every call.
+        thread_local std::vector<float> keys;
+        thread_local std::vector<std::uint8_t> blocked;
+        thread_local std::vector<std::uint16_t> sums;
+        thread_local std::vector<std::uint32_t> masks;
+        keys.resize(count);
         if (!fast) {
             const std::uint8_t* chunk = codes + first * m_;
             for (std::size_t q = 0; q < nq; ++q) {
@@ -236,16 +276,11 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             return;
         }
         // Blocked layout of this task's vectors, then every query scans it.
-        const std::size_t blocks = (count + 31) / 32, bytes = code_size();
-        std::vector<std::uint8_t> blocked(blocks * pairs * 32, 0);
-        for (std::size_t b = 0; b < blocks; ++b)
-            for (std::size_t j = 0; j < 32 && b * 32 + j < count; ++j) {
-                const std::uint8_t* c = codes + (first + b * 32 + j) * bytes;
-                std::uint8_t* out = blocked.data() + b * pairs * 32 + j;
-                for (std::size_t p = 0; p < bytes; ++p) out[p * 32] = c[p];
-            }
-        std::vector<std::uint16_t> sums(blocks * 32);
-        std::vector<std::uint32_t> masks(blocks);
+        const std::size_t blocks = (count + 31) / 32;
+        blocked.resize(blocks * pairs * 32);
+        block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
+        sums.resize(blocks * 32);
+        masks.resize(blocks);
         const bool ip = metric_ == Metric::inner_product;
         for (std::size_t q = 0; q < nq; ++q) {
             // The selection's threshold as bounds on the integer sums (ip: only sums above
