@@ -231,10 +231,10 @@ void FdeEncoder::sketch_item(const float* rows, std::size_t count, std::size_t s
         float squared = 0.0f;
         for (float v : lanes) squared += v;
         const float norm = std::sqrt(squared * norm_inflation) * norm_inflation;
-        bool all_certain = true;
+        int uncertain = 0;  // counted (not and-ed) so that the compiler vectorises the loop
         for (std::size_t c = 0; c < columns; ++c)
-            all_certain &= std::fabs(sketch[c]) > norm * simhash_bound_[c];
-        if (!all_certain) {
+            uncertain += !(std::fabs(sketch[c]) > norm * simhash_bound_[c]);
+        if (uncertain) {
             for (std::size_t c = 0; c < columns; ++c) {
                 if (std::fabs(sketch[c]) > norm * simhash_bound_[c]) continue;
                 // The reference value: float64 sum, in coordinate order, of exact products.
