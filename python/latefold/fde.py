@@ -12,6 +12,8 @@ from . import _core, _io, _validate
 from .multivectors import MultiVectorsLike, as_multivectors
 
 PROJECTIONS = ("identity", "ams_sketch", "dense_sign")
+PARAMETERS = ("dimension", "num_repetitions", "num_simhash_projections", "seed", "projection_type",
+              "projection_dimension", "fill_empty_partitions", "final_projection_dimension")
 
 
 def _count(value: object, name: str, low: int, high: int) -> int:
@@ -191,7 +193,7 @@ class FDE:
             raise ValueError(f"{os.fspath(path)!r} was written with random generator version "
                              f"{version!r}; this latefold has version {_core.RNG_VERSION}")
         params = meta.get("params")
-        if not isinstance(params, dict) or set(params) != set(FDE.__init__.__code__.co_varnames[1:9]):
+        if not isinstance(params, dict) or set(params) != set(PARAMETERS):
             raise ValueError(f"{os.fspath(path)!r} is corrupt (FDE parameters)")
         try:
             return cls(**params)
