@@ -2,10 +2,11 @@
 
     python bench/bench_pq.py                     # full run (a few minutes on 2 cores)
     python bench/bench_pq.py --quick             # 20,000 synthetic vectors, real sets too
-    python bench/bench_pq.py --n 1000000 --threads 2
+    python bench/bench_pq.py --n 1000000 --threads 2 --sets synthetic --l2
 
 Datasets: the pooled 384-d vectors of netflix-dev-128 and scifact-dev-128, MUVERA FDEs of the
-netflix docs (2560-d) and a synthetic Gaussian mixture (128-d, inner product and L2). Per
+netflix docs (2560-d) and synthetic unit vectors from a Gaussian mixture (128-d, inner product;
+with --l2 also L2). Per
 dataset four code settings, two code sizes (dim/4 and dim/8 bytes) each with 8-bit codes and
 with 4-bit codes of twice as many sub-vectors. For each thread count a fresh process (every
 thread-pool variable set, threadpoolctl and faiss.omp_set_num_threads inside) trains, encodes
@@ -35,7 +36,7 @@ K = 10
 RESCORE = 4          # shortlist = RESCORE * K for the refined 4-bit variants
 ITERATIONS = 25      # k-means iterations, both libraries
 BUSY = 0.2
-BLAS_THRESHOLD = None  # --faiss-blas-threshold
+SETS = ("netflix", "scifact", "fde", "synthetic")
 # variant: (what latefold runs, what faiss runs)
 VARIANTS = {
     "adc": "8-bit codes, float tables (latefold search / IndexPQ)",
@@ -52,10 +53,12 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--n", type=int, default=None, help="synthetic vectors (default 200000)")
     p.add_argument("--queries", type=int, default=100, help="synthetic queries (default 100)")
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS,
+                   help="datasets (default all)")
+    p.add_argument("--l2", action="store_true", help="also the synthetic set with metric l2")
     p.add_argument("--target", type=float, default=None,
-                   help="seconds of timed calls per measurement (default 1, --quick 0.3)")
+                   help="seconds of timed calls per measurement (default 0.5, --quick 0.25)")
     p.add_argument("--quick", action="store_true", help="20,000 synthetic vectors, shorter timing")
-    p.add_argument("--skip-l2", action="store_true", help="no L2 run on the synthetic set")
     p.add_argument("--faiss-blas-threshold", type=int, default=None,
                    help="set faiss.cvar.distance_compute_blas_threshold (default: faiss's own)")
     p.add_argument("--max-wait", type=float, default=30.0)
@@ -63,7 +66,7 @@ def parse_args(argv=None):
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.n = args.n or (20000 if args.quick else 200000)
-    args.target = args.target or (0.3 if args.quick else 1.0)
+    args.target = args.target or (0.25 if args.quick else 0.5)
     return args
 
 
@@ -74,16 +77,16 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- data
 
 
-def synthetic(n: int, nq: int, d: int = 128, clusters: int = 256, seed: int = 0):
-    """Gaussian mixture with a decaying spectrum (like real embeddings); queries drawn alike."""
+def synthetic(n: int, nq: int, d: int = 128, clusters: int = 1024, seed: int = 0):
+    """Unit vectors from a Gaussian mixture (N(0, I) centres + N(0, I) noise, normalised, like
+    embeddings); queries drawn alike."""
     rng = np.random.default_rng(seed)
-    scale = (1.0 / np.sqrt(1.0 + np.arange(d) / 16.0)).astype(np.float32)
     centres = rng.standard_normal((clusters, d), dtype=np.float32)
 
     def draw(rows):
         x = centres[rng.integers(0, clusters, rows)]
-        x += 0.7 * rng.standard_normal((rows, d), dtype=np.float32)
-        return x * scale
+        x += rng.standard_normal((rows, d), dtype=np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
 
     return draw(n), draw(nq)
 
@@ -92,24 +95,27 @@ def datasets(args):
     """Yield (name, metric, docs, queries), float32."""
     for name in ("netflix-dev-128", "scifact-dev-128"):
         f = DATA_DIR / name
+        if name.split("-")[0] not in args.sets:
+            continue
         if (f / "docs_pooled.npy").exists():
             yield (f"{name.split('-')[0]} pooled", "ip", np.load(f / "docs_pooled.npy"),
                    np.load(f / "queries_pooled.npy"))
         else:
             log(f"skip {name}: not found under {DATA_DIR}")
     f = DATA_DIR / "netflix-dev-128"
-    if (f / "docs_tokens.npy").exists():
+    if "fde" in args.sets and (f / "docs_tokens.npy").exists():
         import latefold as lf
 
         fde = lf.FDE(128, num_repetitions=10, num_simhash_projections=4, projection_dimension=16)
         mv = {s: lf.MultiVectors(np.load(f / f"{s}_tokens.npy").astype(np.float32),
                                  np.load(f / f"{s}_offsets.npy")) for s in ("docs", "queries")}
-        yield ("netflix FDE", "ip", np.ascontiguousarray(fde.encode_documents(mv["docs"]), np.float32),
-               np.ascontiguousarray(fde.encode_queries(mv["queries"]), np.float32))
-    x, q = synthetic(args.n, args.queries)
-    yield "synthetic", "ip", x, q
-    if not args.skip_l2:
-        yield "synthetic", "l2", x, q
+        yield ("netflix FDE", "ip", np.asarray(fde.encode_documents(mv["docs"]), np.float32),
+               np.asarray(fde.encode_queries(mv["queries"]), np.float32))
+    if "synthetic" in args.sets:
+        x, q = synthetic(args.n, args.queries)
+        yield "synthetic", "ip", x, q
+        if args.l2:
+            yield "synthetic", "l2", x, q
 
 
 def exact_topk(x, q, metric: str, k: int = K) -> np.ndarray:
@@ -174,8 +180,6 @@ def build_faiss(x, metric, nbits, m, t):
     import faiss
 
     faiss.omp_set_num_threads(t)
-    if BLAS_THRESHOLD is not None:
-        faiss.cvar.distance_compute_blas_threshold = BLAS_THRESHOLD
     d = x.shape[1]
     fm = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
     index = faiss.IndexPQ(d, m, 8, fm) if nbits == 8 else faiss.IndexPQFastScan(d, m, 4, fm)
@@ -232,10 +236,12 @@ def once(fn, max_wait: float) -> dict:
 
 
 def run_worker(args) -> dict:
-    global BLAS_THRESHOLD
-    BLAS_THRESHOLD = args.faiss_blas_threshold
     threads, rows = args.worker, []
     avail = {lib: h.try_import(lib)[1] for lib in LIBRARIES}
+    if args.faiss_blas_threshold is not None and not avail["faiss"]:
+        import faiss
+
+        faiss.cvar.distance_compute_blas_threshold = args.faiss_blas_threshold
     with h.limit_threads(threads):
         for name, metric, x, q in datasets(args):
             gt = exact_topk(x, q, metric)
@@ -257,7 +263,7 @@ def run_worker(args) -> dict:
                     for variant, fn in search.items():
                         fn(q)  # builds faiss's refine index outside the timing
                         h.wait_idle(BUSY, args.max_wait)
-                        ids, st = h.measure(lambda fn=fn: fn(q), repeats=50,
+                        ids, st = h.measure(lambda fn=fn, q=q: fn(q), repeats=50,
                                             max_seconds=args.target)
                         scanned = n * nq / st["best_s"] / threads
                         rows.append({**base, "kind": "search", "variant": variant, **st,
@@ -322,7 +328,7 @@ def plot(rows: list[dict], threads: int, path: Path) -> Path | None:
         return None
     rows = [r for r in rows if r["kind"] == "search" and r["threads"] == threads]
     panels = list(dict.fromkeys((r["dataset"], r["metric"]) for r in rows))
-    cols = 3
+    cols = 2 if len(panels) <= 4 else 3
     fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, squeeze=False,
                              figsize=(5 * cols, 4 * ((len(panels) + cols - 1) // cols)))
     colours = dict(zip(VARIANTS, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
@@ -341,9 +347,10 @@ def plot(rows: list[dict], threads: int, path: Path) -> Path | None:
     handles = [plt.Line2D([], [], ls="", marker="o", c="k", label="latefold"),
                plt.Line2D([], [], ls="", marker="x", c="k", label="faiss")]
     handles += [plt.Line2D([], [], ls="", marker="s", c=c, label=v) for v, c in colours.items()]
-    fig.legend(handles=handles, loc="lower right", fontsize=8)
     fig.suptitle(f"PQ top-10 search, {threads} thread(s); labels = bytes per vector")
-    fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", ncol=6, fontsize=8,
+               bbox_to_anchor=(0.5, 0.955))
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(path, dpi=110)
     return path
 
@@ -416,7 +423,7 @@ def main(argv=None) -> int:
         "results": rows, "build_table": build, "search_table": search,
     })
     print(f"wrote {path}")
-    png = plot(rows, max(args.threads), h.RESULTS_DIR / f"{Path(args.out).stem}_recall_qps.png")
+    png = plot(rows, max(args.threads), path.with_name(f"{path.stem}_recall_qps.png"))
     if png:
         print(f"wrote {png}")
     if any(t["other"] > BUSY for t in build + search):

@@ -82,7 +82,22 @@ std::uint32_t ProductQuantizer::code(const std::uint8_t* vector_codes, std::size
 }
 
 void ProductQuantizer::set_centroids(const float* centroids) {
-    centroids_.assign(centroids, centroids + ksub() * dim_);
+    const std::size_t ks = ksub();
+    std::vector<float> values(centroids, centroids + ks * dim_), packed(ks * dim_), norms(m_ * ks);
+    for (std::size_t s = 0; s < m_; ++s) {
+        const std::size_t w = width(s);
+        const float* c = values.data() + ks * offset(s);
+        kernels::pack_columns(ks, w, [&](std::size_t col, std::size_t j) { return c[col * w + j]; },
+                              packed.data() + ks * offset(s));
+        for (std::size_t col = 0; col < ks; ++col) {
+            float norm = 0.0f;
+            for (std::size_t j = 0; j < w; ++j) norm += c[col * w + j] * c[col * w + j];
+            norms[s * ks + col] = norm;
+        }
+    }
+    centroids_ = std::move(values);
+    packed_centroids_ = std::move(packed);
+    centroid_norms_ = std::move(norms);
 }
 
 void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iterations,
@@ -119,7 +134,7 @@ void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iteratio
         options.threads = 1;  // the subspaces already run in parallel
         kmeans_lloyd(sub.data(), used, w, ksub(), options, centres, nullptr);
     });
-    centroids_ = std::move(trained);
+    set_centroids(trained.data());
 }
 
 void ProductQuantizer::encode(const float* x, std::size_t n, std::uint8_t* codes,
@@ -164,21 +179,22 @@ void ProductQuantizer::decode(const std::uint8_t* codes, std::size_t n, float* x
 void ProductQuantizer::lookup_tables(const float* queries, std::size_t nq, float* lut,
                                      std::size_t threads) const {
     require_trained();
-    parallel_for(nq, threads, [&](std::size_t q, std::size_t) {
-        const float* query = queries + q * dim_;
-        float* table = lut + q * m_ * ksub();
-        for (std::size_t s = 0; s < m_; ++s) {
-            const std::size_t w = width(s);
-            const float* sub = query + offset(s);
-            for (std::size_t c = 0; c < ksub(); ++c) {
-                const float* centre = centroids_.data() + ksub() * offset(s) + c * w;
-                float v = 0.0f;
-                if (metric_ == Metric::inner_product) {
-                    for (std::size_t j = 0; j < w; ++j) v += sub[j] * centre[j];
-                } else {
-                    for (std::size_t j = 0; j < w; ++j) v += (sub[j] - centre[j]) * (sub[j] - centre[j]);
-                }
-                table[s * ksub() + c] = v;
+    // Per subspace, one product of all queries with the packed centroids; l2 tables follow
+    // from ||q - c||^2 = ||q||^2 - 2 <q, c> + ||c||^2.
+    const std::size_t ks = ksub(), stride = m_ * ks;
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    parallel_for(m_, threads, [&](std::size_t s, std::size_t) {
+        const std::size_t w = width(s), o = offset(s);
+        float* out = lut + s * ks;
+        kern.project_rows(queries + o, nq, dim_, w, packed_centroids_.data() + ks * o, ks, out, stride);
+        if (metric_ == Metric::l2) {
+            const float* norms = centroid_norms_.data() + s * ks;
+            for (std::size_t q = 0; q < nq; ++q) {
+                const float* sub = queries + q * dim_ + o;
+                float qn = 0.0f;
+                for (std::size_t j = 0; j < w; ++j) qn += sub[j] * sub[j];
+                float* row = out + q * stride;
+                for (std::size_t c = 0; c < ks; ++c) row[c] = std::max(0.0f, qn - 2.0f * row[c] + norms[c]);
             }
         }
     });
@@ -228,7 +244,13 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     }
 
     const kernels::KernelTable& kern = kernels::active_kernels();
-    const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
+    // Tasks: chunks of vectors x blocks of queries, enough of them to keep every thread busy
+    // on small collections too.
+    const std::size_t chunks = (n + vectors_per_task - 1) / vectors_per_task;
+    const std::size_t wanted = 4 * resolve_threads(options.threads, std::size_t(-1));
+    const std::size_t query_blocks = std::max<std::size_t>(1, std::min(nq, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
+    const std::size_t per_block = (nq + query_blocks - 1) / query_blocks;
+    const std::size_t tasks = chunks * query_blocks;
     const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
     std::vector<TopK> best(workers * nq, TopK(keep));
     // Offers the keys of vectors first.. to a selection; most are below its worst entry and are
@@ -244,8 +266,9 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const float sign = metric_ == Metric::l2 ? -1.0f : 1.0f;
     parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
         TopK* mine = best.data() + worker * nq;
-        const std::size_t first = task * vectors_per_task;
+        const std::size_t first = task / query_blocks * vectors_per_task;
         const std::size_t count = std::min(n, first + vectors_per_task) - first;
+        const std::size_t q0 = task % query_blocks * per_block, q1 = std::min(nq, q0 + per_block);
         // Scratch kept by each pool thread between calls: fresh large buffers would cost a page
         // fault per 4 KiB on every call.
         thread_local std::vector<float> keys;
@@ -255,7 +278,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         keys.resize(count);
         if (!fast) {
             const std::uint8_t* chunk = codes + first * m_;
-            for (std::size_t q = 0; q < nq; ++q) {
+            for (std::size_t q = q0; q < q1; ++q) {
                 const float* table = lut.data() + q * m_ * ks;
                 std::size_t i = 0;
                 for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
@@ -282,7 +305,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         sums.resize(blocks * 32);
         masks.resize(blocks);
         const bool ip = metric_ == Metric::inner_product;
-        for (std::size_t q = 0; q < nq; ++q) {
+        for (std::size_t q = q0; q < q1; ++q) {
             // The selection's threshold as bounds on the integer sums (ip: only sums above
             // `low` can enter; l2: only sums below `high`), one unit wider for the rounding of
             // the bound; the kernel flags the sums inside, the exact key then decides.

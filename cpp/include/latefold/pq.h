@@ -74,6 +74,8 @@ private:
     Metric metric_;
     std::vector<std::size_t> offset_;  // m + 1 subspace boundaries
     std::vector<float> centroids_;     // ksub * dim, per subspace ksub x width(s)
+    std::vector<float> packed_centroids_;  // per subspace, the centroids packed for the kernels
+    std::vector<float> centroid_norms_;    // m x ksub squared norms
 };
 
 }  // namespace latefold
