@@ -238,7 +238,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                 const float lo = *std::min_element(table + s * ks, table + (s + 1) * ks);
                 for (std::size_t c = 0; c < 16; ++c)
                     small[q * pairs * 32 + s * 16 + c] =
-                        std::uint8_t(std::lround(std::min(qmax, double((table[s * ks + c] - lo) / delta[q]))));
+                        std::uint8_t(std::min(qmax, double((table[s * ks + c] - lo) / delta[q])) + 0.5);
             }
         }
     }
@@ -271,10 +271,14 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         const std::size_t q0 = task % query_blocks * per_block, q1 = std::min(nq, q0 + per_block);
         // Scratch kept by each pool thread between calls: fresh large buffers would cost a page
         // fault per 4 KiB on every call.
-        thread_local std::vector<float> keys;
-        thread_local std::vector<std::uint8_t> blocked;
-        thread_local std::vector<std::uint16_t> sums;
-        thread_local std::vector<std::uint32_t> masks;
+        thread_local std::vector<float> keys_buffer;
+        thread_local std::vector<std::uint8_t> blocked_buffer;
+        thread_local std::vector<std::uint16_t> sums_buffer;
+        thread_local std::vector<std::uint32_t> masks_buffer;
+        std::vector<float>& keys = keys_buffer;  // one thread-local lookup each, not one per use
+        std::vector<std::uint8_t>& blocked = blocked_buffer;
+        std::vector<std::uint16_t>& sums = sums_buffer;
+        std::vector<std::uint32_t>& masks = masks_buffer;
         keys.resize(count);
         if (!fast) {
             const std::uint8_t* chunk = codes + first * m_;

@@ -9,7 +9,6 @@ import numpy as np
 from . import _core
 from . import _validate
 
-ArrayLike2D = np.ndarray
 MultiVectorsLike = Union["MultiVectors", np.ndarray, Sequence[np.ndarray]]
 
 
