@@ -120,6 +120,27 @@ def thread_env(n: int, base: dict | None = None) -> dict:
     return env
 
 
+def run_workers(script: str, argv: list | None, threads: list, busy: float | None = None,
+                max_wait: float = 30.0, log=print) -> dict:
+    """Runs `script <argv> --worker t` once per thread count t, each in a fresh process with
+    every thread-pool variable set to t (after waiting for the machine to go idle when `busy`
+    is given), and returns {t: the JSON object its last line of output holds}. A failed worker
+    is reported and left out."""
+    results = {}
+    passthrough = list(argv if argv is not None else sys.argv[1:])
+    for t in threads:
+        log(f"--- {t} thread(s)")
+        if busy is not None:
+            wait_idle(busy, max_wait)
+        proc = subprocess.run([sys.executable, script, *passthrough, "--worker", str(t)],
+                              check=False, env=thread_env(t), stdout=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            log(f"worker for {t} thread(s) failed (exit {proc.returncode})")
+            continue
+        results[t] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return results
+
+
 @contextlib.contextmanager
 def limit_threads(n: int):
     """Limit numpy's BLAS / OpenMP (threadpoolctl) and torch to `n` threads.

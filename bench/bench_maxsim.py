@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -209,19 +208,11 @@ def main(argv=None) -> int:
     versions = {d: h.package_version(d) for d in ("latefold", "numpy", "maxsim-cpu", "torch",
                                                   "threadpoolctl")}
 
-    rows, skipped, pools = [], {}, {}
-    passthrough = list(argv if argv is not None else sys.argv[1:])
     for t in args.threads:
         if t > (facts["usable_cpus"] or t):
             log(f"warning: {t} threads > {facts['usable_cpus']} usable CPUs")
-        log(f"--- {t} thread(s)")
-        cmd = [sys.executable, __file__, *passthrough, "--worker", str(t)]
-        proc = subprocess.run(cmd, check=False, env=h.thread_env(t), stdout=subprocess.PIPE,
-                              text=True)
-        if proc.returncode != 0:
-            log(f"worker for {t} thread(s) failed (exit {proc.returncode})")
-            continue
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows, skipped, pools = [], {}, {}
+    for t, out in h.run_workers(__file__, argv, args.threads, log=log).items():
         rows += out["rows"]
         skipped.update(out["skipped"])
         pools[str(t)] = out["thread_pools"]

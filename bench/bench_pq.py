@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -373,16 +372,7 @@ def main(argv=None) -> int:
     log(f"numpy copy bandwidth (1 thread, read + write): {bandwidth / 1e9:.1f} GB/s")
 
     rows, skipped, pools = [], {}, {}
-    passthrough = list(argv if argv is not None else sys.argv[1:])
-    for t in args.threads:
-        log(f"--- {t} thread(s)")
-        h.wait_idle(BUSY, args.max_wait)
-        proc = subprocess.run([sys.executable, __file__, *passthrough, "--worker", str(t)],
-                              check=False, env=h.thread_env(t), stdout=subprocess.PIPE, text=True)
-        if proc.returncode != 0:
-            log(f"worker for {t} thread(s) failed (exit {proc.returncode})")
-            continue
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for t, out in h.run_workers(__file__, argv, args.threads, BUSY, args.max_wait, log).items():
         rows += out["rows"]
         skipped.update(out["skipped"])
         pools[str(t)] = out["thread_pools"]

@@ -17,6 +17,7 @@ __all__ = [
     "__version__",
     "FDE",
     "MultiVectors",
+    "datasets",
     "ProductQuantizer",
     "kmeans",
     "maxsim",
