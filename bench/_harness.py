@@ -120,6 +120,17 @@ def thread_env(n: int, base: dict | None = None) -> dict:
     return env
 
 
+def worker_or_machine(args, run_worker, log=print) -> dict | None:
+    """In a worker process (`--worker t`): prints run_worker(args) as JSON and returns None.
+    In the parent: logs and returns the machine facts."""
+    if args.worker is not None:
+        print(json.dumps(run_worker(args)))
+        return None
+    facts = machine_facts()
+    log(f"machine: {facts['cpu']}, {facts['usable_cpus']} usable CPUs, numpy {facts['numpy']}")
+    return facts
+
+
 def run_workers(script: str, argv: list | None, threads: list, busy: float | None = None,
                 max_wait: float = 30.0, log=print) -> dict:
     """Runs `script <argv> --worker t` once per thread count t, each in a fresh process with

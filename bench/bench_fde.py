@@ -15,7 +15,6 @@ encode_queries. Prints tables and writes bench/results/fde.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -376,12 +375,9 @@ def pivot_throughput(rows: list[dict]) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.worker is not None:
-        print(json.dumps(run_worker(args)))
+    facts = h.worker_or_machine(args, run_worker, log)
+    if facts is None:
         return 0
-
-    facts = h.machine_facts()
-    log(f"machine: {facts['cpu']}, {facts['usable_cpus']} usable CPUs, numpy {facts['numpy']}")
     avail = available()
     if avail["latefold"]:
         log(f"latefold unavailable: {avail['latefold']} (pip install .)")

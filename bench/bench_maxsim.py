@@ -194,12 +194,9 @@ def annotate(rows: list[dict], peak: dict | None) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.worker is not None:
-        print(json.dumps(run_worker(args)))
+    facts = h.worker_or_machine(args, run_worker, log)
+    if facts is None:
         return 0
-
-    facts = h.machine_facts()
-    log(f"machine: {facts['cpu']}, {facts['usable_cpus']} usable CPUs, numpy {facts['numpy']}")
     load = h.wait_idle(BUSY, args.max_wait)
     if load is not None and load > BUSY:
         log(f"warning: other processes keep {load:.1f} cores busy; timings will suffer")

@@ -18,7 +18,6 @@ writes bench/results/pq.json and, with matplotlib, bench/results/pq_recall_qps.p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -356,12 +355,9 @@ def plot(rows: list[dict], threads: int, path: Path) -> Path | None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.worker is not None:
-        print(json.dumps(run_worker(args)))
+    facts = h.worker_or_machine(args, run_worker, log)
+    if facts is None:
         return 0
-
-    facts = h.machine_facts()
-    log(f"machine: {facts['cpu']}, {facts['usable_cpus']} usable CPUs, numpy {facts['numpy']}")
     _, why = h.try_import("latefold")
     if why:
         log(f"latefold unavailable: {why} (pip install .)")
