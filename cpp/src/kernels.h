@@ -63,6 +63,15 @@ using fastscan_fn = void (*)(const std::uint8_t* codes, std::size_t blocks, std:
 /// dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float).
 using f16_to_f32_fn = void (*)(const half_bits* src, float* dst, std::size_t n);
 
+/// Gathered inner products: out[i] = <q, row ids[i]> for i < count, where row r holds `dim`
+/// values at base + r * stride (the graph search's distance kernel; rows float32 or float16).
+using dot_rows_f32_fn = void (*)(const float* q, const float* base, std::size_t stride,
+                                 const std::uint32_t* ids, std::size_t count, std::size_t dim,
+                                 float* out);
+using dot_rows_f16_fn = void (*)(const float* q, const half_bits* base, std::size_t stride,
+                                 const std::uint32_t* ids, std::size_t count, std::size_t dim,
+                                 float* out);
+
 struct KernelTable {
     maxsim_packed_fn maxsim_packed;
     project_rows_fn project_rows;
@@ -70,7 +79,12 @@ struct KernelTable {
     nearest_rows_fn nearest_rows;
     fastscan_fn fastscan;
     f16_to_f32_fn f16_to_f32;
+    dot_rows_f32_fn dot_rows_f32;
+    dot_rows_f16_fn dot_rows_f16;
 };
+
+/// IEEE binary16 -> binary32, exact (the scalar conversion, for tails and twins).
+float half_to_float(half_bits h) noexcept;
 
 float maxsim_packed_scalar(const float*, std::size_t, std::size_t, const float*, std::size_t,
                            std::size_t);
@@ -83,6 +97,10 @@ void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, co
 void fastscan_scalar(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
                     std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_scalar(const half_bits*, float*, std::size_t);
+void dot_rows_f32_scalar(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
+                       std::size_t, float*);
+void dot_rows_f16_scalar(const float*, const half_bits*, std::size_t, const std::uint32_t*,
+                       std::size_t, std::size_t, float*);
 #ifdef LATEFOLD_HAVE_AVX2
 float maxsim_packed_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t,
                          std::size_t);
@@ -95,6 +113,10 @@ void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, cons
 void fastscan_avx2(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
                     std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_avx2(const half_bits*, float*, std::size_t);
+void dot_rows_f32_avx2(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
+                       std::size_t, float*);
+void dot_rows_f16_avx2(const float*, const half_bits*, std::size_t, const std::uint32_t*,
+                       std::size_t, std::size_t, float*);
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
 float maxsim_packed_avx512(const float*, std::size_t, std::size_t, const float*, std::size_t,
@@ -108,6 +130,10 @@ void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, co
 void fastscan_avx512(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
                     std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_avx512(const half_bits*, float*, std::size_t);
+void dot_rows_f32_avx512(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
+                       std::size_t, float*);
+void dot_rows_f16_avx512(const float*, const half_bits*, std::size_t, const std::uint32_t*,
+                       std::size_t, std::size_t, float*);
 #endif
 #ifdef LATEFOLD_HAVE_NEON
 float maxsim_packed_neon(const float*, std::size_t, std::size_t, const float*, std::size_t,
@@ -121,6 +147,10 @@ void nearest_rows_neon(const float*, std::size_t, std::size_t, std::size_t, cons
 void fastscan_neon(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
                     std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
 void f16_to_f32_neon(const half_bits*, float*, std::size_t);
+void dot_rows_f32_neon(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
+                       std::size_t, float*);
+void dot_rows_f16_neon(const float*, const half_bits*, std::size_t, const std::uint32_t*,
+                       std::size_t, std::size_t, float*);
 #endif
 
 /// The table of one compiled path (the scalar table for a path not compiled in).

@@ -2,7 +2,8 @@
 // over a vector type `V`. Included only by the <kernel>_<isa>.cc files, which supply V:
 //   V::reg, V::lanes, V::zero(), V::load(p), V::broadcast(p), V::fma(a, b, c) = a*b + c,
 //   V::max(a, b), V::lowest() (all lanes -inf), V::sum(a) (horizontal sum), V::store(p, a),
-//   V::set1(x), V::add(a, b), V::keep_less(v, c, best, best_c) (lanes where v < best take v, c).
+//   V::set1(x), V::add(a, b), V::keep_less(v, c, best, best_c) (lanes where v < best take v, c),
+//   V::load_row(p) for float and half_bits rows (half rows converted exactly).
 //
 // Shape of the work, as in a small GEMM: P query vectors (P * lanes query tokens, read from the
 // packed [k][width] layout) times N document tokens (broadcast one element at a time) give
@@ -182,6 +183,44 @@ inline void signed_sums(const float* x, std::size_t columns, const std::uint32_t
                 acc = V::fma(V::broadcast(sign + m), V::load(x + std::size_t(index[m]) * columns + t), acc);
             V::store(out + j * columns + t, acc);
         }
+}
+
+inline float row_value(float x) { return x; }
+inline float row_value(half_bits x) { return half_to_float(x); }
+
+/// The gathered inner products of kernels.h (dot_rows_*_fn): four rows at a time, one
+/// accumulator chain each, while the next four rows are prefetched (rows come from random
+/// places in memory: a graph's neighbours).
+template <class V, class Row>
+inline void dot_rows(const float* q, const Row* base, std::size_t stride, const std::uint32_t* ids,
+                     std::size_t count, std::size_t dim, float* out) {
+    constexpr int G = 4;
+    const std::size_t body = dim / V::lanes * V::lanes;
+    const std::size_t bytes = dim * sizeof(Row);
+    auto prefetch = [&](std::size_t i) {
+        for (std::size_t j = i; j < std::min(count, i + G); ++j) {
+            const char* row = reinterpret_cast<const char*>(base + std::size_t(ids[j]) * stride);
+            for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
+        }
+    };
+    prefetch(0);
+    for (std::size_t i = 0; i < count; i += G) {
+        prefetch(i + G);
+        const int rows = int(std::min<std::size_t>(G, count - i));
+        const Row* row[G];
+        for (int j = 0; j < G; ++j) row[j] = base + std::size_t(ids[i + std::size_t(std::min(j, rows - 1))]) * stride;
+        typename V::reg acc[G];
+        for (int j = 0; j < G; ++j) acc[j] = V::zero();
+        for (std::size_t k = 0; k < body; k += V::lanes) {
+            const typename V::reg qv = V::load(q + k);
+            for (int j = 0; j < G; ++j) acc[j] = V::fma(qv, V::load_row(row[j] + k), acc[j]);
+        }
+        for (int j = 0; j < rows; ++j) {
+            float dot = V::sum(acc[j]);
+            for (std::size_t k = body; k < dim; ++k) dot += q[k] * row_value(row[j][k]);
+            out[i + std::size_t(j)] = dot;
+        }
+    }
 }
 
 }  // namespace kernels

@@ -22,6 +22,8 @@ struct Avx2 {
     static reg zero() { return _mm256_setzero_ps(); }
     static reg lowest() { return _mm256_set1_ps(-INFINITY); }
     static reg load(const float* p) { return _mm256_loadu_ps(p); }
+    static reg load_row(const float* p) { return _mm256_loadu_ps(p); }
+    static reg load_row(const half_bits* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
     static reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
     static void store(float* p, reg a) { _mm256_storeu_ps(p, a); }
@@ -98,6 +100,16 @@ void f16_to_f32_avx2(const half_bits* src, float* dst, std::size_t n) {
         _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tail))));
         for (std::size_t j = i; j < n; ++j) dst[j] = out[j - i];
     }
+}
+
+void dot_rows_f32_avx2(const float* q, const float* base, std::size_t stride,
+                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    dot_rows<Avx2>(q, base, stride, ids, count, dim, out);
+}
+
+void dot_rows_f16_avx2(const float* q, const half_bits* base, std::size_t stride,
+                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    dot_rows<Avx2>(q, base, stride, ids, count, dim, out);
 }
 
 }  // namespace kernels

@@ -23,6 +23,8 @@ struct Avx512 {
     static reg zero() { return _mm512_setzero_ps(); }
     static reg lowest() { return _mm512_set1_ps(-INFINITY); }
     static reg load(const float* p) { return _mm512_loadu_ps(p); }
+    static reg load_row(const float* p) { return _mm512_loadu_ps(p); }
+    static reg load_row(const half_bits* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
     static reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
     static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
     static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }
@@ -110,6 +112,16 @@ void f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {
         const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1u);
         _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + i)));
     }
+}
+
+void dot_rows_f32_avx512(const float* q, const float* base, std::size_t stride,
+                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    dot_rows<Avx512>(q, base, stride, ids, count, dim, out);
+}
+
+void dot_rows_f16_avx512(const float* q, const half_bits* base, std::size_t stride,
+                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    dot_rows<Avx512>(q, base, stride, ids, count, dim, out);
 }
 
 }  // namespace kernels

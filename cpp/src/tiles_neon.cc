@@ -22,6 +22,8 @@ struct Neon {
     static reg zero() { return vdupq_n_f32(0.0f); }
     static reg lowest() { return vdupq_n_f32(-INFINITY); }
     static reg load(const float* p) { return vld1q_f32(p); }
+    static reg load_row(const float* p) { return vld1q_f32(p); }
+    static reg load_row(const half_bits* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
     static reg broadcast(const float* p) { return vld1q_dup_f32(p); }
     static reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
     static void store(float* p, reg a) { vst1q_f32(p, a); }
@@ -86,6 +88,16 @@ void f16_to_f32_neon(const half_bits* src, float* dst, std::size_t n) {
         half_bits tail[4] = {src[i], 0, 0, 0};
         dst[i] = vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(tail))), 0);
     }
+}
+
+void dot_rows_f32_neon(const float* q, const float* base, std::size_t stride,
+                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    dot_rows<Neon>(q, base, stride, ids, count, dim, out);
+}
+
+void dot_rows_f16_neon(const float* q, const half_bits* base, std::size_t stride,
+                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    dot_rows<Neon>(q, base, stride, ids, count, dim, out);
 }
 
 }  // namespace kernels

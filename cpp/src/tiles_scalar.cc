@@ -96,9 +96,8 @@ void fastscan_scalar(const std::uint8_t* codes, std::size_t blocks, std::size_t 
     }
 }
 
-namespace {
 // IEEE binary16 -> binary32, exact, including subnormals, infinities and NaN payloads.
-float half_to_float(half_bits h) {
+float half_to_float(half_bits h) noexcept {
     const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
     const std::uint32_t exponent = (h >> 10) & 0x1Fu;
     std::uint32_t mantissa = h & 0x3FFu;
@@ -118,10 +117,29 @@ float half_to_float(half_bits h) {
     std::memcpy(&f, &bits, sizeof f);
     return f;
 }
-}  // namespace
 
 void f16_to_f32_scalar(const half_bits* src, float* dst, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+void dot_rows_f32_scalar(const float* q, const float* base, std::size_t stride,
+                         const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const float* row = base + std::size_t(ids[i]) * stride;
+        float dot = 0.0f;
+        for (std::size_t k = 0; k < dim; ++k) dot += q[k] * row[k];
+        out[i] = dot;
+    }
+}
+
+void dot_rows_f16_scalar(const float* q, const half_bits* base, std::size_t stride,
+                         const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const half_bits* row = base + std::size_t(ids[i]) * stride;
+        float dot = 0.0f;
+        for (std::size_t k = 0; k < dim; ++k) dot += q[k] * half_to_float(row[k]);
+        out[i] = dot;
+    }
 }
 
 }  // namespace kernels

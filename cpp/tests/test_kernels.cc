@@ -136,6 +136,38 @@ void tile_kernels_match_scalar() {
     }
 }
 
+// Gathered dot products (graph search), float32 and float16 rows, against the scalar twin.
+void dot_rows_match_scalar() {
+    std::mt19937 gen(13);
+    std::normal_distribution<float> normal;
+    const auto& scalar = latefold::kernels::kernels_for(latefold::Isa::scalar);
+    for (std::size_t dim : {1, 3, 8, 15, 16, 17, 33, 64, 100, 128}) {
+        const std::size_t rows = 37;
+        std::vector<float> base(rows * dim), q(dim);
+        std::vector<latefold::half_bits> half(rows * dim);
+        for (float& v : base) v = normal(gen);
+        for (float& v : q) v = normal(gen);
+        for (std::size_t i = 0; i < half.size(); ++i) half[i] = latefold::half_bits(0x3000u + (gen() & 0x7FFu) + ((gen() & 1u) << 15));
+        for (std::size_t count : {0, 1, 3, 4, 5, 9, 30}) {
+            std::vector<std::uint32_t> ids(count);
+            for (auto& id : ids) id = std::uint32_t(gen() % rows);
+            std::vector<float> want(count), got(count), want16(count), got16(count);
+            scalar.dot_rows_f32(q.data(), base.data(), dim, ids.data(), count, dim, want.data());
+            scalar.dot_rows_f16(q.data(), half.data(), dim, ids.data(), count, dim, want16.data());
+            for (latefold::Isa isa : latefold::supported_isas()) {
+                const auto& k = latefold::kernels::kernels_for(isa);
+                k.dot_rows_f32(q.data(), base.data(), dim, ids.data(), count, dim, got.data());
+                k.dot_rows_f16(q.data(), half.data(), dim, ids.data(), count, dim, got16.data());
+                for (std::size_t i = 0; i < count; ++i) {
+                    const double bound = 1e-5 * double(dim) * 4;
+                    check(std::fabs(got[i] - want[i]) <= bound, "dot_rows_f32", got[i], want[i]);
+                    check(std::fabs(got16[i] - want16[i]) <= bound, "dot_rows_f16", got16[i], want16[i]);
+                }
+            }
+        }
+    }
+}
+
 void pool_rethrows_and_survives() {
     bool caught = false;
     try {
@@ -165,8 +197,9 @@ int main() {
     kernels_match_scalar();
     f16_conversion_is_exact();
     tile_kernels_match_scalar();
+    dot_rows_match_scalar();
     pool_rethrows_and_survives();
     topk_order();
-    std::printf("%d passed, %d failed\n", failures ? 0 : 5, failures ? 1 : 0);
+    std::printf("%d passed, %d failed\n", failures ? 0 : 6, failures ? 1 : 0);
     return failures ? 1 : 0;
 }

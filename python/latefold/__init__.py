@@ -7,6 +7,7 @@
 
 from ._version import __version__
 from .fde import FDE
+from .graph import Filter, GraphIndex
 from .maxsim import maxsim, maxsim_rerank, maxsim_topk
 from .multivectors import MultiVectors
 from .pq import ProductQuantizer, kmeans
@@ -16,6 +17,8 @@ from . import datasets
 __all__ = [
     "__version__",
     "FDE",
+    "Filter",
+    "GraphIndex",
     "MultiVectors",
     "datasets",
     "ProductQuantizer",

@@ -1,0 +1,297 @@
+// Filtered graph search: convert, validate, release the GIL, call.
+//
+// Filters arrive compiled by the Python layer as nested tuples (columns already resolved to
+// indices, bounds already converted to the column's type):
+//   ("any" | "all", column, int64 array)   ("range_int", column, lo, hi)
+//   ("range_float", column, lo, hi)        ("ids", int64 array)   ("mask", uint8 array)
+//   ("and" | "or", [children])             ("not", child)
+#include <pybind11/stl.h>
+
+#include "arrays.h"
+#include "latefold/graph.h"
+
+namespace latefold {
+namespace bindings {
+
+namespace {
+
+template <class T>
+const T* typed(const py::array& a, const char* name, std::size_t ndim = 1) {
+    if (!py::isinstance<py::array_t<T>>(a) || std::size_t(a.ndim()) != ndim)
+        type_error(std::string(name) + " has the wrong dtype or shape");
+    require_c_contiguous(a, name);
+    return static_cast<const T*>(a.data());
+}
+
+FilterNode compile(const GraphIndex& index, const py::handle& spec) {
+    const py::tuple t = py::reinterpret_borrow<py::tuple>(spec);
+    const std::string op = t[0].cast<std::string>();
+    FilterNode node;
+    const std::size_t columns = index.attributes().columns().size();
+    auto column = [&](const py::handle& h) {
+        const std::size_t c = h.cast<std::size_t>();
+        if (c >= columns) value_error("filter: column index out of range");
+        return c;
+    };
+    auto values = [&](const py::handle& h) {
+        const py::array a = py::reinterpret_borrow<py::array>(h);
+        const std::int64_t* v = typed<std::int64_t>(a, "filter values");
+        return std::vector<std::int64_t>(v, v + a.shape(0));
+    };
+    if (op == "any" || op == "all") {
+        node.op = op == "any" ? FilterNode::Op::labels_any : FilterNode::Op::labels_all;
+        node.column = column(t[1]);
+        if (index.attributes().columns()[node.column].kind != ColumnKind::labels)
+            value_error("filter: labels filter on a numeric column");
+        node.values = values(t[2]);
+    } else if (op == "range_int" || op == "range_float") {
+        node.column = column(t[1]);
+        const ColumnKind kind = index.attributes().columns()[node.column].kind;
+        if (op == "range_int") {
+            if (kind != ColumnKind::int64) value_error("filter: integer range on a non-int64 column");
+            node.op = FilterNode::Op::range_int;
+            node.int_lo = t[2].cast<std::int64_t>();
+            node.int_hi = t[3].cast<std::int64_t>();
+        } else {
+            if (kind != ColumnKind::float64) value_error("filter: float range on a non-float64 column");
+            node.op = FilterNode::Op::range_float;
+            node.float_lo = t[2].cast<double>();
+            node.float_hi = t[3].cast<double>();
+        }
+    } else if (op == "ids") {
+        const py::array a = py::reinterpret_borrow<py::array>(t[1]);
+        node.bits = index.slots_of_ids(typed<std::int64_t>(a, "filter ids"), std::size_t(a.shape(0)));
+    } else if (op == "mask") {
+        const py::array a = py::reinterpret_borrow<py::array>(t[1]);
+        node.bits = index.slots_of_mask(typed<std::uint8_t>(a, "filter mask"), std::size_t(a.shape(0)));
+    } else if (op == "and" || op == "or") {
+        node.op = op == "and" ? FilterNode::Op::all_of : FilterNode::Op::any_of;
+        for (const py::handle child : py::reinterpret_borrow<py::list>(t[1])) node.children.push_back(compile(index, child));
+        if (node.children.empty()) value_error("filter: empty combination");
+    } else if (op == "not") {
+        node.op = FilterNode::Op::none_of;
+        node.children.push_back(compile(index, t[1]));
+    } else {
+        value_error("filter: unknown operation '" + op + "'");
+    }
+    return node;
+}
+
+// Attribute columns from Python: a list of (name, kind, a, b): int64 (a = values), float64
+// (a = values), labels (a = offsets of n + 1, b = labels).
+std::vector<ColumnBatch> column_batches(const py::list& spec, std::size_t n) {
+    std::vector<ColumnBatch> out;
+    for (const py::handle h : spec) {
+        const py::tuple t = py::reinterpret_borrow<py::tuple>(h);
+        ColumnBatch b;
+        b.name = t[0].cast<std::string>();
+        const std::string kind = t[1].cast<std::string>();
+        const py::array a = py::reinterpret_borrow<py::array>(t[2]);
+        if (kind == "int64") {
+            b.kind = ColumnKind::int64;
+            b.ints = typed<std::int64_t>(a, "attribute");
+            if (std::size_t(a.shape(0)) != n) value_error("attributes: column '" + b.name + "' has the wrong length");
+        } else if (kind == "float64") {
+            b.kind = ColumnKind::float64;
+            b.floats = typed<double>(a, "attribute");
+            if (std::size_t(a.shape(0)) != n) value_error("attributes: column '" + b.name + "' has the wrong length");
+        } else if (kind == "labels") {
+            b.kind = ColumnKind::labels;
+            const py::array labels = py::reinterpret_borrow<py::array>(t[3]);
+            b.offsets = typed<std::int64_t>(a, "label offsets");
+            b.labels = typed<std::int64_t>(labels, "labels");
+            if (std::size_t(a.shape(0)) != n + 1) value_error("attributes: column '" + b.name + "' has the wrong length");
+            for (std::size_t i = 0; i <= n; ++i)
+                if (b.offsets[i] < 0 || b.offsets[i] > labels.shape(0)) value_error("attributes: label offsets out of range");
+        } else {
+            value_error("attributes: unknown column kind '" + kind + "'");
+        }
+        out.push_back(b);
+    }
+    return out;
+}
+
+template <class T>
+py::array_t<T> to_array(const std::vector<T>& v) {
+    py::array_t<T> out(py::ssize_t(v.size()));
+    std::copy(v.begin(), v.end(), out.mutable_data());
+    return out;
+}
+
+Metric parse_metric(const std::string& metric) {
+    if (metric != "ip" && metric != "l2") value_error("metric must be 'ip' or 'l2', got '" + metric + "'");
+    return metric == "ip" ? Metric::inner_product : Metric::l2;
+}
+
+// The index plus what keeps a borrowed (memory-mapped) vector array alive.
+struct PyGraphIndex {
+    explicit PyGraphIndex(const GraphParams& p) : index(p) {}
+    GraphIndex index;
+    py::object borrowed;
+};
+
+}  // namespace
+
+void bind_graph(py::module_& m) {
+    py::class_<PyGraphIndex>(m, "GraphIndex")
+        .def(py::init([](std::size_t dim, const std::string& metric, const std::string& storage, std::size_t degree,
+                         std::size_t ef_construction, float alpha) {
+                 if (storage != "float32" && storage != "float16")
+                     value_error("storage must be 'float32' or 'float16', got '" + storage + "'");
+                 GraphParams p;
+                 p.dim = dim;
+                 p.metric = parse_metric(metric);
+                 p.storage = storage == "float32" ? DType::f32 : DType::f16;
+                 p.degree = degree;
+                 p.ef_construction = ef_construction;
+                 p.alpha = alpha;
+                 return std::make_unique<PyGraphIndex>(p);
+             }),
+             py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("degree"), py::arg("ef_construction"),
+             py::arg("alpha"))
+        .def("__len__", [](const PyGraphIndex& g) { return g.index.size(); })
+        .def_property_readonly("slots", [](const PyGraphIndex& g) { return g.index.slots(); })
+        .def("contains", [](const PyGraphIndex& g, std::int64_t id) { return g.index.contains(id); })
+        .def("columns",
+             [](const PyGraphIndex& g) {
+                 std::vector<std::pair<std::string, std::string>> out;
+                 for (const auto& c : g.index.attributes().columns()) out.emplace_back(c.name, column_kind_name(c.kind));
+                 return out;
+             })
+        .def("add",
+             [](PyGraphIndex& g, const py::array& x, const py::array& ids, const py::list& columns, const py::object& threads) {
+                 const bool half = g.index.params().storage == DType::f16;
+                 if (x.ndim() != 2 || std::size_t(x.shape(1)) != g.index.params().dim) value_error("vectors: wrong shape");
+                 const void* rows = half ? static_cast<const void*>(typed<std::uint16_t>(x, "vectors", 2))
+                                         : static_cast<const void*>(typed<float>(x, "vectors", 2));
+                 const std::size_t n = std::size_t(x.shape(0));
+                 const std::int64_t* id = typed<std::int64_t>(ids, "ids");
+                 if (std::size_t(ids.shape(0)) != n) value_error("ids: one per vector");
+                 const std::vector<ColumnBatch> batch = column_batches(columns, n);
+                 const std::size_t t = as_threads(threads);
+                 py::gil_scoped_release release;
+                 g.index.add(rows, half, id, n, batch, t);
+             })
+        .def("remove",
+             [](PyGraphIndex& g, const py::array& ids) {
+                 const std::int64_t* id = typed<std::int64_t>(ids, "ids");
+                 g.index.remove(id, std::size_t(ids.shape(0)));
+             })
+        .def("compact",
+             [](PyGraphIndex& g, const py::object& threads) {
+                 const std::size_t t = as_threads(threads);
+                 py::gil_scoped_release release;
+                 g.index.compact(t);
+             })
+        .def("search",
+             [](const PyGraphIndex& g, const py::array& queries, std::size_t k, std::size_t ef, const py::list& filters,
+                std::size_t exact_below, double gated_above, const py::object& threads) {
+                 const std::size_t dim = g.index.params().dim;
+                 const float* q = typed<float>(queries, "queries", 2);
+                 if (std::size_t(queries.shape(1)) != dim) value_error("queries: wrong dimension");
+                 const std::size_t nq = std::size_t(queries.shape(0));
+                 // One compiled filter per distinct spec object (a shared filter compiles once).
+                 std::vector<FilterNode> compiled;
+                 std::vector<const FilterNode*> per_query(nq, nullptr);
+                 std::vector<PyObject*> seen;
+                 std::vector<std::size_t> seen_index;
+                 if (!filters.empty()) {
+                     if (filters.size() != nq) value_error("filter: one per query");
+                     compiled.reserve(nq);
+                     for (std::size_t i = 0; i < nq; ++i) {
+                         const py::handle f = filters[i];
+                         if (f.is_none()) continue;
+                         auto it = std::find(seen.begin(), seen.end(), f.ptr());
+                         if (it == seen.end()) {
+                             compiled.push_back(compile(g.index, f));
+                             seen.push_back(f.ptr());
+                             seen_index.push_back(compiled.size() - 1);
+                             per_query[i] = &compiled.back();
+                         } else {
+                             per_query[i] = &compiled[seen_index[std::size_t(it - seen.begin())]];
+                         }
+                     }
+                 }
+                 GraphSearchOptions o;
+                 o.k = k;
+                 o.ef = ef;
+                 o.exact_below = exact_below;
+                 o.gated_above = gated_above;
+                 o.threads = as_threads(threads);
+                 auto scores = new_array<float>({py::ssize_t(nq), py::ssize_t(k)});
+                 auto ids = new_array<std::int64_t>({py::ssize_t(nq), py::ssize_t(k)});
+                 std::vector<SearchStats> stats(nq);
+                 float* s = scores.mutable_data();
+                 std::int64_t* i = ids.mutable_data();
+                 {
+                     py::gil_scoped_release release;
+                     g.index.search(q, nq, filters.empty() ? nullptr : per_query.data(), o, s, i, stats.data());
+                 }
+                 py::list info;
+                 for (const SearchStats& st : stats)
+                     info.append(py::make_tuple(search_path_name(st.path), st.matches, st.distances, st.visited));
+                 return py::make_tuple(scores, ids, info);
+             })
+        .def("state",
+             [](const PyGraphIndex& g) {
+                 const GraphState st = g.index.state();
+                 const std::size_t n = st.ids.size(), dim = g.index.params().dim;
+                 py::dict out;
+                 out["ids"] = to_array(st.ids);
+                 out["live"] = to_array(st.live);
+                 out["degrees"] = to_array(st.degrees);
+                 out["edges"] = to_array(st.edges);
+                 out["entry"] = st.entry;
+                 out["pivots"] = to_array(st.pivots);
+                 if (g.index.params().storage == DType::f32) {
+                     py::array_t<float> v({py::ssize_t(n), py::ssize_t(dim)});
+                     if (n) std::memcpy(v.mutable_data(), g.index.vectors(), n * dim * sizeof(float));
+                     out["vectors"] = v;
+                 } else {
+                     py::array_t<std::uint16_t> v({py::ssize_t(n), py::ssize_t(dim)});
+                     if (n) std::memcpy(v.mutable_data(), g.index.vectors(), n * dim * sizeof(std::uint16_t));
+                     out["vectors"] = v;
+                 }
+                 py::list columns;
+                 for (const auto& c : g.index.attributes().columns()) {
+                     if (c.kind == ColumnKind::labels)
+                         columns.append(py::make_tuple(c.name, "labels", to_array(c.label_offsets), to_array(c.labels)));
+                     else if (c.kind == ColumnKind::int64)
+                         columns.append(py::make_tuple(c.name, "int64", to_array(c.ints)));
+                     else
+                         columns.append(py::make_tuple(c.name, "float64", to_array(c.floats)));
+                 }
+                 out["columns"] = columns;
+                 return out;
+             })
+        .def("restore",
+             [](PyGraphIndex& g, const py::array& vectors, const py::array& ids, const py::array& live,
+                const py::array& degrees, const py::array& edges, std::uint32_t entry, const py::array& pivots,
+                const py::list& columns, bool borrow) {
+                 const bool half = g.index.params().storage == DType::f16;
+                 const std::size_t n = std::size_t(ids.ndim() == 1 ? ids.shape(0) : 0);
+                 if (vectors.ndim() != 2 || std::size_t(vectors.shape(0)) != n ||
+                     std::size_t(vectors.shape(1)) != g.index.params().dim)
+                     value_error("index data is inconsistent: vectors");
+                 const void* rows = half ? static_cast<const void*>(typed<std::uint16_t>(vectors, "vectors", 2))
+                                         : static_cast<const void*>(typed<float>(vectors, "vectors", 2));
+                 GraphState st;
+                 const std::int64_t* id = typed<std::int64_t>(ids, "ids");
+                 st.ids.assign(id, id + n);
+                 const std::uint8_t* l = typed<std::uint8_t>(live, "live");
+                 st.live.assign(l, l + live.shape(0));
+                 const std::uint32_t* d = typed<std::uint32_t>(degrees, "degrees");
+                 st.degrees.assign(d, d + degrees.shape(0));
+                 const std::uint32_t* e = typed<std::uint32_t>(edges, "edges");
+                 st.edges.assign(e, e + edges.shape(0));
+                 st.entry = entry;
+                 const std::uint32_t* pv = typed<std::uint32_t>(pivots, "pivots");
+                 st.pivots.assign(pv, pv + pivots.shape(0));
+                 const std::vector<ColumnBatch> batch = column_batches(columns, n);
+                 GraphIndex::restore(g.index, std::move(st), rows, borrow, batch);
+                 g.borrowed = borrow ? py::object(vectors) : py::object();
+             });
+}
+
+}  // namespace bindings
+}  // namespace latefold

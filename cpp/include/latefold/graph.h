@@ -1,0 +1,174 @@
+// Filtered approximate top-k search over single vectors on a proximity graph.
+//
+// The graph is Vamana's (Subramanya et al., "DiskANN", NeurIPS 2019): one flat layer, each node
+// with at most `degree` out-edges chosen by the alpha-pruning rule, which keeps some long edges
+// and so makes greedy search converge from one entry point (the vector nearest the mean). One
+// layer rather than HNSW's hierarchy because every filtered strategy below walks the same
+// edges, and because deletions have a known repair (FreshDiskANN, Singh et al. 2021: reconnect
+// each neighbour of a deleted node to that node's neighbours, then prune).
+//
+// Construction inserts vectors in rounds of growing size (each round at most ~2% of the graph,
+// as in ParlayANN, Manohar et al. 2024): the vectors of a round search the graph as it was before
+// the round, in parallel, then their edges and the reverse edges are written in a fixed order.
+// The graph is therefore the same for any thread count, and involves no randomness.
+//
+// Pruning uses Euclidean geometry for both metrics (alpha applies to distances: a candidate c is
+// dropped when a kept neighbour s has alpha * |s - c| <= |p - c|); candidates are ranked by the
+// index's metric. Inner product search walks the same graph, ranking by <q, x>.
+//
+// Filtered search (Patel et al., "ACORN", SIGMOD 2024; the strategies compared in "Benchmarking
+// Filtered Approximate Nearest Neighbor Search Algorithms on Transformer-based Embedding
+// Vectors"): a planner counts the filter's matches exactly (the filter is a bitset), then picks
+//   exact   — score every allowed vector (few matches: cheaper than any traversal, exact);
+//   acorn   — traverse only allowed vectors, reaching them through up to two hops of any node
+//             (mid selectivity: a filtered subgraph stays connected through its 2-hop edges);
+//   gated   — traverse every node, admit only allowed ones to the results (permissive filters).
+// A traversal that ends with fewer than min(k, matches) results falls back to exact.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "latefold/attributes.h"
+#include "latefold/common.h"
+#include "latefold/filter.h"
+#include "latefold/pq.h"
+
+namespace latefold {
+
+struct GraphParams {
+    std::size_t dim = 0;
+    Metric metric = Metric::inner_product;
+    DType storage = DType::f32;
+    std::size_t degree = 32;           ///< most out-edges per node (R)
+    std::size_t ef_construction = 128;  ///< beam width while inserting (L)
+    float alpha = 1.0f;                ///< pruning slack; 1 = the strict relative-neighbourhood rule
+};
+
+enum class SearchPath : std::uint8_t { none = 0, graph = 1, gated = 2, acorn = 3, exact = 4 };
+const char* search_path_name(SearchPath path) noexcept;
+
+struct SearchStats {
+    SearchPath path = SearchPath::none;
+    std::size_t matches = 0;    ///< live vectors that pass the filter
+    std::size_t distances = 0;  ///< vectors scored
+    std::size_t visited = 0;    ///< nodes whose edges were read
+};
+
+struct GraphSearchOptions {
+    std::size_t k = 10;
+    std::size_t ef = 64;            ///< beam width (at least k is used)
+    std::size_t exact_below = 0;    ///< exact scan when matches <= this; 0: the planner decides
+    double gated_above = 0.0;       ///< gated when matches / live >= this; 0: the planner decides
+    std::size_t threads = 0;
+};
+
+/// The arrays that describe an index completely (what save writes and load reads back).
+struct GraphState {
+    std::vector<std::int64_t> ids;        // by slot
+    std::vector<std::uint8_t> live;       // by slot: 1 = searchable, 0 = deleted
+    std::vector<std::uint32_t> degrees;   // by slot
+    std::vector<std::uint32_t> edges;     // slots x degree
+    std::uint32_t entry = 0;
+    std::vector<std::uint32_t> pivots;    // where traversals start
+};
+
+class GraphIndex {
+public:
+    explicit GraphIndex(const GraphParams& params);
+    struct Scratch;  ///< per-thread search buffers (internal)
+
+    const GraphParams& params() const noexcept { return params_; }
+    std::size_t size() const;   ///< live vectors
+    std::size_t slots() const;  ///< vectors ever stored (live, deleted, compacted away)
+    bool contains(std::int64_t id) const;
+    const AttributeStore& attributes() const noexcept { return attributes_; }
+
+    /// Adds n vectors (float32 rows, or float16 rows when `half` is set) with unique new ids and
+    /// their attributes. Validates everything first: on error nothing changes.
+    void add(const void* rows, bool half, const std::int64_t* ids, std::size_t n,
+             const std::vector<ColumnBatch>& columns, std::size_t threads);
+    /// Tombstones the vectors with these ids: they leave every result at once. On error (an id
+    /// unknown or repeated) nothing changes.
+    void remove(const std::int64_t* ids, std::size_t n);
+    /// Reconnects the neighbours of deleted vectors around them and unlinks the deleted ones.
+    void compact(std::size_t threads);
+
+    /// The slots of these ids (std::invalid_argument naming the first unknown id), and of a mask
+    /// indexed by id, as bitsets (bit_words(slots()) words).
+    std::vector<std::uint64_t> slots_of_ids(const std::int64_t* ids, std::size_t n) const;
+    std::vector<std::uint64_t> slots_of_mask(const std::uint8_t* mask, std::size_t n) const;
+
+    /// Top-k for nq float32 queries; filters[i] (nullable) applies to query i. Writes nq * k
+    /// scores (ip: <q, x>, descending; l2: |q - x|^2, ascending) and ids, padded with -inf / +inf
+    /// and -1 when fewer than k vectors match; stats (nullable) gets one entry per query.
+    void search(const float* queries, std::size_t nq, const FilterNode* const* filters,
+                const GraphSearchOptions& options, float* scores, std::int64_t* ids,
+                SearchStats* stats) const;
+
+    /// Persistence: the state, and an index rebuilt from one (validated: std::invalid_argument
+    /// when anything is inconsistent). `vectors` (slots x dim, storage type) is copied unless
+    /// `borrow` is set, in which case it must outlive the index or the next add (copy on write).
+    GraphState state() const;
+    const void* vectors() const noexcept { return vectors_; }
+    static void restore(GraphIndex& index, GraphState state, const void* vectors, bool borrow,
+                        const std::vector<ColumnBatch>& columns);
+
+private:
+    struct Candidate {
+        float distance;  // lower is closer: -<q, x> (ip) or |x|^2 - 2 <q, x> (l2)
+        std::uint32_t slot;
+        bool operator<(const Candidate& o) const noexcept {
+            return distance < o.distance || (distance == o.distance && slot < o.slot);
+        }
+    };
+    enum class Mode : std::uint8_t { plain, gated, acorn };
+
+    std::size_t row_bytes() const noexcept { return params_.dim * dtype_size(params_.storage); }
+    const void* row(std::uint32_t slot) const noexcept {
+        return static_cast<const char*>(vectors_) + std::size_t(slot) * row_bytes();
+    }
+    void row_as_float(std::uint32_t slot, float* out) const;
+    void dots(const float* q, const std::uint32_t* slots, std::size_t count, float* out) const;
+    float distance_of(float dot, std::uint32_t slot) const noexcept {
+        return params_.metric == Metric::inner_product ? -dot : norms_[slot] - 2.0f * dot;
+    }
+    const std::uint32_t* neighbours(std::uint32_t slot) const noexcept {
+        return edges_.data() + std::size_t(slot) * params_.degree;
+    }
+
+    void traverse(const float* q, std::size_t ef, Mode mode, const std::uint64_t* allowed,
+                  Scratch& scratch, SearchStats& stats) const;
+    void exact_scan(const float* q, std::size_t k, const std::uint64_t* allowed, Scratch& scratch,
+                    SearchStats& stats) const;
+    void prune(std::uint32_t p, std::vector<Candidate>& pool, std::vector<std::uint32_t>& out,
+               Scratch& scratch) const;
+    void insert(std::uint32_t first, std::size_t n, std::size_t threads);
+    void choose_entries();
+    void load_pivots();
+    void reserve(std::size_t slots);
+
+    GraphParams params_;
+    mutable std::shared_mutex mutex_;  // searches share it; add / remove / compact own it
+    AlignedVector<std::uint8_t> owned_;
+    const void* vectors_ = nullptr;    // owned_.data() or a borrowed (memory-mapped) array
+    std::size_t slots_ = 0, live_count_ = 0;
+    std::vector<float> norms_;              // |x|^2 by slot
+    std::vector<std::int64_t> ids_;         // by slot
+    std::vector<std::uint64_t> live_;       // bitset by slot
+    std::vector<std::uint32_t> degrees_;    // by slot
+    std::vector<std::uint32_t> edges_;      // slots x degree
+    std::unordered_map<std::int64_t, std::uint32_t> slot_of_;
+    std::uint32_t entry_ = 0;
+    std::size_t entry_chosen_at_ = 0;       // linked vectors when the entry was last chosen
+    static constexpr std::size_t max_pivots = 32;
+    std::vector<std::uint32_t> pivots_;     // traversal starts: the entry and an even sample
+    std::vector<float> pivot_rows_;         // their rows, contiguous float32
+    std::vector<std::uint32_t> pivot_order_;  // 0 .. pivots - 1
+    AttributeStore attributes_;
+};
+
+}  // namespace latefold

@@ -1,0 +1,648 @@
+#include "latefold/graph.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <unordered_set>
+
+#include "kernels.h"
+#include "latefold/random.h"
+#include "latefold/thread_pool.h"
+
+namespace latefold {
+
+const char* search_path_name(SearchPath path) noexcept {
+    switch (path) {
+        case SearchPath::graph: return "graph";
+        case SearchPath::gated: return "gated";
+        case SearchPath::acorn: return "acorn";
+        case SearchPath::exact: return "exact";
+        default: return "none";
+    }
+}
+
+// Per-thread buffers, reused across calls (no allocation in the hot loops once warm).
+struct GraphIndex::Scratch {
+    std::vector<std::uint32_t> visited;  // visited[slot] == epoch: seen in this traversal
+    std::uint32_t epoch = 0;
+    std::vector<Candidate> candidates;   // min-heap (closest on top)
+    std::vector<Candidate> results;      // max-heap (farthest kept on top), allowed nodes only
+    std::vector<std::uint32_t> batch;    // slots to score
+    std::vector<float> products;         // their inner products
+    std::vector<float> query;            // a stored row as float32
+    std::vector<std::uint64_t> allowed;  // the filter's bitset
+    std::vector<std::uint32_t> selected; // prune: kept neighbours
+
+    void begin(std::size_t slots) {
+        if (visited.size() < slots) visited.assign(slots, 0), epoch = 0;
+        if (++epoch == 0) std::fill(visited.begin(), visited.end(), 0), epoch = 1;
+    }
+    bool visit(std::uint32_t slot) {  // true the first time
+        if (visited[slot] == epoch) return false;
+        visited[slot] = epoch;
+        return true;
+    }
+};
+
+namespace {
+
+GraphIndex::Scratch& thread_scratch() {
+    thread_local GraphIndex::Scratch scratch;
+    return scratch;
+}
+
+std::size_t popcount_and(const std::uint64_t* a, const std::uint64_t* b, std::uint64_t* out, std::size_t words) {
+    std::size_t count = 0;
+    for (std::size_t w = 0; w < words; ++w) {
+        out[w] = a[w] & b[w];
+        count += std::size_t(__builtin_popcountll(out[w]));
+    }
+    return count;
+}
+
+constexpr std::size_t exact_chunk = 256;
+
+}  // namespace
+
+GraphIndex::GraphIndex(const GraphParams& params) : params_(params) {
+    if (params.dim == 0) fail_argument("dim must be at least 1");
+    if (params.degree < 2 || params.degree > 1024) fail_argument("degree must be in [2, 1024]");
+    if (params.ef_construction < 1) fail_argument("ef_construction must be at least 1");
+    if (!(params.alpha >= 1.0f && params.alpha <= 4.0f)) fail_argument("alpha must be in [1, 4]");
+}
+
+std::size_t GraphIndex::size() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return live_count_;
+}
+
+std::size_t GraphIndex::slots() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return slots_;
+}
+
+bool GraphIndex::contains(std::int64_t id) const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return slot_of_.count(id) != 0;
+}
+
+void GraphIndex::row_as_float(std::uint32_t slot, float* out) const {
+    if (params_.storage == DType::f32)
+        std::memcpy(out, row(slot), params_.dim * sizeof(float));
+    else
+        kernels::active_kernels().f16_to_f32(static_cast<const half_bits*>(row(slot)), out, params_.dim);
+}
+
+void GraphIndex::dots(const float* q, const std::uint32_t* slots, std::size_t count, float* out) const {
+    const kernels::KernelTable& k = kernels::active_kernels();
+    if (params_.storage == DType::f32)
+        k.dot_rows_f32(q, static_cast<const float*>(vectors_), params_.dim, slots, count, params_.dim, out);
+    else
+        k.dot_rows_f16(q, static_cast<const half_bits*>(vectors_), params_.dim, slots, count, params_.dim, out);
+}
+
+// ---------------------------------------------------------------------------------- traversal
+
+void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::uint64_t* allowed,
+                          Scratch& s, SearchStats& stats) const {
+    const std::uint64_t* gate = allowed ? allowed : live_.data();
+    s.begin(slots_);
+    s.candidates.clear();
+    s.results.clear();
+    auto closer_on_top = [](const Candidate& a, const Candidate& b) { return b < a; };
+    auto consider = [&](std::uint32_t slot, float distance) {
+        const Candidate c{distance, slot};
+        if (s.results.size() >= ef && !(c < s.results.front())) return;
+        s.candidates.push_back(c);
+        std::push_heap(s.candidates.begin(), s.candidates.end(), closer_on_top);
+        __builtin_prefetch(neighbours(slot));  // read when (if) this candidate is expanded
+        if (!test_bit(gate, slot)) return;
+        s.results.push_back(c);
+        std::push_heap(s.results.begin(), s.results.end());
+        if (s.results.size() > ef) {
+            std::pop_heap(s.results.begin(), s.results.end());
+            s.results.pop_back();
+        }
+    };
+    auto score_batch = [&]() {
+        s.products.resize(s.batch.size());
+        dots(q, s.batch.data(), s.batch.size(), s.products.data());
+        stats.distances += s.batch.size();
+        for (std::size_t i = 0; i < s.batch.size(); ++i) consider(s.batch[i], distance_of(s.products[i], s.batch[i]));
+    };
+
+    // Rows are fetched from memory while the rest of the neighbour list is read.
+    auto prefetch_row = [&](std::uint32_t slot) {
+        const char* r = static_cast<const char*>(row(slot));
+        for (std::size_t b = 0; b < row_bytes(); b += 64) __builtin_prefetch(r + b);
+    };
+    // Start from the pivots (or the entry alone): a one-level sketch of the collection, scored
+    // from a contiguous copy, so that the beam begins near the query.
+    if (pivots_.empty()) {
+        s.batch.assign(1, entry_);
+        s.visit(entry_);
+        score_batch();
+    } else {
+        s.products.resize(pivots_.size());
+        kernels::active_kernels().dot_rows_f32(q, pivot_rows_.data(), params_.dim, pivot_order_.data(),
+                                               pivots_.size(), params_.dim, s.products.data());
+        stats.distances += pivots_.size();
+        for (std::size_t i = 0; i < pivots_.size(); ++i)
+            if (s.visit(pivots_[i])) consider(pivots_[i], distance_of(s.products[i], pivots_[i]));
+    }
+    while (!s.candidates.empty()) {
+        const Candidate c = s.candidates.front();
+        std::pop_heap(s.candidates.begin(), s.candidates.end(), closer_on_top);
+        s.candidates.pop_back();
+        if (s.results.size() >= ef && s.results.front() < c) break;
+        ++stats.visited;
+        s.batch.clear();
+        const std::uint32_t* edges = neighbours(c.slot);
+        for (std::uint32_t e = 0; e < degrees_[c.slot]; ++e) {
+            const std::uint32_t v = edges[e];
+            if (!s.visit(v)) continue;
+            if (mode != Mode::acorn || test_bit(gate, v)) {
+                s.batch.push_back(v);
+                prefetch_row(v);
+                continue;
+            }
+            // ACORN: v fails the filter; reach the allowed nodes behind it instead.
+            const std::uint32_t* second = neighbours(v);
+            for (std::uint32_t f = 0; f < degrees_[v]; ++f) {
+                const std::uint32_t w = second[f];
+                if (test_bit(gate, w) && s.visit(w)) {
+                    s.batch.push_back(w);
+                    prefetch_row(w);
+                }
+            }
+        }
+        score_batch();
+    }
+}
+
+void GraphIndex::exact_scan(const float* q, std::size_t k, const std::uint64_t* allowed, Scratch& s,
+                            SearchStats& stats) const {
+    // Ties between equal distances go to the lower id, as in the final order.
+    auto before = [&](const Candidate& a, const Candidate& b) {
+        return a.distance < b.distance || (a.distance == b.distance && ids_[a.slot] < ids_[b.slot]);
+    };
+    s.results.clear();
+    auto flush = [&]() {
+        s.products.resize(s.batch.size());
+        dots(q, s.batch.data(), s.batch.size(), s.products.data());
+        stats.distances += s.batch.size();
+        for (std::size_t i = 0; i < s.batch.size(); ++i) {
+            const Candidate c{distance_of(s.products[i], s.batch[i]), s.batch[i]};
+            if (s.results.size() < k) {
+                s.results.push_back(c);
+                std::push_heap(s.results.begin(), s.results.end(), before);
+            } else if (before(c, s.results.front())) {
+                std::pop_heap(s.results.begin(), s.results.end(), before);
+                s.results.back() = c;
+                std::push_heap(s.results.begin(), s.results.end(), before);
+            }
+        }
+        s.batch.clear();
+    };
+    s.batch.clear();
+    for (std::size_t w = 0; w < bit_words(slots_); ++w)
+        for (std::uint64_t bits = allowed[w]; bits; bits &= bits - 1) {
+            s.batch.push_back(std::uint32_t(w * 64 + std::size_t(__builtin_ctzll(bits))));
+            if (s.batch.size() == exact_chunk) flush();
+        }
+    flush();
+}
+
+void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* const* filters,
+                        const GraphSearchOptions& options, float* scores, std::int64_t* ids,
+                        SearchStats* stats) const {
+    if (options.k == 0) fail_argument("k must be at least 1");
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    const std::size_t k = options.k, ef = std::max(options.ef, k), words = bit_words(slots_);
+    const float pad = params_.metric == Metric::inner_product ? -INFINITY : INFINITY;
+    // Planner defaults (bench/bench_graph.py): a traversal scores a few hundred to a few thousand
+    // vectors, each a cache miss; an exact scan of the allowed ones streams them, several times
+    // cheaper per vector.
+    const std::size_t exact_below = options.exact_below ? options.exact_below : 2 * ef * params_.degree;
+    const double gated_above = options.gated_above > 0 ? options.gated_above : 0.3;
+
+    parallel_for(nq, resolve_threads(options.threads, nq), [&](std::size_t i, std::size_t) {
+        Scratch& s = thread_scratch();
+        const float* q = queries + i * params_.dim;
+        SearchStats st;
+        const std::uint64_t* allowed = nullptr;
+        std::size_t matches = live_count_;
+        if (filters && filters[i]) {
+            s.allowed.resize(words);
+            evaluate_filter(*filters[i], attributes_, s.allowed.data());
+            matches = popcount_and(s.allowed.data(), live_.data(), s.allowed.data(), words);
+            allowed = s.allowed.data();
+        }
+        st.matches = matches;
+        s.results.clear();
+        if (matches > 0) {
+            if (matches <= exact_below) {
+                st.path = SearchPath::exact;
+            } else if (!allowed) {
+                st.path = SearchPath::graph;
+                traverse(q, ef, Mode::plain, nullptr, s, st);
+            } else if (double(matches) >= gated_above * double(live_count_)) {
+                st.path = SearchPath::gated;
+                traverse(q, ef, Mode::gated, allowed, s, st);
+            } else {
+                st.path = SearchPath::acorn;
+                traverse(q, ef, Mode::acorn, allowed, s, st);
+            }
+            if (st.path == SearchPath::exact || s.results.size() < std::min(k, matches)) {
+                st.path = SearchPath::exact;
+                exact_scan(q, k, allowed ? allowed : live_.data(), s, st);
+            }
+        }
+        std::sort(s.results.begin(), s.results.end(), [&](const Candidate& a, const Candidate& b) {
+            return a.distance < b.distance || (a.distance == b.distance && ids_[a.slot] < ids_[b.slot]);
+        });
+        float q_norm = 0.0f;
+        if (params_.metric == Metric::l2)
+            for (std::size_t d = 0; d < params_.dim; ++d) q_norm += q[d] * q[d];
+        for (std::size_t j = 0; j < k; ++j) {
+            float score = pad;
+            std::int64_t id = -1;
+            if (j < s.results.size()) {
+                const Candidate& c = s.results[j];
+                score = params_.metric == Metric::inner_product ? -c.distance : std::max(0.0f, c.distance + q_norm);
+                id = ids_[c.slot];
+            }
+            scores[i * k + j] = score;
+            ids[i * k + j] = id;
+        }
+        if (stats) stats[i] = st;
+    });
+}
+
+// ------------------------------------------------------------------------------ construction
+
+// Vamana's RobustPrune: walk the candidates from the closest; keep one unless a kept neighbour s
+// is alpha times closer to it than p is (Euclidean). `pool` holds distances from p.
+void GraphIndex::prune(std::uint32_t p, std::vector<Candidate>& pool, std::vector<std::uint32_t>& out,
+                       Scratch& s) const {
+    std::sort(pool.begin(), pool.end());
+    out.clear();
+    const float alpha2 = params_.alpha * params_.alpha;
+    const bool ip = params_.metric == Metric::inner_product;
+    std::vector<float>& products = s.products;
+    std::vector<float> row_buffer(params_.storage == DType::f32 ? 0 : params_.dim);
+    std::uint32_t previous = p;
+    for (const Candidate& c : pool) {
+        if (c.slot == p || c.slot == previous) continue;  // sorted: duplicates are adjacent
+        previous = c.slot;
+        if (out.size() == params_.degree) break;
+        const float to_p = ip ? norms_[p] + norms_[c.slot] + 2.0f * c.distance : c.distance + norms_[p];
+        const float* x = params_.storage == DType::f32 ? static_cast<const float*>(row(c.slot)) : row_buffer.data();
+        if (params_.storage != DType::f32) row_as_float(c.slot, row_buffer.data());
+        products.resize(out.size());
+        dots(x, out.data(), out.size(), products.data());
+        bool dominated = false;
+        for (std::size_t j = 0; j < out.size() && !dominated; ++j)
+            dominated = alpha2 * (norms_[out[j]] + norms_[c.slot] - 2.0f * products[j]) <= to_p;
+        if (!dominated) out.push_back(c.slot);
+    }
+}
+
+void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads) {
+    // Insert in a fixed pseudo-random order: neighbouring rows are often alike (tokens of one
+    // document), and alike vectors in one round could not link to each other.
+    std::vector<std::uint32_t> order(n);
+    std::iota(order.begin(), order.end(), first);
+    const std::uint64_t key = random::stream_key(first, n);
+    for (std::size_t i = n; i > 1; --i)
+        std::swap(order[i - 1], order[random::below(random::word(key, i), std::uint32_t(i))]);
+    std::size_t in_graph = live_count_ - n;  // linked vectors before this call
+    std::size_t pos = 0;
+    if (in_graph == 0) {
+        // The first vector linked, and the entry point: the one nearest the batch's mean.
+        std::vector<float> mean(params_.dim, 0.0f), x(params_.dim);
+        for (std::uint32_t p : order) {
+            row_as_float(p, x.data());
+            for (std::size_t d = 0; d < params_.dim; ++d) mean[d] += x[d] / float(n);
+        }
+        std::vector<float> products(n);
+        dots(mean.data(), order.data(), n, products.data());
+        std::size_t best = 0;
+        for (std::size_t i = 1; i < n; ++i)
+            if (norms_[order[i]] - 2 * products[i] < norms_[order[best]] - 2 * products[best]) best = i;
+        entry_ = order[best];
+        std::rotate(order.begin(), order.begin() + std::ptrdiff_t(best), order.begin() + std::ptrdiff_t(best) + 1);
+        pos = in_graph = 1;
+    }
+    const std::size_t L = std::max(params_.ef_construction, params_.degree);
+    std::vector<std::vector<std::uint32_t>> fresh;
+    while (pos < n) {
+        const std::size_t b = std::min(n - pos, std::max<std::size_t>(1, in_graph / 50));
+        fresh.assign(b, {});
+        // 1. Each vector of the round searches the graph as it was, and prunes what it found.
+        parallel_for(b, resolve_threads(threads, b), [&](std::size_t i, std::size_t) {
+            Scratch& s = thread_scratch();
+            const std::uint32_t p = order[pos + i];
+            s.query.resize(params_.dim);
+            row_as_float(p, s.query.data());
+            SearchStats ignored;
+            traverse(s.query.data(), L, Mode::plain, nullptr, s, ignored);
+            std::vector<Candidate> pool(s.results);
+            prune(p, pool, fresh[i], s);
+        });
+        // 2. Their edges, then the reverse edges in a fixed order (target, source).
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> reverse;
+        for (std::size_t i = 0; i < b; ++i) {
+            const std::uint32_t p = order[pos + i];
+            std::copy(fresh[i].begin(), fresh[i].end(), edges_.begin() + std::ptrdiff_t(std::size_t(p) * params_.degree));
+            degrees_[p] = std::uint32_t(fresh[i].size());
+            for (std::uint32_t t : fresh[i]) reverse.emplace_back(t, p);
+        }
+        std::sort(reverse.begin(), reverse.end());
+        std::vector<std::size_t> starts;
+        for (std::size_t r = 0; r < reverse.size(); ++r)
+            if (r == 0 || reverse[r].first != reverse[r - 1].first) starts.push_back(r);
+        starts.push_back(reverse.size());
+        parallel_for(starts.size() - 1, resolve_threads(threads, starts.size() - 1), [&](std::size_t g, std::size_t) {
+            Scratch& s = thread_scratch();
+            const std::uint32_t t = reverse[starts[g]].first;
+            std::uint32_t* edges = edges_.data() + std::size_t(t) * params_.degree;
+            std::vector<std::uint32_t> merged(edges, edges + degrees_[t]);
+            for (std::size_t r = starts[g]; r < starts[g + 1]; ++r)
+                if (std::find(merged.begin(), merged.end(), reverse[r].second) == merged.end())
+                    merged.push_back(reverse[r].second);
+            if (merged.size() <= params_.degree) {
+                std::copy(merged.begin(), merged.end(), edges);
+                degrees_[t] = std::uint32_t(merged.size());
+                return;
+            }
+            s.query.resize(params_.dim);
+            row_as_float(t, s.query.data());
+            std::vector<float> products(merged.size());
+            dots(s.query.data(), merged.data(), merged.size(), products.data());
+            std::vector<Candidate> pool(merged.size());
+            for (std::size_t j = 0; j < merged.size(); ++j) pool[j] = {distance_of(products[j], merged[j]), merged[j]};
+            std::vector<std::uint32_t> kept;
+            prune(t, pool, kept, s);
+            std::copy(kept.begin(), kept.end(), edges);
+            degrees_[t] = std::uint32_t(kept.size());
+        });
+        pos += b;
+        in_graph += b;
+        if (in_graph >= 2 * entry_chosen_at_) choose_entries();
+    }
+}
+
+void GraphIndex::choose_entries() {
+    // The linked live vectors; the entry is the one nearest their mean, the pivots an even
+    // sample of them (the entry first).
+    std::vector<double> sum(params_.dim, 0.0);
+    std::vector<float> x(params_.dim);
+    std::vector<std::uint32_t> linked;
+    for (std::uint32_t p = 0; p < slots_; ++p)
+        if (test_bit(live_.data(), p) && (degrees_[p] > 0 || p == entry_)) {
+            linked.push_back(p);
+            row_as_float(p, x.data());
+            for (std::size_t d = 0; d < params_.dim; ++d) sum[d] += x[d];
+        }
+    entry_chosen_at_ = linked.size();
+    pivots_.clear();
+    if (linked.empty()) return;
+    std::vector<float> mean(params_.dim);
+    for (std::size_t d = 0; d < params_.dim; ++d) mean[d] = float(sum[d] / double(linked.size()));
+    std::vector<float> products(linked.size());
+    dots(mean.data(), linked.data(), linked.size(), products.data());
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < linked.size(); ++i)
+        if (norms_[linked[i]] - 2 * products[i] < norms_[linked[best]] - 2 * products[best]) best = i;
+    entry_ = linked[best];
+    pivots_.push_back(entry_);
+    const std::size_t stride = (linked.size() + max_pivots - 1) / max_pivots;
+    for (std::size_t i = stride / 2; i < linked.size() && pivots_.size() < max_pivots; i += stride)
+        if (linked[i] != entry_) pivots_.push_back(linked[i]);
+    load_pivots();
+}
+
+void GraphIndex::load_pivots() {
+    pivot_rows_.resize(pivots_.size() * params_.dim);
+    pivot_order_.resize(pivots_.size());
+    for (std::size_t i = 0; i < pivots_.size(); ++i) {
+        row_as_float(pivots_[i], pivot_rows_.data() + i * params_.dim);
+        pivot_order_[i] = std::uint32_t(i);
+    }
+}
+
+void GraphIndex::reserve(std::size_t slots) {
+    const std::size_t bytes = slots * row_bytes();
+    if (vectors_ != owned_.data() || owned_.size() < bytes) {
+        AlignedVector<std::uint8_t> grown(std::max(bytes, std::min(2 * owned_.size(), bytes + (std::size_t(1) << 30))));
+        if (slots_) std::memcpy(grown.data(), vectors_, slots_ * row_bytes());
+        owned_.swap(grown);
+        vectors_ = owned_.data();
+    }
+    norms_.resize(slots);
+    ids_.resize(slots);
+    live_.resize(bit_words(slots));
+    degrees_.resize(slots);
+    edges_.resize(slots * params_.degree);
+}
+
+void GraphIndex::add(const void* rows, bool half, const std::int64_t* ids, std::size_t n,
+                     const std::vector<ColumnBatch>& columns, std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    if (half != (params_.storage == DType::f16)) fail_argument("vectors must be given in the storage type");
+    {
+        std::unordered_set<std::int64_t> seen;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (slot_of_.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is already in the index");
+            if (!seen.insert(ids[i]).second) fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
+        }
+    }
+    if (slots_ + n > std::size_t(UINT32_MAX)) throw std::length_error("too many vectors for one index (2^32 - 1)");
+    attributes_.check(columns, n);
+    if (n == 0) return;
+    reserve(slots_ + n);
+    const std::uint32_t first = std::uint32_t(slots_);
+    std::memcpy(static_cast<std::uint8_t*>(owned_.data()) + slots_ * row_bytes(), rows, n * row_bytes());
+    attributes_.append(columns, n);
+    std::vector<float> x(params_.dim);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t p = first + std::uint32_t(i);
+        row_as_float(p, x.data());
+        dots(x.data(), &p, 1, &norms_[p]);
+        ids_[p] = ids[i];
+        slot_of_[ids[i]] = p;
+        set_bit(live_.data(), p);
+        degrees_[p] = 0;
+    }
+    slots_ += n;
+    live_count_ += n;
+    insert(first, n, threads);
+    if (!test_bit(live_.data(), entry_)) choose_entries();
+}
+
+void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unordered_set<std::int64_t> seen;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!slot_of_.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is not in the index");
+        if (!seen.insert(ids[i]).second) fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        clear_bit(live_.data(), slot_of_[ids[i]]);
+        slot_of_.erase(ids[i]);
+    }
+    live_count_ -= n;
+}
+
+void GraphIndex::compact(std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    auto dead = [&](std::uint32_t p) { return !test_bit(live_.data(), p); };
+    std::vector<std::uint32_t> affected;
+    for (std::uint32_t p = 0; p < slots_; ++p) {
+        if (dead(p) || degrees_[p] == 0) continue;
+        const std::uint32_t* e = neighbours(p);
+        if (std::any_of(e, e + degrees_[p], dead)) affected.push_back(p);
+    }
+    // Each affected node takes its live neighbours and the live neighbours of its dead ones,
+    // then prunes. Only dead nodes' edges are read and only live nodes' edges written.
+    parallel_for(affected.size(), resolve_threads(threads, affected.size()), [&](std::size_t i, std::size_t) {
+        Scratch& s = thread_scratch();
+        const std::uint32_t p = affected[i];
+        std::vector<std::uint32_t> candidates;
+        const std::uint32_t* e = neighbours(p);
+        for (std::uint32_t j = 0; j < degrees_[p]; ++j) {
+            if (!dead(e[j])) {
+                candidates.push_back(e[j]);
+                continue;
+            }
+            const std::uint32_t* f = neighbours(e[j]);
+            for (std::uint32_t m = 0; m < degrees_[e[j]]; ++m)
+                if (!dead(f[m]) && f[m] != p) candidates.push_back(f[m]);
+        }
+        std::sort(candidates.begin(), candidates.end());
+        candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+        s.query.resize(params_.dim);
+        row_as_float(p, s.query.data());
+        std::vector<float> products(candidates.size());
+        dots(s.query.data(), candidates.data(), candidates.size(), products.data());
+        std::vector<Candidate> pool(candidates.size());
+        for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distance_of(products[j], candidates[j]), candidates[j]};
+        std::vector<std::uint32_t> kept;
+        prune(p, pool, kept, s);
+        std::copy(kept.begin(), kept.end(), edges_.begin() + std::ptrdiff_t(std::size_t(p) * params_.degree));
+        degrees_[p] = std::uint32_t(kept.size());
+    });
+    for (std::uint32_t p = 0; p < slots_; ++p)
+        if (dead(p)) degrees_[p] = 0;
+    choose_entries();
+}
+
+std::vector<std::uint64_t> GraphIndex::slots_of_ids(const std::int64_t* ids, std::size_t n) const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::vector<std::uint64_t> bits(bit_words(slots_), 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        auto it = slot_of_.find(ids[i]);
+        if (it == slot_of_.end()) fail_argument("filter: id " + std::to_string(ids[i]) + " is not in the index");
+        set_bit(bits.data(), it->second);
+    }
+    return bits;
+}
+
+std::vector<std::uint64_t> GraphIndex::slots_of_mask(const std::uint8_t* mask, std::size_t n) const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::vector<std::uint64_t> bits(bit_words(slots_), 0);
+    for (std::size_t p = 0; p < slots_; ++p)
+        if (ids_[p] >= 0 && std::size_t(ids_[p]) < n && mask[ids_[p]]) set_bit(bits.data(), p);
+    return bits;
+}
+
+GraphState GraphIndex::state() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    GraphState st;
+    st.ids = ids_;
+    st.live.resize(slots_);
+    for (std::size_t p = 0; p < slots_; ++p) st.live[p] = test_bit(live_.data(), p);
+    st.degrees = degrees_;
+    st.edges = edges_;
+    st.entry = entry_;
+    st.pivots = pivots_;
+    return st;
+}
+
+void GraphIndex::restore(GraphIndex& index, GraphState st, const void* vectors, bool borrow,
+                         const std::vector<ColumnBatch>& columns) {
+    std::unique_lock<std::shared_mutex> lock(index.mutex_);
+    const std::size_t n = st.ids.size(), R = index.params_.degree;
+    auto corrupt = [](const std::string& what) { fail_argument("index data is inconsistent: " + what); };
+    if (index.slots_ != 0) corrupt("restore into a non-empty index");
+    if (st.live.size() != n || st.degrees.size() != n || st.edges.size() != n * R) corrupt("array sizes");
+    if (n > std::size_t(UINT32_MAX)) corrupt("too many vectors");
+    if (n && st.entry >= n) corrupt("entry point");
+    if (st.pivots.size() > max_pivots) corrupt("pivots");
+    for (std::uint32_t p : st.pivots)
+        if (p >= n) corrupt("pivots");
+    std::unordered_map<std::int64_t, std::uint32_t> slot_of;
+    std::size_t live = 0;
+    for (std::size_t p = 0; p < n; ++p) {
+        if (st.live[p] > 1) corrupt("live flags");
+        if (st.degrees[p] > R) corrupt("degree of slot " + std::to_string(p));
+        for (std::size_t j = 0; j < st.degrees[p]; ++j)
+            if (st.edges[p * R + j] >= n) corrupt("edge of slot " + std::to_string(p));
+        if (st.live[p]) {
+            ++live;
+            if (!slot_of.emplace(st.ids[p], std::uint32_t(p)).second) corrupt("id " + std::to_string(st.ids[p]) + " repeated");
+        }
+    }
+    index.attributes_.check(columns, n);
+    GraphIndex fresh(index.params_);
+    fresh.owned_.clear();
+    if (borrow) {
+        fresh.vectors_ = vectors;
+    } else {
+        fresh.owned_.resize(n * fresh.row_bytes());
+        if (n) std::memcpy(fresh.owned_.data(), vectors, n * fresh.row_bytes());
+        fresh.vectors_ = fresh.owned_.data();
+    }
+    fresh.slots_ = n;
+    fresh.norms_.resize(n);
+    std::vector<float> x(fresh.params_.dim);
+    for (std::uint32_t p = 0; p < n; ++p) {
+        fresh.row_as_float(p, x.data());
+        fresh.dots(x.data(), &p, 1, &fresh.norms_[p]);
+        if (!std::isfinite(fresh.norms_[p])) corrupt("vector " + std::to_string(p) + " is not finite");
+    }
+    fresh.ids_ = std::move(st.ids);
+    fresh.live_.assign(bit_words(n), 0);
+    for (std::size_t p = 0; p < n; ++p)
+        if (st.live[p]) set_bit(fresh.live_.data(), p);
+    fresh.degrees_ = std::move(st.degrees);
+    fresh.edges_ = std::move(st.edges);
+    fresh.slot_of_ = std::move(slot_of);
+    fresh.live_count_ = live;
+    fresh.entry_chosen_at_ = std::size_t(std::count_if(fresh.degrees_.begin(), fresh.degrees_.end(),
+                                                       [](std::uint32_t d) { return d > 0; }));
+    fresh.entry_ = st.entry;
+    fresh.attributes_.append(columns, n);
+    // Move everything but the lock.
+    index.owned_.swap(fresh.owned_);
+    index.vectors_ = borrow ? vectors : index.owned_.data();
+    index.slots_ = fresh.slots_;
+    index.live_count_ = fresh.live_count_;
+    index.norms_.swap(fresh.norms_);
+    index.ids_.swap(fresh.ids_);
+    index.live_.swap(fresh.live_);
+    index.degrees_.swap(fresh.degrees_);
+    index.edges_.swap(fresh.edges_);
+    index.slot_of_.swap(fresh.slot_of_);
+    index.entry_ = fresh.entry_;
+    index.entry_chosen_at_ = fresh.entry_chosen_at_;
+    index.pivots_ = std::move(st.pivots);
+    index.load_pivots();
+    std::swap(index.attributes_, fresh.attributes_);
+}
+
+}  // namespace latefold

@@ -1,0 +1,482 @@
+"""Filtered approximate nearest-neighbour search on a proximity graph (`GraphIndex`), and the
+filter expressions it takes (`Filter`).
+
+The graph is Vamana's (Subramanya et al., NeurIPS 2019) with FreshDiskANN's deletions; filtered
+queries follow a per-query plan (exact scan, ACORN-style two-hop traversal, or gated traversal)
+chosen from the filter's exact match count. See cpp/include/latefold/graph.h for the design.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core, _io, _validate
+
+METRICS = ("ip", "l2")
+STORAGES = ("float32", "float16")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+# ---------------------------------------------------------------------------------------- filters
+
+class Filter:
+    """A filter over a GraphIndex's attributes: data, evaluated in C++ for each query.
+
+    >>> f = lf.Filter.labels("tags").any([3, 7]) & lf.Filter.range("year", 1990, 1999)
+    >>> f = ~lf.Filter.eq("year", 2001) | lf.Filter.ids(np.array([4, 8]))
+
+    ``range`` is inclusive at both ends (``None``: unbounded); ``eq`` is ``range(v, v)``;
+    ``labels(c).any(v)`` keeps vectors holding at least one of the labels ``v``, ``.all(v)`` those
+    holding every one (``all([])`` keeps everything, ``any([])`` nothing); ``mask(m)`` keeps the
+    ids ``i`` with ``m[i]`` true (ids outside the mask fail); ``ids(a)`` keeps the listed ids.
+    Combine with ``&``, ``|`` and ``~``.
+    """
+
+    __slots__ = ("_op", "_args")
+
+    def __init__(self, op: str, *args: Any) -> None:
+        self._op, self._args = op, args
+
+    # constructors
+    @staticmethod
+    def labels(column: str) -> "_LabelColumn":
+        return _LabelColumn(_column_name(column))
+
+    @staticmethod
+    def range(column: str, lo: Optional[numbers.Real] = None, hi: Optional[numbers.Real] = None) -> "Filter":
+        for name, bound in (("lo", lo), ("hi", hi)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
+                raise TypeError(f"Filter.range: {name} must be a number or None, got {type(bound).__name__}")
+            if bound is not None and isinstance(bound, float) and math.isnan(bound):
+                raise ValueError(f"Filter.range: {name} is NaN")
+        return Filter("range", _column_name(column), lo, hi)
+
+    @staticmethod
+    def eq(column: str, value: numbers.Real) -> "Filter":
+        if value is None:
+            raise TypeError("Filter.eq: value must be a number")
+        return Filter.range(column, value, value)
+
+    @staticmethod
+    def mask(mask: object) -> "Filter":
+        array = np.asarray(mask)
+        if array.dtype != np.bool_ or array.ndim != 1:
+            raise TypeError(f"Filter.mask: mask must be a 1-D bool array, got {array.dtype} with shape {array.shape}")
+        return Filter("mask", np.ascontiguousarray(array).view(np.uint8))
+
+    @staticmethod
+    def ids(ids: object) -> "Filter":
+        array = _validate.int64_array(ids, "Filter.ids")
+        if array.ndim != 1:
+            raise ValueError(f"Filter.ids: ids must be 1-D, got shape {array.shape}")
+        return Filter("ids", array)
+
+    # combinators
+    def __and__(self, other: "Filter") -> "Filter":
+        return Filter("and", self, _as_filter(other, "&"))
+
+    def __or__(self, other: "Filter") -> "Filter":
+        return Filter("or", self, _as_filter(other, "|"))
+
+    def __invert__(self) -> "Filter":
+        return Filter("not", self)
+
+    def __repr__(self) -> str:
+        if self._op in ("and", "or"):
+            return f"({self._args[0]!r} {'&' if self._op == 'and' else '|'} {self._args[1]!r})"
+        if self._op == "not":
+            return f"~{self._args[0]!r}"
+        if self._op in ("any", "all"):
+            return f"Filter.labels({self._args[0]!r}).{self._op}({self._args[1].tolist()!r})"
+        if self._op == "range":
+            return f"Filter.range({self._args[0]!r}, {self._args[1]!r}, {self._args[2]!r})"
+        return f"Filter.{self._op}(<{len(self._args[0])} entries>)"
+
+    def _compile(self, columns: Mapping[str, Tuple[int, str]]) -> tuple:
+        """The nested-tuple form the core reads, with columns resolved and bounds converted."""
+        op, args = self._op, self._args
+        if op in ("and", "or"):
+            return (op, [a._compile(columns) for a in args])
+        if op == "not":
+            return ("not", args[0]._compile(columns))
+        if op in ("mask", "ids"):
+            return (op, args[0])
+        index, kind = _lookup(columns, args[0])
+        if op in ("any", "all"):
+            if kind != "labels":
+                raise ValueError(f"filter: column {args[0]!r} holds {kind} values, not labels (use Filter.range / eq)")
+            return (op, index, args[1])
+        if kind == "labels":
+            raise ValueError(f"filter: column {args[0]!r} holds labels (use Filter.labels({args[0]!r}).any / .all)")
+        lo, hi = args[1], args[2]
+        if kind == "float64":
+            return ("range_float", index, -math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
+        return ("range_int", index, _int_bound(lo, math.ceil, _INT64_MIN), _int_bound(hi, math.floor, _INT64_MAX))
+
+
+class _LabelColumn:
+    __slots__ = ("_column",)
+
+    def __init__(self, column: str) -> None:
+        self._column = column
+
+    def any(self, labels: object) -> Filter:
+        return Filter("any", self._column, _labels(labels, "Filter.labels(...).any"))
+
+    def all(self, labels: object) -> Filter:
+        return Filter("all", self._column, _labels(labels, "Filter.labels(...).all"))
+
+
+def _column_name(column: object) -> str:
+    if not isinstance(column, str):
+        raise TypeError(f"filter: a column name must be a str, got {type(column).__name__}")
+    return column
+
+
+def _labels(labels: object, name: str) -> np.ndarray:
+    array = _validate.int64_array(labels, name)
+    if array.ndim != 1:
+        raise ValueError(f"{name}: labels must be 1-D, got shape {array.shape}")
+    return array
+
+
+def _as_filter(other: object, op: str) -> Filter:
+    if not isinstance(other, Filter):
+        raise TypeError(f"Filter {op} {type(other).__name__}: both sides must be Filters")
+    return other
+
+
+def _lookup(columns: Mapping[str, Tuple[int, str]], name: str) -> Tuple[int, str]:
+    if name not in columns:
+        known = ", ".join(sorted(columns)) or "none"
+        raise ValueError(f"filter: unknown attribute {name!r} (this index has: {known})")
+    return columns[name]
+
+
+def _int_bound(bound: Optional[numbers.Real], rounding: Any, unbounded: int) -> int:
+    """A bound on an int64 column as an int64: fractions round inwards, huge values clamp."""
+    if bound is None:
+        return unbounded
+    if isinstance(bound, numbers.Integral):
+        value = int(bound)
+    elif math.isinf(float(bound)):
+        return _INT64_MIN if float(bound) < 0 else _INT64_MAX
+    else:
+        value = int(rounding(bound))
+    return min(max(value, _INT64_MIN), _INT64_MAX)
+
+
+# ------------------------------------------------------------------------------------------ index
+
+class GraphIndex:
+    """Approximate top-k search over single vectors (FDEs, pooled embeddings, any dense
+    vectors), under filters, at any selectivity.
+
+    Parameters
+    ----------
+    dim : vector dimension.
+    metric : ``"ip"`` (inner product, higher is better) or ``"l2"`` (squared Euclidean
+        distance, lower is better).
+    storage : ``"float32"`` or ``"float16"`` (half the memory; distances from the rounded values).
+    degree : most edges per vector (R). More: higher recall per visited node, more memory.
+    ef_construction : beam width while inserting (L). More: a better graph, slower adds.
+    alpha : pruning slack (>= 1): larger keeps more long edges.
+
+    Construction involves no randomness and gives the same graph for any thread count.
+    Attributes are given per vector at ``add``: ``{"year": int array, "score": float array,
+    "tags": [label array per vector]}``; the first ``add`` fixes the columns and their kinds.
+    """
+
+    def __init__(self, dim: int, *, metric: str = "ip", storage: str = "float32", degree: int = 32,
+                 ef_construction: int = 128, alpha: float = 1.0) -> None:
+        dim = _validate.positive_int(dim, "dim")
+        if metric not in METRICS:
+            raise ValueError(f"metric must be 'ip' or 'l2', got {metric!r}")
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be 'float32' or 'float16', got {storage!r}")
+        degree = _validate.positive_int(degree, "degree")
+        if not 2 <= degree <= 1024:
+            raise ValueError(f"degree must be in [2, 1024], got {degree}")
+        ef_construction = _validate.positive_int(ef_construction, "ef_construction")
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 1.0 <= float(alpha) <= 4.0:
+            raise ValueError(f"alpha must be a number in [1, 4], got {alpha!r}")
+        self._params = {"dim": dim, "metric": metric, "storage": storage, "degree": degree,
+                        "ef_construction": ef_construction, "alpha": float(alpha)}
+        self._index = _core.GraphIndex(dim, metric, storage, degree, ef_construction, float(alpha))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dim(self) -> int:
+        return self._params["dim"]
+
+    @property
+    def metric(self) -> str:
+        return self._params["metric"]
+
+    @property
+    def params(self) -> Dict[str, Any]:
+        return dict(self._params)
+
+    @property
+    def columns(self) -> Dict[str, str]:
+        """Attribute column name -> kind (``"int64"``, ``"float64"`` or ``"labels"``)."""
+        return dict(self._index.columns())
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, id: object) -> bool:
+        return isinstance(id, numbers.Integral) and not isinstance(id, bool) and \
+            _INT64_MIN <= int(id) <= _INT64_MAX and self._index.contains(int(id))
+
+    def __repr__(self) -> str:
+        p = self._params
+        return (f"GraphIndex(dim={p['dim']}, metric={p['metric']!r}, storage={p['storage']!r}, "
+                f"degree={p['degree']}, size={len(self)})")
+
+    # ------------------------------------------------------------------ mutation
+    def add(self, vectors: object, ids: object = None, attributes: Optional[Mapping[str, object]] = None,
+            *, threads: Optional[int] = None) -> np.ndarray:
+        """Adds vectors ``(n, dim)`` (float32 or float16) with ids (int64, unique, new; default:
+        consecutive from the number of vectors ever added) and attributes. Returns the ids.
+        Everything is validated first: a failed add leaves the index unchanged."""
+        x = self._vectors(vectors, "vectors")
+        n = x.shape[0]
+        if ids is None:
+            start = self._index.slots
+            id_array = np.arange(start, start + n, dtype=np.int64)
+        else:
+            id_array = _validate.int64_array(ids, "ids")
+            if id_array.shape != (n,):
+                raise ValueError(f"ids must have shape ({n},), got {id_array.shape}")
+        columns = self._attribute_columns(attributes, n)
+        self._index.add(x, id_array, columns, _validate.threads(threads))
+        return id_array
+
+    def delete(self, ids: object) -> None:
+        """Removes vectors by id: they leave every result at once (``compact`` then repairs the
+        graph around them). Unknown or repeated ids raise ValueError and delete nothing."""
+        array = _validate.int64_array(ids, "ids")
+        if array.ndim == 0:
+            array = array.reshape(1)
+        if array.ndim != 1:
+            raise ValueError(f"ids must be 1-D, got shape {array.shape}")
+        self._index.remove(np.ascontiguousarray(array))
+
+    def compact(self, *, threads: Optional[int] = None) -> None:
+        """Reconnects the neighbours of deleted vectors to each other and unlinks the deleted
+        ones, so that searches stop walking through them."""
+        self._index.compact(_validate.threads(threads))
+
+    # ------------------------------------------------------------------ search
+    def search(self, queries: object, k: int = 10, *, ef: int = 64, filter: object = None,
+               threads: Optional[int] = None, explain: bool = False, exact_below: Optional[int] = None,
+               gated_above: Optional[float] = None) -> Union[Tuple[np.ndarray, np.ndarray],
+                                                              Tuple[np.ndarray, np.ndarray, List[Dict[str, Any]]]]:
+        """Top-k for each query row: ``(scores, ids)`` float32 / int64 ``(n_queries, k)``, best
+        first (ip: descending inner product; l2: ascending squared distance), padded with
+        ``-inf`` (ip) / ``+inf`` (l2) and id ``-1`` only when fewer than k vectors match.
+
+        ``filter``: a `Filter`, a bool mask indexed by id, an int array of allowed ids, or a list
+        with one of these (or None) per query. ``ef``: beam width (at least k is used); larger
+        gives higher recall. The plan of each query follows its filter's exact match count:
+        ``exact_below`` (default ``2 * ef * degree``) or fewer matches are scored exhaustively;
+        from ``gated_above`` (default 0.3) of the index on, a plain traversal keeps only matching
+        results; in between, a two-hop traversal of the matching vectors runs. With
+        ``explain=True`` a third value lists per query the path taken, the matches, the vectors
+        scored and the nodes visited."""
+        q = self._vectors(queries, "queries", allow_1d=True).astype(np.float32, copy=False)
+        k = _validate.positive_int(k, "k")
+        ef = _validate.positive_int(ef, "ef")
+        exact = 0 if exact_below is None else _non_negative_int(exact_below, "exact_below")
+        if gated_above is None:
+            gated = 0.0
+        elif isinstance(gated_above, bool) or not isinstance(gated_above, numbers.Real) or not 0 < gated_above <= 1:
+            raise ValueError(f"gated_above must be in (0, 1], got {gated_above!r}")
+        else:
+            gated = float(gated_above)
+        filters = self._compile_filters(filter, q.shape[0])
+        scores, ids, info = self._index.search(np.ascontiguousarray(q), k, ef, filters, exact, gated,
+                                               _validate.threads(threads))
+        if not explain:
+            return scores, ids
+        stats = [{"path": p, "matches": m, "distances": d, "visited": v} for p, m, d, v in info]
+        return scores, ids, stats
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: "os.PathLike[str] | str") -> None:
+        """Writes the index (parameters, vectors, graph, ids, deletions, attributes) to one
+        checksummed file, atomically."""
+        state = self._index.state()
+        arrays = {name: state[name] for name in ("vectors", "ids", "live", "degrees", "edges", "pivots")}
+        columns = []
+        for i, column in enumerate(state["columns"]):
+            name, kind = column[0], column[1]
+            columns.append([name, kind])
+            if kind == "labels":
+                arrays[f"column{i}_offsets"], arrays[f"column{i}_labels"] = column[2], column[3]
+            else:
+                arrays[f"column{i}_values"] = column[2]
+        _io.save(path, "graph", {"params": self._params, "entry": int(state["entry"]), "columns": columns}, arrays)
+
+    @classmethod
+    def load(cls, path: "os.PathLike[str] | str", *, mmap: bool = False) -> "GraphIndex":
+        """Reads an index written by `save`. ``mmap=True`` maps the vectors from the file
+        instead of reading them (copied on the first ``add``)."""
+        where = repr(os.fspath(path))
+        meta, arrays = _io.load(path, "graph", mmap=mmap)
+        try:
+            index = cls(**meta["params"])
+            columns = []
+            for i, (name, kind) in enumerate(meta["columns"]):
+                if kind == "labels":
+                    columns.append((name, kind, _exact(arrays[f"column{i}_offsets"], np.int64),
+                                    _exact(arrays[f"column{i}_labels"], np.int64)))
+                else:
+                    columns.append((name, kind, _exact(arrays[f"column{i}_values"], np.dtype(kind))))
+            storage = np.float32 if index._params["storage"] == "float32" else np.uint16
+            vectors = arrays["vectors"]
+            vectors = vectors if (mmap and vectors.dtype == storage) else _exact(vectors, storage)
+            index._index.restore(vectors, _exact(arrays["ids"], np.int64), _exact(arrays["live"], np.uint8),
+                                 _exact(arrays["degrees"], np.uint32), _exact(arrays["edges"], np.uint32),
+                                 int(meta["entry"]), _exact(arrays["pivots"], np.uint32), columns, bool(mmap))
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            raise ValueError(f"{where} is corrupt or not a GraphIndex file ({error})") from None
+        return index
+
+    # ------------------------------------------------------------------ helpers
+    def _vectors(self, x: object, name: str, allow_1d: bool = False) -> np.ndarray:
+        array = np.asarray(x)
+        if array.dtype not in (np.float32, np.float16):
+            hint = " (convert with .astype(np.float32))" if array.dtype.kind in "fiu" else ""
+            raise TypeError(f"{name} must be float32 or float16, got {array.dtype}{hint}")
+        if allow_1d and array.ndim == 1:
+            array = array.reshape(1, -1)
+        if array.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n, {self.dim}), got shape {array.shape}")
+        if array.shape[1] != self.dim:
+            raise ValueError(f"{name} has dimension {array.shape[1]}, the index expects {self.dim}")
+        bad = ~np.isfinite(array).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")
+        if name == "queries":
+            return array
+        if self._params["storage"] == "float16":
+            with np.errstate(over="ignore"):
+                half = np.ascontiguousarray(array, dtype=np.float16)
+            bad = ~np.isfinite(half).all(axis=1)
+            if bad.any():
+                raise ValueError(f"{name}: row {int(np.argmax(bad))} overflows float16 storage")
+            return half.view(np.uint16)
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    def _attribute_columns(self, attributes: Optional[Mapping[str, object]], n: int) -> list:
+        if attributes is None:
+            attributes = {}
+        if not isinstance(attributes, Mapping):
+            raise TypeError(f"attributes must be a dict of name -> column, got {type(attributes).__name__}")
+        existing = self.columns
+        columns = []
+        for name, column in attributes.items():
+            if not isinstance(name, str):
+                raise TypeError(f"attributes: column names must be str, got {type(name).__name__}")
+            if isinstance(column, (list, tuple)):
+                columns.append(_label_column(name, column, n))
+            else:
+                columns.append(_numeric_column(name, column, n))
+            kind = columns[-1][1]
+            if name in existing and existing[name] != kind:
+                raise TypeError(f"attributes: column {name!r} holds {existing[name]}, got {kind}")
+        if self._index.slots and set(attributes) != set(existing):
+            missing = sorted(set(existing) - set(attributes))
+            extra = sorted(set(attributes) - set(existing))
+            raise ValueError(f"attributes: every add must give the index's columns {sorted(existing)}"
+                             + (f"; missing {missing}" if missing else "") + (f"; unknown {extra}" if extra else ""))
+        return columns
+
+    def _compile_filters(self, spec: object, nq: int) -> list:
+        if spec is None:
+            return []
+        columns = {name: (i, kind) for i, (name, kind) in enumerate(self._index.columns())}
+        if isinstance(spec, (list, tuple)):
+            if len(spec) != nq:
+                raise ValueError(f"filter: a list of filters needs one per query ({nq}), got {len(spec)}")
+            compiled: Dict[int, tuple] = {}
+            out = []
+            for f in spec:
+                if f is None:
+                    out.append(None)
+                    continue
+                key = id(f)
+                if key not in compiled:
+                    compiled[key] = _as_query_filter(f)._compile(columns)
+                out.append(compiled[key])
+            return out
+        one = _as_query_filter(spec)._compile(columns)
+        return [one] * nq
+
+
+def _as_query_filter(f: object) -> Filter:
+    if isinstance(f, Filter):
+        return f
+    if isinstance(f, np.ndarray):
+        return Filter.mask(f) if f.dtype == np.bool_ else Filter.ids(f)
+    raise TypeError(f"filter must be a Filter, a bool mask, an int64 id array or a list of these, "
+                    f"got {type(f).__name__}")
+
+
+def _numeric_column(name: str, column: object, n: int) -> tuple:
+    array = np.asarray(column)
+    if array.dtype.kind in "iu":
+        if array.dtype == np.uint64 and array.size and array.max() > _INT64_MAX:
+            raise ValueError(f"attributes: column {name!r} holds values beyond int64")
+        values, kind = np.ascontiguousarray(array, dtype=np.int64), "int64"
+    elif array.dtype.kind == "f":
+        values, kind = np.ascontiguousarray(array, dtype=np.float64), "float64"
+        if np.isnan(values).any():
+            raise ValueError(f"attributes: column {name!r} row {int(np.argmax(np.isnan(values)))} is NaN")
+    else:
+        raise TypeError(f"attributes: column {name!r} must be an integer or float array, or a list of "
+                        f"label arrays; got {array.dtype}")
+    if values.shape != (n,):
+        raise ValueError(f"attributes: column {name!r} must have shape ({n},), got {values.shape}")
+    return (name, kind, values)
+
+
+def _label_column(name: str, column: Sequence[object], n: int) -> tuple:
+    if len(column) != n:
+        raise ValueError(f"attributes: column {name!r} must hold one label array per vector ({n}), got {len(column)}")
+    rows = []
+    for i, labels in enumerate(column):
+        array = np.asarray(labels)
+        if array.size == 0:
+            array = array.astype(np.int64)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"attributes: column {name!r} row {i}: labels must be integers, got {array.dtype}")
+        if array.ndim > 1:
+            raise ValueError(f"attributes: column {name!r} row {i}: labels must be 1-D")
+        if array.dtype == np.uint64 and array.size and array.max() > _INT64_MAX:
+            raise ValueError(f"attributes: column {name!r} row {i} holds labels beyond int64")
+        rows.append(array.reshape(-1).astype(np.int64, copy=False))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    labels = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return (name, "labels", offsets, np.ascontiguousarray(labels, dtype=np.int64))
+
+
+def _non_negative_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+def _exact(array: np.ndarray, dtype: Any) -> np.ndarray:
+    """A loaded array as C-contiguous `dtype` (a copy only where needed); no value conversion."""
+    if array.dtype != np.dtype(dtype):
+        raise ValueError(f"array of dtype {array.dtype}, expected {np.dtype(dtype)}")
+    return np.ascontiguousarray(array)

@@ -1,0 +1,356 @@
+"""GraphIndex: filtered top-k against a brute-force numpy oracle, filters against their numpy
+evaluation, deletions, persistence, concurrency, determinism and bad input."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import latefold as lf
+from reference import graph as ref
+
+F = lf.Filter
+
+
+def clustered(rng, n, d, clusters=40, spread=0.35):
+    centres = rng.standard_normal((clusters, d))
+    x = centres[rng.integers(0, clusters, n)] + spread * rng.standard_normal((n, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = centres[rng.integers(0, clusters, 60)] + spread * rng.standard_normal((60, d))
+    return x.astype(np.float32), q.astype(np.float32)
+
+
+def attributes(rng, n):
+    return {
+        "year": rng.integers(0, 1000, n),
+        "score": rng.uniform(-1.0, 1.0, n),
+        "tags": [rng.choice(50, rng.integers(0, 4), replace=False) for _ in range(n)],
+    }
+
+
+@pytest.fixture(scope="module")
+def world():
+    seed = int(os.environ.get("LATEFOLD_SEED", np.random.SeedSequence().entropy % 2**32))
+    print(f"LATEFOLD_SEED={seed}")
+    rng = np.random.default_rng(seed)
+    n, d = 12000, 32  # large enough that the planner traverses at 50% and 100%
+    x, q = clustered(rng, n, d)
+    ids = rng.permutation(10 * n)[:n].astype(np.int64)  # arbitrary, non-contiguous ids
+    attrs = attributes(rng, n)
+    index = {}
+    for metric in ("ip", "l2"):
+        g = lf.GraphIndex(d, metric=metric)
+        g.add(x, ids, attrs)
+        index[metric] = g
+    return {"x": x, "q": q, "ids": ids, "attrs": attrs, "index": index, "rng": rng}
+
+
+SELECTIVITY_FILTERS = {  # year is uniform in [0, 1000)
+    "0.1%": (F.range("year", 500, 500), ("range", "year", 500, 500)),
+    "1%": (F.range("year", 0, 9), ("range", "year", 0, 9)),
+    "10%": (F.range("year", 100, 199), ("range", "year", 100, 199)),
+    "50%": (F.range("year", None, 499), ("range", "year", None, 499)),
+    "100%": (None, None),
+}
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("selectivity", list(SELECTIVITY_FILTERS))
+def test_recall_at_every_selectivity(world, metric, selectivity):
+    g, x, q, ids = world["index"][metric], world["x"], world["q"], world["ids"]
+    f, spec = SELECTIVITY_FILTERS[selectivity]
+    mask = np.ones(len(x), bool) if spec is None else ref.evaluate(spec, ids, world["attrs"])
+    scores, found, stats = g.search(q, 10, filter=f, explain=True)
+    truth_s, truth = ref.filtered_topk(x, ids, q, 10, mask, metric)
+    assert ref.recall(found, truth) >= 0.95, [s["path"] for s in stats[:5]]
+    allowed = set(ids[mask].tolist())
+    assert all(int(i) in allowed for i in found[found >= 0])
+    # Scores are the metric's value for the returned ids (float32 products of unit vectors).
+    pos = {int(v): r for r, v in enumerate(ids)}
+    for qi in range(len(q)):
+        for j in range(10):
+            if found[qi, j] < 0:
+                continue
+            v = x[pos[int(found[qi, j])]].astype(np.float64)
+            want = q[qi] @ v if metric == "ip" else ((q[qi] - v) ** 2).sum()
+            assert abs(scores[qi, j] - want) <= 1e-4 * (1 + abs(want))
+        valid = scores[qi][found[qi] >= 0]
+        assert (np.diff(valid) <= 0).all() if metric == "ip" else (np.diff(valid) >= 0).all()
+    assert {s["matches"] for s in stats} == {int(mask.sum())}
+
+
+@pytest.mark.parametrize("path", ["exact", "acorn", "gated"])
+def test_each_path_holds_its_recall(world, path):
+    """Force each plan on a 10% filter: all three return only allowed ids with high recall."""
+    g, x, q, ids = world["index"]["ip"], world["x"], world["q"], world["ids"]
+    f, spec = F.range("year", 100, 199), ("range", "year", 100, 199)
+    mask = ref.evaluate(spec, ids, world["attrs"])
+    options = {"exact": dict(exact_below=10**9), "acorn": dict(exact_below=1, gated_above=1.0),
+               "gated": dict(exact_below=1, gated_above=0.01)}[path]
+    _, found, stats = g.search(q, 10, ef=64, filter=f, explain=True, **options)
+    assert {s["path"] for s in stats} == {path}
+    _, truth = ref.filtered_topk(x, ids, q, 10, mask)
+    assert ref.recall(found, truth) >= (1.0 if path == "exact" else 0.95)
+    assert np.isin(found, ids[mask]).all()
+
+
+def test_exact_path_equals_oracle(world, simd):
+    g, x, q, ids = world["index"]["ip"], world["x"], world["q"], world["ids"]
+    mask = ref.evaluate(("any", "tags", [1, 2, 3]), ids, world["attrs"])
+    scores, found = g.search(q, 15, filter=F.labels("tags").any([1, 2, 3]), exact_below=10**9)
+    truth_s, truth = ref.filtered_topk(x, ids, q, 15, mask)
+    # Unit vectors, d = 32: float32 dot products are within 32 * 2^-24 * |q| of the exact ones.
+    bound = 32 * 2.0 ** -24 * np.linalg.norm(q, axis=1, keepdims=True) * 4
+    assert (np.abs(scores - truth_s) <= bound).all()
+    clear = np.abs(np.diff(truth_s, axis=1)) > 2 * bound  # ranks decided beyond rounding
+    assert (found[:, :-1][clear] == truth[:, :-1][clear]).all()
+
+
+filter_leaf = st.one_of(
+    st.builds(lambda v: (F.labels("tags").any(v), ("any", "tags", v)), st.lists(st.integers(0, 60), max_size=4)),
+    st.builds(lambda v: (F.labels("tags").all(v), ("all", "tags", v)), st.lists(st.integers(0, 60), max_size=2)),
+    st.builds(lambda lo, hi: (F.range("year", lo, hi), ("range", "year", lo, hi)),
+              st.one_of(st.none(), st.integers(-5, 1005)), st.one_of(st.none(), st.integers(-5, 1005))),
+    st.builds(lambda lo, hi: (F.range("score", lo, hi), ("range", "score", lo, hi)),
+              st.one_of(st.none(), st.floats(-1.5, 1.5)), st.one_of(st.none(), st.floats(-1.5, 1.5))),
+    st.builds(lambda lo: (F.range("year", lo + 0.5, lo + 30.5), ("range", "year", lo + 0.5, lo + 30.5)),
+              st.integers(0, 999)),
+    st.builds(lambda v: (F.eq("year", v), ("range", "year", v, v)), st.integers(0, 999)),
+)
+
+
+def _combine(children):
+    return st.one_of(
+        st.builds(lambda a, b: (a[0] & b[0], ("and", a[1], b[1])), children, children),
+        st.builds(lambda a, b: (a[0] | b[0], ("or", a[1], b[1])), children, children),
+        st.builds(lambda a: (~a[0], ("not", a[1])), children),
+    )
+
+
+filters = st.recursive(filter_leaf, _combine, max_leaves=5)
+
+
+@settings(max_examples=80)
+@given(filters)
+def test_filters_equal_numpy(world, pair):
+    g, ids = world["index"]["ip"], world["ids"]
+    f, spec = pair
+    mask = ref.evaluate(spec, ids, world["attrs"])
+    _, found, stats = g.search(world["q"][:1], len(ids), filter=f, exact_below=10**9, explain=True)
+    assert stats[0]["matches"] == int(mask.sum())
+    assert set(found[0][found[0] >= 0].tolist()) == set(ids[mask].tolist())
+
+
+def test_mask_and_id_filters(world):
+    g, ids, q = world["index"]["ip"], world["ids"], world["q"][:3]
+    mask = np.zeros(ids.max() + 1, dtype=bool)
+    mask[ids[::7]] = True
+    for f in (mask, F.mask(mask), ids[::7], F.ids(ids[::7]), F.mask(mask) & F.ids(ids[::7])):
+        _, found = g.search(q, len(ids), filter=f, exact_below=10**9)
+        assert set(found[0][found[0] >= 0].tolist()) == set(ids[::7].tolist())
+    short = mask[: ids.max() // 2]  # ids beyond the mask do not pass
+    _, found = g.search(q, len(ids), filter=short, exact_below=10**9)
+    assert set(found[0][found[0] >= 0].tolist()) == set(i for i in ids[::7].tolist() if i < len(short))
+    with pytest.raises(ValueError, match="not in the index"):
+        g.search(q, 5, filter=F.ids([-12345]))
+
+
+def test_filter_per_query_and_padding(world):
+    g, ids, q = world["index"]["l2"], world["ids"], world["q"][:3]
+    fs = [F.ids(ids[:3]), None, F.eq("year", 10**6)]
+    scores, found, stats = g.search(q, 5, filter=fs, explain=True)
+    assert set(found[0][:3].tolist()) == set(ids[:3].tolist())
+    assert (found[0][3:] == -1).all() and np.isinf(scores[0][3:]).all() and (scores[0][3:] > 0).all()
+    assert (found[1] >= 0).all() and stats[1]["path"] == "graph" and stats[1]["matches"] == len(ids)
+    assert (found[2] == -1).all() and stats[2]["matches"] == 0
+    with pytest.raises(ValueError, match="one per query"):
+        g.search(q, 5, filter=fs[:2])
+
+
+def test_filter_errors(world):
+    g, q = world["index"]["ip"], world["q"][:2]
+    with pytest.raises(ValueError, match="unknown attribute 'nope'"):
+        g.search(q, 5, filter=F.range("nope", 0, 1))
+    with pytest.raises(ValueError, match="holds labels"):
+        g.search(q, 5, filter=F.range("tags", 0, 1))
+    with pytest.raises(ValueError, match="not labels"):
+        g.search(q, 5, filter=F.labels("year").any([1]))
+    with pytest.raises(TypeError):
+        F.range("year", "a", 3)
+    with pytest.raises(TypeError):
+        F.labels("tags").any([1.5])
+    with pytest.raises(TypeError):
+        F.eq("year", 1) & "year"
+    with pytest.raises(TypeError):
+        g.search(q, 5, filter="year > 3")
+    with pytest.raises(TypeError):
+        F.mask(np.array([1, 0, 1]))
+
+
+def test_delete_and_compact(rng):
+    x, q = clustered(rng, 3000, 24)
+    g = lf.GraphIndex(24)
+    ids = g.add(x, attributes={"year": np.arange(3000) % 100})
+    gone = rng.choice(ids, 1200, replace=False)
+    g.delete(gone)
+    assert len(g) == 1800 and gone[0] not in g and ids[~np.isin(ids, gone)][0] in g
+    keep = ~np.isin(ids, gone)
+    for step in ("deleted", "compacted"):
+        for f, mask in ((None, keep), (F.range("year", 0, 49), keep & (np.arange(3000) % 100 < 50))):
+            _, found = g.search(q, 10, filter=f)
+            assert not np.isin(found, gone).any()
+            _, truth = ref.filtered_topk(x, ids, q, 10, mask)
+            assert ref.recall(found, truth) >= 0.95, step
+        g.compact()
+    with pytest.raises(ValueError, match="not in the index"):
+        g.delete([gone[0]])
+    fresh, _ = clustered(rng, 5, 24)
+    g.add(fresh, ids=gone[:5], attributes={"year": np.zeros(5, np.int64)})  # ids can come back
+    _, found = g.search(fresh, 1)
+    assert (found[:, 0] == gone[:5]).all()
+
+
+def test_incremental_adds_and_determinism(rng):
+    x, q = clustered(rng, 2500, 16)
+    states = []
+    for threads in (1, 2):
+        g = lf.GraphIndex(16)
+        g.add(x[:1000], threads=threads)
+        g.add(x[1000:], threads=threads)
+        states.append(g._index.state())
+        _, found = g.search(q, 10)
+        _, truth = ref.filtered_topk(x, np.arange(2500), q, 10, np.ones(2500, bool))
+        assert ref.recall(found, truth) >= 0.95
+    for name in ("edges", "degrees", "pivots"):
+        assert np.array_equal(states[0][name], states[1][name]), name
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_load_round_trip(world, tmp_path, mmap):
+    g, q = world["index"]["ip"], world["q"]
+    path = tmp_path / "g.lf"
+    g.save(path)
+    h = lf.GraphIndex.load(path, mmap=mmap)
+    assert len(h) == len(g) and h.columns == g.columns and h.params == g.params
+    for f in (None, F.range("year", 100, 199), F.labels("tags").any([3]) | F.range("score", 0.5, None)):
+        a, b = g.search(q, 10, filter=f), h.search(q, 10, filter=f)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    h.add(world["x"][:2], ids=[-1, -2], attributes={k: (v[:2] if not isinstance(v, list) else v[:2])
+                                                   for k, v in world["attrs"].items()})
+    assert len(h) == len(g) + 2 and len(g) == len(world["x"])
+
+
+def test_load_rejects_corruption(world, tmp_path):
+    path = tmp_path / "g.lf"
+    world["index"]["l2"].save(path)
+    blob = bytearray(path.read_bytes())
+    for cut in (10, 100, len(blob) // 2, len(blob) - 1):
+        (tmp_path / "cut.lf").write_bytes(blob[:cut])
+        with pytest.raises(ValueError):
+            lf.GraphIndex.load(tmp_path / "cut.lf")
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        bad = bytearray(blob)
+        bad[int(rng.integers(0, len(bad)))] ^= 1 << int(rng.integers(0, 8))
+        (tmp_path / "bad.lf").write_bytes(bad)
+        try:
+            h = lf.GraphIndex.load(tmp_path / "bad.lf")
+        except ValueError:
+            continue
+        h.search(world["q"][:2], 5)  # a flip in padding: still a working index
+
+
+def test_concurrent_searches_match_sequential(world):
+    g, q = world["index"]["ip"], world["q"]
+    fs = [None, F.range("year", 0, 99), F.labels("tags").any([1, 2]), F.range("year", 0, 600)]
+    expected = [g.search(q, 10, filter=f, threads=1) for f in fs]
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(5):
+                s, found = g.search(q, 10, filter=fs[i % 4])
+                assert np.array_equal(s, expected[i % 4][0]) and np.array_equal(found, expected[i % 4][1])
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_float16_storage(rng):
+    x, q = clustered(rng, 2000, 40)
+    g = lf.GraphIndex(40, storage="float16", metric="l2")
+    g.add(x)
+    x16 = x.astype(np.float16).astype(np.float32)
+    s, found = g.search(q, 10)
+    truth_s, truth = ref.filtered_topk(x16, np.arange(2000), q, 10, np.ones(2000, bool), "l2")
+    assert ref.recall(found, truth) >= 0.95
+    with pytest.raises(ValueError, match="overflows float16"):
+        g.add(np.full((1, 40), 1e6, np.float32))
+
+
+def test_bad_input_leaves_index_unchanged(world):
+    rng = np.random.default_rng(0)
+    d = 8
+    g = lf.GraphIndex(d)
+    x = rng.standard_normal((50, d)).astype(np.float32)
+    g.add(x, attributes={"year": np.arange(50), "tags": [[i % 3] for i in range(50)]})
+    before = g.search(x[:4], 5)
+    y = rng.standard_normal((3, d)).astype(np.float32)
+    good = {"year": np.arange(3), "tags": [[1], [], [2, 2]]}
+    cases = [
+        (ValueError, lambda: g.add(y[:, :5], attributes=good)),                        # wrong dim
+        (TypeError, lambda: g.add(y.astype(np.float64), attributes=good)),             # dtype
+        (ValueError, lambda: g.add(y, attributes={**good, "extra": np.arange(3)})),    # unknown attribute
+        (ValueError, lambda: g.add(y, attributes={"year": np.arange(3)})),             # missing column
+        (TypeError, lambda: g.add(y, attributes={**good, "year": np.ones(3)})),        # float into int64
+        (TypeError, lambda: g.add(y, attributes={**good, "tags": [[1.5], [], []]})),   # float labels
+        (ValueError, lambda: g.add(y, attributes={**good, "year": np.arange(4)})),     # length
+        (ValueError, lambda: g.add(y, attributes={**good, "tags": [[1], []]})),        # length
+        (ValueError, lambda: g.add(y, ids=[0, 100, 101], attributes=good)),            # id exists
+        (ValueError, lambda: g.add(y, ids=[100, 100, 101], attributes=good)),          # duplicate
+        (ValueError, lambda: g.add(np.full((3, d), np.nan, np.float32), attributes=good)),
+        (ValueError, lambda: g.delete([3, 10**9])),                                    # unknown id
+        (ValueError, lambda: g.delete([3, 3])),
+        (ValueError, lambda: g.search(x[:2, :4], 5)),
+        (ValueError, lambda: g.search(x[:2], 0)),
+        (TypeError, lambda: g.search(x[:2].astype(np.int32), 5)),
+    ]
+    for error, call in cases:
+        with pytest.raises(error):
+            call()
+        assert len(g) == 50
+        after = g.search(x[:4], 5)
+        assert np.array_equal(before[1], after[1]) and np.array_equal(before[0], after[0])
+    with pytest.raises(ValueError):
+        lf.GraphIndex(0)
+    with pytest.raises(ValueError):
+        lf.GraphIndex(4, metric="cos")
+    with pytest.raises(ValueError):
+        lf.GraphIndex(4, degree=1)
+    with pytest.raises(ValueError):
+        lf.GraphIndex(4, alpha=0.5)
+
+
+def test_small_and_empty_indexes():
+    g = lf.GraphIndex(3)
+    s, i = g.search(np.ones((2, 3), np.float32), 4)
+    assert (i == -1).all() and np.isneginf(s).all()
+    g.add(np.eye(3, dtype=np.float32))
+    s, i = g.search(np.array([[0, 1, 0]], np.float32), 4)
+    assert i[0, 0] == 1 and i[0, 3] == -1 and set(i[0, :3]) == {0, 1, 2}
+    g.delete([0, 1, 2])
+    g.compact()
+    assert len(g) == 0 and (g.search(np.ones((1, 3), np.float32), 2)[1] == -1).all()
+    g.add(np.eye(3, dtype=np.float32))
+    assert g.search(np.array([[0, 0, 1]], np.float32), 1)[1][0, 0] == 5
