@@ -106,14 +106,17 @@ void AttributeStore::set_range(const std::vector<T>& values, const std::vector<s
     auto end = std::upper_bound(begin, order.end(), hi, [&](T v, std::uint32_t s) { return v < values[s]; });
     if (lo > hi) end = begin;
     const std::size_t count = std::size_t(end - begin);
-    if (2 * count <= rows_) {  // set the matches, or clear the others: whichever are fewer
+    if (8 * count <= rows_) {  // few matches: set them from the index
         std::memset(words, 0, n_words * sizeof(std::uint64_t));
         for (auto it = begin; it != end; ++it) set_bit(words, *it);
-    } else {
-        std::memset(words, 0xFF, n_words * sizeof(std::uint64_t));
-        if (rows_ % 64) words[n_words - 1] = (std::uint64_t(1) << (rows_ % 64)) - 1;
-        for (auto it = order.begin(); it != begin; ++it) clear_bit(words, *it);
-        for (auto it = end; it != order.end(); ++it) clear_bit(words, *it);
+        return;
+    }
+    for (std::size_t w = 0; w < n_words; ++w) {  // many: one sequential pass over the column
+        const std::size_t first = w * 64, last = std::min(rows_, first + 64);
+        std::uint64_t bits = 0;
+        for (std::size_t r = first; r < last; ++r)
+            bits |= std::uint64_t(values[r] >= lo && values[r] <= hi) << (r - first);
+        words[w] = bits;
     }
 }
 

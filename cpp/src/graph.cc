@@ -228,6 +228,31 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
     // cheaper per vector.
     const std::size_t exact_below = options.exact_below ? options.exact_below : 2 * ef * params_.degree;
     const double gated_above = options.gated_above > 0 ? options.gated_above : 0.3;
+    const double acorn_above = options.exact_below ? 0.0 : 0.03;
+
+    // A filter shared by several queries is evaluated once (within a memory budget).
+    std::unordered_map<const FilterNode*, std::size_t> shared;  // filter -> index in shared_bits
+    std::vector<std::vector<std::uint64_t>> shared_bits;
+    std::vector<std::size_t> shared_matches;
+    if (filters) {
+        std::unordered_map<const FilterNode*, std::size_t> uses;
+        for (std::size_t i = 0; i < nq; ++i)
+            if (filters[i]) ++uses[filters[i]];
+        std::vector<const FilterNode*> order;
+        for (std::size_t i = 0; i < nq; ++i)
+            if (filters[i] && uses[filters[i]] > 1 && !shared.count(filters[i]) &&
+                (order.size() + 1) * words <= (std::size_t(1) << 23)) {
+                shared.emplace(filters[i], order.size());
+                order.push_back(filters[i]);
+            }
+        shared_bits.resize(order.size());
+        shared_matches.resize(order.size());
+        parallel_for(order.size(), resolve_threads(options.threads, order.size()), [&](std::size_t f, std::size_t) {
+            shared_bits[f].resize(words);
+            evaluate_filter(*order[f], attributes_, shared_bits[f].data());
+            shared_matches[f] = popcount_and(shared_bits[f].data(), live_.data(), shared_bits[f].data(), words);
+        });
+    }
 
     parallel_for(nq, resolve_threads(options.threads, nq), [&](std::size_t i, std::size_t) {
         Scratch& s = thread_scratch();
@@ -236,15 +261,23 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         const std::uint64_t* allowed = nullptr;
         std::size_t matches = live_count_;
         if (filters && filters[i]) {
-            s.allowed.resize(words);
-            evaluate_filter(*filters[i], attributes_, s.allowed.data());
-            matches = popcount_and(s.allowed.data(), live_.data(), s.allowed.data(), words);
-            allowed = s.allowed.data();
+            const auto it = shared.find(filters[i]);
+            if (it != shared.end()) {
+                allowed = shared_bits[it->second].data();
+                matches = shared_matches[it->second];
+            } else {
+                s.allowed.resize(words);
+                evaluate_filter(*filters[i], attributes_, s.allowed.data());
+                matches = popcount_and(s.allowed.data(), live_.data(), s.allowed.data(), words);
+                allowed = s.allowed.data();
+            }
         }
         st.matches = matches;
         s.results.clear();
         if (matches > 0) {
-            if (matches <= exact_below) {
+            // Below a few percent a filtered subgraph falls apart even through two hops (the
+            // collapse the filtered-search benchmark reports): scan instead.
+            if (matches <= exact_below || double(matches) < acorn_above * double(live_count_)) {
                 st.path = SearchPath::exact;
             } else if (!allowed) {
                 st.path = SearchPath::graph;

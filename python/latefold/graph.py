@@ -285,7 +285,8 @@ class GraphIndex:
         ``filter``: a `Filter`, a bool mask indexed by id, an int array of allowed ids, or a list
         with one of these (or None) per query. ``ef``: beam width (at least k is used); larger
         gives higher recall. The plan of each query follows its filter's exact match count:
-        ``exact_below`` (default ``2 * ef * degree``) or fewer matches are scored exhaustively;
+        ``exact_below`` (default ``2 * ef * degree``, and anything under 3% of the index) or fewer
+        matches are scored exhaustively;
         from ``gated_above`` (default 0.3) of the index on, a plain traversal keeps only matching
         results; in between, a two-hop traversal of the matching vectors runs. With
         ``explain=True`` a third value lists per query the path taken, the matches, the vectors
