@@ -7,6 +7,8 @@
 //   ("and" | "or", [children])             ("not", child)
 #include <pybind11/stl.h>
 
+#include <unordered_map>
+
 #include "arrays.h"
 #include "latefold/graph.h"
 
@@ -170,7 +172,7 @@ void bind_graph(py::module_& m) {
                  const std::vector<ColumnBatch> batch = column_batches(columns, n);
                  const std::size_t t = as_threads(threads);
                  py::gil_scoped_release release;
-                 g.index.add(rows, half, id, n, batch, t);
+                 g.index.add(rows, id, n, batch, t);
              })
         .def("remove",
              [](PyGraphIndex& g, const py::array& ids) {
@@ -193,23 +195,19 @@ void bind_graph(py::module_& m) {
                  // One compiled filter per distinct spec object (a shared filter compiles once).
                  std::vector<FilterNode> compiled;
                  std::vector<const FilterNode*> per_query(nq, nullptr);
-                 std::vector<PyObject*> seen;
-                 std::vector<std::size_t> seen_index;
+                 std::unordered_map<PyObject*, const FilterNode*> seen;
                  if (!filters.empty()) {
                      if (filters.size() != nq) value_error("filter: one per query");
                      compiled.reserve(nq);
                      for (std::size_t i = 0; i < nq; ++i) {
                          const py::handle f = filters[i];
                          if (f.is_none()) continue;
-                         auto it = std::find(seen.begin(), seen.end(), f.ptr());
-                         if (it == seen.end()) {
+                         const FilterNode*& node = seen[f.ptr()];
+                         if (!node) {
                              compiled.push_back(compile(g.index, f));
-                             seen.push_back(f.ptr());
-                             seen_index.push_back(compiled.size() - 1);
-                             per_query[i] = &compiled.back();
-                         } else {
-                             per_query[i] = &compiled[seen_index[std::size_t(it - seen.begin())]];
+                             node = &compiled.back();  // stable: reserved above
                          }
+                         per_query[i] = node;
                      }
                  }
                  GraphSearchOptions o;

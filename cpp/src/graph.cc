@@ -34,7 +34,7 @@ struct GraphIndex::Scratch {
     std::vector<float> products;         // their inner products
     std::vector<float> query;            // a stored row as float32
     std::vector<std::uint64_t> allowed;  // the filter's bitset
-    std::vector<std::uint32_t> selected; // prune: kept neighbours
+    std::vector<float> row;              // prune: a candidate's row as float32
 
     void begin(std::size_t slots) {
         if (visited.size() < slots) visited.assign(slots, 0), epoch = 0;
@@ -326,15 +326,15 @@ void GraphIndex::prune(std::uint32_t p, std::vector<Candidate>& pool, std::vecto
     const float alpha2 = params_.alpha * params_.alpha;
     const bool ip = params_.metric == Metric::inner_product;
     std::vector<float>& products = s.products;
-    std::vector<float> row_buffer(params_.storage == DType::f32 ? 0 : params_.dim);
+    if (params_.storage != DType::f32) s.row.resize(params_.dim);
     std::uint32_t previous = p;
     for (const Candidate& c : pool) {
         if (c.slot == p || c.slot == previous) continue;  // sorted: duplicates are adjacent
         previous = c.slot;
         if (out.size() == params_.degree) break;
         const float to_p = ip ? norms_[p] + norms_[c.slot] + 2.0f * c.distance : c.distance + norms_[p];
-        const float* x = params_.storage == DType::f32 ? static_cast<const float*>(row(c.slot)) : row_buffer.data();
-        if (params_.storage != DType::f32) row_as_float(c.slot, row_buffer.data());
+        const float* x = params_.storage == DType::f32 ? static_cast<const float*>(row(c.slot)) : s.row.data();
+        if (params_.storage != DType::f32) row_as_float(c.slot, s.row.data());
         products.resize(out.size());
         dots(x, out.data(), out.size(), products.data());
         bool dominated = false;
@@ -356,16 +356,7 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
     std::size_t pos = 0;
     if (in_graph == 0) {
         // The first vector linked, and the entry point: the one nearest the batch's mean.
-        std::vector<float> mean(params_.dim, 0.0f), x(params_.dim);
-        for (std::uint32_t p : order) {
-            row_as_float(p, x.data());
-            for (std::size_t d = 0; d < params_.dim; ++d) mean[d] += x[d] / float(n);
-        }
-        std::vector<float> products(n);
-        dots(mean.data(), order.data(), n, products.data());
-        std::size_t best = 0;
-        for (std::size_t i = 1; i < n; ++i)
-            if (norms_[order[i]] - 2 * products[i] < norms_[order[best]] - 2 * products[best]) best = i;
+        const std::size_t best = nearest_to_mean(order);
         entry_ = order[best];
         std::rotate(order.begin(), order.begin() + std::ptrdiff_t(best), order.begin() + std::ptrdiff_t(best) + 1);
         pos = in_graph = 1;
@@ -412,16 +403,7 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
                 degrees_[t] = std::uint32_t(merged.size());
                 return;
             }
-            s.query.resize(params_.dim);
-            row_as_float(t, s.query.data());
-            std::vector<float> products(merged.size());
-            dots(s.query.data(), merged.data(), merged.size(), products.data());
-            std::vector<Candidate> pool(merged.size());
-            for (std::size_t j = 0; j < merged.size(); ++j) pool[j] = {distance_of(products[j], merged[j]), merged[j]};
-            std::vector<std::uint32_t> kept;
-            prune(t, pool, kept, s);
-            std::copy(kept.begin(), kept.end(), edges);
-            degrees_[t] = std::uint32_t(kept.size());
+            relink(t, merged, s);
         });
         pos += b;
         in_graph += b;
@@ -429,29 +411,46 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
     }
 }
 
+void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& s) {
+    s.query.resize(params_.dim);
+    row_as_float(p, s.query.data());
+    std::vector<float> products(candidates.size());
+    dots(s.query.data(), candidates.data(), candidates.size(), products.data());
+    std::vector<Candidate> pool(candidates.size());
+    for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distance_of(products[j], candidates[j]), candidates[j]};
+    std::vector<std::uint32_t> kept;
+    prune(p, pool, kept, s);
+    std::copy(kept.begin(), kept.end(), edges_.begin() + std::ptrdiff_t(std::size_t(p) * params_.degree));
+    degrees_[p] = std::uint32_t(kept.size());
+}
+
+std::size_t GraphIndex::nearest_to_mean(const std::vector<std::uint32_t>& slots) const {
+    std::vector<double> sum(params_.dim, 0.0);
+    std::vector<float> x(params_.dim);
+    for (std::uint32_t p : slots) {
+        row_as_float(p, x.data());
+        for (std::size_t d = 0; d < params_.dim; ++d) sum[d] += x[d];
+    }
+    std::vector<float> mean(params_.dim);
+    for (std::size_t d = 0; d < params_.dim; ++d) mean[d] = float(sum[d] / double(slots.size()));
+    std::vector<float> products(slots.size());
+    dots(mean.data(), slots.data(), slots.size(), products.data());
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < slots.size(); ++i)
+        if (norms_[slots[i]] - 2 * products[i] < norms_[slots[best]] - 2 * products[best]) best = i;
+    return best;
+}
+
 void GraphIndex::choose_entries() {
     // The linked live vectors; the entry is the one nearest their mean, the pivots an even
     // sample of them (the entry first).
-    std::vector<double> sum(params_.dim, 0.0);
-    std::vector<float> x(params_.dim);
     std::vector<std::uint32_t> linked;
     for (std::uint32_t p = 0; p < slots_; ++p)
-        if (test_bit(live_.data(), p) && (degrees_[p] > 0 || p == entry_)) {
-            linked.push_back(p);
-            row_as_float(p, x.data());
-            for (std::size_t d = 0; d < params_.dim; ++d) sum[d] += x[d];
-        }
+        if (test_bit(live_.data(), p) && (degrees_[p] > 0 || p == entry_)) linked.push_back(p);
     entry_chosen_at_ = linked.size();
     pivots_.clear();
     if (linked.empty()) return;
-    std::vector<float> mean(params_.dim);
-    for (std::size_t d = 0; d < params_.dim; ++d) mean[d] = float(sum[d] / double(linked.size()));
-    std::vector<float> products(linked.size());
-    dots(mean.data(), linked.data(), linked.size(), products.data());
-    std::size_t best = 0;
-    for (std::size_t i = 1; i < linked.size(); ++i)
-        if (norms_[linked[i]] - 2 * products[i] < norms_[linked[best]] - 2 * products[best]) best = i;
-    entry_ = linked[best];
+    entry_ = linked[nearest_to_mean(linked)];
     pivots_.push_back(entry_);
     const std::size_t stride = (linked.size() + max_pivots - 1) / max_pivots;
     for (std::size_t i = stride / 2; i < linked.size() && pivots_.size() < max_pivots; i += stride)
@@ -483,10 +482,9 @@ void GraphIndex::reserve(std::size_t slots) {
     edges_.resize(slots * params_.degree);
 }
 
-void GraphIndex::add(const void* rows, bool half, const std::int64_t* ids, std::size_t n,
+void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
                      const std::vector<ColumnBatch>& columns, std::size_t threads) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
-    if (half != (params_.storage == DType::f16)) fail_argument("vectors must be given in the storage type");
     {
         std::unordered_set<std::int64_t> seen;
         for (std::size_t i = 0; i < n; ++i) {
@@ -558,16 +556,7 @@ void GraphIndex::compact(std::size_t threads) {
         }
         std::sort(candidates.begin(), candidates.end());
         candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
-        s.query.resize(params_.dim);
-        row_as_float(p, s.query.data());
-        std::vector<float> products(candidates.size());
-        dots(s.query.data(), candidates.data(), candidates.size(), products.data());
-        std::vector<Candidate> pool(candidates.size());
-        for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distance_of(products[j], candidates[j]), candidates[j]};
-        std::vector<std::uint32_t> kept;
-        prune(p, pool, kept, s);
-        std::copy(kept.begin(), kept.end(), edges_.begin() + std::ptrdiff_t(std::size_t(p) * params_.degree));
-        degrees_[p] = std::uint32_t(kept.size());
+        relink(p, candidates, s);
     });
     for (std::uint32_t p = 0; p < slots_; ++p)
         if (dead(p)) degrees_[p] = 0;

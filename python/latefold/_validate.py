@@ -63,3 +63,20 @@ def token_matrix(value: object, name: str) -> np.ndarray:
     if value.shape[1] < 1:
         raise ValueError(f"{name} has token dimension 0")
     return np.require(value, requirements=["C", "A"])
+
+
+def float_matrix(x: object, name: str, dim: Optional[int] = None, owner: str = "quantizer") -> np.ndarray:
+    """A float32/float16 (n, dim) matrix as C-contiguous float32 with finite values."""
+    array = np.asarray(x)
+    if array.dtype not in (np.float32, np.float16):
+        hint = " (convert with .astype(np.float32))" if array.dtype.kind in "fiu" else ""
+        raise TypeError(f"{name} must be float32 or float16, got {array.dtype}{hint}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise ValueError(f"{name} has dimension {array.shape[1]}, the {owner} expects {dim}")
+    array = np.require(array, dtype=np.float32, requirements=["C", "A"])
+    bad = ~np.isfinite(array).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")
+    return array

@@ -291,7 +291,7 @@ class GraphIndex:
         results; in between, a two-hop traversal of the matching vectors runs. With
         ``explain=True`` a third value lists per query the path taken, the matches, the vectors
         scored and the nodes visited."""
-        q = self._vectors(queries, "queries", allow_1d=True).astype(np.float32, copy=False)
+        q = self._vectors(queries, "queries", allow_1d=True)
         k = _validate.positive_int(k, "k")
         ef = _validate.positive_int(ef, "ef")
         exact = 0 if exact_below is None else _non_negative_int(exact_below, "exact_below")
@@ -302,7 +302,7 @@ class GraphIndex:
         else:
             gated = float(gated_above)
         filters = self._compile_filters(filter, q.shape[0])
-        scores, ids, info = self._index.search(np.ascontiguousarray(q), k, ef, filters, exact, gated,
+        scores, ids, info = self._index.search(q, k, ef, filters, exact, gated,
                                                _validate.threads(threads))
         if not explain:
             return scores, ids
@@ -352,29 +352,19 @@ class GraphIndex:
 
     # ------------------------------------------------------------------ helpers
     def _vectors(self, x: object, name: str, allow_1d: bool = False) -> np.ndarray:
-        array = np.asarray(x)
-        if array.dtype not in (np.float32, np.float16):
-            hint = " (convert with .astype(np.float32))" if array.dtype.kind in "fiu" else ""
-            raise TypeError(f"{name} must be float32 or float16, got {array.dtype}{hint}")
-        if allow_1d and array.ndim == 1:
-            array = array.reshape(1, -1)
-        if array.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n, {self.dim}), got shape {array.shape}")
-        if array.shape[1] != self.dim:
-            raise ValueError(f"{name} has dimension {array.shape[1]}, the index expects {self.dim}")
-        bad = ~np.isfinite(array).all(axis=1)
-        if bad.any():
-            raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")
-        if name == "queries":
+        """Rows as float32 (queries, float32 storage) or float16 bits (float16 storage)."""
+        x = np.asarray(x)
+        if allow_1d and x.ndim == 1:
+            x = x.reshape(1, -1)
+        array = _validate.float_matrix(x, name, self.dim, "index")
+        if name == "queries" or self._params["storage"] == "float32":
             return array
-        if self._params["storage"] == "float16":
-            with np.errstate(over="ignore"):
-                half = np.ascontiguousarray(array, dtype=np.float16)
-            bad = ~np.isfinite(half).all(axis=1)
-            if bad.any():
-                raise ValueError(f"{name}: row {int(np.argmax(bad))} overflows float16 storage")
-            return half.view(np.uint16)
-        return np.ascontiguousarray(array, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            half = array.astype(np.float16)
+        bad = ~np.isfinite(half).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{name}: row {int(np.argmax(bad))} overflows float16 storage")
+        return half.view(np.uint16)
 
     def _attribute_columns(self, attributes: Optional[Mapping[str, object]], n: int) -> list:
         if attributes is None:

@@ -14,22 +14,6 @@ from . import _core, _io, _validate
 METRICS = ("ip", "l2")
 
 
-def _float_matrix(x: object, name: str, dim: Optional[int] = None) -> np.ndarray:
-    array = np.asarray(x)
-    if array.dtype not in (np.float32, np.float16):
-        hint = " (convert with .astype(np.float32))" if array.dtype.kind in "fiu" else ""
-        raise TypeError(f"{name} must be float32 or float16, got {array.dtype}{hint}")
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
-    if dim is not None and array.shape[1] != dim:
-        raise ValueError(f"{name} has dimension {array.shape[1]}, the quantizer expects {dim}")
-    array = np.require(array, dtype=np.float32, requirements=["C", "A"])
-    bad = ~np.isfinite(array).all(axis=1)
-    if bad.any():
-        raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")
-    return array
-
-
 def kmeans(x: object, k: int, *, iterations: int = 25, seed: int = 1,
            init: Optional[np.ndarray] = None, threads: Optional[int] = None
            ) -> Tuple[np.ndarray, np.ndarray, float]:
@@ -38,13 +22,13 @@ def kmeans(x: object, k: int, *, iterations: int = 25, seed: int = 1,
 
     Returns ``(centroids (k, d) float32, assignment (n,) uint32, objective)`` where objective is
     the sum of squared distances to the nearest centroid. ``iterations=0`` returns the seeds."""
-    data = _float_matrix(x, "x")
+    data = _validate.float_matrix(x, "x")
     k = _validate.positive_int(k, "k")
     if k > data.shape[0]:
         raise ValueError(f"k = {k} is larger than the number of points ({data.shape[0]})")
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
         raise ValueError("iterations must be a non-negative int")
-    start = None if init is None else _float_matrix(init, "init", data.shape[1])
+    start = None if init is None else _validate.float_matrix(init, "init", data.shape[1])
     if start is not None and start.shape[0] != k:
         raise ValueError(f"init has {start.shape[0]} rows, expected k = {k}")
     return _core.kmeans(data, k, int(iterations), _seed(seed), start, _validate.threads(threads))
@@ -139,7 +123,7 @@ class ProductQuantizer:
         """k-means (k-means++ seeds, Lloyd) per sub-vector on float32/float16 ``x`` ``(n, dim)``,
         ``n >= 2^nbits``; at most ``max_training_points`` rows (default 256 * 2^nbits, a seeded
         sample). Deterministic for a seed. Returns self."""
-        data = _float_matrix(x, "x", self.dim)
+        data = _validate.float_matrix(x, "x", self.dim)
         if data.shape[0] < self.ksub:
             raise ValueError(f"training needs at least {self.ksub} vectors, got {data.shape[0]}")
         if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
@@ -152,7 +136,7 @@ class ProductQuantizer:
     def encode(self, x: object, *, threads: Optional[int] = None) -> np.ndarray:
         """uint8 codes ``(n, code_size)``: each sub-vector's nearest centroid (L2)."""
         self._require_trained()
-        return self._pq.encode(_float_matrix(x, "x", self.dim), _validate.threads(threads))
+        return self._pq.encode(_validate.float_matrix(x, "x", self.dim), _validate.threads(threads))
 
     def _codes(self, codes: object) -> np.ndarray:
         array = np.asarray(codes)
@@ -172,7 +156,7 @@ class ProductQuantizer:
 
     def reconstruction_error(self, x: object) -> float:
         """Mean squared L2 error of encode-decode over the rows of ``x``."""
-        data = _float_matrix(x, "x", self.dim)
+        data = _validate.float_matrix(x, "x", self.dim)
         decoded = self.decode(self.encode(data))
         return float(np.mean(np.sum((decoded.astype(np.float64) - data) ** 2, axis=1)))
 
@@ -180,7 +164,7 @@ class ProductQuantizer:
         """ADC lookup tables, float32 ``(n_queries, m, ksub)``: ``<q_s, c>`` (ip) or
         ``||q_s - c||^2`` (l2) for every sub-vector s and centroid c."""
         self._require_trained()
-        return self._pq.lut(_float_matrix(queries, "queries", self.dim), _validate.threads(threads))
+        return self._pq.lut(_validate.float_matrix(queries, "queries", self.dim), _validate.threads(threads))
 
     def search(self, codes: object, queries: object, k: int, *, allowed: object = None,
                rescore: int = 4, threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -204,7 +188,7 @@ class ProductQuantizer:
         """
         self._require_trained()
         c = self._codes(codes)
-        q = _float_matrix(queries, "queries", self.dim)
+        q = _validate.float_matrix(queries, "queries", self.dim)
         k = _validate.positive_int(k, "k")
         if isinstance(rescore, bool) or not isinstance(rescore, numbers.Integral) or rescore < 0:
             raise ValueError("rescore must be a non-negative int")

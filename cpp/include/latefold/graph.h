@@ -87,9 +87,9 @@ public:
     bool contains(std::int64_t id) const;
     const AttributeStore& attributes() const noexcept { return attributes_; }
 
-    /// Adds n vectors (float32 rows, or float16 rows when `half` is set) with unique new ids and
-    /// their attributes. Validates everything first: on error nothing changes.
-    void add(const void* rows, bool half, const std::int64_t* ids, std::size_t n,
+    /// Adds n vectors (rows of the storage type: float32, or float16 bits) with unique new ids
+    /// and their attributes. Validates everything first: on error nothing changes.
+    void add(const void* rows, const std::int64_t* ids, std::size_t n,
              const std::vector<ColumnBatch>& columns, std::size_t threads);
     /// Tombstones the vectors with these ids: they leave every result at once. On error (an id
     /// unknown or repeated) nothing changes.
@@ -147,6 +147,10 @@ private:
     void prune(std::uint32_t p, std::vector<Candidate>& pool, std::vector<std::uint32_t>& out,
                Scratch& scratch) const;
     void insert(std::uint32_t first, std::size_t n, std::size_t threads);
+    /// Replaces p's edges by the pruned candidates (any order; p itself is skipped).
+    void relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& scratch);
+    /// Index in `slots` of the vector nearest (Euclidean) to their mean.
+    std::size_t nearest_to_mean(const std::vector<std::uint32_t>& slots) const;
     void choose_entries();
     void load_pivots();
     void reserve(std::size_t slots);
