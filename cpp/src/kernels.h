@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "latefold/common.h"
 #include "latefold/simd.h"
@@ -51,14 +52,37 @@ using nearest_rows_fn = void (*)(const float* rows, std::size_t count, std::size
                                  std::size_t depth, const float* packed, const float* bias,
                                  std::size_t width, std::uint32_t* index, float* value);
 
-/// 4-bit fast scan: for `blocks` blocks of 32 vectors, out[b * 32 + j] = sum over subspaces s of
-/// lut[s][code(j, s)] with uint16 arithmetic, and bit j of mask[b] set when low < sum < high.
-/// Codes in the blocked layout: per block, for each pair p of subspaces (pairs even: padded with
-/// zero codes), 32 bytes, byte j = code(j, 2p) | code(j, 2p + 1) << 4. lut: 2 * pairs tables of
-/// 16 uint8 (padding tables all zero).
+/// 4-bit fast-scan codes, blocked: per block of 32 vectors, for each pair p of subspaces (pairs
+/// even: padded with zero codes), 32 bytes, byte j = code(j, 2p) | code(j, 2p + 1) << 4.
+/// Tables: per query, 16 uint8 entries T(s) per subspace s, laid out for every path as the
+/// 512-bit kernel reads them: per duo d of pairs (2d, 2d + 1), 128 bytes
+///   [T(4d) T(4d) T(4d+2) T(4d+2) | T(4d+1) T(4d+1) T(4d+3) T(4d+3)]
+/// (one 128-bit lane per table; the tables of padding subspaces are zero).
+inline std::size_t fastscan_table_bytes(std::size_t pairs) noexcept { return pairs * 64; }
+/// Offset of the first copy of T(s) in a table (the second copy follows it).
+inline std::size_t fastscan_table_offset(std::size_t s) noexcept {
+    return s / 4 * 128 + (s & 1) * 64 + (s >> 1 & 1) * 32;
+}
+/// Writes the 16 entries of subspace s (both copies) into a table.
+inline void set_fastscan_table(std::uint8_t* table, std::size_t s, const std::uint8_t* entries) noexcept {
+    std::memcpy(table + fastscan_table_offset(s), entries, 16);
+    std::memcpy(table + fastscan_table_offset(s) + 16, entries, 16);
+}
+
+/// 4-bit fast scan of `blocks` blocks for nq queries (tables fastscan_table_bytes(pairs) apart):
+/// out[(q * blocks + b) * 32 + j] = sum over subspaces s of T_q(s)[code(j, s)] in uint16
+/// arithmetic, and bit j of mask[q * blocks + b] set when low[q] < sum < high[q].
 using fastscan_fn = void (*)(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                             const std::uint8_t* lut, std::int32_t low, std::int32_t high,
-                             std::uint16_t* out, std::uint32_t* mask);
+                             const std::uint8_t* tables, std::size_t nq, const std::int32_t* low,
+                             const std::int32_t* high, std::uint16_t* out, std::uint32_t* mask);
+
+/// One query's fast-scan tables from its float tables `lut` (m subspaces x 16 entries): with
+/// low_s the minimum of subspace s and delta = (widest subspace range) / qmax (1 when every range
+/// is 0), T(s)[c] = uint8(min(qmax, (lut[s][c] - low_s) * (1 / delta)) + 0.5), written into
+/// `table` (layout above); *base = sum of low_s (in subspace order), *delta = delta. So
+/// sum_s lut[s][code_s] = base + delta * (sum of entries), off by at most m * delta / 2.
+using fastscan_table_fn = void (*)(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
+                                   float* base, float* delta);
 
 /// dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float).
 using f16_to_f32_fn = void (*)(const half_bits* src, float* dst, std::size_t n);
@@ -78,6 +102,7 @@ struct KernelTable {
     signed_sums_fn signed_sums;
     nearest_rows_fn nearest_rows;
     fastscan_fn fastscan;
+    fastscan_table_fn fastscan_table;
     f16_to_f32_fn f16_to_f32;
     dot_rows_f32_fn dot_rows_f32;
     dot_rows_f16_fn dot_rows_f16;
@@ -95,7 +120,9 @@ void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const f
 void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_scalar(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
+                    std::size_t, const std::int32_t*, const std::int32_t*, std::uint16_t*,
+                    std::uint32_t*);
+void fastscan_table_scalar(const float*, std::size_t, float, std::uint8_t*, float*, float*);
 void f16_to_f32_scalar(const half_bits*, float*, std::size_t);
 void dot_rows_f32_scalar(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
                        std::size_t, float*);
@@ -111,7 +138,9 @@ void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const flo
 void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx2(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
+                    std::size_t, const std::int32_t*, const std::int32_t*, std::uint16_t*,
+                    std::uint32_t*);
+void fastscan_table_avx2(const float*, std::size_t, float, std::uint8_t*, float*, float*);
 void f16_to_f32_avx2(const half_bits*, float*, std::size_t);
 void dot_rows_f32_avx2(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
                        std::size_t, float*);
@@ -128,7 +157,9 @@ void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const f
 void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx512(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
+                    std::size_t, const std::int32_t*, const std::int32_t*, std::uint16_t*,
+                    std::uint32_t*);
+void fastscan_table_avx512(const float*, std::size_t, float, std::uint8_t*, float*, float*);
 void f16_to_f32_avx512(const half_bits*, float*, std::size_t);
 void dot_rows_f32_avx512(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
                        std::size_t, float*);
@@ -145,7 +176,9 @@ void signed_sums_neon(const float*, std::size_t, const std::uint32_t*, const flo
 void nearest_rows_neon(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_neon(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
-                    std::int32_t, std::int32_t, std::uint16_t*, std::uint32_t*);
+                    std::size_t, const std::int32_t*, const std::int32_t*, std::uint16_t*,
+                    std::uint32_t*);
+void fastscan_table_neon(const float*, std::size_t, float, std::uint8_t*, float*, float*);
 void f16_to_f32_neon(const half_bits*, float*, std::size_t);
 void dot_rows_f32_neon(const float*, const float*, std::size_t, const std::uint32_t*, std::size_t,
                        std::size_t, float*);

@@ -56,6 +56,41 @@ void block_codes(const std::uint8_t* codes, std::size_t count, std::size_t bytes
             }
 }
 
+// The fast scan's selection of the best `k` integer sums of one query. A candidate is one
+// integer, rank << 48 | (2^48 - 1 - id) with rank = the sum (ip) or 65535 - the sum (l2), so
+// that a larger integer ranks before (better estimate; equal estimates: lower id). Keeps up to
+// 2k candidates; when full, the k largest, and raises the entry threshold to the k-th.
+class SumSelection {
+public:
+    static constexpr std::uint64_t id_mask = (std::uint64_t(1) << 48) - 1;
+
+    explicit SumSelection(std::size_t k = 0) : k_(k) { kept_.reserve(2 * k); }
+    std::uint64_t threshold() const noexcept { return threshold_; }
+    void push(std::uint64_t candidate) {
+        kept_.push_back(candidate);
+        if (kept_.size() == 2 * k_) shrink();
+    }
+    /// The k best candidates, best first.
+    const std::vector<std::uint64_t>& sorted() {
+        shrink();
+        std::sort(kept_.begin(), kept_.end(), std::greater<std::uint64_t>());
+        return kept_;
+    }
+
+private:
+    void shrink() {
+        if (kept_.size() <= k_) return;
+        std::nth_element(kept_.begin(), kept_.begin() + std::ptrdiff_t(k_ - 1), kept_.end(),
+                         std::greater<std::uint64_t>());
+        kept_.resize(k_);
+        threshold_ = kept_[k_ - 1];
+    }
+
+    std::size_t k_;
+    std::uint64_t threshold_ = 0;
+    std::vector<std::uint64_t> kept_;
+};
+
 // Ranking key: higher is better for both metrics (distances are negated).
 float key_of(float score, Metric metric) { return metric == Metric::l2 ? -score : score; }
 
@@ -208,79 +243,77 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t k = options.k, ks = ksub();
     std::vector<float> lut(nq * m_ * ks);
     lookup_tables(queries, nq, lut.data(), options.threads);
+    // The score of vector i from query q's float tables (four partial sums: independent adds).
     auto exact = [&](std::size_t q, std::size_t i) {
         const float* table = lut.data() + q * m_ * ks;
         const std::uint8_t* c = codes + i * code_size();
-        float sum = 0.0f;
-        for (std::size_t s = 0; s < m_; ++s) sum += table[s * ks + code(c, s)];
-        return sum;
+        float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (nbits_ == 8) {
+            for (std::size_t s = 0; s < m_; ++s) sum[s & 3] += table[s * 256 + c[s]];
+        } else {
+            for (std::size_t s = 0; s + 1 < m_; s += 2) {
+                sum[s & 2] += table[s * 16 + (c[s >> 1] & 15)];
+                sum[(s & 2) + 1] += table[(s + 1) * 16 + (c[s >> 1] >> 4)];
+            }
+            if (m_ & 1) sum[0] += table[(m_ - 1) * 16 + (c[m_ >> 1] & 15)];
+        }
+        return (sum[0] + sum[1]) + (sum[2] + sum[3]);
     };
-
     const bool fast = nbits_ == 4;
+    if (fast && n > SumSelection::id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
     const std::size_t keep = fast && options.rescore ? std::max(k, options.rescore * k) : k;
-    // 4-bit: per query, uint8 tables: entry = round((lut - low_s) / delta), so that
-    // estimate = sum_s low_s + delta * (sum of entries), off by at most m * delta / 2.
+    // 4-bit: per query, uint8 tables in the kernels' layout and the estimate's base and step.
     const std::size_t pairs = ((m_ + 1) / 2 + 1) / 2 * 2;
-    std::vector<std::uint8_t> small(fast ? nq * pairs * 32 : 0, 0);
+    const std::size_t table_bytes = kernels::fastscan_table_bytes(pairs);
+    std::vector<std::uint8_t> small(fast ? nq * table_bytes : 0, 0);
     std::vector<float> base(nq, 0.0f), delta(nq, 1.0f);
     if (fast) {
-        const double qmax = std::min(255.0, std::floor(65535.0 / double(2 * pairs)));
-        for (std::size_t q = 0; q < nq; ++q) {
-            const float* table = lut.data() + q * m_ * ks;
-            float range = 0.0f;
-            for (std::size_t s = 0; s < m_; ++s) {
-                const auto [lo, hi] = std::minmax_element(table + s * ks, table + (s + 1) * ks);
-                range = std::max(range, *hi - *lo);
-                base[q] += *lo;
-            }
-            delta[q] = range > 0.0f ? float(range / qmax) : 1.0f;
-            for (std::size_t s = 0; s < m_; ++s) {
-                const float lo = *std::min_element(table + s * ks, table + (s + 1) * ks);
-                for (std::size_t c = 0; c < 16; ++c)
-                    small[q * pairs * 32 + s * 16 + c] =
-                        std::uint8_t(std::min(qmax, double((table[s * ks + c] - lo) / delta[q])) + 0.5);
-            }
-        }
+        const float qmax = float(std::min(255.0, std::floor(65535.0 / double(2 * pairs))));
+        const kernels::fastscan_table_fn quantize = kernels::active_kernels().fastscan_table;
+        for (std::size_t q = 0; q < nq; ++q)
+            quantize(lut.data() + q * m_ * ks, m_, qmax, small.data() + q * table_bytes, &base[q], &delta[q]);
     }
 
     const kernels::KernelTable& kern = kernels::active_kernels();
     // Tasks: chunks of vectors x blocks of queries, enough of them to keep every thread busy
     // on small collections too.
     const std::size_t chunks = (n + vectors_per_task - 1) / vectors_per_task;
-    const std::size_t wanted = 4 * resolve_threads(options.threads, std::size_t(-1));
+    const std::size_t threads = resolve_threads(options.threads, std::size_t(-1));
+    const std::size_t wanted = threads == 1 ? 1 : 4 * threads;
     const std::size_t query_blocks = std::max<std::size_t>(1, std::min(nq, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
     const std::size_t per_block = (nq + query_blocks - 1) / query_blocks;
     const std::size_t tasks = chunks * query_blocks;
     const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
-    std::vector<TopK> best(workers * nq, TopK(keep));
-    // Offers the keys of vectors first.. to a selection; most are below its worst entry and are
-    // dismissed by one comparison (ids grow within a worker, so an equal key never enters).
-    auto select = [&](TopK& top, const float* keys, std::size_t first, std::size_t count) {
-        float threshold = top.full() ? top.worst().score : -INFINITY;
+    std::vector<Reservoir> best(fast ? 0 : workers * nq, Reservoir(keep));
+    std::vector<SumSelection> best_sums(fast ? workers * nq : 0, SumSelection(keep));
+    // Offers the keys of vectors first.. to a selection; most are below its threshold and are
+    // dismissed by one comparison.
+    auto select = [&](Reservoir& top, const float* keys, std::size_t first, std::size_t count) {
+        float threshold = top.threshold();
         for (std::size_t i = 0; i < count; ++i) {
-            if (!(keys[i] > threshold) || !allowed_bit(options.allowed, first + i)) continue;
+            if (keys[i] < threshold || !allowed_bit(options.allowed, first + i)) continue;
             top.push({keys[i], std::int64_t(first + i)});
-            if (top.full()) threshold = top.worst().score;
+            threshold = top.threshold();
         }
     };
     const float sign = metric_ == Metric::l2 ? -1.0f : 1.0f;
     parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
-        TopK* mine = best.data() + worker * nq;
         const std::size_t first = task / query_blocks * vectors_per_task;
         const std::size_t count = std::min(n, first + vectors_per_task) - first;
         const std::size_t q0 = task % query_blocks * per_block, q1 = std::min(nq, q0 + per_block);
-        // Scratch kept by each pool thread between calls: fresh large buffers would cost a page
-        // fault per 4 KiB on every call.
+        // Scratch kept by each pool thread between calls (fresh large buffers would cost a page
+        // fault per 4 KiB on every call), used through plain pointers: each use of a
+        // thread_local in a shared library costs a call.
         thread_local std::vector<float> keys_buffer;
         thread_local std::vector<std::uint8_t> blocked_buffer;
         thread_local std::vector<std::uint16_t> sums_buffer;
         thread_local std::vector<std::uint32_t> masks_buffer;
-        std::vector<float>& keys = keys_buffer;  // one thread-local lookup each, not one per use
         std::vector<std::uint8_t>& blocked = blocked_buffer;
         std::vector<std::uint16_t>& sums = sums_buffer;
         std::vector<std::uint32_t>& masks = masks_buffer;
-        keys.resize(count);
         if (!fast) {
+            keys_buffer.resize(count);
+            float* keys = keys_buffer.data();
             const std::uint8_t* chunk = codes + first * m_;
             for (std::size_t q = q0; q < q1; ++q) {
                 const float* table = lut.data() + q * m_ * ks;
@@ -298,55 +331,75 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                     keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
                 }
                 for (; i < count; ++i) keys[i] = sign * exact(q, first + i);
-                select(mine[q], keys.data(), first, count);
+                select(best[worker * nq + q], keys, first, count);
             }
             return;
         }
-        // Blocked layout of this task's vectors, then every query scans it.
+        // Blocked layout of this task's vectors, then the queries scan it, `batch` at a time in
+        // groups of blocks that grow from 1 to `group`: the selection's bounds tighten between
+        // groups, fastest at the start.
+        constexpr std::size_t batch = 4, group = 8;
         const std::size_t blocks = (count + 31) / 32;
         blocked.resize(blocks * pairs * 32);
         block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
-        sums.resize(blocks * 32);
-        masks.resize(blocks);
+        sums.resize(batch * group * 32);
+        masks.resize(batch * group);
+        const std::uint8_t* blocked_codes = blocked.data();
+        std::uint16_t* sum_data = sums.data();
+        std::uint32_t* mask_data = masks.data();
         const bool ip = metric_ == Metric::inner_product;
-        for (std::size_t q = q0; q < q1; ++q) {
-            // The selection's threshold as bounds on the integer sums (ip: only sums above
-            // `low` can enter; l2: only sums below `high`), one unit wider for the rounding of
-            // the bound; the kernel flags the sums inside, the exact key then decides.
-            TopK& top = mine[q];
-            std::int32_t low = -1, high = 65536;
-            auto update_bounds = [&] {
-                if (!top.full()) return;
-                const double bound = std::floor((double(sign * top.worst().score) - base[q]) / delta[q]);
-                if (ip)
-                    low = std::int32_t(std::max(-1.0, std::min(65536.0, bound - 1)));
-                else
-                    high = std::int32_t(std::max(-1.0, std::min(65536.0, bound + 2)));
-            };
-            update_bounds();
-            kern.fastscan(blocked.data(), blocks, pairs, small.data() + q * pairs * 32, low, high,
-                          sums.data(), masks.data());
-            for (std::size_t b = 0; b < blocks; ++b) {
-                for (std::uint32_t mask = masks[b]; mask; mask &= mask - 1) {
-                    std::size_t j = 0;
-                    while (!((mask >> j) & 1u)) ++j;
-                    const std::size_t i = b * 32 + j;
-                    if (i >= count) break;
-                    const std::int32_t sum = sums[i];
-                    if (sum <= low || sum >= high) continue;
-                    const float key = sign * (base[q] + delta[q] * float(sum));
-                    if (top.full() && !(key > top.worst().score)) continue;
-                    if (!allowed_bit(options.allowed, first + i)) continue;
-                    top.push({key, std::int64_t(first + i)});
-                    update_bounds();
+        SumSelection* selections = best_sums.data() + worker * nq;
+        // The selection's threshold as bounds on the sums (ip: only sums above `low` can enter;
+        // l2: only sums below `high`); the kernel flags the sums inside.
+        auto bounds = [&](std::size_t q, std::int32_t& low, std::int32_t& high) {
+            low = -1, high = 65536;
+            const std::uint64_t threshold = selections[q].threshold();
+            if (threshold == 0) return;
+            const std::int32_t rank = std::int32_t(threshold >> 48);
+            if (ip)
+                low = rank - 1;
+            else
+                high = 65535 - rank + 1;
+        };
+        for (std::size_t q = q0; q < q1; q += batch) {
+            const std::size_t in_batch = std::min(batch, q1 - q);
+            std::int32_t low[batch], high[batch];
+            for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(group, 2 * size)) {
+                const std::size_t nb = std::min(size, blocks - b0);
+                for (std::size_t i = 0; i < in_batch; ++i) bounds(q + i, low[i], high[i]);
+                kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.data() + q * table_bytes,
+                              in_batch, low, high, sum_data, mask_data);
+                for (std::size_t i = 0; i < in_batch; ++i) {
+                    SumSelection& top = selections[q + i];
+                    for (std::size_t b = 0; b < nb; ++b)
+                        for (std::uint32_t mask = mask_data[i * nb + b]; mask; mask &= mask - 1) {
+                            const std::size_t j = std::size_t(__builtin_ctz(mask));
+                            const std::size_t v = (b0 + b) * 32 + j;
+                            if (v >= count) break;
+                            const std::uint32_t sum = sum_data[(i * nb + b) * 32 + j];
+                            const std::uint64_t candidate = std::uint64_t(ip ? sum : 65535 - sum) << 48 |
+                                                            (SumSelection::id_mask - (first + v));
+                            const std::uint64_t threshold = top.threshold();
+                            if (candidate < threshold || !allowed_bit(options.allowed, first + v)) continue;
+                            top.push(candidate);
+                            if (top.threshold() != threshold) bounds(q + i, low[i], high[i]);
+                        }
                 }
             }
         }
     });
     for (std::size_t q = 0; q < nq; ++q) {
         TopK merged(keep);
-        for (std::size_t w = 0; w < workers; ++w)
-            for (const ScoredId& e : best[w * nq + q].sorted()) merged.push(e);
+        for (std::size_t w = 0; w < workers; ++w) {
+            if (!fast) {
+                for (const ScoredId& e : best[w * nq + q].sorted()) merged.push(e);
+                continue;
+            }
+            for (const std::uint64_t c : best_sums[w * nq + q].sorted()) {
+                const std::uint32_t rank = std::uint32_t(c >> 48), sum = metric_ == Metric::l2 ? 65535 - rank : rank;
+                merged.push({sign * (base[q] + delta[q] * float(sum)), std::int64_t(SumSelection::id_mask - (c & SumSelection::id_mask))});
+            }
+        }
         std::vector<ScoredId> top = merged.sorted();
         if (fast && options.rescore) {
             TopK exact_top(k);

@@ -59,48 +59,95 @@ void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_s
 }
 
 // Fast scan, 32 vectors per block, two subspace pairs per 512-bit register.
-void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                     const std::uint8_t* lut, std::int32_t low, std::int32_t high,
-                     std::uint16_t* out, std::uint32_t* mask) {
-    // Bounds clamped to the uint16 range; a bound outside it lets every sum through.
-    const __m256i low_v = _mm256_set1_epi16(std::int16_t(std::uint16_t(std::max(0, std::min(65535, low)))));
-    const __m256i high_v = _mm256_set1_epi16(std::int16_t(std::uint16_t(std::max(0, std::min(65535, high)))));
-    const bool any_low = low < 0, any_high = high > 65535;
-    const __m512i low_nibble = _mm512_set1_epi8(0x0F), low_byte = _mm512_set1_epi16(0x00FF);
-    // Tables of two subspace pairs per register, [t(p), t(p), t(p+1), t(p+1)], built once.
-    AlignedVector<std::uint8_t> table_bytes(pairs * 64);
-    for (std::size_t p = 0; p < pairs; p += 2)
-        for (std::size_t half = 0; half < 2; ++half) {
-            const __m512i a = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * p + 16 * half)));
-            const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lut + 32 * (p + 1) + 16 * half)));
-            _mm512_store_si512(table_bytes.data() + 64 * (p + half), _mm512_mask_blend_epi64(0xF0, a, b));
-        }
-    const std::uint8_t* t = table_bytes.data();
+namespace {
+
+// As the AVX2 kernel (NQ queries per load of codes, `words` / `highs` accumulators), with two
+// pairs per 512-bit register: its upper half holds pair p + 1 of the same 32 vectors.
+template <int NQ>
+void fastscan_queries_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
+                             const std::uint8_t* tables, const std::int32_t* low,
+                             const std::int32_t* high, std::uint16_t* out, std::uint32_t* mask,
+                             std::size_t out_blocks) {
+    const std::size_t table_bytes = fastscan_table_bytes(pairs);
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
     for (std::size_t b = 0; b < blocks; ++b) {
-        __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+        __m512i words[NQ], highs[NQ];
+        for (int q = 0; q < NQ; ++q) words[q] = highs[q] = _mm512_setzero_si512();
         const std::uint8_t* block = codes + b * pairs * 32;
         for (std::size_t p = 0; p < pairs; p += 2) {  // pairs is even
             const __m512i c = _mm512_loadu_si512(block + p * 32);
-            const __m512i r_lo = _mm512_shuffle_epi8(_mm512_load_si512(t + 64 * p), _mm512_and_si512(c, low_nibble));
-            const __m512i r_hi = _mm512_shuffle_epi8(_mm512_load_si512(t + 64 * (p + 1)),
-                                                     _mm512_and_si512(_mm512_srli_epi16(c, 4), low_nibble));
-            even = _mm512_add_epi16(even, _mm512_add_epi16(_mm512_and_si512(r_lo, low_byte), _mm512_and_si512(r_hi, low_byte)));
-            odd = _mm512_add_epi16(odd, _mm512_add_epi16(_mm512_srli_epi16(r_lo, 8), _mm512_srli_epi16(r_hi, 8)));
+            const __m512i lo = _mm512_and_si512(c, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), nibble);
+            for (int q = 0; q < NQ; ++q) {
+                const std::uint8_t* t = tables + q * table_bytes + p * 64;  // duo p / 2
+                const __m512i r_lo = _mm512_shuffle_epi8(_mm512_loadu_si512(t), lo);
+                const __m512i r_hi = _mm512_shuffle_epi8(_mm512_loadu_si512(t + 64), hi);
+                words[q] = _mm512_add_epi16(words[q], _mm512_add_epi16(r_lo, r_hi));
+                highs[q] = _mm512_add_epi16(highs[q], _mm512_add_epi16(_mm512_srli_epi16(r_lo, 8), _mm512_srli_epi16(r_hi, 8)));
+            }
         }
-        const __m256i e = _mm256_add_epi16(_mm512_castsi512_si256(even), _mm512_extracti64x4_epi64(even, 1));
-        const __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(odd), _mm512_extracti64x4_epi64(odd, 1));
-        // Interleave even / odd words back into vector order 0..31.
-        const __m256i lo = _mm256_unpacklo_epi16(e, o), hi = _mm256_unpackhi_epi16(e, o);
-        const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20), second = _mm256_permute2x128_si256(lo, hi, 0x31);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32), first);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * 32 + 16), second);
-        auto pass = [&](__m256i v) {
-            const __mmask16 above = any_low ? __mmask16(0xFFFF) : _mm256_cmpgt_epu16_mask(v, low_v);
-            const __mmask16 below = any_high ? __mmask16(0xFFFF) : _mm256_cmplt_epu16_mask(v, high_v);
-            return std::uint32_t(above & below);
-        };
-        mask[b] = pass(first) | (pass(second) << 16);
+        for (int q = 0; q < NQ; ++q) {
+            const __m512i even512 = _mm512_sub_epi16(words[q], _mm512_slli_epi16(highs[q], 8));
+            const __m256i e = _mm256_add_epi16(_mm512_castsi512_si256(even512), _mm512_extracti64x4_epi64(even512, 1));
+            const __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(highs[q]), _mm512_extracti64x4_epi64(highs[q], 1));
+            // Interleave even / odd words back into vector order 0..31.
+            const __m256i lo = _mm256_unpacklo_epi16(e, o), hi = _mm256_unpackhi_epi16(e, o);
+            const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20), second = _mm256_permute2x128_si256(lo, hi, 0x31);
+            std::uint16_t* sums = out + (q * out_blocks + b) * 32;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), first);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + 16), second);
+            // Bounds clamped to the uint16 range; a bound outside it lets every sum through.
+            auto pass = [&](__m256i v) {
+                const __mmask16 above = low[q] < 0 ? __mmask16(0xFFFF)
+                    : _mm256_cmpgt_epu16_mask(v, _mm256_set1_epi16(std::int16_t(std::uint16_t(std::min(65535, low[q])))));
+                const __mmask16 below = high[q] > 65535 ? __mmask16(0xFFFF)
+                    : _mm256_cmplt_epu16_mask(v, _mm256_set1_epi16(std::int16_t(std::uint16_t(std::max(0, high[q])))));
+                return std::uint32_t(above & below);
+            };
+            mask[q * out_blocks + b] = pass(first) | (pass(second) << 16);
+        }
     }
+}
+
+}  // namespace
+
+void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
+                     const std::uint8_t* tables, std::size_t nq, const std::int32_t* low,
+                     const std::int32_t* high, std::uint16_t* out, std::uint32_t* mask) {
+    const std::size_t table_bytes = fastscan_table_bytes(pairs);
+    for (std::size_t q = 0; q < nq; q += 4) {
+        const std::uint8_t* t = tables + q * table_bytes;
+        std::uint16_t* o = out + q * blocks * 32;
+        std::uint32_t* mk = mask + q * blocks;
+        switch (std::min<std::size_t>(4, nq - q)) {
+            case 4: fastscan_queries_avx512<4>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks); break;
+            case 3: fastscan_queries_avx512<3>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks); break;
+            case 2: fastscan_queries_avx512<2>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks); break;
+            default: fastscan_queries_avx512<1>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks);
+        }
+    }
+}
+
+void fastscan_table_avx512(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
+                           float* base, float* delta) {
+    float range = 0.0f, sum = 0.0f;
+    for (std::size_t s = 0; s < m; ++s) {
+        const __m512 v = _mm512_loadu_ps(lut + s * 16);
+        const float lo = _mm512_reduce_min_ps(v);
+        range = std::max(range, _mm512_reduce_max_ps(v) - lo);
+        sum += lo;
+    }
+    const float step = range > 0.0f ? range / qmax : 1.0f;
+    const __m512 scale = _mm512_set1_ps(1.0f / step), top = _mm512_set1_ps(qmax), half = _mm512_set1_ps(0.5f);
+    for (std::size_t s = 0; s < m; ++s) {
+        const __m512 v = _mm512_loadu_ps(lut + s * 16);
+        const __m512 x = _mm512_min_ps(_mm512_mul_ps(_mm512_sub_ps(v, _mm512_set1_ps(_mm512_reduce_min_ps(v))), scale), top);
+        const __m128i entries = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(_mm512_add_ps(x, half)));
+        std::uint8_t* out = table + fastscan_table_offset(s);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), entries);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), entries);
+    }
+    *base = sum;
+    *delta = step;
 }
 
 void f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {

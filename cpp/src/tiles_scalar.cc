@@ -1,5 +1,6 @@
 // The scalar twins of the tile kernels: plain loops, compiled without auto-vectorisation, the oracle for every
 // SIMD path. Same packed layout, same per-token order of additions (k ascending).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -81,19 +82,52 @@ void nearest_rows_scalar(const float* rows, std::size_t count, std::size_t row_s
 }
 
 void fastscan_scalar(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
-                     const std::uint8_t* lut, std::int32_t low, std::int32_t high,
-                     std::uint16_t* out, std::uint32_t* mask) {
-    for (std::size_t b = 0; b < blocks; ++b) {
-        for (std::size_t j = 0; j < 32; ++j) {
-            std::uint16_t sum = 0;
-            for (std::size_t p = 0; p < pairs; ++p) {
-                const std::uint8_t byte = codes[(b * pairs + p) * 32 + j];
-                sum = std::uint16_t(sum + lut[(2 * p) * 16 + (byte & 15)] + lut[(2 * p + 1) * 16 + (byte >> 4)]);
+                     const std::uint8_t* tables, std::size_t nq, const std::int32_t* low,
+                     const std::int32_t* high, std::uint16_t* out, std::uint32_t* mask) {
+    for (std::size_t q = 0; q < nq; ++q) {
+        const std::uint8_t* t = tables + q * fastscan_table_bytes(pairs);
+        for (std::size_t b = 0; b < blocks; ++b) {
+            std::uint16_t* sums = out + (q * blocks + b) * 32;
+            for (std::size_t j = 0; j < 32; ++j) {
+                std::uint16_t sum = 0;
+                for (std::size_t p = 0; p < pairs; ++p) {
+                    const std::uint8_t byte = codes[(b * pairs + p) * 32 + j];
+                    sum = std::uint16_t(sum + t[fastscan_table_offset(2 * p) + (byte & 15)] +
+                                        t[fastscan_table_offset(2 * p + 1) + (byte >> 4)]);
+                }
+                sums[j] = sum;
             }
-            out[b * 32 + j] = sum;
+            mask[q * blocks + b] = fastscan_mask(sums, low[q], high[q]);
         }
-        mask[b] = fastscan_mask(out + b * 32, low, high);
     }
+}
+
+void fastscan_table_scalar(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
+                           float* base, float* delta) {
+    auto low_of = [](const float* t) {
+        float lo = t[0];
+        for (int c = 1; c < 16; ++c) lo = std::min(lo, t[c]);
+        return lo;
+    };
+    float range = 0.0f, sum = 0.0f;
+    for (std::size_t s = 0; s < m; ++s) {
+        const float* t = lut + s * 16;
+        float hi = t[0];
+        for (int c = 1; c < 16; ++c) hi = std::max(hi, t[c]);
+        const float lo = low_of(t);
+        range = std::max(range, hi - lo);
+        sum += lo;
+    }
+    const float step = range > 0.0f ? range / qmax : 1.0f, scale = 1.0f / step;
+    for (std::size_t s = 0; s < m; ++s) {
+        const float* t = lut + s * 16;
+        const float lo = low_of(t);
+        std::uint8_t entries[16];
+        for (int c = 0; c < 16; ++c) entries[c] = std::uint8_t(std::min((t[c] - lo) * scale, qmax) + 0.5f);
+        set_fastscan_table(table, s, entries);
+    }
+    *base = sum;
+    *delta = step;
 }
 
 // IEEE binary16 -> binary32, exact, including subnormals, infinities and NaN payloads.

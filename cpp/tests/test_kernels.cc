@@ -118,19 +118,43 @@ void tile_kernels_match_scalar() {
             scalar.signed_sums(x.data(), columns, index.data(), sign.data(), start.data(), 3, b.data());
             for (std::size_t i = 0; i < a.size(); ++i) check(std::fabs(a[i] - b[i]) <= 1e-5f, "signed_sums", a[i], b[i]);
         }
-        // Fast scan: integer sums, identical on every path.
+        // Fast-scan tables from float tables: identical bytes, base and step on every path
+        // (ranges of 0 included: the step is then 1).
+        for (std::size_t m : {1, 5, 32}) {
+            std::vector<float> lut(m * 16);
+            for (float& v : lut) v = normal(gen);
+            std::fill(lut.begin(), lut.begin() + 16, 0.75f);
+            const std::size_t table = latefold::kernels::fastscan_table_bytes((m + 3) / 4 * 2);
+            for (float qmax : {255.0f, 127.0f}) {
+                std::vector<std::uint8_t> ta(table, 0), tb(table, 0);
+                float base_a, base_b, delta_a, delta_b;
+                kern.fastscan_table(lut.data(), m, qmax, ta.data(), &base_a, &delta_a);
+                scalar.fastscan_table(lut.data(), m, qmax, tb.data(), &base_b, &delta_b);
+                check(base_a == base_b, "fastscan_table base", base_a, base_b);
+                check(delta_a == delta_b, "fastscan_table delta", delta_a, delta_b);
+                for (std::size_t i = 0; i < table; ++i) check(ta[i] == tb[i], "fastscan_table", ta[i], tb[i]);
+            }
+        }
+        // Fast scan: integer sums, identical on every path, for 1..6 queries at once (the
+        // kernels take the queries four at a time).
         for (std::size_t pairs : {2, 4, 10}) {
-            const std::size_t blocks = 3;
-            std::vector<std::uint8_t> codes(blocks * pairs * 32), lut(pairs * 32);
+            const std::size_t blocks = 3, table = latefold::kernels::fastscan_table_bytes(pairs);
+            std::vector<std::uint8_t> codes(blocks * pairs * 32), tables(6 * table);
             for (auto& c : codes) c = std::uint8_t(gen());
-            for (auto& l : lut) l = std::uint8_t(gen());
-            std::vector<std::uint16_t> a(blocks * 32), b(blocks * 32);
-            for (auto bounds : {std::make_pair(-1, 65536), std::make_pair(2000, 3000), std::make_pair(-1, 2500)}) {
-                std::vector<std::uint32_t> ma(blocks), mb(blocks);
-                kern.fastscan(codes.data(), blocks, pairs, lut.data(), bounds.first, bounds.second, a.data(), ma.data());
-                scalar.fastscan(codes.data(), blocks, pairs, lut.data(), bounds.first, bounds.second, b.data(), mb.data());
+            for (std::size_t q = 0; q < 6; ++q)
+                for (std::size_t sub = 0; sub < 2 * pairs; ++sub) {
+                    std::uint8_t entries[16];
+                    for (auto& e : entries) e = std::uint8_t(gen());
+                    latefold::kernels::set_fastscan_table(tables.data() + q * table, sub, entries);
+                }
+            const std::vector<std::int32_t> low{-1, 2000, -1, 2500, 1000, 70000}, high{65536, 3000, 2500, 2600, 65536, 80000};
+            for (std::size_t nq = 1; nq <= 6; ++nq) {
+                std::vector<std::uint16_t> a(nq * blocks * 32), b(nq * blocks * 32);
+                std::vector<std::uint32_t> ma(nq * blocks), mb(nq * blocks);
+                kern.fastscan(codes.data(), blocks, pairs, tables.data(), nq, low.data(), high.data(), a.data(), ma.data());
+                scalar.fastscan(codes.data(), blocks, pairs, tables.data(), nq, low.data(), high.data(), b.data(), mb.data());
                 for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "fastscan", a[i], b[i]);
-                for (std::size_t i = 0; i < blocks; ++i) check(ma[i] == mb[i], "fastscan mask", ma[i], mb[i]);
+                for (std::size_t i = 0; i < ma.size(); ++i) check(ma[i] == mb[i], "fastscan mask", ma[i], mb[i]);
             }
         }
     }

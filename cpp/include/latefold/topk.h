@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -23,6 +24,11 @@ inline bool ranks_before(const ScoredId& a, const ScoredId& b) noexcept {
     if (!a_nan && a.score != b.score) return a.score > b.score;
     return a.id < b.id;
 }
+
+/// ranks_before as a function object, so that the heap operations inline it.
+struct RanksBefore {
+    bool operator()(const ScoredId& a, const ScoredId& b) const noexcept { return ranks_before(a, b); }
+};
 
 class TopK {
 public:
@@ -43,24 +49,60 @@ public:
         if (k_ == 0) return;
         if (heap_.size() < k_) {
             heap_.push_back(candidate);
-            std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+            std::push_heap(heap_.begin(), heap_.end(), RanksBefore());
         } else if (ranks_before(candidate, heap_.front())) {
-            std::pop_heap(heap_.begin(), heap_.end(), ranks_before);
+            std::pop_heap(heap_.begin(), heap_.end(), RanksBefore());
             heap_.back() = candidate;
-            std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+            std::push_heap(heap_.begin(), heap_.end(), RanksBefore());
         }
     }
 
     /// The kept pairs, best first.
     std::vector<ScoredId> sorted() const {
         std::vector<ScoredId> out(heap_);
-        std::sort(out.begin(), out.end(), ranks_before);
+        std::sort(out.begin(), out.end(), RanksBefore());
         return out;
     }
 
 private:
     std::size_t k_;
     std::vector<ScoredId> heap_;  // max-heap under ranks_before: front() is the worst kept pair
+};
+
+/// The k best pairs of a long stream in amortized O(1) per candidate: keeps up to 2k pairs and,
+/// when full, partitions them and raises the entry threshold to the k-th best score. A candidate
+/// whose score is below threshold() can never enter (one at the threshold can: its id decides).
+class Reservoir {
+public:
+    explicit Reservoir(std::size_t k = 0) : k_(k) { kept_.reserve(2 * k); }
+
+    float threshold() const noexcept { return threshold_; }
+
+    void push(ScoredId candidate) {
+        if (k_ == 0 || candidate.score < threshold_) return;
+        kept_.push_back(candidate);
+        if (kept_.size() == 2 * k_) shrink();
+    }
+
+    /// The k best pairs, best first.
+    std::vector<ScoredId> sorted() {
+        shrink();
+        std::vector<ScoredId> out(kept_);
+        std::sort(out.begin(), out.end(), RanksBefore());
+        return out;
+    }
+
+private:
+    void shrink() {
+        if (kept_.size() <= k_) return;
+        std::nth_element(kept_.begin(), kept_.begin() + std::ptrdiff_t(k_ - 1), kept_.end(), RanksBefore());
+        kept_.resize(k_);
+        threshold_ = kept_[k_ - 1].score;
+    }
+
+    std::size_t k_;
+    float threshold_ = -INFINITY;
+    std::vector<ScoredId> kept_;
 };
 
 }  // namespace latefold
