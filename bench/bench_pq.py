@@ -151,8 +151,10 @@ def build_latefold(x, metric, nbits, m, t):
     def train():
         pq.train(x, iterations=ITERATIONS, seed=1, threads=t)
 
-    def encode():
+    def encode():  # 4-bit: packed into the fast-scan layout too, as faiss does at add()
         state["codes"] = pq.encode(x, threads=t)
+        if nbits == 4:
+            state["codes"] = pq.pack(state["codes"], threads=t)
         return pq.code_size
 
     def exact_shortlist(q):

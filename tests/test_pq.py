@@ -3,7 +3,7 @@
 Tolerances: sub-vector distances and table entries are float32 sums of at most `width` terms,
 off by at most γ_width (|q|·|c| or squared norms) — we allow 1e-5 relative to the magnitudes,
 far above that bound and far below any real difference between centroids. 4-bit fast-scan
-estimates are off by at most m·delta/2 by construction (delta = widest table range / 255)."""
+estimates are off by at most m·delta/2 by construction (delta = widest table range / 127: 7-bit table entries)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_fast_scan_estimate_error_bound(rng):
     codes = pq.encode(x)
     q = rng.standard_normal((3, 24)).astype(np.float32)
     table = ref.lut(pq.centroids, pq.subspace_bounds, q, "ip")
-    delta = (table.max(2) - table.min(2)).max(1) / 255
+    delta = (table.max(2) - table.min(2)).max(1) / 127
     results = {}
     for path in lf.simd_info()["supported"]:
         lf.set_simd(path)
@@ -218,3 +218,38 @@ def test_bad_use(trained, rng):
         pq.train(x[:10])
     for a, b in zip(before, pq.centroids):  # a failed train leaves the quantizer as it was
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (7, 33), (8, 31), (30, 5000)])
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_packed_codes_search_like_row_major(rng, simd, m, n, metric):
+    x = data(rng, max(n, 64), 30)[:n]
+    pq = lf.ProductQuantizer(30, m, 4, metric).train(data(rng, 500, 30), iterations=3)
+    codes = pq.encode(x)
+    packed = pq.pack(codes)
+    assert len(packed) == n and packed.nbytes == -(-n // 32) * (-(-pq.code_size // 2) * 2) * 32
+    np.testing.assert_array_equal(packed.codes, codes)
+    np.testing.assert_array_equal(pq.decode(packed), pq.decode(codes))
+    q = rng.standard_normal((6, 30)).astype(np.float32)
+    allowed = rng.random(n) < 0.5
+    for rescore in (0, 3):
+        for mask in (None, allowed):
+            a = pq.search(packed, q, 10, rescore=rescore, allowed=mask)
+            b = pq.search(codes, q, 10, rescore=rescore, allowed=mask)
+            np.testing.assert_array_equal(a[1], b[1])
+            np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_packed_codes_bad_use(rng):
+    x = data(rng, 300, 30)
+    pq4 = lf.ProductQuantizer(30, 8, 4).train(x, iterations=2)
+    with pytest.raises(ValueError, match="4-bit"):
+        lf.ProductQuantizer(30, 8, 8).train(x, iterations=2).pack(np.zeros((3, 8), np.uint8))
+    packed = pq4.pack(pq4.encode(x))
+    other = lf.ProductQuantizer(30, 10, 4).train(x, iterations=2)
+    with pytest.raises(ValueError, match="do not fit"):
+        other.search(packed, x[:2], 3)
+    with pytest.raises(ValueError, match="allowed"):
+        pq4.search(packed, x[:2], 3, allowed=np.ones(5, bool))
+    with pytest.raises(ValueError):  # read-only: the layout cannot be corrupted in place
+        packed.codes[0, 0] = 1

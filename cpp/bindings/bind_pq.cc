@@ -87,6 +87,16 @@ void bind_pq(py::module_& m) {
                  pq.decode(c, n, out, t);
                  return x;
              })
+        .def("pack",
+             [](const ProductQuantizer& pq, const py::array& codes, const py::object& threads) {
+                 const std::uint8_t* c = code_matrix(pq, codes);
+                 const std::size_t n = std::size_t(codes.shape(0)), t = as_threads(threads);
+                 auto packed = new_array<std::uint8_t>({py::ssize_t(pq.packed_size(n))});
+                 std::uint8_t* out = packed.mutable_data();
+                 py::gil_scoped_release release;
+                 pq.pack(c, n, out, t);
+                 return packed;
+             })
         .def("lut",
              [](const ProductQuantizer& pq, const py::array& queries, const py::object& threads) {
                  const float* q = float_matrix(queries, pq.dim(), "queries");
@@ -99,11 +109,21 @@ void bind_pq(py::module_& m) {
              })
         .def("search",
              [](const ProductQuantizer& pq, const py::array& codes, const py::array& queries,
-                std::size_t k, std::size_t rescore, const py::object& allowed, const py::object& threads) {
+                std::size_t k, std::size_t rescore, const py::object& allowed, const py::object& threads,
+                const py::object& packed) {
                  const std::uint8_t* c = code_matrix(pq, codes);
                  const float* q = float_matrix(queries, pq.dim(), "queries");
                  const std::size_t n = std::size_t(codes.shape(0)), nq = std::size_t(queries.shape(0));
                  PqSearchOptions options;
+                 py::array packed_array;
+                 if (!packed.is_none()) {  // the same codes in the fast-scan layout
+                     packed_array = packed.cast<py::array>();
+                     if (!py::isinstance<py::array_t<std::uint8_t>>(packed_array) || packed_array.ndim() != 1 ||
+                         std::size_t(packed_array.shape(0)) != pq.packed_size(n))
+                         value_error("packed codes must be a 1-D uint8 array of " + std::to_string(pq.packed_size(n)) + " bytes");
+                     require_c_contiguous(packed_array, "packed codes");
+                     options.packed = static_cast<const std::uint8_t*>(packed_array.data());
+                 }
                  options.k = k;
                  options.rescore = rescore;
                  options.threads = as_threads(threads);
@@ -124,7 +144,9 @@ void bind_pq(py::module_& m) {
                      pq.search(c, n, q, nq, options, s, i);
                  }
                  return py::make_tuple(scores, ids);
-             });
+             },
+             py::arg("codes"), py::arg("queries"), py::arg("k"), py::arg("rescore"), py::arg("allowed"),
+             py::arg("threads"), py::arg("packed") = py::none());
 
     m.def("kmeans",
           [](const py::array& x, std::size_t k, std::size_t iterations, std::uint64_t seed,

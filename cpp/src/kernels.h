@@ -54,7 +54,8 @@ using nearest_rows_fn = void (*)(const float* rows, std::size_t count, std::size
 
 /// 4-bit fast-scan codes, blocked: per block of 32 vectors, for each pair p of subspaces (pairs
 /// even: padded with zero codes), 32 bytes, byte j = code(j, 2p) | code(j, 2p + 1) << 4.
-/// Tables: per query, 16 uint8 entries T(s) per subspace s, laid out for every path as the
+/// Tables: per query, 16 entries T(s) per subspace s, each at most 127 (so that two add in a
+/// byte), laid out for every path as the
 /// 512-bit kernel reads them: per duo d of pairs (2d, 2d + 1), 128 bytes
 ///   [T(4d) T(4d) T(4d+2) T(4d+2) | T(4d+1) T(4d+1) T(4d+3) T(4d+3)]
 /// (one 128-bit lane per table; the tables of padding subspaces are zero).
@@ -78,7 +79,7 @@ using fastscan_fn = void (*)(const std::uint8_t* codes, std::size_t blocks, std:
 
 /// One query's fast-scan tables from its float tables `lut` (m subspaces x 16 entries): with
 /// low_s the minimum of subspace s and delta = (widest subspace range) / qmax (1 when every range
-/// is 0), T(s)[c] = uint8(min(qmax, (lut[s][c] - low_s) * (1 / delta)) + 0.5), written into
+/// is 0), T(s)[c] = uint8(min(qmax, (lut[s][c] - low_s) * (1 / delta)) + 0.5) (qmax <= 127), written into
 /// `table` (layout above); *base = sum of low_s (in subspace order), *delta = delta. So
 /// sum_s lut[s][code_s] = base + delta * (sum of entries), off by at most m * delta / 2.
 using fastscan_table_fn = void (*)(const float* lut, std::size_t m, float qmax, std::uint8_t* table,

@@ -91,6 +91,15 @@ private:
     std::vector<std::uint64_t> kept_;
 };
 
+// fn(q) for q < nq, on the pool in blocks of 16 queries.
+template <class Fn>
+void for_each_query(std::size_t nq, std::size_t threads, Fn fn) {
+    constexpr std::size_t block = 16;
+    parallel_for((nq + block - 1) / block, threads, [&](std::size_t b, std::size_t) {
+        for (std::size_t q = b * block; q < std::min(nq, (b + 1) * block); ++q) fn(q);
+    });
+}
+
 // Ranking key: higher is better for both metrics (distances are negated).
 float key_of(float score, Metric metric) { return metric == Metric::l2 ? -score : score; }
 
@@ -197,6 +206,17 @@ void ProductQuantizer::encode(const float* x, std::size_t n, std::uint8_t* codes
     });
 }
 
+void ProductQuantizer::pack(const std::uint8_t* codes, std::size_t n, std::uint8_t* out,
+                            std::size_t threads) const {
+    if (nbits_ != 4) fail_argument("only 4-bit codes have a fast-scan layout");
+    const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
+        const std::size_t first = task * vectors_per_task, count = std::min(n, first + vectors_per_task) - first;
+        block_codes(codes + first * code_size(), count, code_size(), fastscan_pairs(),
+                    out + first / 32 * fastscan_pairs() * 32);
+    });
+}
+
 void ProductQuantizer::decode(const std::uint8_t* codes, std::size_t n, float* x,
                               std::size_t threads) const {
     require_trained();
@@ -243,35 +263,47 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t k = options.k, ks = ksub();
     std::vector<float> lut(nq * m_ * ks);
     lookup_tables(queries, nq, lut.data(), options.threads);
-    // The score of vector i from query q's float tables (four partial sums: independent adds).
-    auto exact = [&](std::size_t q, std::size_t i) {
-        const float* table = lut.data() + q * m_ * ks;
-        const std::uint8_t* c = codes + i * code_size();
-        float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        if (nbits_ == 8) {
-            for (std::size_t s = 0; s < m_; ++s) sum[s & 3] += table[s * 256 + c[s]];
-        } else {
-            for (std::size_t s = 0; s + 1 < m_; s += 2) {
-                sum[s & 2] += table[s * 16 + (c[s >> 1] & 15)];
-                sum[(s & 2) + 1] += table[(s + 1) * 16 + (c[s >> 1] >> 4)];
-            }
-            if (m_ & 1) sum[0] += table[(m_ - 1) * 16 + (c[m_ >> 1] & 15)];
-        }
-        return (sum[0] + sum[1]) + (sum[2] + sum[3]);
-    };
     const bool fast = nbits_ == 4;
+    if (options.packed && !fast) fail_argument("only 4-bit codes have a fast-scan layout");
+    const std::size_t pairs = fastscan_pairs();
+    // The score of vector i from query q's float tables (four partial sums in registers:
+    // independent adds).
+    auto exact = [&](std::size_t q, std::size_t i) {
+        const float* t = lut.data() + q * m_ * ks;
+        const std::uint8_t* c = codes + i * code_size();
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        if (nbits_ == 8) {
+            std::size_t s = 0;
+            for (; s + 4 <= m_; s += 4) {
+                s0 += t[s * 256 + c[s]], s1 += t[(s + 1) * 256 + c[s + 1]];
+                s2 += t[(s + 2) * 256 + c[s + 2]], s3 += t[(s + 3) * 256 + c[s + 3]];
+            }
+            for (; s < m_; ++s) s0 += t[s * 256 + c[s]];
+        } else {  // byte b holds subspaces 2b (low nibble) and 2b + 1
+            const std::size_t full = m_ / 2;
+            std::size_t b = 0;
+            for (; b + 2 <= full; b += 2) {
+                s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
+                s2 += t[(2 * b + 2) * 16 + (c[b + 1] & 15)], s3 += t[(2 * b + 3) * 16 + (c[b + 1] >> 4)];
+            }
+            for (; b < full; ++b) s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
+            if (m_ & 1) s0 += t[(m_ - 1) * 16 + (c[full] & 15)];
+        }
+        return (s0 + s1) + (s2 + s3);
+    };
     if (fast && n > SumSelection::id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
     const std::size_t keep = fast && options.rescore ? std::max(k, options.rescore * k) : k;
     // 4-bit: per query, uint8 tables in the kernels' layout and the estimate's base and step.
-    const std::size_t pairs = ((m_ + 1) / 2 + 1) / 2 * 2;
     const std::size_t table_bytes = kernels::fastscan_table_bytes(pairs);
     std::vector<std::uint8_t> small(fast ? nq * table_bytes : 0, 0);
     std::vector<float> base(nq, 0.0f), delta(nq, 1.0f);
     if (fast) {
-        const float qmax = float(std::min(255.0, std::floor(65535.0 / double(2 * pairs))));
+        // 7-bit entries (two add in a byte in the kernels) whose sums fit 16 bits.
+        const float qmax = float(std::min(127.0, std::floor(65535.0 / double(2 * pairs))));
         const kernels::fastscan_table_fn quantize = kernels::active_kernels().fastscan_table;
-        for (std::size_t q = 0; q < nq; ++q)
+        for_each_query(nq, options.threads, [&](std::size_t q) {
             quantize(lut.data() + q * m_ * ks, m_, qmax, small.data() + q * table_bytes, &base[q], &delta[q]);
+        });
     }
 
     const kernels::KernelTable& kern = kernels::active_kernels();
@@ -340,11 +372,16 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         // groups, fastest at the start.
         constexpr std::size_t batch = 4, group = 8;
         const std::size_t blocks = (count + 31) / 32;
-        blocked.resize(blocks * pairs * 32);
-        block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
+        const std::uint8_t* blocked_codes = nullptr;
+        if (options.packed) {
+            blocked_codes = options.packed + first / 32 * pairs * 32;
+        } else {
+            blocked.resize(blocks * pairs * 32);
+            block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
+            blocked_codes = blocked.data();
+        }
         sums.resize(batch * group * 32);
         masks.resize(batch * group);
-        const std::uint8_t* blocked_codes = blocked.data();
         std::uint16_t* sum_data = sums.data();
         std::uint32_t* mask_data = masks.data();
         const bool ip = metric_ == Metric::inner_product;
@@ -388,7 +425,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             }
         }
     });
-    for (std::size_t q = 0; q < nq; ++q) {
+    for_each_query(nq, options.threads, [&](std::size_t q) {
         TopK merged(keep);
         for (std::size_t w = 0; w < workers; ++w) {
             if (!fast) {
@@ -411,7 +448,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             scores[q * k + i] = have ? key_of(top[i].score, metric_) : std::numeric_limits<float>::quiet_NaN();
             ids[q * k + i] = have ? top[i].id : -1;
         }
-    }
+    });
 }
 
 }  // namespace latefold

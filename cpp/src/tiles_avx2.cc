@@ -66,9 +66,9 @@ void nearest_rows_avx2(const float* rows, std::size_t count, std::size_t row_str
 // Fast scan, 32 vectors per block: one shuffle per subspace scores all of them.
 namespace {
 
-// NQ queries share each load of codes. Per table lookup r (two entries per 16-bit word: vectors
-// 2w and 2w + 1), `words` adds whole words and `highs` the high bytes; the even vectors' sums are
-// words - (highs << 8) (mod 2^16), the odd ones' highs.
+// NQ queries share each load of codes. The two lookups of a pair add in bytes (entries <= 127);
+// then per 16-bit word (vectors 2w and 2w + 1) `words` adds whole words and `highs` the high
+// bytes: the even vectors' sums are words - (highs << 8) (mod 2^16), the odd ones' highs.
 template <int NQ>
 void fastscan_queries_avx2(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
                            const std::uint8_t* tables, const std::int32_t* low,
@@ -88,8 +88,9 @@ void fastscan_queries_avx2(const std::uint8_t* codes, std::size_t blocks, std::s
                 const std::uint8_t* t = tables + q * table_bytes + at;
                 const __m256i r_lo = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t)), lo);
                 const __m256i r_hi = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 64)), hi);
-                words[q] = _mm256_add_epi16(words[q], _mm256_add_epi16(r_lo, r_hi));
-                highs[q] = _mm256_add_epi16(highs[q], _mm256_add_epi16(_mm256_srli_epi16(r_lo, 8), _mm256_srli_epi16(r_hi, 8)));
+                const __m256i both = _mm256_add_epi8(r_lo, r_hi);  // entries <= 127: no carry
+                words[q] = _mm256_add_epi16(words[q], both);
+                highs[q] = _mm256_add_epi16(highs[q], _mm256_srli_epi16(both, 8));
             }
         }
         for (int q = 0; q < NQ; ++q) {

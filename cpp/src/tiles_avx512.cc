@@ -81,8 +81,9 @@ void fastscan_queries_avx512(const std::uint8_t* codes, std::size_t blocks, std:
                 const std::uint8_t* t = tables + q * table_bytes + p * 64;  // duo p / 2
                 const __m512i r_lo = _mm512_shuffle_epi8(_mm512_loadu_si512(t), lo);
                 const __m512i r_hi = _mm512_shuffle_epi8(_mm512_loadu_si512(t + 64), hi);
-                words[q] = _mm512_add_epi16(words[q], _mm512_add_epi16(r_lo, r_hi));
-                highs[q] = _mm512_add_epi16(highs[q], _mm512_add_epi16(_mm512_srli_epi16(r_lo, 8), _mm512_srli_epi16(r_hi, 8)));
+                const __m512i both = _mm512_add_epi8(r_lo, r_hi);  // entries <= 127: no carry
+                words[q] = _mm512_add_epi16(words[q], both);
+                highs[q] = _mm512_add_epi16(highs[q], _mm512_srli_epi16(both, 8));
             }
         }
         for (int q = 0; q < NQ; ++q) {

@@ -10,7 +10,7 @@ from .fde import FDE
 from .graph import Filter, GraphIndex
 from .maxsim import maxsim, maxsim_rerank, maxsim_topk
 from .multivectors import MultiVectors
-from .pq import ProductQuantizer, kmeans
+from .pq import PackedCodes, ProductQuantizer, kmeans
 from .simd import set_simd, simd_info
 from . import datasets
 
@@ -21,6 +21,7 @@ __all__ = [
     "GraphIndex",
     "MultiVectors",
     "datasets",
+    "PackedCodes",
     "ProductQuantizer",
     "kmeans",
     "maxsim",

@@ -32,6 +32,9 @@ struct PqSearchOptions {
     /// 4-bit only: candidates re-scored exactly = rescore * k (0: return the fast-scan estimates).
     std::size_t rescore = 4;
     const std::uint8_t* allowed = nullptr;  ///< optional bitmap, bit i (LSB first) = vector i allowed
+    /// 4-bit only, optional: the same codes in the fast-scan layout (see pack), scanned instead of
+    /// laying the row-major codes out on every call (those still serve the re-scoring).
+    const std::uint8_t* packed = nullptr;
     std::size_t threads = 0;
 };
 
@@ -47,6 +50,10 @@ public:
     std::size_t code_size() const noexcept { return nbits_ == 8 ? m_ : (m_ + 1) / 2; }
     std::size_t offset(std::size_t s) const noexcept { return offset_[s]; }
     std::size_t width(std::size_t s) const noexcept { return offset_[s + 1] - offset_[s]; }
+    /// 4-bit: code bytes per vector in the fast-scan layout (code_size() rounded up to even).
+    std::size_t fastscan_pairs() const noexcept { return (code_size() + 1) / 2 * 2; }
+    /// 4-bit: bytes of n vectors' codes in the fast-scan layout.
+    std::size_t packed_size(std::size_t n) const noexcept { return (n + 31) / 32 * fastscan_pairs() * 32; }
     bool trained() const noexcept { return !centroids_.empty(); }
     const std::vector<float>& centroids() const noexcept { return centroids_; }
 
@@ -58,6 +65,10 @@ public:
     void set_centroids(const float* centroids);
 
     void encode(const float* x, std::size_t n, std::uint8_t* codes, std::size_t threads) const;
+    /// 4-bit codes in the fast-scan layout (packed_size(n) bytes): per block of 32 vectors, byte
+    /// p of vector j at [(block * fastscan_pairs() + p) * 32 + j], missing vectors and bytes zero.
+    /// A search of packed codes skips this transposition of every call.
+    void pack(const std::uint8_t* codes, std::size_t n, std::uint8_t* out, std::size_t threads) const;
     void decode(const std::uint8_t* codes, std::size_t n, float* x, std::size_t threads) const;
     void lookup_tables(const float* queries, std::size_t nq, float* lut, std::size_t threads) const;
 
