@@ -354,3 +354,72 @@ def test_small_and_empty_indexes():
     assert len(g) == 0 and (g.search(np.ones((1, 3), np.float32), 2)[1] == -1).all()
     g.add(np.eye(3, dtype=np.float32))
     assert g.search(np.array([[0, 0, 1]], np.float32), 1)[1][0, 0] == 5
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("nbits", [8, 4])
+def test_quantized_storage(rng, tmp_path, metric, nbits):
+    """PQ codes steer the traversal; re-ranked scores are exact, unranked ones the codes' ADC
+    estimates; filters, deletions and persistence behave as with plain storage."""
+    x, q = clustered(rng, 6000, 32)
+    ids = np.arange(6000, dtype=np.int64)
+    attrs = attributes(rng, 6000)
+    pq = lf.ProductQuantizer(32, 16, nbits=nbits, metric=metric).train(x, iterations=8)
+    g = lf.GraphIndex(32, metric=metric, quantizer=pq)
+    g.add(x, ids, attrs)
+    assert g.quantizer is pq
+    for f, spec in [(None, None), (F.range("year", 0, 499), ("range", "year", 0, 499)),
+                    (F.range("year", 0, 9), ("range", "year", 0, 9))]:
+        mask = np.ones(6000, bool) if spec is None else ref.evaluate(spec, ids, attrs)
+        scores, found = g.search(q, 10, ef=128, filter=f)
+        _, truth = ref.filtered_topk(x, ids, q, 10, mask, metric)
+        assert ref.recall(found, truth) >= 0.9
+        assert mask[found].all()
+        v = x[found].astype(np.float64)
+        want = np.einsum("qkd,qd->qk", v, q) if metric == "ip" else ((v - q[:, None, :]) ** 2).sum(2)
+        np.testing.assert_allclose(scores, want, rtol=1e-4, atol=1e-4)  # re-ranked: exact
+    # Without re-ranking the scores are the ADC estimates of the returned codes.
+    scores, found, stats = g.search(q, 10, ef=64, rerank=False, explain=True)
+    assert {s["path"] for s in stats} == {"graph"}
+    codes = pq.encode(x)
+    adc = np.stack([(pq.lut(q[i:i + 1])[0][np.arange(16), _split(codes[found[i]], nbits)]).sum(1)
+                    for i in range(len(q))])
+    np.testing.assert_allclose(scores, adc, rtol=1e-4, atol=1e-4)
+    # Deletions, compaction and persistence keep the codes in step with the vectors.
+    g.delete(ids[:3000])
+    g.compact()
+    path = tmp_path / "pq.lf"
+    g.save(path)
+    for mmap in (False, True):
+        h = lf.GraphIndex.load(path, mmap=mmap)
+        assert h.quantizer is not None and h.quantizer.m == 16 and h.quantizer.nbits == nbits
+        for a, b in zip(g.quantizer.centroids, h.quantizer.centroids):
+            np.testing.assert_array_equal(a, b)
+        for rerank in (True, False):
+            a, b = g.search(q, 10, rerank=rerank), h.search(q, 10, rerank=rerank)
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+            assert (a[1] >= 3000).all()
+
+
+def _split(codes, nbits):
+    """Sub-vector indices (n, m) of row-major codes."""
+    if nbits == 8:
+        return codes.astype(np.intp)
+    return np.stack([codes & 15, codes >> 4], axis=2).reshape(len(codes), -1).astype(np.intp)
+
+
+def test_quantizer_checks(rng):
+    x, _ = clustered(rng, 600, 16)
+    pq = lf.ProductQuantizer(16, 4).train(x, iterations=2)
+    with pytest.raises(TypeError, match="ProductQuantizer"):
+        lf.GraphIndex(16, quantizer="pq")
+    with pytest.raises(ValueError, match="train"):
+        lf.GraphIndex(16, quantizer=lf.ProductQuantizer(16, 4))
+    with pytest.raises(ValueError, match="differ"):
+        lf.GraphIndex(32, quantizer=pq)
+    with pytest.raises(ValueError, match="differ"):
+        lf.GraphIndex(16, metric="l2", quantizer=pq)
+    g = lf.GraphIndex(16, storage="float16", quantizer=pq)  # codes of the float16 rows
+    g.add(x)
+    _, found = g.search(x[:5], 1, ef=32)
+    assert (found[:, 0] == np.arange(5)).all()

@@ -151,6 +151,7 @@ void bind_graph(py::module_& m) {
              }),
              py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("degree"), py::arg("ef_construction"),
              py::arg("alpha"))
+        .def("set_quantizer", [](PyGraphIndex& g, const ProductQuantizer& pq) { g.index.set_quantizer(pq); })
         .def("__len__", [](const PyGraphIndex& g) { return g.index.size(); })
         .def_property_readonly("slots", [](const PyGraphIndex& g) { return g.index.slots(); })
         .def("contains", [](const PyGraphIndex& g, std::int64_t id) { return g.index.contains(id); })
@@ -187,7 +188,7 @@ void bind_graph(py::module_& m) {
              })
         .def("search",
              [](const PyGraphIndex& g, const py::array& queries, std::size_t k, std::size_t ef, const py::list& filters,
-                std::size_t exact_below, double gated_above, const py::object& threads) {
+                std::size_t exact_below, double gated_above, bool rerank, const py::object& threads) {
                  const std::size_t dim = g.index.params().dim;
                  const float* q = typed<float>(queries, "queries", 2);
                  if (std::size_t(queries.shape(1)) != dim) value_error("queries: wrong dimension");
@@ -215,6 +216,7 @@ void bind_graph(py::module_& m) {
                  o.ef = ef;
                  o.exact_below = exact_below;
                  o.gated_above = gated_above;
+                 o.rerank = rerank;
                  o.threads = as_threads(threads);
                  auto scores = new_array<float>({py::ssize_t(nq), py::ssize_t(k)});
                  auto ids = new_array<std::int64_t>({py::ssize_t(nq), py::ssize_t(k)});
@@ -241,6 +243,7 @@ void bind_graph(py::module_& m) {
                  out["edges"] = to_array(st.edges);
                  out["entry"] = st.entry;
                  out["pivots"] = to_array(st.pivots);
+                 out["codes"] = to_array(st.codes);
                  if (g.index.params().storage == DType::f32) {
                      py::array_t<float> v({py::ssize_t(n), py::ssize_t(dim)});
                      if (n) std::memcpy(v.mutable_data(), g.index.vectors(), n * dim * sizeof(float));
@@ -265,7 +268,7 @@ void bind_graph(py::module_& m) {
         .def("restore",
              [](PyGraphIndex& g, const py::array& vectors, const py::array& ids, const py::array& live,
                 const py::array& degrees, const py::array& edges, std::uint32_t entry, const py::array& pivots,
-                const py::list& columns, bool borrow) {
+                const py::array& codes, const py::list& columns, bool borrow) {
                  const bool half = g.index.params().storage == DType::f16;
                  const std::size_t n = std::size_t(ids.ndim() == 1 ? ids.shape(0) : 0);
                  if (vectors.ndim() != 2 || std::size_t(vectors.shape(0)) != n ||
@@ -285,6 +288,8 @@ void bind_graph(py::module_& m) {
                  st.entry = entry;
                  const std::uint32_t* pv = typed<std::uint32_t>(pivots, "pivots");
                  st.pivots.assign(pv, pv + pivots.shape(0));
+                 const std::uint8_t* c = typed<std::uint8_t>(codes, "codes");
+                 st.codes.assign(c, c + codes.shape(0));
                  const std::vector<ColumnBatch> batch = column_batches(columns, n);
                  GraphIndex::restore(g.index, std::move(st), rows, borrow, batch);
                  g.borrowed = borrow ? py::object(vectors) : py::object();

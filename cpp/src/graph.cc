@@ -35,6 +35,7 @@ struct GraphIndex::Scratch {
     std::vector<float> query;            // a stored row as float32
     std::vector<std::uint64_t> allowed;  // the filter's bitset
     std::vector<float> row;              // prune: a candidate's row as float32
+    std::vector<float> lut;              // the query's ADC tables (with a quantizer)
 
     void begin(std::size_t slots) {
         if (visited.size() < slots) visited.assign(slots, 0), epoch = 0;
@@ -89,6 +90,15 @@ bool GraphIndex::contains(std::int64_t id) const {
     return slot_of_.count(id) != 0;
 }
 
+void GraphIndex::set_quantizer(const ProductQuantizer& quantizer) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    if (slots_ != 0) fail_argument("a quantizer can only be set on an empty index");
+    if (!quantizer.trained()) fail_argument("the quantizer is not trained");
+    if (quantizer.dim() != params_.dim) fail_argument("the quantizer's dim differs from the index's");
+    if (quantizer.metric() != params_.metric) fail_argument("the quantizer's metric differs from the index's");
+    quantizer_ = std::make_unique<ProductQuantizer>(quantizer);
+}
+
 void GraphIndex::row_as_float(std::uint32_t slot, float* out) const {
     if (params_.storage == DType::f32)
         std::memcpy(out, row(slot), params_.dim * sizeof(float));
@@ -107,7 +117,7 @@ void GraphIndex::dots(const float* q, const std::uint32_t* slots, std::size_t co
 // ---------------------------------------------------------------------------------- traversal
 
 void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::uint64_t* allowed,
-                          Scratch& s, SearchStats& stats) const {
+                          Scratch& s, SearchStats& stats, const float* lut, float lut_offset) const {
     const std::uint64_t* gate = allowed ? allowed : live_.data();
     s.begin(slots_);
     s.candidates.clear();
@@ -127,23 +137,34 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
             s.results.pop_back();
         }
     };
+    const bool ip = params_.metric == Metric::inner_product;
     auto score_batch = [&]() {
         s.products.resize(s.batch.size());
-        dots(q, s.batch.data(), s.batch.size(), s.products.data());
         stats.distances += s.batch.size();
+        if (lut) {
+            quantizer_->score_codes(lut, codes_.data(), s.batch.data(), s.batch.size(), s.products.data());
+            for (std::size_t i = 0; i < s.batch.size(); ++i)
+                consider(s.batch[i], ip ? -s.products[i] : s.products[i] - lut_offset);
+            return;
+        }
+        dots(q, s.batch.data(), s.batch.size(), s.products.data());
         for (std::size_t i = 0; i < s.batch.size(); ++i) consider(s.batch[i], distance_of(s.products[i], s.batch[i]));
     };
 
-    // Rows are fetched from memory while the rest of the neighbour list is read.
+    // Rows (or codes) are fetched from memory while the rest of the neighbour list is read.
+    const std::size_t code_bytes = lut ? quantizer_->code_size() : 0;
     auto prefetch_row = [&](std::uint32_t slot) {
-        const char* r = static_cast<const char*>(row(slot));
-        for (std::size_t b = 0; b < row_bytes(); b += 64) __builtin_prefetch(r + b);
+        const char* r = lut ? reinterpret_cast<const char*>(codes_.data() + std::size_t(slot) * code_bytes)
+                            : static_cast<const char*>(row(slot));
+        const std::size_t bytes = lut ? code_bytes : row_bytes();
+        for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(r + b);
     };
     // Start from the pivots (or the entry alone): a one-level sketch of the collection, scored
     // from a contiguous copy, so that the beam begins near the query.
-    if (pivots_.empty()) {
-        s.batch.assign(1, entry_);
-        s.visit(entry_);
+    if (pivots_.empty() || lut) {  // with codes, the pivots are scored by their codes too
+        s.batch.assign(pivots_.begin(), pivots_.end());
+        if (s.batch.empty()) s.batch.push_back(entry_);
+        for (std::uint32_t p : s.batch) s.visit(p);
         score_batch();
     } else {
         s.products.resize(pivots_.size());
@@ -274,6 +295,15 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         }
         st.matches = matches;
         s.results.clear();
+        float q_norm = 0.0f;
+        if (params_.metric == Metric::l2)
+            for (std::size_t d = 0; d < params_.dim; ++d) q_norm += q[d] * q[d];
+        const float* lut = nullptr;
+        if (quantizer_) {
+            s.lut.resize(quantizer_->m() * quantizer_->ksub());
+            quantizer_->lookup_tables(q, 1, s.lut.data(), 1);
+            lut = s.lut.data();
+        }
         if (matches > 0) {
             // Below a few percent a filtered subgraph falls apart even through two hops (the
             // collapse the filtered-search benchmark reports): scan instead.
@@ -281,13 +311,22 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
                 st.path = SearchPath::exact;
             } else if (!allowed) {
                 st.path = SearchPath::graph;
-                traverse(q, ef, Mode::plain, nullptr, s, st);
+                traverse(q, ef, Mode::plain, nullptr, s, st, lut, q_norm);
             } else if (double(matches) >= gated_above * double(live_count_)) {
                 st.path = SearchPath::gated;
-                traverse(q, ef, Mode::gated, allowed, s, st);
+                traverse(q, ef, Mode::gated, allowed, s, st, lut, q_norm);
             } else {
                 st.path = SearchPath::acorn;
-                traverse(q, ef, Mode::acorn, allowed, s, st);
+                traverse(q, ef, Mode::acorn, allowed, s, st, lut, q_norm);
+            }
+            if (lut && options.rerank && st.path != SearchPath::exact) {
+                // The traversal ranked by codes: re-score what it kept from the rows.
+                s.batch.clear();
+                for (const Candidate& c : s.results) s.batch.push_back(c.slot);
+                s.products.resize(s.batch.size());
+                dots(q, s.batch.data(), s.batch.size(), s.products.data());
+                st.distances += s.batch.size();
+                for (std::size_t j = 0; j < s.batch.size(); ++j) s.results[j].distance = distance_of(s.products[j], s.batch[j]);
             }
             if (st.path == SearchPath::exact || s.results.size() < std::min(k, matches)) {
                 st.path = SearchPath::exact;
@@ -297,9 +336,6 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         std::sort(s.results.begin(), s.results.end(), [&](const Candidate& a, const Candidate& b) {
             return a.distance < b.distance || (a.distance == b.distance && ids_[a.slot] < ids_[b.slot]);
         });
-        float q_norm = 0.0f;
-        if (params_.metric == Metric::l2)
-            for (std::size_t d = 0; d < params_.dim; ++d) q_norm += q[d] * q[d];
         for (std::size_t j = 0; j < k; ++j) {
             float score = pad;
             std::int64_t id = -1;
@@ -480,6 +516,7 @@ void GraphIndex::reserve(std::size_t slots) {
     live_.resize(bit_words(slots));
     degrees_.resize(slots);
     edges_.resize(slots * params_.degree);
+    if (quantizer_) codes_.resize(slots * quantizer_->code_size());
 }
 
 void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
@@ -499,6 +536,16 @@ void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
     const std::uint32_t first = std::uint32_t(slots_);
     std::memcpy(static_cast<std::uint8_t*>(owned_.data()) + slots_ * row_bytes(), rows, n * row_bytes());
     attributes_.append(columns, n);
+    if (quantizer_) {
+        std::vector<float> converted;
+        const float* x = static_cast<const float*>(rows);
+        if (params_.storage != DType::f32) {
+            converted.resize(n * params_.dim);
+            kernels::active_kernels().f16_to_f32(static_cast<const half_bits*>(rows), converted.data(), n * params_.dim);
+            x = converted.data();
+        }
+        quantizer_->encode(x, n, codes_.data() + std::size_t(first) * quantizer_->code_size(), threads);
+    }
     std::vector<float> x(params_.dim);
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t p = first + std::uint32_t(i);
@@ -592,6 +639,7 @@ GraphState GraphIndex::state() const {
     st.edges = edges_;
     st.entry = entry_;
     st.pivots = pivots_;
+    st.codes.assign(codes_.begin(), codes_.begin() + std::ptrdiff_t(quantizer_ ? slots_ * quantizer_->code_size() : 0));
     return st;
 }
 
@@ -605,6 +653,7 @@ void GraphIndex::restore(GraphIndex& index, GraphState st, const void* vectors, 
     if (n > std::size_t(UINT32_MAX)) corrupt("too many vectors");
     if (n && st.entry >= n) corrupt("entry point");
     if (st.pivots.size() > max_pivots) corrupt("pivots");
+    if (st.codes.size() != (index.quantizer_ ? n * index.quantizer_->code_size() : 0)) corrupt("codes");
     for (std::uint32_t p : st.pivots)
         if (p >= n) corrupt("pivots");
     std::unordered_map<std::int64_t, std::uint32_t> slot_of;
@@ -663,6 +712,7 @@ void GraphIndex::restore(GraphIndex& index, GraphState st, const void* vectors, 
     index.entry_ = fresh.entry_;
     index.entry_chosen_at_ = fresh.entry_chosen_at_;
     index.pivots_ = std::move(st.pivots);
+    index.codes_ = std::move(st.codes);
     index.load_pivots();
     std::swap(index.attributes_, fresh.attributes_);
 }

@@ -91,6 +91,30 @@ private:
     std::vector<std::uint64_t> kept_;
 };
 
+// The ADC score of one vector's codes `c` from a query's float tables `t` (m x 2^nbits), in four
+// partial sums held in registers (independent adds).
+float adc_sum(const float* t, const std::uint8_t* c, std::size_t m, std::size_t nbits) noexcept {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    if (nbits == 8) {
+        std::size_t s = 0;
+        for (; s + 4 <= m; s += 4) {
+            s0 += t[s * 256 + c[s]], s1 += t[(s + 1) * 256 + c[s + 1]];
+            s2 += t[(s + 2) * 256 + c[s + 2]], s3 += t[(s + 3) * 256 + c[s + 3]];
+        }
+        for (; s < m; ++s) s0 += t[s * 256 + c[s]];
+    } else {  // byte b holds subspaces 2b (low nibble) and 2b + 1
+        const std::size_t full = m / 2;
+        std::size_t b = 0;
+        for (; b + 2 <= full; b += 2) {
+            s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
+            s2 += t[(2 * b + 2) * 16 + (c[b + 1] & 15)], s3 += t[(2 * b + 3) * 16 + (c[b + 1] >> 4)];
+        }
+        for (; b < full; ++b) s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
+        if (m & 1) s0 += t[(m - 1) * 16 + (c[full] & 15)];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
 // fn(q) for q < nq, on the pool in blocks of 16 queries.
 template <class Fn>
 void for_each_query(std::size_t nq, std::size_t threads, Fn fn) {
@@ -255,6 +279,11 @@ void ProductQuantizer::lookup_tables(const float* queries, std::size_t nq, float
     });
 }
 
+void ProductQuantizer::score_codes(const float* lut, const std::uint8_t* codes,
+                                   const std::uint32_t* rows, std::size_t count, float* out) const noexcept {
+    for (std::size_t i = 0; i < count; ++i) out[i] = adc_sum(lut, codes + std::size_t(rows[i]) * code_size(), m_, nbits_);
+}
+
 void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const float* queries,
                               std::size_t nq, const PqSearchOptions& options, float* scores,
                               std::int64_t* ids) const {
@@ -266,30 +295,9 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const bool fast = nbits_ == 4;
     if (options.packed && !fast) fail_argument("only 4-bit codes have a fast-scan layout");
     const std::size_t pairs = fastscan_pairs();
-    // The score of vector i from query q's float tables (four partial sums in registers:
-    // independent adds).
+    // The score of vector i from query q's float tables.
     auto exact = [&](std::size_t q, std::size_t i) {
-        const float* t = lut.data() + q * m_ * ks;
-        const std::uint8_t* c = codes + i * code_size();
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        if (nbits_ == 8) {
-            std::size_t s = 0;
-            for (; s + 4 <= m_; s += 4) {
-                s0 += t[s * 256 + c[s]], s1 += t[(s + 1) * 256 + c[s + 1]];
-                s2 += t[(s + 2) * 256 + c[s + 2]], s3 += t[(s + 3) * 256 + c[s + 3]];
-            }
-            for (; s < m_; ++s) s0 += t[s * 256 + c[s]];
-        } else {  // byte b holds subspaces 2b (low nibble) and 2b + 1
-            const std::size_t full = m_ / 2;
-            std::size_t b = 0;
-            for (; b + 2 <= full; b += 2) {
-                s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
-                s2 += t[(2 * b + 2) * 16 + (c[b + 1] & 15)], s3 += t[(2 * b + 3) * 16 + (c[b + 1] >> 4)];
-            }
-            for (; b < full; ++b) s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
-            if (m_ & 1) s0 += t[(m_ - 1) * 16 + (c[full] & 15)];
-        }
-        return (s0 + s1) + (s2 + s3);
+        return adc_sum(lut.data() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
     };
     if (fast && n > SumSelection::id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
     const std::size_t keep = fast && options.rescore ? std::max(k, options.rescore * k) : k;

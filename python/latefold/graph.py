@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core, _io, _validate
+from .pq import ProductQuantizer
 
 METRICS = ("ip", "l2")
 STORAGES = ("float32", "float16")
@@ -186,6 +187,12 @@ class GraphIndex:
     degree : most edges per vector (R). More: higher recall per visited node, more memory.
     ef_construction : beam width while inserting (L). More: a better graph, slower adds.
     alpha : pruning slack (>= 1): larger keeps more long edges.
+    quantizer : optional trained `ProductQuantizer` of the same dim and metric. Traversals then
+        score the vectors' PQ codes (``code_size`` bytes per vector, kept in memory) instead of
+        the stored vectors, which are read only to build the graph, to re-score the best ``ef``
+        candidates exactly (``search(rerank=True)``, the default) and for exact scans; with
+        ``load(mmap=True)`` they stay on disk until read. ``rerank=False`` returns the ADC
+        estimates without touching the vectors.
 
     Construction involves no randomness and gives the same graph for any thread count.
     Attributes are given per vector at ``add``: ``{"year": int array, "score": float array,
@@ -193,7 +200,8 @@ class GraphIndex:
     """
 
     def __init__(self, dim: int, *, metric: str = "ip", storage: str = "float32", degree: int = 32,
-                 ef_construction: int = 128, alpha: float = 1.0) -> None:
+                 ef_construction: int = 128, alpha: float = 1.0,
+                 quantizer: Optional[ProductQuantizer] = None) -> None:
         dim = _validate.positive_int(dim, "dim")
         if metric not in METRICS:
             raise ValueError(f"metric must be 'ip' or 'l2', got {metric!r}")
@@ -208,6 +216,17 @@ class GraphIndex:
         self._params = {"dim": dim, "metric": metric, "storage": storage, "degree": degree,
                         "ef_construction": ef_construction, "alpha": float(alpha)}
         self._index = _core.GraphIndex(dim, metric, storage, degree, ef_construction, float(alpha))
+        self._quantizer = None
+        if quantizer is not None:
+            if not isinstance(quantizer, ProductQuantizer):
+                raise TypeError(f"quantizer must be a latefold.ProductQuantizer, got {type(quantizer).__name__}")
+            if not quantizer.is_trained:
+                raise ValueError("quantizer: train it first")
+            if quantizer.dim != dim or quantizer.metric != metric:
+                raise ValueError(f"quantizer: dim {quantizer.dim} / metric {quantizer.metric!r} differ from the "
+                                 f"index's {dim} / {metric!r}")
+            self._index.set_quantizer(quantizer._pq)
+            self._quantizer = quantizer
 
     # ------------------------------------------------------------------ properties
     @property
@@ -221,6 +240,11 @@ class GraphIndex:
     @property
     def params(self) -> Dict[str, Any]:
         return dict(self._params)
+
+    @property
+    def quantizer(self) -> Optional[ProductQuantizer]:
+        """The product quantizer whose codes the traversals score, or None."""
+        return self._quantizer
 
     @property
     def columns(self) -> Dict[str, str]:
@@ -276,7 +300,7 @@ class GraphIndex:
     # ------------------------------------------------------------------ search
     def search(self, queries: object, k: int = 10, *, ef: int = 64, filter: object = None,
                threads: Optional[int] = None, explain: bool = False, exact_below: Optional[int] = None,
-               gated_above: Optional[float] = None) -> Union[Tuple[np.ndarray, np.ndarray],
+               gated_above: Optional[float] = None, rerank: bool = True) -> Union[Tuple[np.ndarray, np.ndarray],
                                                               Tuple[np.ndarray, np.ndarray, List[Dict[str, Any]]]]:
         """Top-k for each query row: ``(scores, ids)`` float32 / int64 ``(n_queries, k)``, best
         first (ip: descending inner product; l2: ascending squared distance), padded with
@@ -288,7 +312,9 @@ class GraphIndex:
         ``exact_below`` (default ``2 * ef * degree``, and anything under 3% of the index) or fewer
         matches are scored exhaustively;
         from ``gated_above`` (default 0.3) of the index on, a plain traversal keeps only matching
-        results; in between, a two-hop traversal of the matching vectors runs. With
+        results; in between, a two-hop traversal of the matching vectors runs. With a
+        ``quantizer``, ``rerank`` (default True) re-scores a traversal's best ``ef`` from the
+        stored vectors; False returns the codes' estimates (exact scans are always exact). With
         ``explain=True`` a third value lists per query the path taken, the matches, the vectors
         scored and the nodes visited."""
         q = self._vectors(queries, "queries", allow_1d=True)
@@ -302,7 +328,7 @@ class GraphIndex:
         else:
             gated = float(gated_above)
         filters = self._compile_filters(filter, q.shape[0])
-        scores, ids, info = self._index.search(q, k, ef, filters, exact, gated,
+        scores, ids, info = self._index.search(q, k, ef, filters, exact, gated, bool(rerank),
                                                _validate.threads(threads))
         if not explain:
             return scores, ids
@@ -314,7 +340,7 @@ class GraphIndex:
         """Writes the index (parameters, vectors, graph, ids, deletions, attributes) to one
         checksummed file, atomically."""
         state = self._index.state()
-        arrays = {name: state[name] for name in ("vectors", "ids", "live", "degrees", "edges", "pivots")}
+        arrays = {name: state[name] for name in ("vectors", "ids", "live", "degrees", "edges", "pivots", "codes")}
         columns = []
         for i, column in enumerate(state["columns"]):
             name, kind = column[0], column[1]
@@ -323,7 +349,11 @@ class GraphIndex:
                 arrays[f"column{i}_offsets"], arrays[f"column{i}_labels"] = column[2], column[3]
             else:
                 arrays[f"column{i}_values"] = column[2]
-        _io.save(path, "graph", {"params": self._params, "entry": int(state["entry"]), "columns": columns}, arrays)
+        meta = {"params": self._params, "entry": int(state["entry"]), "columns": columns}
+        if self._quantizer is not None:
+            meta["quantizer"] = self._quantizer._params
+            arrays["quantizer_centroids"] = self._quantizer._pq.centroids()
+        _io.save(path, "graph", meta, arrays)
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str", *, mmap: bool = False) -> "GraphIndex":
@@ -332,7 +362,14 @@ class GraphIndex:
         where = repr(os.fspath(path))
         meta, arrays = _io.load(path, "graph", mmap=mmap)
         try:
-            index = cls(**meta["params"])
+            quantizer = None
+            if "quantizer" in meta:
+                quantizer = ProductQuantizer(**meta["quantizer"])
+                centroids = _exact(arrays["quantizer_centroids"], np.float32)
+                if centroids.shape != (quantizer.ksub * quantizer.dim,) or not np.isfinite(centroids).all():
+                    raise ValueError("quantizer centroids")
+                quantizer._pq.set_centroids(centroids)
+            index = cls(**meta["params"], quantizer=quantizer)
             columns = []
             for i, (name, kind) in enumerate(meta["columns"]):
                 if kind == "labels":
@@ -345,7 +382,8 @@ class GraphIndex:
             vectors = vectors if (mmap and vectors.dtype == storage) else _exact(vectors, storage)
             index._index.restore(vectors, _exact(arrays["ids"], np.int64), _exact(arrays["live"], np.uint8),
                                  _exact(arrays["degrees"], np.uint32), _exact(arrays["edges"], np.uint32),
-                                 int(meta["entry"]), _exact(arrays["pivots"], np.uint32), columns, bool(mmap))
+                                 int(meta["entry"]), _exact(arrays["pivots"], np.uint32),
+                                 _exact(arrays.get("codes", np.zeros(0, np.uint8)), np.uint8), columns, bool(mmap))
         except (KeyError, TypeError, ValueError, OverflowError) as error:
             raise ValueError(f"{where} is corrupt or not a GraphIndex file ({error})") from None
         return index

@@ -24,10 +24,16 @@
 //             (mid selectivity: a filtered subgraph stays connected through its 2-hop edges);
 //   gated   — traverse every node, admit only allowed ones to the results (permissive filters).
 // A traversal that ends with fewer than min(k, matches) results falls back to exact.
+//
+// With a product quantizer (Jegou et al.; as DiskANN keeps PQ codes in memory and the vectors on
+// disk), traversals score the vectors' codes by ADC (code_size bytes read per vector instead of
+// a row); the stored rows, which may stay memory-mapped, are read only to build the graph, to
+// re-score the traversal's best ef exactly, and by exact scans.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <shared_mutex>
 #include <unordered_map>
 #include <vector>
@@ -63,6 +69,7 @@ struct GraphSearchOptions {
     std::size_t ef = 64;            ///< beam width (at least k is used)
     std::size_t exact_below = 0;    ///< exact scan when matches <= this; 0: the planner decides
     double gated_above = 0.0;       ///< gated when matches / live >= this; 0: the planner decides
+    bool rerank = true;             ///< with a quantizer: re-score the traversal's best ef exactly
     std::size_t threads = 0;
 };
 
@@ -74,6 +81,7 @@ struct GraphState {
     std::vector<std::uint32_t> edges;     // slots x degree
     std::uint32_t entry = 0;
     std::vector<std::uint32_t> pivots;    // where traversals start
+    std::vector<std::uint8_t> codes;      // slots x code_size, with a quantizer
 };
 
 class GraphIndex {
@@ -86,6 +94,11 @@ public:
     std::size_t slots() const;  ///< vectors ever stored (live, deleted, compacted away)
     bool contains(std::int64_t id) const;
     const AttributeStore& attributes() const noexcept { return attributes_; }
+
+    /// Scores traversals by PQ codes (see above). Only on an empty index; the quantizer must be
+    /// trained, of the index's dim and metric. It is copied.
+    void set_quantizer(const ProductQuantizer& quantizer);
+    const ProductQuantizer* quantizer() const noexcept { return quantizer_.get(); }
 
     /// Adds n vectors (rows of the storage type: float32, or float16 bits) with unique new ids
     /// and their attributes. Validates everything first: on error nothing changes.
@@ -140,8 +153,11 @@ private:
         return edges_.data() + std::size_t(slot) * params_.degree;
     }
 
+    /// lut (nullable): the query's ADC tables; codes are then scored instead of rows, as
+    /// distance -score (ip) or score - lut_offset (l2, lut_offset = |q|^2).
     void traverse(const float* q, std::size_t ef, Mode mode, const std::uint64_t* allowed,
-                  Scratch& scratch, SearchStats& stats) const;
+                  Scratch& scratch, SearchStats& stats, const float* lut = nullptr,
+                  float lut_offset = 0.0f) const;
     void exact_scan(const float* q, std::size_t k, const std::uint64_t* allowed, Scratch& scratch,
                     SearchStats& stats) const;
     void prune(std::uint32_t p, std::vector<Candidate>& pool, std::vector<std::uint32_t>& out,
@@ -173,6 +189,8 @@ private:
     std::vector<float> pivot_rows_;         // their rows, contiguous float32
     std::vector<std::uint32_t> pivot_order_;  // 0 .. pivots - 1
     AttributeStore attributes_;
+    std::unique_ptr<ProductQuantizer> quantizer_;
+    std::vector<std::uint8_t> codes_;       // slots x code_size, with a quantizer
 };
 
 }  // namespace latefold

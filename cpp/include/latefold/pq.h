@@ -72,6 +72,11 @@ public:
     void decode(const std::uint8_t* codes, std::size_t n, float* x, std::size_t threads) const;
     void lookup_tables(const float* queries, std::size_t nq, float* lut, std::size_t threads) const;
 
+    /// out[i] = the ADC score of row rows[i] of `codes` from one query's lookup table `lut`
+    /// (m x ksub, as lookup_tables writes it): the sum over s of lut[s][code_s].
+    void score_codes(const float* lut, const std::uint8_t* codes, const std::uint32_t* rows,
+                     std::size_t count, float* out) const noexcept;
+
     /// Top-k of n coded vectors for each query: scores and ids (k per query, best first; ids -1
     /// and scores NaN when fewer than k vectors are allowed).
     void search(const std::uint8_t* codes, std::size_t n, const float* queries, std::size_t nq,
