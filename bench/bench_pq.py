@@ -42,7 +42,7 @@ VARIANTS = {
     "fs+pq x4": "fast scan, best 40 re-scored with float tables on the same codes "
                 "(rescore=4 / IndexRefine(fast scan, IndexPQ sharing the codebooks))",
     "fs+exact x4": "fast scan, best 40 re-scored exactly on the float vectors "
-                   "(rescore=0 + numpy / IndexRefineFlat)",
+                   "(rescore=4, vectors=x / IndexRefineFlat)",
 }
 
 
@@ -157,13 +157,8 @@ def build_latefold(x, metric, nbits, m, t):
             state["codes"] = pq.pack(state["codes"], threads=t)
         return pq.code_size
 
-    def exact_shortlist(q):
-        _, ids = pq.search(state["codes"], q, RESCORE * K, rescore=0, threads=t)
-        cand = x[ids]                                           # (nq, 40, d)
-        s = np.einsum("qkd,qd->qk", cand, q)
-        if metric == "l2":
-            s = 2 * s - np.einsum("qkd,qkd->qk", cand, cand)
-        return np.take_along_axis(ids, np.argsort(-s, 1)[:, :K], 1)
+    def exact_shortlist(q):  # the best 40 re-scored from the float vectors
+        return pq.search(state["codes"], q, K, rescore=RESCORE, vectors=x, threads=t)[1]
 
     if nbits == 8:
         search = {"adc": lambda q: pq.search(state["codes"], q, K, threads=t)[1]}

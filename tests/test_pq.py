@@ -253,3 +253,24 @@ def test_packed_codes_bad_use(rng):
         pq4.search(packed, x[:2], 3, allowed=np.ones(5, bool))
     with pytest.raises(ValueError):  # read-only: the layout cannot be corrupted in place
         packed.codes[0, 0] = 1
+
+
+def test_exact_rescoring_from_vectors(trained, rng, simd):
+    """With the vectors, the shortlist is re-scored exactly: scores are the true inner products
+    (or squared distances) of the returned ids, and the order follows them."""
+    pq, x = trained
+    codes = pq.encode(x)
+    q = rng.standard_normal((5, 30)).astype(np.float32)
+    scores, ids = pq.search(codes, q, 10, rescore=5, vectors=x)
+    v = x[ids].astype(np.float64)
+    want = np.einsum("qkd,qd->qk", v, q) if pq.metric == "ip" else ((v - q[:, None, :]) ** 2).sum(2)
+    np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-4)
+    assert (np.diff(scores, axis=1) <= 0).all() if pq.metric == "ip" else (np.diff(scores, axis=1) >= 0).all()
+    # A shortlist of every vector: the exact top-10.
+    exact = q.astype(np.float64) @ x.T.astype(np.float64) if pq.metric == "ip" else \
+        ((q[:, None, :].astype(np.float64) - x[None]) ** 2).sum(2)
+    best = np.sort(-exact if pq.metric == "ip" else exact, axis=1)[:, :10]
+    wide = pq.search(codes, q, 10, rescore=len(x) // 10, vectors=x)[0]
+    np.testing.assert_allclose(wide, -best if pq.metric == "ip" else best, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="one row per code"):
+        pq.search(codes, q, 10, vectors=x[:-1])

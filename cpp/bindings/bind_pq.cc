@@ -110,12 +110,18 @@ void bind_pq(py::module_& m) {
         .def("search",
              [](const ProductQuantizer& pq, const py::array& codes, const py::array& queries,
                 std::size_t k, std::size_t rescore, const py::object& allowed, const py::object& threads,
-                const py::object& packed) {
+                const py::object& packed, const py::object& vectors) {
                  const std::uint8_t* c = code_matrix(pq, codes);
                  const float* q = float_matrix(queries, pq.dim(), "queries");
                  const std::size_t n = std::size_t(codes.shape(0)), nq = std::size_t(queries.shape(0));
                  PqSearchOptions options;
                  py::array packed_array;
+                 py::array vector_array;
+                 if (!vectors.is_none()) {  // the rows the codes stand for: exact re-scoring
+                     vector_array = vectors.cast<py::array>();
+                     options.vectors = float_matrix(vector_array, pq.dim(), "vectors");
+                     if (std::size_t(vector_array.shape(0)) != n) value_error("vectors must have one row per code");
+                 }
                  if (!packed.is_none()) {  // the same codes in the fast-scan layout
                      packed_array = packed.cast<py::array>();
                      if (!py::isinstance<py::array_t<std::uint8_t>>(packed_array) || packed_array.ndim() != 1 ||
@@ -146,7 +152,7 @@ void bind_pq(py::module_& m) {
                  return py::make_tuple(scores, ids);
              },
              py::arg("codes"), py::arg("queries"), py::arg("k"), py::arg("rescore"), py::arg("allowed"),
-             py::arg("threads"), py::arg("packed") = py::none());
+             py::arg("threads"), py::arg("packed") = py::none(), py::arg("vectors") = py::none());
 
     m.def("kmeans",
           [](const py::array& x, std::size_t k, std::size_t iterations, std::uint64_t seed,

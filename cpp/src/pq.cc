@@ -18,6 +18,7 @@ namespace latefold {
 namespace {
 
 constexpr std::size_t vectors_per_task = 4096;  // a multiple of the 32-vector fast-scan block
+constexpr std::size_t vectors_per_encode = 512;  // smaller: small sets use every thread too
 
 bool allowed_bit(const std::uint8_t* allowed, std::size_t i) {
     return !allowed || ((allowed[i >> 3] >> (i & 7)) & 1u);
@@ -208,10 +209,10 @@ void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iteratio
 void ProductQuantizer::encode(const float* x, std::size_t n, std::uint8_t* codes,
                               std::size_t threads) const {
     require_trained();
-    const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
+    const std::size_t tasks = (n + vectors_per_encode - 1) / vectors_per_encode;
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
-        const std::size_t first = task * vectors_per_task;
-        const std::size_t count = std::min(n, first + vectors_per_task) - first;
+        const std::size_t first = task * vectors_per_encode;
+        const std::size_t count = std::min(n, first + vectors_per_encode) - first;
         std::vector<std::uint32_t> index(count);
         std::vector<float> distance(count);
         std::fill(codes + first * code_size(), codes + (first + count) * code_size(), std::uint8_t(0));
@@ -290,9 +291,13 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     require_trained();
     if (options.k == 0) fail_argument("k must be at least 1");
     const std::size_t k = options.k, ks = ksub();
-    std::vector<float> lut(nq * m_ * ks);
-    lookup_tables(queries, nq, lut.data(), options.threads);
     const bool fast = nbits_ == 4;
+    // Float tables: 4-bit, all queries' at once (small; the re-scoring reads them at the end);
+    // 8-bit (m x 256 floats each), `group` queries' at a time, about 1 MiB, scanned while they
+    // are in cache.
+    const std::size_t group = fast ? nq : std::max<std::size_t>(1, std::min(nq, (std::size_t(1) << 18) / (m_ * ks)));
+    std::vector<float> lut(group * m_ * ks);
+    if (fast) lookup_tables(queries, nq, lut.data(), options.threads);
     if (options.packed && !fast) fail_argument("only 4-bit codes have a fast-scan layout");
     const std::size_t pairs = fastscan_pairs();
     // The score of vector i from query q's float tables.
@@ -300,7 +305,8 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         return adc_sum(lut.data() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
     };
     if (fast && n > SumSelection::id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
-    const std::size_t keep = fast && options.rescore ? std::max(k, options.rescore * k) : k;
+    const bool refine = options.rescore && (fast || options.vectors);
+    const std::size_t keep = refine ? std::max(k, options.rescore * k) : k;
     // 4-bit: per query, uint8 tables in the kernels' layout and the estimate's base and step.
     const std::size_t table_bytes = kernels::fastscan_table_bytes(pairs);
     std::vector<std::uint8_t> small(fast ? nq * table_bytes : 0, 0);
@@ -320,8 +326,8 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t chunks = (n + vectors_per_task - 1) / vectors_per_task;
     const std::size_t threads = resolve_threads(options.threads, std::size_t(-1));
     const std::size_t wanted = threads == 1 ? 1 : 4 * threads;
-    const std::size_t query_blocks = std::max<std::size_t>(1, std::min(nq, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
-    const std::size_t per_block = (nq + query_blocks - 1) / query_blocks;
+    const std::size_t query_blocks = std::max<std::size_t>(1, std::min(group, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
+    const std::size_t per_block = (group + query_blocks - 1) / query_blocks;
     const std::size_t tasks = chunks * query_blocks;
     const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
     std::vector<Reservoir> best(fast ? 0 : workers * nq, Reservoir(keep));
@@ -337,102 +343,106 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         }
     };
     const float sign = metric_ == Metric::l2 ? -1.0f : 1.0f;
-    parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
-        const std::size_t first = task / query_blocks * vectors_per_task;
-        const std::size_t count = std::min(n, first + vectors_per_task) - first;
-        const std::size_t q0 = task % query_blocks * per_block, q1 = std::min(nq, q0 + per_block);
-        // Scratch kept by each pool thread between calls (fresh large buffers would cost a page
-        // fault per 4 KiB on every call), used through plain pointers: each use of a
-        // thread_local in a shared library costs a call.
-        thread_local std::vector<float> keys_buffer;
-        thread_local std::vector<std::uint8_t> blocked_buffer;
-        thread_local std::vector<std::uint16_t> sums_buffer;
-        thread_local std::vector<std::uint32_t> masks_buffer;
-        std::vector<std::uint8_t>& blocked = blocked_buffer;
-        std::vector<std::uint16_t>& sums = sums_buffer;
-        std::vector<std::uint32_t>& masks = masks_buffer;
-        if (!fast) {
-            keys_buffer.resize(count);
-            float* keys = keys_buffer.data();
-            const std::uint8_t* chunk = codes + first * m_;
-            for (std::size_t q = q0; q < q1; ++q) {
-                const float* table = lut.data() + q * m_ * ks;
-                std::size_t i = 0;
-                for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
-                    const std::uint8_t* c = chunk + i * m_;
-                    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-                    for (std::size_t sub = 0; sub < m_; ++sub) {
-                        const float* t = table + sub * ks;
-                        s0 += t[c[sub]];
-                        s1 += t[c[m_ + sub]];
-                        s2 += t[c[2 * m_ + sub]];
-                        s3 += t[c[3 * m_ + sub]];
-                    }
-                    keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
-                }
-                for (; i < count; ++i) keys[i] = sign * exact(q, first + i);
-                select(best[worker * nq + q], keys, first, count);
-            }
-            return;
-        }
-        // Blocked layout of this task's vectors, then the queries scan it, `batch` at a time in
-        // groups of blocks that grow from 1 to `group`: the selection's bounds tighten between
-        // groups, fastest at the start.
-        constexpr std::size_t batch = 4, group = 8;
-        const std::size_t blocks = (count + 31) / 32;
-        const std::uint8_t* blocked_codes = nullptr;
-        if (options.packed) {
-            blocked_codes = options.packed + first / 32 * pairs * 32;
-        } else {
-            blocked.resize(blocks * pairs * 32);
-            block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
-            blocked_codes = blocked.data();
-        }
-        sums.resize(batch * group * 32);
-        masks.resize(batch * group);
-        std::uint16_t* sum_data = sums.data();
-        std::uint32_t* mask_data = masks.data();
-        const bool ip = metric_ == Metric::inner_product;
-        SumSelection* selections = best_sums.data() + worker * nq;
-        // The selection's threshold as bounds on the sums (ip: only sums above `low` can enter;
-        // l2: only sums below `high`); the kernel flags the sums inside.
-        auto bounds = [&](std::size_t q, std::int32_t& low, std::int32_t& high) {
-            low = -1, high = 65536;
-            const std::uint64_t threshold = selections[q].threshold();
-            if (threshold == 0) return;
-            const std::int32_t rank = std::int32_t(threshold >> 48);
-            if (ip)
-                low = rank - 1;
-            else
-                high = 65535 - rank + 1;
-        };
-        for (std::size_t q = q0; q < q1; q += batch) {
-            const std::size_t in_batch = std::min(batch, q1 - q);
-            std::int32_t low[batch], high[batch];
-            for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(group, 2 * size)) {
-                const std::size_t nb = std::min(size, blocks - b0);
-                for (std::size_t i = 0; i < in_batch; ++i) bounds(q + i, low[i], high[i]);
-                kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.data() + q * table_bytes,
-                              in_batch, low, high, sum_data, mask_data);
-                for (std::size_t i = 0; i < in_batch; ++i) {
-                    SumSelection& top = selections[q + i];
-                    for (std::size_t b = 0; b < nb; ++b)
-                        for (std::uint32_t mask = mask_data[i * nb + b]; mask; mask &= mask - 1) {
-                            const std::size_t j = std::size_t(__builtin_ctz(mask));
-                            const std::size_t v = (b0 + b) * 32 + j;
-                            if (v >= count) break;
-                            const std::uint32_t sum = sum_data[(i * nb + b) * 32 + j];
-                            const std::uint64_t candidate = std::uint64_t(ip ? sum : 65535 - sum) << 48 |
-                                                            (SumSelection::id_mask - (first + v));
-                            const std::uint64_t threshold = top.threshold();
-                            if (candidate < threshold || !allowed_bit(options.allowed, first + v)) continue;
-                            top.push(candidate);
-                            if (top.threshold() != threshold) bounds(q + i, low[i], high[i]);
+    for (std::size_t g0 = 0; g0 < nq; g0 += group) {
+        const std::size_t g1 = std::min(nq, g0 + group);
+        if (!fast) lookup_tables(queries + g0 * dim_, g1 - g0, lut.data(), options.threads);
+        parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
+            const std::size_t first = task / query_blocks * vectors_per_task;
+            const std::size_t count = std::min(n, first + vectors_per_task) - first;
+            const std::size_t q0 = g0 + task % query_blocks * per_block, q1 = std::min(g1, q0 + per_block);
+            // Scratch kept by each pool thread between calls (fresh large buffers would cost a page
+            // fault per 4 KiB on every call), used through plain pointers: each use of a
+            // thread_local in a shared library costs a call.
+            thread_local std::vector<float> keys_buffer;
+            thread_local std::vector<std::uint8_t> blocked_buffer;
+            thread_local std::vector<std::uint16_t> sums_buffer;
+            thread_local std::vector<std::uint32_t> masks_buffer;
+            std::vector<std::uint8_t>& blocked = blocked_buffer;
+            std::vector<std::uint16_t>& sums = sums_buffer;
+            std::vector<std::uint32_t>& masks = masks_buffer;
+            if (!fast) {
+                keys_buffer.resize(count);
+                float* keys = keys_buffer.data();
+                const std::uint8_t* chunk = codes + first * m_;
+                for (std::size_t q = q0; q < q1; ++q) {
+                    const float* table = lut.data() + (q - g0) * m_ * ks;
+                    std::size_t i = 0;
+                    for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
+                        const std::uint8_t* c = chunk + i * m_;
+                        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                        for (std::size_t sub = 0; sub < m_; ++sub) {
+                            const float* t = table + sub * ks;
+                            s0 += t[c[sub]];
+                            s1 += t[c[m_ + sub]];
+                            s2 += t[c[2 * m_ + sub]];
+                            s3 += t[c[3 * m_ + sub]];
                         }
+                        keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
+                    }
+                    for (; i < count; ++i) keys[i] = sign * adc_sum(table, chunk + i * m_, m_, nbits_);
+                    select(best[worker * nq + q], keys, first, count);
+                }
+                return;
+            }
+            // Blocked layout of this task's vectors, then the queries scan it, `batch` at a time in
+            // groups of blocks that grow from 1 to `group`: the selection's bounds tighten between
+            // groups, fastest at the start.
+            constexpr std::size_t batch = 4, group = 8;
+            const std::size_t blocks = (count + 31) / 32;
+            const std::uint8_t* blocked_codes = nullptr;
+            if (options.packed) {
+                blocked_codes = options.packed + first / 32 * pairs * 32;
+            } else {
+                blocked.resize(blocks * pairs * 32);
+                block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
+                blocked_codes = blocked.data();
+            }
+            sums.resize(batch * group * 32);
+            masks.resize(batch * group);
+            std::uint16_t* sum_data = sums.data();
+            std::uint32_t* mask_data = masks.data();
+            const bool ip = metric_ == Metric::inner_product;
+            SumSelection* selections = best_sums.data() + worker * nq;
+            // The selection's threshold as bounds on the sums (ip: only sums above `low` can enter;
+            // l2: only sums below `high`); the kernel flags the sums inside.
+            auto bounds = [&](std::size_t q, std::int32_t& low, std::int32_t& high) {
+                low = -1, high = 65536;
+                const std::uint64_t threshold = selections[q].threshold();
+                if (threshold == 0) return;
+                const std::int32_t rank = std::int32_t(threshold >> 48);
+                if (ip)
+                    low = rank - 1;
+                else
+                    high = 65535 - rank + 1;
+            };
+            for (std::size_t q = q0; q < q1; q += batch) {
+                const std::size_t in_batch = std::min(batch, q1 - q);
+                std::int32_t low[batch], high[batch];
+                for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(group, 2 * size)) {
+                    const std::size_t nb = std::min(size, blocks - b0);
+                    for (std::size_t i = 0; i < in_batch; ++i) bounds(q + i, low[i], high[i]);
+                    kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.data() + q * table_bytes,
+                                  in_batch, low, high, sum_data, mask_data);
+                    for (std::size_t i = 0; i < in_batch; ++i) {
+                        SumSelection& top = selections[q + i];
+                        for (std::size_t b = 0; b < nb; ++b)
+                            for (std::uint32_t mask = mask_data[i * nb + b]; mask; mask &= mask - 1) {
+                                const std::size_t j = std::size_t(__builtin_ctz(mask));
+                                const std::size_t v = (b0 + b) * 32 + j;
+                                if (v >= count) break;
+                                const std::uint32_t sum = sum_data[(i * nb + b) * 32 + j];
+                                const std::uint64_t candidate = std::uint64_t(ip ? sum : 65535 - sum) << 48 |
+                                                                (SumSelection::id_mask - (first + v));
+                                const std::uint64_t threshold = top.threshold();
+                                if (candidate < threshold || !allowed_bit(options.allowed, first + v)) continue;
+                                top.push(candidate);
+                                if (top.threshold() != threshold) bounds(q + i, low[i], high[i]);
+                            }
+                    }
                 }
             }
-        }
-    });
+        });
+    }
     for_each_query(nq, options.threads, [&](std::size_t q) {
         TopK merged(keep);
         for (std::size_t w = 0; w < workers; ++w) {
@@ -446,9 +456,22 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             }
         }
         std::vector<ScoredId> top = merged.sorted();
-        if (fast && options.rescore) {
+        if (refine) {
+            const float* query = queries + q * dim_;
+            auto rescored = [&](std::size_t i) {
+                if (!options.vectors) return exact(q, i);
+                // The vector's own score: one-row products (any n; the kernel takes 32-bit ids).
+                const float* x = options.vectors + i * dim_;
+                const std::uint32_t row = 0;
+                float qx, xx = 0.0f, qq = 0.0f;
+                kern.dot_rows_f32(query, x, dim_, &row, 1, dim_, &qx);
+                if (metric_ == Metric::inner_product) return qx;
+                kern.dot_rows_f32(x, x, dim_, &row, 1, dim_, &xx);
+                kern.dot_rows_f32(query, query, dim_, &row, 1, dim_, &qq);
+                return std::max(0.0f, qq + xx - 2.0f * qx);
+            };
             TopK exact_top(k);
-            for (const ScoredId& e : top) exact_top.push({key_of(exact(q, std::size_t(e.id)), metric_), e.id});
+            for (const ScoredId& e : top) exact_top.push({key_of(rescored(std::size_t(e.id)), metric_), e.id});
             top = exact_top.sorted();
         }
         for (std::size_t i = 0; i < k; ++i) {

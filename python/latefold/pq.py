@@ -220,7 +220,8 @@ class ProductQuantizer:
         return self._pq.lut(_validate.float_matrix(queries, "queries", self.dim), _validate.threads(threads))
 
     def search(self, codes: object, queries: object, k: int, *, allowed: object = None,
-               rescore: int = 4, threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+               rescore: int = 4, vectors: object = None,
+               threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Top-k of the coded vectors by asymmetric distance (queries are not quantized).
 
         Parameters
@@ -235,7 +236,11 @@ class ProductQuantizer:
             4-bit codes: the fast scan uses 7-bit quantized tables (each score off by at most
             ``m * delta / 2``, delta = the widest table's range / 127); the best
             ``rescore * k`` candidates are then re-scored with the float tables. 0 returns the
-            fast-scan estimates. Ignored for 8-bit codes (always exact float tables).
+            fast-scan estimates. 8-bit codes are scored with the float tables directly.
+        vectors
+            Optional float32 ``(n, dim)``, the vectors the codes stand for: the best
+            ``rescore * k`` candidates (both code widths; ``rescore`` >= 1) are then re-scored
+            exactly from them, and the scores returned are exact.
 
         Returns
         -------
@@ -266,7 +271,12 @@ class ProductQuantizer:
                 bits = np.zeros(n, dtype=bool)
                 bits[ids] = True
             mask = np.packbits(bits, bitorder="little")
-        return self._pq.search(c, q, k, int(rescore), mask, _validate.threads(threads), packed)
+        rows = None
+        if vectors is not None:
+            rows = _validate.float_matrix(vectors, "vectors", self.dim)
+            if rows.shape[0] != n:
+                raise ValueError(f"vectors must have one row per code ({n}), got {rows.shape[0]}")
+        return self._pq.search(c, q, k, int(rescore), mask, _validate.threads(threads), packed, rows)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: "os.PathLike[str] | str") -> None:

@@ -29,8 +29,12 @@ enum class Metric : std::uint8_t { inner_product = 0, l2 = 1 };
 
 struct PqSearchOptions {
     std::size_t k = 10;
-    /// 4-bit only: candidates re-scored exactly = rescore * k (0: return the fast-scan estimates).
+    /// Candidates re-scored = rescore * k (0: none): 4-bit codes re-score their fast-scan
+    /// estimates with the float tables; with `vectors`, both widths re-score from the vectors.
     std::size_t rescore = 4;
+    /// Optional n x dim float32 rows the codes stand for: the candidates' scores are then the
+    /// exact inner products (ip) or squared distances (l2).
+    const float* vectors = nullptr;
     const std::uint8_t* allowed = nullptr;  ///< optional bitmap, bit i (LSB first) = vector i allowed
     /// 4-bit only, optional: the same codes in the fast-scan layout (see pack), scanned instead of
     /// laying the row-major codes out on every call (those still serve the re-scoring).
