@@ -274,3 +274,7 @@ def test_exact_rescoring_from_vectors(trained, rng, simd):
     np.testing.assert_allclose(wide, -best if pq.metric == "ip" else best, rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="one row per code"):
         pq.search(codes, q, 10, vectors=x[:-1])
+    bad = x.copy()
+    bad[ids[0, 0]] = np.nan  # a row the re-scoring reads
+    with pytest.raises(ValueError, match=f"row {ids[0, 0]}"):
+        pq.search(codes, q, 10, rescore=5, vectors=bad)

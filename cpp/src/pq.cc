@@ -465,8 +465,11 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                 const std::uint32_t row = 0;
                 float qx, xx = 0.0f, qq = 0.0f;
                 kern.dot_rows_f32(query, x, dim_, &row, 1, dim_, &qx);
-                if (metric_ == Metric::inner_product) return qx;
                 kern.dot_rows_f32(x, x, dim_, &row, 1, dim_, &xx);
+                // Only the rows read are checked (a whole-array check would cost more than the
+                // search): a NaN or infinity makes |x|^2 non-finite.
+                if (!std::isfinite(xx)) fail_argument("vectors: row " + std::to_string(i) + " holds a NaN or infinite value");
+                if (metric_ == Metric::inner_product) return qx;
                 kern.dot_rows_f32(query, query, dim_, &row, 1, dim_, &qq);
                 return std::max(0.0f, qq + xx - 2.0f * qx);
             };

@@ -65,8 +65,10 @@ def token_matrix(value: object, name: str) -> np.ndarray:
     return np.require(value, requirements=["C", "A"])
 
 
-def float_matrix(x: object, name: str, dim: Optional[int] = None, owner: str = "quantizer") -> np.ndarray:
-    """A float32/float16 (n, dim) matrix as C-contiguous float32 with finite values."""
+def float_matrix(x: object, name: str, dim: Optional[int] = None, owner: str = "quantizer",
+                 finite: bool = True) -> np.ndarray:
+    """A float32/float16 (n, dim) matrix as C-contiguous float32 with finite values (checked
+    unless `finite` is False: the caller checks the rows it reads)."""
     array = np.asarray(x)
     if array.dtype not in (np.float32, np.float16):
         hint = " (convert with .astype(np.float32))" if array.dtype.kind in "fiu" else ""
@@ -77,7 +79,7 @@ def float_matrix(x: object, name: str, dim: Optional[int] = None, owner: str = "
         raise ValueError(f"{name} has dimension {array.shape[1]}, the {owner} expects {dim}")
     if array.dtype != np.float32 or not (array.flags.c_contiguous and array.flags.aligned):
         array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():  # one pass in the common case, the row only on failure
+    if finite and not np.isfinite(array).all():  # one pass in the common case, the row on failure
         bad = ~np.isfinite(array).all(axis=1)
         raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")
     return array

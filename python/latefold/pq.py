@@ -273,7 +273,8 @@ class ProductQuantizer:
             mask = np.packbits(bits, bitorder="little")
         rows = None
         if vectors is not None:
-            rows = _validate.float_matrix(vectors, "vectors", self.dim)
+            # Only the candidates' rows are read, and checked for NaN / infinity in C++.
+            rows = _validate.float_matrix(vectors, "vectors", self.dim, finite=False)
             if rows.shape[0] != n:
                 raise ValueError(f"vectors must have one row per code ({n}), got {rows.shape[0]}")
         return self._pq.search(c, q, k, int(rescore), mask, _validate.threads(threads), packed, rows)
