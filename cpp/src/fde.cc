@@ -85,7 +85,7 @@ struct FdeEncoder::Scratch {
     std::vector<float> block;       // R * B * d_proj
     std::vector<std::uint32_t> sizes;     // R * B
     std::vector<std::uint32_t> partition;  // R x count
-    std::vector<std::uint32_t> order, first, next;  // tokens sorted by partition
+    std::vector<std::uint32_t> occupied, first_token;  // filling: occupied partitions, first tokens
 };
 
 FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
@@ -313,24 +313,10 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                 const float* v = projected(t, r);
                 for (std::size_t j = 0; j < d_proj; ++j) target[j] += v[j];
             }
-        } else {  // transposed projections: tokens sorted by partition, 16 slots at a time
-            scratch.order.resize(count);
-            scratch.first.assign(parts + 1, 0u);
-            for (std::size_t p = 0; p < parts; ++p) scratch.first[p + 1] = scratch.first[p] + scratch.sizes[r * parts + p];
-            std::vector<std::uint32_t>& next = scratch.next;
-            next.assign(scratch.first.begin(), scratch.first.end() - 1);
-            for (std::size_t t = 0; t < count; ++t) scratch.order[next[partition[t]]++] = std::uint32_t(t);
-            for (std::size_t j0 = 0; j0 < d_proj; j0 += 16) {
-                const float* v = projected(0, r) + j0 * step;
-                for (std::size_t p = 0; p < parts; ++p) {
-                    float acc[16] = {};  // independent sums: no store-to-load chains
-                    for (std::uint32_t i = scratch.first[p]; i < scratch.first[p + 1]; ++i) {
-                        const std::size_t t = scratch.order[i];
-                        for (std::size_t jj = 0; jj < 16; ++jj) acc[jj] += v[jj * step + t];
-                    }
-                    for (std::size_t jj = 0; jj < 16 && j0 + jj < d_proj; ++jj) rep_block[p * d_proj + j0 + jj] = acc[jj];
-                }
-            }
+        } else {  // transposed projections (tokens in lanes): 16 slots at a time
+            for (std::size_t j0 = 0; j0 < d_proj; j0 += 16)
+                kernels::active_kernels().lane_sums(projected(0, r) + j0 * step, step, std::min<std::size_t>(16, d_proj - j0),
+                                                    count, partition, rep_block + j0, d_proj);
         }
     }
     if (documents) {
@@ -340,8 +326,8 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
             // Occupied partitions with their first token: the nearest token to an empty
             // partition's pattern (ties: lowest index) is the first token of the nearest
             // occupied pattern (ties: lowest first token).
-            std::vector<std::uint32_t>& occupied = scratch.order;
-            std::vector<std::uint32_t>& first_token = scratch.next;
+            std::vector<std::uint32_t>& occupied = scratch.occupied;
+            std::vector<std::uint32_t>& first_token = scratch.first_token;
             occupied.clear();
             first_token.assign(parts, std::uint32_t(-1));
             for (std::size_t t = count; t-- > 0;) first_token[partition[t]] = std::uint32_t(t);

@@ -44,6 +44,13 @@ using signed_sums_fn = void (*)(const float* x, std::size_t columns, const std::
                                 const float* sign, const std::uint32_t* start,
                                 std::size_t outputs, float* out);
 
+/// Per-partition sums of tokens stored in lanes (the signed sums' layout):
+///   out[part[t] * out_stride + r] += v[r * step + t]   for r < rows (<= 16), t < count,
+/// tokens added in increasing t to every output. step is a multiple of 16 and at least count
+/// (lanes from count to step are read, not used).
+using lane_sums_fn = void (*)(const float* v, std::size_t step, std::size_t rows, std::size_t count,
+                              const std::uint32_t* part, float* out, std::size_t out_stride);
+
 /// For each row t < count: index[t] = argmin over c < width of (bias[c] - 2 <row_t, m_c>) and
 /// value[t] = that minimum, for a depth x width matrix m packed in the query layout (width a
 /// multiple of 16; padding columns must carry bias = +inf). Ties go to the lowest column. With
@@ -101,6 +108,7 @@ struct KernelTable {
     maxsim_packed_fn maxsim_packed;
     project_rows_fn project_rows;
     signed_sums_fn signed_sums;
+    lane_sums_fn lane_sums;
     nearest_rows_fn nearest_rows;
     fastscan_fn fastscan;
     fastscan_table_fn fastscan_table;
@@ -118,6 +126,7 @@ void project_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, co
                         std::size_t, float*, std::size_t);
 void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void lane_sums_scalar(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
 void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_scalar(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
@@ -136,6 +145,7 @@ void project_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, cons
                         std::size_t, float*, std::size_t);
 void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void lane_sums_avx2(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
 void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx2(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
@@ -155,6 +165,7 @@ void project_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, co
                         std::size_t, float*, std::size_t);
 void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void lane_sums_avx512(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
 void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx512(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,

@@ -57,6 +57,48 @@ void signed_sums_avx2(const float* x, std::size_t columns, const std::uint32_t* 
     signed_sums<Avx2>(x, columns, index, sign, start, outputs, out);
 }
 
+namespace {
+
+// In-register transpose of an 8 x 8 float tile.
+void transpose8(__m256 (&r)[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; ++j) {
+        r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
+}  // namespace
+
+void lane_sums_avx2(const float* v, std::size_t step, std::size_t rows, std::size_t count,
+                    const std::uint32_t* part, float* out, std::size_t out_stride) {
+    // Per group of 8 rows, 8 tokens at a time: one tile, transposed, then one (masked) add per token.
+    for (std::size_t g = 0; g < rows; g += 8) {
+        const std::size_t in_group = std::min<std::size_t>(8, rows - g);
+        const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(in_group)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (std::size_t t0 = 0; t0 < count; t0 += 8) {
+            __m256 r[8];
+            for (std::size_t i = 0; i < 8; ++i)
+                r[i] = i < in_group ? _mm256_loadu_ps(v + (g + i) * step + t0) : _mm256_setzero_ps();
+            transpose8(r);
+            for (std::size_t j = 0; j < 8 && t0 + j < count; ++j) {
+                float* o = out + part[t0 + j] * out_stride + g;
+                _mm256_maskstore_ps(o, keep, _mm256_add_ps(_mm256_maskload_ps(o, keep), r[j]));
+            }
+        }
+    }
+}
+
 void nearest_rows_avx2(const float* rows, std::size_t count, std::size_t row_stride,
                         std::size_t depth, const float* packed, const float* bias,
                         std::size_t width, std::uint32_t* index, float* value) {

@@ -52,6 +52,49 @@ void signed_sums_avx512(const float* x, std::size_t columns, const std::uint32_t
     signed_sums<Avx512>(x, columns, index, sign, start, outputs, out);
 }
 
+namespace {
+
+// In-register transpose of a 16 x 16 float tile: r[i] lane j <-> r[j] lane i.
+void transpose16(__m512 (&r)[16]) {
+    __m512 t[16], u[16], v[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 4; ++j) {
+            v[8 * i + j] = _mm512_shuffle_f32x4(u[8 * i + j], u[8 * i + 4 + j], 0x88);
+            v[8 * i + 4 + j] = _mm512_shuffle_f32x4(u[8 * i + j], u[8 * i + 4 + j], 0xDD);
+        }
+    for (int j = 0; j < 8; ++j) {
+        r[j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0xDD);
+    }
+}
+
+}  // namespace
+
+void lane_sums_avx512(const float* v, std::size_t step, std::size_t rows, std::size_t count,
+                      const std::uint32_t* part, float* out, std::size_t out_stride) {
+    // 16 tokens at a time: one tile, transposed, then one masked add per token.
+    const __mmask16 keep = __mmask16((1u << rows) - 1u);
+    for (std::size_t t0 = 0; t0 < count; t0 += 16) {
+        __m512 r[16];
+        for (std::size_t i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(v + i * step + t0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (std::size_t j = 0; j < 16 && t0 + j < count; ++j) {
+            float* o = out + part[t0 + j] * out_stride;
+            _mm512_mask_storeu_ps(o, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, o), r[j]));
+        }
+    }
+}
+
 void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,
                         std::size_t depth, const float* packed, const float* bias,
                         std::size_t width, std::uint32_t* index, float* value) {

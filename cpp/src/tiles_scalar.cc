@@ -59,6 +59,12 @@ void signed_sums_scalar(const float* x, std::size_t columns, const std::uint32_t
         }
 }
 
+void lane_sums_scalar(const float* v, std::size_t step, std::size_t rows, std::size_t count,
+                      const std::uint32_t* part, float* out, std::size_t out_stride) {
+    for (std::size_t t = 0; t < count; ++t)
+        for (std::size_t r = 0; r < rows; ++r) out[part[t] * out_stride + r] += v[r * step + t];
+}
+
 void nearest_rows_scalar(const float* rows, std::size_t count, std::size_t row_stride,
                          std::size_t depth, const float* packed, const float* bias,
                          std::size_t width, std::uint32_t* index, float* value) {

@@ -118,6 +118,19 @@ void tile_kernels_match_scalar() {
             scalar.signed_sums(x.data(), columns, index.data(), sign.data(), start.data(), 3, b.data());
             for (std::size_t i = 0; i < a.size(); ++i) check(std::fabs(a[i] - b[i]) <= 1e-5f, "signed_sums", a[i], b[i]);
         }
+        // Per-partition sums of tokens in lanes: the same additions in the same order.
+        for (std::size_t rows : {1, 7, 8, 9, 16})
+            for (std::size_t count : {1, 15, 16, 17, 40}) {
+                const std::size_t step = (count + 15) / 16 * 16, parts = 5;
+                std::vector<float> v(rows * step);
+                for (float& f : v) f = normal(gen);
+                std::vector<std::uint32_t> part(count);
+                for (auto& p : part) p = std::uint32_t(gen() % parts);
+                std::vector<float> a(parts * 16, 0.0f), b(parts * 16, 0.0f);
+                kern.lane_sums(v.data(), step, rows, count, part.data(), a.data(), 16);
+                scalar.lane_sums(v.data(), step, rows, count, part.data(), b.data(), 16);
+                for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "lane_sums", a[i], b[i]);
+            }
         // Fast-scan tables from float tables: identical bytes, base and step on every path
         // (ranges of 0 included: the step is then 1).
         for (std::size_t m : {1, 5, 32}) {
