@@ -274,14 +274,8 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                                                scratch.dense.data(), dense_width_);
     } else if (config_.projection_type == FdeProjection::ams_sketch) {
         step = (count + 15) / 16 * 16;
-        // Transposed in blocks of 16 tokens: each written run is one cache line, and the 16
-        // rows read stay in L1 (a plain strided loop thrashes a few L1 sets).
         scratch.transposed.resize(d * step);
-        float* xt = scratch.transposed.data();
-        for (std::size_t t0 = 0; t0 < step; t0 += 16)
-            for (std::size_t i = 0; i < d; ++i)
-                for (std::size_t t = t0; t < t0 + 16; ++t)
-                    xt[i * step + t] = t < count ? rows[t * stride + i] : 0.0f;
+        kernels::active_kernels().to_lanes(rows, count, stride, d, scratch.transposed.data(), step);
         scratch.dense.resize(reps * ams_slots_ * step);
         kernels::active_kernels().signed_sums(scratch.transposed.data(), step, ams_index_.data(),
                                               ams_sign_.data(), ams_start_.data(), reps * ams_slots_,

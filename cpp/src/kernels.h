@@ -51,6 +51,11 @@ using signed_sums_fn = void (*)(const float* x, std::size_t columns, const std::
 using lane_sums_fn = void (*)(const float* v, std::size_t step, std::size_t rows, std::size_t count,
                               const std::uint32_t* part, float* out, std::size_t out_stride);
 
+/// Rows to lanes (the signed sums' input layout): out[i * step + t] = rows[t * stride + i] for
+/// i < dim, t < count, and 0 for count <= t < step (step a multiple of 16, at least count).
+using to_lanes_fn = void (*)(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
+                             float* out, std::size_t step);
+
 /// For each row t < count: index[t] = argmin over c < width of (bias[c] - 2 <row_t, m_c>) and
 /// value[t] = that minimum, for a depth x width matrix m packed in the query layout (width a
 /// multiple of 16; padding columns must carry bias = +inf). Ties go to the lowest column. With
@@ -109,6 +114,7 @@ struct KernelTable {
     project_rows_fn project_rows;
     signed_sums_fn signed_sums;
     lane_sums_fn lane_sums;
+    to_lanes_fn to_lanes;
     nearest_rows_fn nearest_rows;
     fastscan_fn fastscan;
     fastscan_table_fn fastscan_table;
@@ -127,6 +133,7 @@ void project_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, co
 void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
 void lane_sums_scalar(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
+void to_lanes_scalar(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);
 void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_scalar(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
@@ -166,6 +173,7 @@ void project_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, co
 void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
 void lane_sums_avx512(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
+void to_lanes_avx512(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);
 void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx512(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,

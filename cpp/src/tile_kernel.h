@@ -171,12 +171,29 @@ inline void nearest_rows(const float* rows, std::size_t count, std::size_t row_s
     }
 }
 
-/// The sparse signed projection of kernels.h (signed_sums_fn), V::lanes tokens at a time.
+/// The sparse signed projection of kernels.h (signed_sums_fn): 4 x V::lanes tokens at a time
+/// (four independent accumulator chains), then V::lanes at a time.
 template <class V>
 inline void signed_sums(const float* x, std::size_t columns, const std::uint32_t* index,
                         const float* sign, const std::uint32_t* start, std::size_t outputs,
                         float* out) {
-    for (std::size_t t = 0; t < columns; t += V::lanes)
+    constexpr std::size_t L = V::lanes;
+    std::size_t t = 0;
+    for (; t + 4 * L <= columns; t += 4 * L)
+        for (std::size_t j = 0; j < outputs; ++j) {
+            typename V::reg a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+            for (std::uint32_t m = start[j]; m < start[j + 1]; ++m) {
+                const typename V::reg s = V::broadcast(sign + m);
+                const float* row = x + std::size_t(index[m]) * columns + t;
+                a0 = V::fma(s, V::load(row), a0);
+                a1 = V::fma(s, V::load(row + L), a1);
+                a2 = V::fma(s, V::load(row + 2 * L), a2);
+                a3 = V::fma(s, V::load(row + 3 * L), a3);
+            }
+            float* o = out + j * columns + t;
+            V::store(o, a0), V::store(o + L, a1), V::store(o + 2 * L, a2), V::store(o + 3 * L, a3);
+        }
+    for (; t < columns; t += L)
         for (std::size_t j = 0; j < outputs; ++j) {
             typename V::reg acc = V::zero();
             for (std::uint32_t m = start[j]; m < start[j + 1]; ++m)

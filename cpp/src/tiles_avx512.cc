@@ -55,7 +55,7 @@ void signed_sums_avx512(const float* x, std::size_t columns, const std::uint32_t
 namespace {
 
 // In-register transpose of a 16 x 16 float tile: r[i] lane j <-> r[j] lane i.
-void transpose16(__m512 (&r)[16]) {
+inline void transpose16(__m512 (&r)[16]) {
     __m512 t[16], u[16], v[16];
     for (int i = 0; i < 8; ++i) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
@@ -93,6 +93,21 @@ void lane_sums_avx512(const float* v, std::size_t step, std::size_t rows, std::s
             _mm512_mask_storeu_ps(o, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, o), r[j]));
         }
     }
+}
+
+void to_lanes_avx512(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
+                     float* out, std::size_t step) {
+    // 16 tokens x 16 coordinates at a time, transposed in registers (tails masked).
+    for (std::size_t t0 = 0; t0 < step; t0 += 16)
+        for (std::size_t i0 = 0; i0 < dim; i0 += 16) {
+            const std::size_t width = std::min<std::size_t>(16, dim - i0);
+            const __mmask16 cols = __mmask16((1u << width) - 1u);
+            __m512 r[16];
+            for (std::size_t t = 0; t < 16; ++t)
+                r[t] = t0 + t < count ? _mm512_maskz_loadu_ps(cols, rows + (t0 + t) * stride + i0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (std::size_t i = 0; i < width; ++i) _mm512_storeu_ps(out + (i0 + i) * step + t0, r[i]);
+        }
 }
 
 void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,

@@ -65,6 +65,15 @@ void lane_sums_scalar(const float* v, std::size_t step, std::size_t rows, std::s
         for (std::size_t r = 0; r < rows; ++r) out[part[t] * out_stride + r] += v[r * step + t];
 }
 
+void to_lanes_scalar(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
+                     float* out, std::size_t step) {
+    // In blocks of 16 tokens: each written run is one cache line, and the 16 rows read stay in
+    // L1 (a plain strided loop thrashes a few L1 sets).
+    for (std::size_t t0 = 0; t0 < step; t0 += 16)
+        for (std::size_t i = 0; i < dim; ++i)
+            for (std::size_t t = t0; t < t0 + 16; ++t) out[i * step + t] = t < count ? rows[t * stride + i] : 0.0f;
+}
+
 void nearest_rows_scalar(const float* rows, std::size_t count, std::size_t row_stride,
                          std::size_t depth, const float* packed, const float* bias,
                          std::size_t width, std::uint32_t* index, float* value) {

@@ -131,6 +131,17 @@ void tile_kernels_match_scalar() {
                 scalar.lane_sums(v.data(), step, rows, count, part.data(), b.data(), 16);
                 for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "lane_sums", a[i], b[i]);
             }
+        // Rows to lanes: a pure transposition, zero-padded.
+        for (std::size_t dim : {1, 15, 16, 17, 40})
+            for (std::size_t count : {1, 16, 20}) {
+                const std::size_t step = (count + 15) / 16 * 16, stride = dim + 3;
+                std::vector<float> rows(count * stride);
+                for (float& f : rows) f = normal(gen);
+                std::vector<float> a(dim * step, -1.0f), b(dim * step, -2.0f);
+                kern.to_lanes(rows.data(), count, stride, dim, a.data(), step);
+                scalar.to_lanes(rows.data(), count, stride, dim, b.data(), step);
+                for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "to_lanes", a[i], b[i]);
+            }
         // Fast-scan tables from float tables: identical bytes, base and step on every path
         // (ranges of 0 included: the step is then 1).
         for (std::size_t m : {1, 5, 32}) {
