@@ -288,3 +288,12 @@ def test_bad_items(rng):
         f.encode_queries(np.ones((2, 8), np.float32), dtype=np.int8)
     with pytest.raises(ValueError):
         f.simhash_matrix(2)
+
+
+def test_fill_choices_at_every_distance(rng):
+    """Documents of 1 to 40 tokens at k = 6 and 8: empty partitions whose nearest occupied
+    pattern lies one, two or more bits away, with ties, all filled as the reference fills them."""
+    for k in (6, 8):
+        f = lf.FDE(8, 3, k, seed=k, projection_type="identity", fill_empty_partitions=True)
+        items = [rng.standard_normal((n, 8)).astype(np.float32) for n in (1, 2, 3, 5, 9, 17, 40)]
+        assert_encodings_match(f, items, documents=True)

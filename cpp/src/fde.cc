@@ -334,12 +334,27 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                     for (std::size_t j = 0; j < d_proj; ++j) target[j] /= n;
                 } else if (config_.fill_empty_partitions && k > 0) {
                     const std::uint32_t wanted = std::uint32_t(p ^ (p >> 1));
-                    std::uint32_t nearest = 0;
-                    int best = std::numeric_limits<int>::max();
-                    for (std::uint32_t q : occupied) {
-                        const int distance = popcount((q ^ (q >> 1)) ^ wanted);
-                        if (distance < best || (distance == best && first_token[q] < nearest))
-                            best = distance, nearest = first_token[q];
+                    // The patterns one and then two bits away first (where the nearest
+                    // occupied one usually is), then every occupied pattern.
+                    constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+                    std::uint32_t nearest = none;
+                    for (std::size_t a = 0; a < k; ++a) {
+                        const std::uint32_t q = gray_decode(wanted ^ (1u << a));
+                        if (sizes[q]) nearest = std::min(nearest, first_token[q]);
+                    }
+                    if (nearest == none)
+                        for (std::size_t a = 0; a < k; ++a)
+                            for (std::size_t b = a + 1; b < k; ++b) {
+                                const std::uint32_t q = gray_decode(wanted ^ (1u << a) ^ (1u << b));
+                                if (sizes[q]) nearest = std::min(nearest, first_token[q]);
+                            }
+                    if (nearest == none) {
+                        int best = std::numeric_limits<int>::max();
+                        for (std::uint32_t q : occupied) {
+                            const int distance = popcount((q ^ (q >> 1)) ^ wanted);
+                            if (distance < best || (distance == best && first_token[q] < nearest))
+                                best = distance, nearest = first_token[q];
+                        }
                     }
                     const float* v = projected(nearest, r);
                     for (std::size_t j = 0; j < d_proj; ++j) target[j] = v[j * step];
