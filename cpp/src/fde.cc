@@ -206,7 +206,7 @@ void FdeEncoder::check_items(const MultiVectorsView& items) const {
                       " but the encoder expects " + std::to_string(config_.dimension));
 }
 
-void FdeEncoder::sketch_item(const float* rows, std::size_t count, std::size_t stride,
+void FdeEncoder::sketch_rows(const float* rows, std::size_t count, std::size_t stride,
                              Scratch& scratch) const {
     const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
     const std::size_t reps = config_.num_repetitions;
@@ -253,11 +253,11 @@ void FdeEncoder::sketch_item(const float* rows, std::size_t count, std::size_t s
 }
 
 void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t stride,
-                             bool documents, Scratch& scratch, float* out) const {
+                             const std::uint32_t* patterns, bool documents, Scratch& scratch,
+                             float* out) const {
     const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
     const std::size_t reps = config_.num_repetitions, d_proj = config_.projected_dim();
     const std::size_t parts = config_.partitions(), rep_size = parts * d_proj;
-    sketch_item(rows, count, stride, scratch);
     // Projected token t of repetition r: `step`-strided values.
     std::size_t step = 1;
     auto projected = [&](std::size_t t, std::size_t r) -> const float* {
@@ -294,7 +294,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     scratch.partition.resize(count * reps);
     for (std::size_t t = 0; t < count; ++t)
         for (std::size_t r = 0; r < reps; ++r) {
-            const std::uint32_t p = k ? gray_decode(scratch.patterns[t * reps + r]) : 0u;
+            const std::uint32_t p = k ? gray_decode(patterns[t * reps + r]) : 0u;
             scratch.partition[r * count + t] = p;
             ++scratch.sizes[r * parts + p];
         }
@@ -369,28 +369,37 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     }
 }
 
-namespace {
-// Runs fn(item, rows, scratch) for every item, in tasks of items_per_task items, with one
-// scratch per worker; rows are the item's tokens as float32.
-template <class Scratch, class Fn>
-void for_each_item(const MultiVectorsView& items, std::size_t threads, Fn&& fn) {
+void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t threads,
+                                   const ItemFn& fn) const {
+    constexpr std::size_t batch_tokens = 256;  // rows per SimHash product (short items share one)
+    const std::size_t reps = config_.num_repetitions;
     const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;
     const kernels::KernelTable& kern = kernels::active_kernels();
     std::vector<Scratch> scratch(resolve_threads(threads, tasks));
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
         Scratch& s = scratch[worker];
         const std::size_t last = std::min(items.count, (task + 1) * items_per_task);
-        for (std::size_t i = task * items_per_task; i < last; ++i)
-            fn(i, float_rows(items, std::size_t(items.offsets[i]), items.item_length(i), s.tokens, kern), s);
+        for (std::size_t i = task * items_per_task; i < last;) {
+            std::size_t j = i, tokens = 0;
+            while (j < last && (j == i || tokens + items.item_length(j) <= batch_tokens)) tokens += items.item_length(j++);
+            const std::size_t first_row = std::size_t(items.offsets[i]);
+            const Rows rows = float_rows(items, first_row, tokens, s.tokens, kern);
+            sketch_rows(rows.data, tokens, rows.stride, s);
+            for (; i < j; ++i) {
+                const std::size_t at = std::size_t(items.offsets[i]) - first_row;
+                fn(i, rows.data + at * rows.stride, rows.stride, s.patterns.data() + at * reps, s);
+            }
+        }
     });
 }
-}  // namespace
+
 
 void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t threads,
                         bool documents) const {
     check_items(items);
-    for_each_item<Scratch>(items, threads, [&](std::size_t i, const Rows& rows, Scratch& s) {
-        encode_item(rows.data, items.item_length(i), rows.stride, documents, s, out + i * config_.output_dim());
+    for_each_sketched(items, threads, [&](std::size_t i, const float* rows, std::size_t stride,
+                                          const std::uint32_t* patterns, Scratch& s) {
+        encode_item(rows, items.item_length(i), stride, patterns, documents, s, out + i * config_.output_dim());
     });
 }
 
@@ -406,10 +415,10 @@ void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t*
                                    std::size_t threads) const {
     check_items(items);
     const std::size_t reps = config_.num_repetitions, k = config_.num_simhash_projections;
-    for_each_item<Scratch>(items, threads, [&](std::size_t i, const Rows& rows, Scratch& s) {
+    for_each_sketched(items, threads, [&](std::size_t i, const float*, std::size_t, const std::uint32_t* patterns,
+                                          Scratch&) {
         const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
-        sketch_item(rows.data, count, rows.stride, s);
-        for (std::size_t t = 0; t < count * reps; ++t) out[first * reps + t] = k ? gray_decode(s.patterns[t]) : 0u;
+        for (std::size_t t = 0; t < count * reps; ++t) out[first * reps + t] = k ? gray_decode(patterns[t]) : 0u;
     });
 }
 

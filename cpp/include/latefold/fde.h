@@ -23,6 +23,8 @@
 // recomputed as the float64 sum of exact products in coordinate order (the reference's value).
 #pragma once
 
+#include <functional>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -85,11 +87,15 @@ public:
 private:
     struct Scratch;
     void check_items(const MultiVectorsView& items) const;
-    // Sign patterns (b_0 most significant) of an item's tokens: patterns[t * R + r].
-    void sketch_item(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
+    // Sign patterns (b_0 most significant) of `count` token rows: scratch.patterns[t * R + r].
+    void sketch_rows(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
+    // fn(item, its rows as float32, row stride, its tokens' patterns, scratch) for every item; the
+    // patterns are computed for batches of consecutive items (one product for many short items).
+    using ItemFn = std::function<void(std::size_t, const float*, std::size_t, const std::uint32_t*, Scratch&)>;
+    void for_each_sketched(const MultiVectorsView& items, std::size_t threads, const ItemFn& fn) const;
     void encode(const MultiVectorsView& items, float* out, std::size_t threads, bool documents) const;
-    void encode_item(const float* rows, std::size_t count, std::size_t stride, bool documents,
-                     Scratch& scratch, float* out) const;
+    void encode_item(const float* rows, std::size_t count, std::size_t stride, const std::uint32_t* patterns,
+                     bool documents, Scratch& scratch, float* out) const;
 
     FdeConfig config_;
     std::size_t sketch_width_ = 0;      // R * k rounded up to 16 (packed columns)
