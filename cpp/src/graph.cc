@@ -298,26 +298,25 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         float q_norm = 0.0f;
         if (params_.metric == Metric::l2)
             for (std::size_t d = 0; d < params_.dim; ++d) q_norm += q[d] * q[d];
+        // With a quantizer, traversals score codes from the query's tables.
         const float* lut = nullptr;
-        if (quantizer_) {
+        auto tables = [&]() {
+            if (!quantizer_) return;
             s.lut.resize(quantizer_->m() * quantizer_->ksub());
             quantizer_->lookup_tables(q, 1, s.lut.data(), 1);
             lut = s.lut.data();
-        }
+        };
         if (matches > 0) {
             // Below a few percent a filtered subgraph falls apart even through two hops (the
             // collapse the filtered-search benchmark reports): scan instead.
             if (matches <= exact_below || double(matches) < acorn_above * double(live_count_)) {
                 st.path = SearchPath::exact;
-            } else if (!allowed) {
-                st.path = SearchPath::graph;
-                traverse(q, ef, Mode::plain, nullptr, s, st, lut, q_norm);
-            } else if (double(matches) >= gated_above * double(live_count_)) {
-                st.path = SearchPath::gated;
-                traverse(q, ef, Mode::gated, allowed, s, st, lut, q_norm);
             } else {
-                st.path = SearchPath::acorn;
-                traverse(q, ef, Mode::acorn, allowed, s, st, lut, q_norm);
+                tables();
+                const Mode mode = !allowed ? Mode::plain
+                                  : double(matches) >= gated_above * double(live_count_) ? Mode::gated : Mode::acorn;
+                st.path = mode == Mode::plain ? SearchPath::graph : mode == Mode::gated ? SearchPath::gated : SearchPath::acorn;
+                traverse(q, ef, mode, allowed, s, st, lut, q_norm);
             }
             if (lut && options.rerank && st.path != SearchPath::exact) {
                 // The traversal ranked by codes: re-score what it kept from the rows.

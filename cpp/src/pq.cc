@@ -293,9 +293,10 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t k = options.k, ks = ksub();
     const bool fast = nbits_ == 4;
     // Float tables: 4-bit, all queries' at once (small; the re-scoring reads them at the end);
-    // 8-bit (m x 256 floats each), `group` queries' at a time, about 1 MiB, scanned while they
-    // are in cache.
-    const std::size_t group = fast ? nq : std::max<std::size_t>(1, std::min(nq, (std::size_t(1) << 18) / (m_ * ks)));
+    // 8-bit (m x 256 floats each), `group` queries' at a time, about 1 MiB per thread (each
+    // thread scans its share of the group's queries), scanned while they are in cache.
+    const std::size_t threads = resolve_threads(options.threads, std::size_t(-1));
+    const std::size_t group = fast ? nq : std::max<std::size_t>(1, std::min(nq, (std::size_t(1) << 18) * threads / (m_ * ks)));
     std::vector<float> lut(group * m_ * ks);
     if (fast) lookup_tables(queries, nq, lut.data(), options.threads);
     if (options.packed && !fast) fail_argument("only 4-bit codes have a fast-scan layout");
@@ -305,6 +306,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         return adc_sum(lut.data() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
     };
     if (fast && n > SumSelection::id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
+    if (options.vectors && n > UINT32_MAX) fail_argument("re-scoring from vectors takes at most 2^32 - 1 rows");
     const bool refine = options.rescore && (fast || options.vectors);
     const std::size_t keep = refine ? std::max(k, options.rescore * k) : k;
     // 4-bit: per query, uint8 tables in the kernels' layout and the estimate's base and step.
@@ -324,7 +326,6 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     // Tasks: chunks of vectors x blocks of queries, enough of them to keep every thread busy
     // on small collections too.
     const std::size_t chunks = (n + vectors_per_task - 1) / vectors_per_task;
-    const std::size_t threads = resolve_threads(options.threads, std::size_t(-1));
     const std::size_t wanted = threads == 1 ? 1 : 4 * threads;
     const std::size_t query_blocks = std::max<std::size_t>(1, std::min(group, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
     const std::size_t per_block = (group + query_blocks - 1) / query_blocks;
@@ -384,10 +385,10 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                 }
                 return;
             }
-            // Blocked layout of this task's vectors, then the queries scan it, `batch` at a time in
-            // groups of blocks that grow from 1 to `group`: the selection's bounds tighten between
-            // groups, fastest at the start.
-            constexpr std::size_t batch = 4, group = 8;
+            // Blocked layout of this task's vectors, then the queries scan it, `per_call` at a time
+            // in runs of blocks that grow from 1 to `max_run`: the selection's bounds tighten
+            // between runs, fastest at the start.
+            constexpr std::size_t per_call = 4, max_run = 8;
             const std::size_t blocks = (count + 31) / 32;
             const std::uint8_t* blocked_codes = nullptr;
             if (options.packed) {
@@ -397,8 +398,8 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                 block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
                 blocked_codes = blocked.data();
             }
-            sums.resize(batch * group * 32);
-            masks.resize(batch * group);
+            sums.resize(per_call * max_run * 32);
+            masks.resize(per_call * max_run);
             std::uint16_t* sum_data = sums.data();
             std::uint32_t* mask_data = masks.data();
             const bool ip = metric_ == Metric::inner_product;
@@ -415,10 +416,10 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                 else
                     high = 65535 - rank + 1;
             };
-            for (std::size_t q = q0; q < q1; q += batch) {
-                const std::size_t in_batch = std::min(batch, q1 - q);
-                std::int32_t low[batch], high[batch];
-                for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(group, 2 * size)) {
+            for (std::size_t q = q0; q < q1; q += per_call) {
+                const std::size_t in_batch = std::min(per_call, q1 - q);
+                std::int32_t low[per_call], high[per_call];
+                for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(max_run, 2 * size)) {
                     const std::size_t nb = std::min(size, blocks - b0);
                     for (std::size_t i = 0; i < in_batch; ++i) bounds(q + i, low[i], high[i]);
                     kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.data() + q * table_bytes,
@@ -457,24 +458,34 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         }
         std::vector<ScoredId> top = merged.sorted();
         if (refine) {
-            const float* query = queries + q * dim_;
-            auto rescored = [&](std::size_t i) {
-                if (!options.vectors) return exact(q, i);
-                // The vector's own score: one-row products (any n; the kernel takes 32-bit ids).
-                const float* x = options.vectors + i * dim_;
-                const std::uint32_t row = 0;
-                float qx, xx = 0.0f, qq = 0.0f;
-                kern.dot_rows_f32(query, x, dim_, &row, 1, dim_, &qx);
-                kern.dot_rows_f32(x, x, dim_, &row, 1, dim_, &xx);
-                // Only the rows read are checked (a whole-array check would cost more than the
-                // search): a NaN or infinity makes |x|^2 non-finite.
-                if (!std::isfinite(xx)) fail_argument("vectors: row " + std::to_string(i) + " holds a NaN or infinite value");
-                if (metric_ == Metric::inner_product) return qx;
-                kern.dot_rows_f32(query, query, dim_, &row, 1, dim_, &qq);
-                return std::max(0.0f, qq + xx - 2.0f * qx);
-            };
+            // Exact scores from the vectors (the candidates' rows in one gathered product),
+            // else from the float tables.
+            std::vector<float> value(top.size());
+            if (options.vectors) {
+                const float* query = queries + q * dim_;
+                std::vector<std::uint32_t> rows(top.size());
+                for (std::size_t j = 0; j < top.size(); ++j) rows[j] = std::uint32_t(top[j].id);
+                kern.dot_rows_f32(query, options.vectors, dim_, rows.data(), rows.size(), dim_, value.data());
+                const std::uint32_t first_row = 0;
+                auto dot_self = [&](const float* v) {
+                    float out;
+                    kern.dot_rows_f32(v, v, dim_, &first_row, 1, dim_, &out);
+                    return out;
+                };
+                const float qq = metric_ == Metric::l2 ? dot_self(query) : 0.0f;
+                for (std::size_t j = 0; j < top.size(); ++j) {
+                    // Only the rows read are checked (checking all would cost more than the
+                    // search): a NaN or infinity in x makes <q, x> non-finite.
+                    if (!std::isfinite(value[j]))
+                        fail_argument("vectors: row " + std::to_string(top[j].id) + " holds a NaN or infinite value");
+                    if (metric_ == Metric::l2)
+                        value[j] = std::max(0.0f, qq + dot_self(options.vectors + std::size_t(top[j].id) * dim_) - 2.0f * value[j]);
+                }
+            } else {
+                for (std::size_t j = 0; j < top.size(); ++j) value[j] = exact(q, std::size_t(top[j].id));
+            }
             TopK exact_top(k);
-            for (const ScoredId& e : top) exact_top.push({key_of(rescored(std::size_t(e.id)), metric_), e.id});
+            for (std::size_t j = 0; j < top.size(); ++j) exact_top.push({key_of(value[j], metric_), top[j].id});
             top = exact_top.sorted();
         }
         for (std::size_t i = 0; i < k; ++i) {
