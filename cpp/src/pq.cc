@@ -326,7 +326,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     // Tasks: chunks of vectors x blocks of queries, enough of them to keep every thread busy
     // on small collections too.
     const std::size_t chunks = (n + vectors_per_task - 1) / vectors_per_task;
-    const std::size_t wanted = threads == 1 ? 1 : 4 * threads;
+    const std::size_t wanted = threads == 1 ? 1 : 16 * threads;  // small tasks: even shares
     const std::size_t query_blocks = std::max<std::size_t>(1, std::min(group, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
     const std::size_t per_block = (group + query_blocks - 1) / query_blocks;
     const std::size_t tasks = chunks * query_blocks;
