@@ -48,7 +48,8 @@ class PackedCodes:
     once (it dominates single-query searches). Packing once removes that cost; the plain codes
     are kept too (by reference, not copied) for the re-scoring of the shortlist, so the packed
     form adds about one code size per vector. ``len`` is the number of vectors; ``codes`` the
-    plain ``(n, code_size)`` codes. Read-only.
+    plain ``(n, code_size)`` codes (a read-only view). The array given to ``pack`` must not be
+    changed afterwards (pack again if it is): the two forms would then disagree.
     """
 
     __slots__ = ("_codes", "_data")
