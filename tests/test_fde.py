@@ -297,3 +297,26 @@ def test_fill_choices_at_every_distance(rng):
         f = lf.FDE(8, 3, k, seed=k, projection_type="identity", fill_empty_partitions=True)
         items = [rng.standard_normal((n, 8)).astype(np.float32) for n in (1, 2, 3, 5, 9, 17, 40)]
         assert_encodings_match(f, items, documents=True)
+
+
+def test_encode_into_out(rng):
+    """out= receives exactly what a fresh call returns; bad buffers are refused untouched."""
+    f = lf.FDE(16, 3, 3, seed=5, projection_type="ams_sketch", projection_dimension=4, fill_empty_partitions=True)
+    items = [rng.standard_normal((n, 16)).astype(np.float32) for n in (3, 7, 1)]
+    for documents in (True, False):
+        encode = f.encode_documents if documents else f.encode_queries
+        out = np.full((3, f.output_dim), np.nan, np.float32)
+        assert encode(items, out=out) is out
+        np.testing.assert_array_equal(out, encode(items))
+        one = np.zeros(f.output_dim, np.float32)
+        assert encode(items[0], out=one) is one
+        np.testing.assert_array_equal(one, encode(items[0]))
+    keep = np.zeros((3, f.output_dim), np.float32)
+    for bad, error in [(np.zeros((2, f.output_dim), np.float32), ValueError),
+                       (np.zeros((3, f.output_dim), np.float64), TypeError),
+                       (np.zeros((3, 2 * f.output_dim), np.float32)[:, ::2], ValueError)]:
+        with pytest.raises(error):
+            f.encode_documents(items, out=bad)
+    with pytest.raises(TypeError):
+        f.encode_documents(items, out=keep, dtype=np.float16)
+    assert not keep.any()

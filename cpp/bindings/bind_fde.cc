@@ -24,11 +24,24 @@ py::array_t<T> vector_as_array(const std::vector<T>& v, py::ssize_t rows, py::ss
     return out;
 }
 
+// Into `into` (a float32 (items, output_dim) C-contiguous writeable array) when given.
 py::array_t<float> encode(const FdeEncoder& encoder, const py::array& tokens,
-                          const py::array& offsets, const py::object& threads, bool documents) {
+                          const py::array& offsets, const py::object& threads, bool documents,
+                          const py::object& into) {
     const MultiVectorsView items = as_multivectors(tokens, offsets, documents ? "docs" : "queries");
     const std::size_t t = as_threads(threads);
-    auto out = new_array<float>({py::ssize_t(items.count), py::ssize_t(encoder.config().output_dim())});
+    const py::ssize_t rows = py::ssize_t(items.count), cols = py::ssize_t(encoder.config().output_dim());
+    py::array_t<float> out;
+    if (into.is_none()) {
+        out = new_array<float>({rows, cols});
+    } else {
+        if (!py::isinstance<py::array_t<float>>(into)) type_error("out must be a float32 array");
+        out = into.cast<py::array_t<float>>();
+        if (out.ndim() != 2 || out.shape(0) != rows || out.shape(1) != cols)
+            value_error("out must have shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
+        require_c_contiguous(out, "out");
+        if (!out.writeable()) value_error("out is read-only");
+    }
     float* data = out.mutable_data();
     {
         py::gil_scoped_release release;
@@ -67,12 +80,12 @@ void bind_fde(py::module_& m) {
         .def_property_readonly("block_dim", [](const FdeEncoder& e) { return e.config().block_dim(); })
         .def("encode_queries",
              [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
-                const py::object& threads) { return encode(e, tokens, offsets, threads, false); },
-             py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none())
+                const py::object& threads, const py::object& out) { return encode(e, tokens, offsets, threads, false, out); },
+             py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none(), py::arg("out") = py::none())
         .def("encode_documents",
              [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
-                const py::object& threads) { return encode(e, tokens, offsets, threads, true); },
-             py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none())
+                const py::object& threads, const py::object& out) { return encode(e, tokens, offsets, threads, true, out); },
+             py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none(), py::arg("out") = py::none())
         .def("partition_indices",
              [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
                 const py::object& threads) {

@@ -127,7 +127,7 @@ class FDE:
 
     # ------------------------------------------------------------------ encoding
     def _encode(self, items: MultiVectorsLike, name: str, documents: bool,
-                threads: Optional[int], dtype: Any) -> np.ndarray:
+                threads: Optional[int], dtype: Any, out: Optional[np.ndarray]) -> np.ndarray:
         out_dtype = np.dtype(dtype)
         if out_dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise TypeError(f"dtype must be float32 or float16, got {out_dtype}")
@@ -136,23 +136,34 @@ class FDE:
             raise ValueError(f"{name} have token dimension {mv.dim}, the encoder expects "
                              f"{self._params['dimension']}")
         t = _validate.threads(threads)
-        if documents:
-            out = self._encoder.encode_documents(mv.tokens, mv.offsets, t)
-        else:
-            out = self._encoder.encode_queries(mv.tokens, mv.offsets, t)
-        out = out.astype(out_dtype, copy=False)
-        return out[0] if single else out
+        target = None
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out_dtype != np.float32:
+                raise TypeError("out must be a float32 numpy array (and dtype float32)")
+            if not out.flags.c_contiguous:
+                raise ValueError("out must be C-contiguous")
+            # One item may be written into a 1-D out (through a view of the encoder's shape).
+            target = out.reshape(1, -1) if single and out.ndim == 1 else out
+        encode = self._encoder.encode_documents if documents else self._encoder.encode_queries
+        result = encode(mv.tokens, mv.offsets, t, target)
+        if out is not None:
+            return out
+        result = result.astype(out_dtype, copy=False)
+        return result[0] if single else result
 
     def encode_queries(self, queries: MultiVectorsLike, *, threads: Optional[int] = None,
-                       dtype: Any = np.float32) -> np.ndarray:
+                       dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Query encodings (partition SUMs), ``(n, output_dim)``; ``(output_dim,)`` for one
-        2-D array. ``dtype`` float32 (default) or float16."""
-        return self._encode(queries, "queries", False, threads, dtype)
+        2-D array. ``dtype`` float32 (default) or float16. ``out``: a float32 C-contiguous
+        array of that shape to write into (and return): reusing one saves allocating and
+        first-touching a large output on every call."""
+        return self._encode(queries, "queries", False, threads, dtype, out)
 
     def encode_documents(self, docs: MultiVectorsLike, *, threads: Optional[int] = None,
-                         dtype: Any = np.float32) -> np.ndarray:
-        """Document encodings (partition AVERAGEs, empty ones filled if configured)."""
-        return self._encode(docs, "docs", True, threads, dtype)
+                         dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Document encodings (partition AVERAGEs, empty ones filled if configured); ``dtype``
+        and ``out`` as for `encode_queries`."""
+        return self._encode(docs, "docs", True, threads, dtype, out)
 
     def partition_indices(self, items: MultiVectorsLike, *, threads: Optional[int] = None) -> np.ndarray:
         """The SimHash partition of every token in every repetition: uint32 ``(T, R)``, rows in
