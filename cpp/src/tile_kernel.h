@@ -202,6 +202,20 @@ inline void signed_sums(const float* x, std::size_t columns, const std::uint32_t
         }
 }
 
+/// fn(first, std::integral_constant<int, n>) for the queries [first, first + n), n = 4 but for
+/// the last group (the fast-scan kernels take up to four queries per pass).
+template <class Fn>
+inline void for_query_groups(std::size_t nq, Fn fn) {
+    for (std::size_t q = 0; q < nq; q += 4) {
+        switch (nq - q) {
+            case 1: fn(q, std::integral_constant<int, 1>()); break;
+            case 2: fn(q, std::integral_constant<int, 2>()); break;
+            case 3: fn(q, std::integral_constant<int, 3>()); break;
+            default: fn(q, std::integral_constant<int, 4>());
+        }
+    }
+}
+
 inline float row_value(float x) { return x; }
 inline float row_value(half_bits x) { return half_to_float(x); }
 

@@ -173,17 +173,10 @@ void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t 
                      const std::uint8_t* tables, std::size_t nq, const std::int32_t* low,
                      const std::int32_t* high, std::uint16_t* out, std::uint32_t* mask) {
     const std::size_t table_bytes = fastscan_table_bytes(pairs);
-    for (std::size_t q = 0; q < nq; q += 4) {
-        const std::uint8_t* t = tables + q * table_bytes;
-        std::uint16_t* o = out + q * blocks * 32;
-        std::uint32_t* mk = mask + q * blocks;
-        switch (std::min<std::size_t>(4, nq - q)) {
-            case 4: fastscan_queries_avx512<4>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks); break;
-            case 3: fastscan_queries_avx512<3>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks); break;
-            case 2: fastscan_queries_avx512<2>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks); break;
-            default: fastscan_queries_avx512<1>(codes, blocks, pairs, t, low + q, high + q, o, mk, blocks);
-        }
-    }
+    for_query_groups(nq, [&](std::size_t q, auto group) {
+        fastscan_queries_avx512<decltype(group)::value>(codes, blocks, pairs, tables + q * table_bytes, low + q, high + q,
+                                                     out + q * blocks * 32, mask + q * blocks, blocks);
+    });
 }
 
 void fastscan_table_avx512(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
