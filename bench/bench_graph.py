@@ -94,38 +94,31 @@ def run_dataset(name, x, q, rows, builds):
         rows.append({"dataset": name, "selectivity": s, "library": lib, "ef": knob,
                      "recall": recall(found, truth[s]), "qps": nq / seconds})
 
-    # latefold
-    t0 = time.perf_counter()
-    g = lf.GraphIndex(d)
-    g.add(x, attributes={"u": u})
-    build = time.perf_counter() - t0
-    state = g._index.state()
-    nbytes = sum(state[k].nbytes for k in ("vectors", "ids", "live", "degrees", "edges")) + 12 * n  # + norms, attribute
-    builds.append({"dataset": name, "library": "latefold", "build_s": build, "bytes_per_vector": nbytes / n})
-    log(f"[{name}] latefold built in {build:.1f} s")
-    for s in SELECTIVITIES:
-        f = None if s == 1.0 else lf.Filter.range("u", None, int(s * 10_000) - 1)
-        for ef in EFS:
-            (res, seconds) = timed(lambda: g.search(q, K, ef=ef, filter=f, threads=1, explain=True))
-            add("latefold", s, ef, res[1], seconds)
-            rows[-1]["path"] = res[2][0]["path"]
+    def latefold(label, index, stored, prepare_s=0.0, note=None):
+        """Builds `index` (an empty GraphIndex; prepare_s: seconds spent before it existed, e.g.
+        training its quantizer), then runs its ef sweep at every selectivity."""
+        t0 = time.perf_counter()
+        index.add(x, attributes={"u": u})
+        build = prepare_s + time.perf_counter() - t0
+        state = index._index.state()
+        nbytes = sum(state[k].nbytes for k in (stored, "ids", "live", "degrees", "edges")) + 12 * n  # + norms, attribute
+        builds.append({"dataset": name, "library": label, "build_s": build, "bytes_per_vector": nbytes / n,
+                       **({"note": note} if note else {})})
+        log(f"[{name}] {label} built in {build:.1f} s")
+        for s in SELECTIVITIES:
+            f = None if s == 1.0 else lf.Filter.range("u", None, int(s * 10_000) - 1)
+            for ef in EFS:
+                (res, seconds) = timed(lambda: index.search(q, K, ef=ef, filter=f, threads=1, explain=True))
+                add(label, s, ef, res[1], seconds)
+                rows[-1]["path"] = res[2][0]["path"]
 
-    # latefold with PQ codes (8-bit, d/4 bytes) steering the traversal, re-ranked from the rows
+    latefold("latefold", lf.GraphIndex(d), "vectors")
+    # The same index with PQ codes (8-bit, d/4 bytes) steering the traversal, re-ranked from the rows.
     t0 = time.perf_counter()
     pq = lf.ProductQuantizer(d, d // 4, nbits=8).train(x, iterations=10, seed=1)
-    gq = lf.GraphIndex(d, quantizer=pq)
-    gq.add(x, attributes={"u": u})
-    build = time.perf_counter() - t0
-    state = gq._index.state()
-    nbytes = sum(state[k].nbytes for k in ("codes", "ids", "live", "degrees", "edges")) + 12 * n
-    builds.append({"dataset": name, "library": "latefold pq", "build_s": build, "bytes_per_vector": nbytes / n,
-                   "note": f"+ {4 * d} B/vector of rows, read to re-rank (memory-mapped with load(mmap=True))"})
-    log(f"[{name}] latefold pq built in {build:.1f} s (PQ training included)")
-    for s in SELECTIVITIES:
-        f = None if s == 1.0 else lf.Filter.range("u", None, int(s * 10_000) - 1)
-        for ef in EFS:
-            (res, seconds) = timed(lambda: gq.search(q, K, ef=ef, filter=f, threads=1))
-            add("latefold pq", s, ef, res[1], seconds)
+    latefold("latefold pq", lf.GraphIndex(d, quantizer=pq), "codes", prepare_s=time.perf_counter() - t0,
+             note=f"+ {4 * d} B/vector of rows, read to re-rank (memory-mapped with load(mmap=True)); "
+                  "build includes PQ training")
 
     # numpy brute force (one thread): the allowed rows, one matrix product per batch
     with h.limit_threads(1):

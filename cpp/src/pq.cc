@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <cstring>
@@ -57,40 +58,14 @@ void block_codes(const std::uint8_t* codes, std::size_t count, std::size_t bytes
             }
 }
 
-// The fast scan's selection of the best `k` integer sums of one query. A candidate is one
-// integer, rank << 48 | (2^48 - 1 - id) with rank = the sum (ip) or 65535 - the sum (l2), so
-// that a larger integer ranks before (better estimate; equal estimates: lower id). Keeps up to
-// 2k candidates; when full, the k largest, and raises the entry threshold to the k-th.
-class SumSelection {
-public:
-    static constexpr std::uint64_t id_mask = (std::uint64_t(1) << 48) - 1;
-
-    explicit SumSelection(std::size_t k = 0) : k_(k) { kept_.reserve(2 * k); }
-    std::uint64_t threshold() const noexcept { return threshold_; }
-    void push(std::uint64_t candidate) {
-        kept_.push_back(candidate);
-        if (kept_.size() == 2 * k_) shrink();
-    }
-    /// The k best candidates, best first.
-    const std::vector<std::uint64_t>& sorted() {
-        shrink();
-        std::sort(kept_.begin(), kept_.end(), std::greater<std::uint64_t>());
-        return kept_;
-    }
-
-private:
-    void shrink() {
-        if (kept_.size() <= k_) return;
-        std::nth_element(kept_.begin(), kept_.begin() + std::ptrdiff_t(k_ - 1), kept_.end(),
-                         std::greater<std::uint64_t>());
-        kept_.resize(k_);
-        threshold_ = kept_[k_ - 1];
-    }
-
-    std::size_t k_;
-    std::uint64_t threshold_ = 0;
-    std::vector<std::uint64_t> kept_;
-};
+// The fast scan's selections hold one integer per candidate, rank << 48 | (id_mask - id) with
+// rank = the sum (ip) or 65535 - the sum (l2): a larger integer ranks before (better estimate;
+// equal estimates: lower id), and 0 ranks after every candidate.
+constexpr std::uint64_t id_mask = (std::uint64_t(1) << 48) - 1;
+using SumSelection = Reservoir<std::uint64_t, std::greater<std::uint64_t>>;
+// The 8-bit scan's selections: scores and ids; {NaN, max id} ranks after every candidate.
+using ScoreSelection = Reservoir<ScoredId, RanksBefore>;
+constexpr ScoredId lowest_scored{std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<std::int64_t>::max()};
 
 // The ADC score of one vector's codes `c` from a query's float tables `t` (m x 2^nbits), in four
 // partial sums held in registers (independent adds).
@@ -305,7 +280,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     auto exact = [&](std::size_t q, std::size_t i) {
         return adc_sum(lut.data() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
     };
-    if (fast && n > SumSelection::id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
+    if (fast && n > id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
     if (options.vectors && n > UINT32_MAX) fail_argument("re-scoring from vectors takes at most 2^32 - 1 rows");
     const bool refine = options.rescore && (fast || options.vectors);
     const std::size_t keep = refine ? std::max(k, options.rescore * k) : k;
@@ -331,16 +306,16 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t per_block = (group + query_blocks - 1) / query_blocks;
     const std::size_t tasks = chunks * query_blocks;
     const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
-    std::vector<Reservoir> best(fast ? 0 : workers * nq, Reservoir(keep));
-    std::vector<SumSelection> best_sums(fast ? workers * nq : 0, SumSelection(keep));
+    std::vector<ScoreSelection> best(fast ? 0 : workers * nq, ScoreSelection(keep, lowest_scored));
+    std::vector<SumSelection> best_sums(fast ? workers * nq : 0, SumSelection(keep, 0));
     // Offers the keys of vectors first.. to a selection; most are below its threshold and are
     // dismissed by one comparison.
-    auto select = [&](Reservoir& top, const float* keys, std::size_t first, std::size_t count) {
-        float threshold = top.threshold();
+    auto select = [&](ScoreSelection& top, const float* keys, std::size_t first, std::size_t count) {
+        float threshold = top.threshold().score;  // NaN until the first partition: admits all
         for (std::size_t i = 0; i < count; ++i) {
             if (keys[i] < threshold || !allowed_bit(options.allowed, first + i)) continue;
             top.push({keys[i], std::int64_t(first + i)});
-            threshold = top.threshold();
+            threshold = top.threshold().score;
         }
     };
     const float sign = metric_ == Metric::l2 ? -1.0f : 1.0f;
@@ -433,7 +408,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                                 if (v >= count) break;
                                 const std::uint32_t sum = sum_data[(i * nb + b) * 32 + j];
                                 const std::uint64_t candidate = std::uint64_t(ip ? sum : 65535 - sum) << 48 |
-                                                                (SumSelection::id_mask - (first + v));
+                                                                (id_mask - (first + v));
                                 const std::uint64_t threshold = top.threshold();
                                 if (candidate < threshold || !allowed_bit(options.allowed, first + v)) continue;
                                 top.push(candidate);
@@ -453,7 +428,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             }
             for (const std::uint64_t c : best_sums[w * nq + q].sorted()) {
                 const std::uint32_t rank = std::uint32_t(c >> 48), sum = metric_ == Metric::l2 ? 65535 - rank : rank;
-                merged.push({sign * (base[q] + delta[q] * float(sum)), std::int64_t(SumSelection::id_mask - (c & SumSelection::id_mask))});
+                merged.push({sign * (base[q] + delta[q] * float(sum)), std::int64_t(id_mask - (c & id_mask))});
             }
         }
         std::vector<ScoredId> top = merged.sorted();

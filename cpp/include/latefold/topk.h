@@ -69,40 +69,41 @@ private:
     std::vector<ScoredId> heap_;  // max-heap under ranks_before: front() is the worst kept pair
 };
 
-/// The k best pairs of a long stream in amortized O(1) per candidate: keeps up to 2k pairs and,
-/// when full, partitions them and raises the entry threshold to the k-th best score. A candidate
-/// whose score is below threshold() can never enter (one at the threshold can: its id decides).
+/// The k best items of a long stream in amortized O(1) per candidate: keeps up to 2k and, when
+/// full, partitions them (`Before`: ranks strictly before) and raises the entry threshold to the
+/// k-th best. A candidate that ranks after threshold() can never enter. `lowest` ranks after
+/// every candidate: the threshold until the first partition.
+template <class T, class Before>
 class Reservoir {
 public:
-    explicit Reservoir(std::size_t k = 0) : k_(k) { kept_.reserve(2 * k); }
+    Reservoir(std::size_t k, T lowest) : k_(k), threshold_(lowest) { kept_.reserve(2 * k); }
 
-    float threshold() const noexcept { return threshold_; }
+    const T& threshold() const noexcept { return threshold_; }
 
-    void push(ScoredId candidate) {
-        if (k_ == 0 || candidate.score < threshold_) return;
+    void push(const T& candidate) {
+        if (k_ == 0 || Before()(threshold_, candidate)) return;
         kept_.push_back(candidate);
         if (kept_.size() == 2 * k_) shrink();
     }
 
-    /// The k best pairs, best first.
-    std::vector<ScoredId> sorted() {
+    /// The k best, best first.
+    const std::vector<T>& sorted() {
         shrink();
-        std::vector<ScoredId> out(kept_);
-        std::sort(out.begin(), out.end(), RanksBefore());
-        return out;
+        std::sort(kept_.begin(), kept_.end(), Before());
+        return kept_;
     }
 
 private:
     void shrink() {
         if (kept_.size() <= k_) return;
-        std::nth_element(kept_.begin(), kept_.begin() + std::ptrdiff_t(k_ - 1), kept_.end(), RanksBefore());
+        std::nth_element(kept_.begin(), kept_.begin() + std::ptrdiff_t(k_ - 1), kept_.end(), Before());
         kept_.resize(k_);
-        threshold_ = kept_[k_ - 1].score;
+        threshold_ = kept_[k_ - 1];
     }
 
     std::size_t k_;
-    float threshold_ = -INFINITY;
-    std::vector<ScoredId> kept_;
+    T threshold_;
+    std::vector<T> kept_;
 };
 
 }  // namespace latefold
