@@ -35,7 +35,7 @@ import _harness as h
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SELECTIVITIES = (0.01, 0.1, 0.5, 1.0)
-EFS = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+EFS = (10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256)
 K = 10
 
 

@@ -31,6 +31,7 @@ struct GraphIndex::Scratch {
     std::vector<Candidate> candidates;   // min-heap (closest on top)
     std::vector<Candidate> results;      // max-heap (farthest kept on top), allowed nodes only
     std::vector<std::uint32_t> batch;    // slots to score
+    std::vector<std::uint32_t> hop;      // ACORN: allowed nodes two hops away
     std::vector<float> products;         // their inner products
     std::vector<float> query;            // a stored row as float32
     std::vector<std::uint64_t> allowed;  // the filter's bitset
@@ -153,11 +154,10 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
 
     // Rows (or codes) are fetched from memory while the rest of the neighbour list is read.
     const std::size_t code_bytes = lut ? quantizer_->code_size() : 0;
-    auto prefetch_row = [&](std::uint32_t slot) {
-        const char* r = lut ? reinterpret_cast<const char*>(codes_.data() + std::size_t(slot) * code_bytes)
-                            : static_cast<const char*>(row(slot));
-        const std::size_t bytes = lut ? code_bytes : row_bytes();
-        for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(r + b);
+    const char* fetched = lut ? reinterpret_cast<const char*>(codes_.data()) : static_cast<const char*>(vectors_);
+    const std::size_t fetched_bytes = lut ? code_bytes : row_bytes();
+    auto prefetch_row = [&](std::uint32_t slot) __attribute__((always_inline)) {
+        kernels::prefetch_lines(fetched + std::size_t(slot) * fetched_bytes, fetched_bytes);
     };
     // Start from the pivots (or the entry alone): a one-level sketch of the collection, scored
     // from a contiguous copy, so that the beam begins near the query.
@@ -180,26 +180,37 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
         s.candidates.pop_back();
         if (s.results.size() >= ef && s.results.front() < c) break;
         ++stats.visited;
-        s.batch.clear();
+        // The unseen neighbours, collected without a branch: whether one was seen is
+        // unpredictable, and a mispredicted branch waiting on a cache miss would serialise the
+        // misses of the whole list.
         const std::uint32_t* edges = neighbours(c.slot);
-        for (std::uint32_t e = 0; e < degrees_[c.slot]; ++e) {
+        const std::uint32_t degree = degrees_[c.slot];
+        s.batch.resize(degree);
+        std::size_t fresh = 0;
+        for (std::uint32_t e = 0; e < degree; ++e) {
             const std::uint32_t v = edges[e];
-            if (!s.visit(v)) continue;
-            if (mode != Mode::acorn || test_bit(gate, v)) {
-                s.batch.push_back(v);
-                prefetch_row(v);
-                continue;
-            }
-            // ACORN: v fails the filter; reach the allowed nodes behind it instead.
-            const std::uint32_t* second = neighbours(v);
-            for (std::uint32_t f = 0; f < degrees_[v]; ++f) {
-                const std::uint32_t w = second[f];
-                if (test_bit(gate, w) && s.visit(w)) {
-                    s.batch.push_back(w);
-                    prefetch_row(w);
-                }
-            }
+            s.batch[fresh] = v;
+            fresh += s.visited[v] != s.epoch;
+            s.visited[v] = s.epoch;
         }
+        s.batch.resize(fresh);
+        if (mode == Mode::acorn) {
+            // ACORN: a neighbour that fails the filter is replaced by the allowed nodes behind it.
+            s.hop.clear();
+            std::size_t kept = 0;
+            for (std::uint32_t v : s.batch) {
+                if (test_bit(gate, v)) {
+                    s.batch[kept++] = v;
+                    continue;
+                }
+                const std::uint32_t* second = neighbours(v);
+                for (std::uint32_t f = 0; f < degrees_[v]; ++f)
+                    if (test_bit(gate, second[f]) && s.visit(second[f])) s.hop.push_back(second[f]);
+            }
+            s.batch.resize(kept);
+            s.batch.insert(s.batch.end(), s.hop.begin(), s.hop.end());
+        }
+        for (std::uint32_t v : s.batch) prefetch_row(v);
         score_batch();
     }
 }

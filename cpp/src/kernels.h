@@ -16,6 +16,14 @@
 namespace latefold {
 namespace kernels {
 
+/// Prefetches the cache lines of [p, p + bytes). Always inlined, and so must be any lambda that
+/// calls it: GCC counts a prefetch as free of side effects, deems a function that only prefetches
+/// "const" and deletes the calls to it.
+[[gnu::always_inline]] inline void prefetch_lines(const void* p, std::size_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(c + b);
+}
+
 // Packed query layout (shared by every path):
 //   the m query tokens are padded with zero rows to `padded` = m rounded up to 16, then cut into
 //   groups of 32 rows (the last group has 16 rows when `padded` is an odd multiple of 16).

@@ -228,11 +228,8 @@ inline void dot_rows(const float* q, const Row* base, std::size_t stride, const 
     constexpr int G = 4;
     const std::size_t body = dim / V::lanes * V::lanes;
     const std::size_t bytes = dim * sizeof(Row);
-    auto prefetch = [&](std::size_t i) {
-        for (std::size_t j = i; j < std::min(count, i + G); ++j) {
-            const char* row = reinterpret_cast<const char*>(base + std::size_t(ids[j]) * stride);
-            for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
-        }
+    auto prefetch = [&](std::size_t i) __attribute__((always_inline)) {
+        for (std::size_t j = i; j < std::min(count, i + G); ++j) prefetch_lines(base + std::size_t(ids[j]) * stride, bytes);
     };
     prefetch(0);
     for (std::size_t i = 0; i < count; i += G) {

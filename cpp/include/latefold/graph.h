@@ -184,7 +184,7 @@ private:
     std::unordered_map<std::int64_t, std::uint32_t> slot_of_;
     std::uint32_t entry_ = 0;
     std::size_t entry_chosen_at_ = 0;       // linked vectors when the entry was last chosen
-    static constexpr std::size_t max_pivots = 32;
+    static constexpr std::size_t max_pivots = 64;
     std::vector<std::uint32_t> pivots_;     // traversal starts: the entry and an even sample
     std::vector<float> pivot_rows_;         // their rows, contiguous float32
     std::vector<std::uint32_t> pivot_order_;  // 0 .. pivots - 1
