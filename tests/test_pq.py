@@ -278,3 +278,93 @@ def test_exact_rescoring_from_vectors(trained, rng, simd):
     bad[ids[0, 0]] = np.nan  # a row the re-scoring reads
     with pytest.raises(ValueError, match=f"row {ids[0, 0]}"):
         pq.search(codes, q, 10, rescore=5, vectors=bad)
+
+
+# ------------------------------------------------------------------------------ rotations
+
+
+@pytest.mark.parametrize("rotation", ["random", "opq"])
+@pytest.mark.parametrize("nbits, metric", [(8, "ip"), (4, "l2")])
+def test_rotation_applies_to_every_operation(rng, simd, rotation, nbits, metric):
+    x = data(rng, 2000, 24)
+    pq = lf.ProductQuantizer(24, 6, nbits, metric, rotation=rotation).train(x, iterations=5, seed=2, opq_iterations=3)
+    r = pq.rotation.astype(np.float64)
+    np.testing.assert_allclose(r @ r.T, np.eye(24), atol=1e-5)
+    rotated = x.astype(np.float64) @ r
+    codes = pq.encode(x)
+    index = ref.split_codes(codes, pq.m, pq.nbits)
+    b = pq.subspace_bounds
+    for s, c in enumerate(pq.centroids):  # the nearest centroid of each rotated sub-vector
+        sub = rotated[:, b[s]:b[s + 1]]
+        d = ((sub[:, None, :] - c.astype(np.float64)[None]) ** 2).sum(-1)
+        chosen = d[np.arange(len(x)), index[:, s]]
+        scale = (sub ** 2).sum(1) + (c.astype(np.float64) ** 2).sum(1).max()
+        assert np.all(chosen <= d.min(1) + 1e-5 * scale), s  # float32 rotation: relative 1e-6
+    decoded = ref.decode(pq.centroids, b, index) @ r.T  # rotated back
+    np.testing.assert_allclose(pq.decode(codes), decoded, rtol=1e-5, atol=1e-4)
+    q = rng.standard_normal((4, 24)).astype(np.float32)
+    np.testing.assert_allclose(pq.lut(q), ref.lut(pq.centroids, b, q.astype(np.float64) @ r, metric),
+                               rtol=1e-5, atol=1e-3)
+    # Scores keep their meaning: inner products / squared distances with the decoded vectors.
+    scores, ids = pq.search(codes, q, 5, rescore=50)
+    truth = q @ decoded.T if metric == "ip" else ((q[:, None, :] - decoded[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(scores, np.take_along_axis(truth, ids, axis=1), rtol=1e-5, atol=1e-3)
+    again = lf.ProductQuantizer(24, 6, nbits, metric, rotation=rotation).train(x, iterations=5, seed=2, opq_iterations=3)
+    np.testing.assert_array_equal(again.rotation, pq.rotation)
+    np.testing.assert_array_equal(again.encode(x), codes)
+
+
+def test_opq_lowers_the_error_on_correlated_data(rng):
+    # Points on a 4-D subspace spread over all 32 coordinates: every plain sub-vector sees all
+    # four latent directions; a rotation can give each sub-vector fewer of them.
+    latent = rng.standard_normal((4000, 4)) * 3
+    x = (latent @ rng.standard_normal((4, 32)) + 0.01 * rng.standard_normal((4000, 32))).astype(np.float32)
+    errors = {}
+    for rotation in (None, "random", "opq"):
+        pq = lf.ProductQuantizer(32, 8, 4, rotation=rotation).train(x, iterations=10, seed=1)
+        errors[rotation] = pq.reconstruction_error(x)
+    assert errors["opq"] < 0.5 * errors[None], errors
+    assert errors["opq"] < 0.5 * errors["random"], errors
+
+
+def test_rotation_save_load_and_graph(tmp_path, rng):
+    x = data(rng, 3000, 16)
+    pq = lf.ProductQuantizer(16, 4, 8, rotation="random").train(x, iterations=5, seed=4)
+    pq.save(tmp_path / "pq.lf")
+    loaded = lf.ProductQuantizer.load(tmp_path / "pq.lf")
+    np.testing.assert_array_equal(loaded.rotation, pq.rotation)
+    np.testing.assert_array_equal(loaded.encode(x), pq.encode(x))
+    assert "rotation='random'" in repr(loaded)
+    index = lf.GraphIndex(16, quantizer=pq)
+    index.add(x)
+    q = x[:20] + 0.01
+    scores, ids, stats = index.search(q, 5, ef=16, rerank=False, explain=True)
+    assert {s["path"] for s in stats} == {"graph"}
+    codes = pq.encode(x)
+    lut = pq.lut(q)
+    expected = np.stack([lut[i][np.arange(pq.m), codes[ids[i]]].sum(1) for i in range(len(q))])
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-4)  # ADC of the rotated codes
+    index.save(tmp_path / "graph.lf")
+    again = lf.GraphIndex.load(tmp_path / "graph.lf")
+    np.testing.assert_array_equal(again.quantizer.rotation, pq.rotation)
+    for a, b in zip(again.search(q, 5), index.search(q, 5)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rotation_bad_input(rng):
+    with pytest.raises(ValueError, match="rotation"):
+        lf.ProductQuantizer(8, 2, rotation="pca")
+    with pytest.raises(ValueError, match="at most 4096"):
+        lf.ProductQuantizer(5000, 10, rotation="random")
+    x = data(rng, 600, 8)
+    pq = lf.ProductQuantizer(8, 2, 8, rotation="opq").train(x, iterations=2, opq_iterations=1)
+    before = (pq.rotation, pq.encode(x))
+    with pytest.raises(ValueError, match="at least 256"):
+        pq.train(x[:100])
+    with pytest.raises(ValueError, match="opq_iterations"):
+        pq.train(x, opq_iterations=-1)
+    np.testing.assert_array_equal(pq.rotation, before[0])  # a failed training changes nothing
+    np.testing.assert_array_equal(pq.encode(x), before[1])
+    with pytest.raises(ValueError, match="orthogonal"):
+        pq._pq.set_rotation(np.ones((8, 8), np.float32))
+    np.testing.assert_array_equal(pq.encode(x), before[1])

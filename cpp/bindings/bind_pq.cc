@@ -53,6 +53,23 @@ void bind_pq(py::module_& m) {
                  require_c_contiguous(c, "centroids");
                  pq.set_centroids(static_cast<const float*>(c.data()));
              })
+        .def("rotation",
+             [](const ProductQuantizer& pq) -> py::object {
+                 if (pq.rotation().empty()) return py::none();
+                 auto out = new_array<float>({py::ssize_t(pq.dim()), py::ssize_t(pq.dim())});
+                 std::copy(pq.rotation().begin(), pq.rotation().end(), out.mutable_data());
+                 return py::object(std::move(out));
+             })
+        .def("set_rotation",
+             [](ProductQuantizer& pq, const py::object& r) {
+                 if (r.is_none()) return pq.set_rotation(nullptr);
+                 const py::array a = r.cast<py::array>();
+                 if (!py::isinstance<py::array_t<float>>(a) || a.ndim() != 2 || std::size_t(a.shape(0)) != pq.dim() ||
+                     std::size_t(a.shape(1)) != pq.dim())
+                     value_error("rotation must be float32 of shape (dim, dim)");
+                 require_c_contiguous(a, "rotation");
+                 pq.set_rotation(static_cast<const float*>(a.data()));
+             })
         .def("subspace_bounds",
              [](const ProductQuantizer& pq) {
                  std::vector<std::size_t> out;

@@ -144,6 +144,52 @@ void ProductQuantizer::set_centroids(const float* centroids) {
     centroid_norms_ = std::move(norms);
 }
 
+void ProductQuantizer::set_rotation(const float* rotation) {
+    if (!rotation) {
+        rotation_.clear(), packed_rotation_.clear(), packed_inverse_.clear();
+        centroids_.clear(), packed_centroids_.clear(), centroid_norms_.clear();
+        return;
+    }
+    const std::size_t d = dim_;
+    for (std::size_t i = 0; i < d * d; ++i)
+        if (!std::isfinite(rotation[i])) fail_argument("rotation: not finite");
+    for (std::size_t i = 0; i < d; ++i)
+        for (std::size_t j = 0; j <= i; ++j) {
+            double dot = 0.0;
+            for (std::size_t k = 0; k < d; ++k) dot += double(rotation[i * d + k]) * double(rotation[j * d + k]);
+            if (std::fabs(dot - (i == j ? 1.0 : 0.0)) > 1e-3)
+                fail_argument("rotation: not orthogonal (rows " + std::to_string(j) + " and " + std::to_string(i) + ")");
+        }
+    // project_rows reads a depth x width matrix packed by columns, width a multiple of 16.
+    const std::size_t width = (d + 15) / 16 * 16;
+    std::vector<float> packed(width * d), inverse(width * d);
+    kernels::pack_columns(width, d, [&](std::size_t c, std::size_t k) { return c < d ? rotation[k * d + c] : 0.0f; },
+                          packed.data());
+    kernels::pack_columns(width, d, [&](std::size_t c, std::size_t k) { return c < d ? rotation[c * d + k] : 0.0f; },
+                          inverse.data());
+    rotation_.assign(rotation, rotation + d * d);
+    packed_rotation_ = std::move(packed);
+    packed_inverse_ = std::move(inverse);
+    centroids_.clear(), packed_centroids_.clear(), centroid_norms_.clear();
+}
+
+const float* ProductQuantizer::rotated(const float* x, std::size_t n, bool inverse, std::vector<float>& out,
+                                       std::size_t threads) const {
+    if (rotation_.empty()) return x;
+    const std::size_t d = dim_, width = (d + 15) / 16 * 16;
+    out.resize(std::max(n * width, std::size_t(1)));
+    const float* packed = inverse ? packed_inverse_.data() : packed_rotation_.data();
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
+        const std::size_t first = task * vectors_per_task, count = std::min(n, first + vectors_per_task) - first;
+        kern.project_rows(x + first * d, count, d, d, packed, width, out.data() + first * width, width);
+    });
+    if (width != d)  // rows to stride d, in place (each row moves towards the front)
+        for (std::size_t i = 1; i < n; ++i) std::memmove(out.data() + i * d, out.data() + i * width, d * sizeof(float));
+    return out.data();
+}
+
 void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iterations,
                              std::uint64_t seed, std::size_t max_points, std::size_t threads) {
     if (n < ksub())
@@ -162,6 +208,13 @@ void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iteratio
         }
         rows.resize(used);
         std::sort(rows.begin(), rows.end());
+    }
+    std::vector<float> sample, turned;
+    if (!rotation_.empty()) {  // the sampled rows, rotated
+        sample.resize(used * dim_);
+        for (std::size_t i = 0; i < used; ++i) std::copy(x + rows[i] * dim_, x + (rows[i] + 1) * dim_, sample.data() + i * dim_);
+        x = rotated(sample.data(), used, false, turned, threads);
+        std::iota(rows.begin(), rows.end(), std::size_t(0));
     }
     std::vector<float> trained(ksub() * dim_);
     parallel_for(m_, threads, [&](std::size_t s, std::size_t) {
@@ -189,10 +242,11 @@ void ProductQuantizer::encode(const float* x, std::size_t n, std::uint8_t* codes
         const std::size_t first = task * vectors_per_encode;
         const std::size_t count = std::min(n, first + vectors_per_encode) - first;
         std::vector<std::uint32_t> index(count);
-        std::vector<float> distance(count);
+        std::vector<float> distance(count), turned;
+        const float* rows = rotated(x + first * dim_, count, false, turned, 1);
         std::fill(codes + first * code_size(), codes + (first + count) * code_size(), std::uint8_t(0));
         for (std::size_t s = 0; s < m_; ++s) {
-            assign_nearest(x + first * dim_ + offset(s), count, dim_, width(s),
+            assign_nearest(rows + offset(s), count, dim_, width(s),
                            centroids_.data() + ksub() * offset(s), ksub(), index.data(),
                            distance.data(), 1);
             for (std::size_t i = 0; i < count; ++i) {
@@ -222,12 +276,17 @@ void ProductQuantizer::decode(const std::uint8_t* codes, std::size_t n, float* x
     require_trained();
     const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
-        const std::size_t last = std::min(n, (task + 1) * vectors_per_task);
-        for (std::size_t i = task * vectors_per_task; i < last; ++i)
+        const std::size_t first = task * vectors_per_task, last = std::min(n, first + vectors_per_task);
+        for (std::size_t i = first; i < last; ++i)
             for (std::size_t s = 0; s < m_; ++s) {
                 const float* c = centroids_.data() + ksub() * offset(s) + code(codes + i * code_size(), s) * width(s);
                 std::copy(c, c + width(s), x + i * dim_ + offset(s));
             }
+        if (!rotation_.empty()) {  // back from the rotated space
+            std::vector<float> turned;
+            const float* back = rotated(x + first * dim_, last - first, true, turned, 1);
+            std::copy(back, back + (last - first) * dim_, x + first * dim_);
+        }
     });
 }
 
@@ -238,6 +297,8 @@ void ProductQuantizer::lookup_tables(const float* queries, std::size_t nq, float
     // from ||q - c||^2 = ||q||^2 - 2 <q, c> + ||c||^2.
     const std::size_t ks = ksub(), stride = m_ * ks;
     const kernels::KernelTable& kern = kernels::active_kernels();
+    std::vector<float> turned;
+    queries = rotated(queries, nq, false, turned, threads);
     parallel_for(m_, threads, [&](std::size_t s, std::size_t) {
         const std::size_t w = width(s), o = offset(s);
         float* out = lut + s * ks;

@@ -352,7 +352,7 @@ class GraphIndex:
         meta = {"params": self._params, "entry": int(state["entry"]), "columns": columns}
         if self._quantizer is not None:
             meta["quantizer"] = self._quantizer._params
-            arrays["quantizer_centroids"] = self._quantizer._pq.centroids()
+            arrays.update({f"quantizer_{name}": array for name, array in self._quantizer._state().items()})
         _io.save(path, "graph", meta, arrays)
 
     @classmethod
@@ -364,11 +364,11 @@ class GraphIndex:
         try:
             quantizer = None
             if "quantizer" in meta:
-                quantizer = ProductQuantizer(**meta["quantizer"])
-                centroids = _exact(arrays["quantizer_centroids"], np.float32)
-                if centroids.shape != (quantizer.ksub * quantizer.dim,) or not np.isfinite(centroids).all():
+                state = {name: _exact(arrays[f"quantizer_{name}"], np.float32)
+                         for name in ("centroids", "rotation") if f"quantizer_{name}" in arrays}
+                quantizer = ProductQuantizer._restore(meta["quantizer"], state, "the quantizer")
+                if not quantizer.is_trained:
                     raise ValueError("quantizer centroids")
-                quantizer._pq.set_centroids(centroids)
             index = cls(**meta["params"], quantizer=quantizer)
             columns = []
             for i, (name, kind) in enumerate(meta["columns"]):

@@ -67,6 +67,13 @@ public:
                std::size_t max_points, std::size_t threads);
     /// Installs centroids (layout above; ksub * dim floats).
     void set_centroids(const float* centroids);
+    /// An optional orthogonal dim x dim rotation R (row-major), applied before quantization:
+    /// x is quantized as the row vector x R, tables are built from q R, and decode returns the
+    /// reconstruction rotated back (times R^T). Inner products and distances are unchanged by R;
+    /// only how they spread over the subspaces changes. Clears the centroids (train again);
+    /// nullptr removes the rotation. Rejects a matrix that is not orthogonal to 1e-3.
+    void set_rotation(const float* rotation);
+    const std::vector<float>& rotation() const noexcept { return rotation_; }
 
     void encode(const float* x, std::size_t n, std::uint8_t* codes, std::size_t threads) const;
     /// 4-bit codes in the fast-scan layout (packed_size(n) bytes): per block of 32 vectors, byte
@@ -88,6 +95,9 @@ public:
 
 private:
     void require_trained() const;
+    /// Rows of x (n x dim) times the rotation, or its transpose, into out (x itself without one).
+    const float* rotated(const float* x, std::size_t n, bool inverse, std::vector<float>& out,
+                         std::size_t threads) const;
     std::uint32_t code(const std::uint8_t* vector_codes, std::size_t s) const noexcept;
 
     std::size_t dim_, m_, nbits_;
@@ -96,6 +106,8 @@ private:
     std::vector<float> centroids_;     // ksub * dim, per subspace ksub x width(s)
     std::vector<float> packed_centroids_;  // per subspace, the centroids packed for the kernels
     std::vector<float> centroid_norms_;    // m x ksub squared norms
+    std::vector<float> rotation_;          // dim x dim, empty: none
+    std::vector<float> packed_rotation_, packed_inverse_;  // R and R^T for project_rows
 };
 
 }  // namespace latefold
