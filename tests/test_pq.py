@@ -156,6 +156,13 @@ def test_threads_do_not_change_results(trained, rng):
     b = pq.search(codes, q, 7, threads=2)
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[0], b[0])
+    # 12,000 codes: split by vectors (2 threads) or by queries (5 threads, more than the chunks).
+    many = np.concatenate([codes] * 4)
+    a = pq.search(many, q, 7, rescore=2, threads=1)
+    for threads in (2, 5):
+        b = pq.search(many, q, 7, rescore=2, threads=threads)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0], b[0])
 
 
 def test_save_load(tmp_path, trained):
@@ -354,6 +361,8 @@ def test_rotation_save_load_and_graph(tmp_path, rng):
 def test_rotation_bad_input(rng):
     with pytest.raises(ValueError, match="rotation"):
         lf.ProductQuantizer(8, 2, rotation="pca")
+    with pytest.raises(TypeError, match="rotation"):
+        lf.ProductQuantizer(8, 2, rotation=np.eye(8))
     with pytest.raises(ValueError, match="at most 4096"):
         lf.ProductQuantizer(5000, 10, rotation="random")
     x = data(rng, 600, 8)

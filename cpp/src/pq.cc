@@ -328,14 +328,20 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     if (options.k == 0) fail_argument("k must be at least 1");
     const std::size_t k = options.k, ks = ksub();
     const bool fast = nbits_ == 4;
-    // Float tables: 4-bit, all queries' at once (small; the re-scoring reads them at the end);
-    // 8-bit (m x 256 floats each), `group` queries' at a time, about 1 MiB per thread (each
-    // thread scans its share of the group's queries), scanned while they are in cache.
+    // Float tables: 4-bit, all queries' (small; the re-scoring reads them at the end); 8-bit
+    // (m x 256 floats each), `group` queries' at a time, about 1 MiB per thread (each thread
+    // scans its share of the group's queries), scanned while they are in cache.
     const std::size_t threads = resolve_threads(options.threads, std::size_t(-1));
     const std::size_t group = fast ? nq : std::max<std::size_t>(1, std::min(nq, (std::size_t(1) << 18) * threads / (m_ * ks)));
-    std::vector<float> lut(group * m_ * ks);
-    if (fast) lookup_tables(queries, nq, lut.data(), options.threads);
     if (options.packed && !fast) fail_argument("only 4-bit codes have a fast-scan layout");
+    // A collection too small to share between the threads is searched by blocks of queries,
+    // each taken through tables, scan and selection by one thread: a single parallel phase
+    // (each phase costs a wake-up of the pool, which on small sets is most of the time).
+    const std::size_t chunks = (n + vectors_per_task - 1) / vectors_per_task;
+    const bool by_query = threads > 1 && chunks < threads && nq > 1;
+    const std::size_t query_block =
+        by_query ? std::max<std::size_t>(1, std::min(fast ? nq : group / threads, (nq + 4 * threads - 1) / (4 * threads))) : 0;
+    std::vector<float> lut((fast ? nq : by_query ? threads * query_block : group) * m_ * ks);
     const std::size_t pairs = fastscan_pairs();
     // The score of vector i from query q's float tables.
     auto exact = [&](std::size_t q, std::size_t i) {
@@ -349,23 +355,26 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t table_bytes = kernels::fastscan_table_bytes(pairs);
     std::vector<std::uint8_t> small(fast ? nq * table_bytes : 0, 0);
     std::vector<float> base(nq, 0.0f), delta(nq, 1.0f);
-    if (fast) {
-        // 7-bit entries (two add in a byte in the kernels) whose sums fit 16 bits.
-        const float qmax = float(std::min(127.0, std::floor(65535.0 / double(2 * pairs))));
-        const kernels::fastscan_table_fn quantize = kernels::active_kernels().fastscan_table;
-        for_each_query(nq, options.threads, [&](std::size_t q) {
-            quantize(lut.data() + q * m_ * ks, m_, qmax, small.data() + q * table_bytes, &base[q], &delta[q]);
-        });
-    }
-
     const kernels::KernelTable& kern = kernels::active_kernels();
-    // Tasks: chunks of vectors x blocks of queries, enough of them to keep every thread busy
-    // on small collections too.
-    const std::size_t chunks = (n + vectors_per_task - 1) / vectors_per_task;
+    // Tables of queries [q0, q1) on `on` threads: 4-bit, float tables (kept for the
+    // re-scoring) and their 7-bit form (two entries add in a byte in the kernels; sums fit 16
+    // bits); 8-bit, float tables written to `out`.
+    const float qmax = float(std::min(127.0, std::floor(65535.0 / double(2 * pairs))));
+    auto tables = [&](std::size_t q0, std::size_t q1, float* out, std::size_t on) {
+        if (!fast) return lookup_tables(queries + q0 * dim_, q1 - q0, out, on);
+        lookup_tables(queries + q0 * dim_, q1 - q0, lut.data() + q0 * m_ * ks, on);
+        for_each_query(q1 - q0, on, [&](std::size_t i) {
+            const std::size_t q = q0 + i;
+            kern.fastscan_table(lut.data() + q * m_ * ks, m_, qmax, small.data() + q * table_bytes, &base[q], &delta[q]);
+        });
+    };
+
+    // Vector-major tasks: chunks of vectors x blocks of queries, enough of them to keep every
+    // thread busy.
     const std::size_t wanted = threads == 1 ? 1 : 16 * threads;  // small tasks: even shares
     const std::size_t query_blocks = std::max<std::size_t>(1, std::min(group, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
     const std::size_t per_block = (group + query_blocks - 1) / query_blocks;
-    const std::size_t tasks = chunks * query_blocks;
+    const std::size_t tasks = by_query ? (nq + query_block - 1) / query_block : chunks * query_blocks;
     const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
     std::vector<ScoreSelection> best(fast ? 0 : workers * nq, ScoreSelection(keep, lowest_scored));
     std::vector<SumSelection> best_sums(fast ? workers * nq : 0, SumSelection(keep, 0));
@@ -380,107 +389,104 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         }
     };
     const float sign = metric_ == Metric::l2 ? -1.0f : 1.0f;
-    for (std::size_t g0 = 0; g0 < nq; g0 += group) {
-        const std::size_t g1 = std::min(nq, g0 + group);
-        if (!fast) lookup_tables(queries + g0 * dim_, g1 - g0, lut.data(), options.threads);
-        parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
-            const std::size_t first = task / query_blocks * vectors_per_task;
-            const std::size_t count = std::min(n, first + vectors_per_task) - first;
-            const std::size_t q0 = g0 + task % query_blocks * per_block, q1 = std::min(g1, q0 + per_block);
-            // Scratch kept by each pool thread between calls (fresh large buffers would cost a page
-            // fault per 4 KiB on every call), used through plain pointers: each use of a
-            // thread_local in a shared library costs a call.
-            thread_local std::vector<float> keys_buffer;
-            thread_local std::vector<std::uint8_t> blocked_buffer;
-            thread_local std::vector<std::uint16_t> sums_buffer;
-            thread_local std::vector<std::uint32_t> masks_buffer;
-            std::vector<std::uint8_t>& blocked = blocked_buffer;
-            std::vector<std::uint16_t>& sums = sums_buffer;
-            std::vector<std::uint32_t>& masks = masks_buffer;
-            if (!fast) {
-                keys_buffer.resize(count);
-                float* keys = keys_buffer.data();
-                const std::uint8_t* chunk = codes + first * m_;
-                for (std::size_t q = q0; q < q1; ++q) {
-                    const float* table = lut.data() + (q - g0) * m_ * ks;
-                    std::size_t i = 0;
-                    for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
-                        const std::uint8_t* c = chunk + i * m_;
-                        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-                        for (std::size_t sub = 0; sub < m_; ++sub) {
-                            const float* t = table + sub * ks;
-                            s0 += t[c[sub]];
-                            s1 += t[c[m_ + sub]];
-                            s2 += t[c[2 * m_ + sub]];
-                            s3 += t[c[3 * m_ + sub]];
+    // Scores vectors [first, first + count) for queries [q0, q1) into the worker's selections;
+    // 8-bit from the float tables at `tables` (query q's at (q - t0) * m * ksub).
+    auto scan = [&](std::size_t first, std::size_t count, std::size_t q0, std::size_t q1, const float* tables,
+                    std::size_t t0, std::size_t worker) {
+        // Scratch kept by each pool thread between calls (fresh large buffers would cost a page
+        // fault per 4 KiB on every call), used through plain pointers: each use of a
+        // thread_local in a shared library costs a call.
+        thread_local std::vector<float> keys_buffer;
+        thread_local std::vector<std::uint8_t> blocked_buffer;
+        thread_local std::vector<std::uint16_t> sums_buffer;
+        thread_local std::vector<std::uint32_t> masks_buffer;
+        std::vector<std::uint8_t>& blocked = blocked_buffer;
+        std::vector<std::uint16_t>& sums = sums_buffer;
+        std::vector<std::uint32_t>& masks = masks_buffer;
+        if (!fast) {
+            keys_buffer.resize(count);
+            float* keys = keys_buffer.data();
+            const std::uint8_t* chunk = codes + first * m_;
+            for (std::size_t q = q0; q < q1; ++q) {
+                const float* table = tables + (q - t0) * m_ * ks;
+                std::size_t i = 0;
+                for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
+                    const std::uint8_t* c = chunk + i * m_;
+                    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                    for (std::size_t sub = 0; sub < m_; ++sub) {
+                        const float* t = table + sub * ks;
+                        s0 += t[c[sub]];
+                        s1 += t[c[m_ + sub]];
+                        s2 += t[c[2 * m_ + sub]];
+                        s3 += t[c[3 * m_ + sub]];
+                    }
+                    keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
+                }
+                for (; i < count; ++i) keys[i] = sign * adc_sum(table, chunk + i * m_, m_, nbits_);
+                select(best[worker * nq + q], keys, first, count);
+            }
+            return;
+        }
+        // Blocked layout of this task's vectors, then the queries scan it, `per_call` at a time
+        // in runs of blocks that grow from 1 to `max_run`: the selection's bounds tighten
+        // between runs, fastest at the start.
+        constexpr std::size_t per_call = 4, max_run = 8;
+        const std::size_t blocks = (count + 31) / 32;
+        const std::uint8_t* blocked_codes = nullptr;
+        if (options.packed) {
+            blocked_codes = options.packed + first / 32 * pairs * 32;
+        } else {
+            blocked.resize(blocks * pairs * 32);
+            block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
+            blocked_codes = blocked.data();
+        }
+        sums.resize(per_call * max_run * 32);
+        masks.resize(per_call * max_run);
+        std::uint16_t* sum_data = sums.data();
+        std::uint32_t* mask_data = masks.data();
+        const bool ip = metric_ == Metric::inner_product;
+        SumSelection* selections = best_sums.data() + worker * nq;
+        // The selection's threshold as bounds on the sums (ip: only sums above `low` can enter;
+        // l2: only sums below `high`); the kernel flags the sums inside.
+        auto bounds = [&](std::size_t q, std::int32_t& low, std::int32_t& high) {
+            low = -1, high = 65536;
+            const std::uint64_t threshold = selections[q].threshold();
+            if (threshold == 0) return;
+            const std::int32_t rank = std::int32_t(threshold >> 48);
+            if (ip)
+                low = rank - 1;
+            else
+                high = 65535 - rank + 1;
+        };
+        for (std::size_t q = q0; q < q1; q += per_call) {
+            const std::size_t in_batch = std::min(per_call, q1 - q);
+            std::int32_t low[per_call], high[per_call];
+            for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(max_run, 2 * size)) {
+                const std::size_t nb = std::min(size, blocks - b0);
+                for (std::size_t i = 0; i < in_batch; ++i) bounds(q + i, low[i], high[i]);
+                kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.data() + q * table_bytes,
+                              in_batch, low, high, sum_data, mask_data);
+                for (std::size_t i = 0; i < in_batch; ++i) {
+                    SumSelection& top = selections[q + i];
+                    for (std::size_t b = 0; b < nb; ++b)
+                        for (std::uint32_t mask = mask_data[i * nb + b]; mask; mask &= mask - 1) {
+                            const std::size_t j = std::size_t(__builtin_ctz(mask));
+                            const std::size_t v = (b0 + b) * 32 + j;
+                            if (v >= count) break;
+                            const std::uint32_t sum = sum_data[(i * nb + b) * 32 + j];
+                            const std::uint64_t candidate = std::uint64_t(ip ? sum : 65535 - sum) << 48 |
+                                                            (id_mask - (first + v));
+                            const std::uint64_t threshold = top.threshold();
+                            if (candidate < threshold || !allowed_bit(options.allowed, first + v)) continue;
+                            top.push(candidate);
+                            if (top.threshold() != threshold) bounds(q + i, low[i], high[i]);
                         }
-                        keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
-                    }
-                    for (; i < count; ++i) keys[i] = sign * adc_sum(table, chunk + i * m_, m_, nbits_);
-                    select(best[worker * nq + q], keys, first, count);
-                }
-                return;
-            }
-            // Blocked layout of this task's vectors, then the queries scan it, `per_call` at a time
-            // in runs of blocks that grow from 1 to `max_run`: the selection's bounds tighten
-            // between runs, fastest at the start.
-            constexpr std::size_t per_call = 4, max_run = 8;
-            const std::size_t blocks = (count + 31) / 32;
-            const std::uint8_t* blocked_codes = nullptr;
-            if (options.packed) {
-                blocked_codes = options.packed + first / 32 * pairs * 32;
-            } else {
-                blocked.resize(blocks * pairs * 32);
-                block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
-                blocked_codes = blocked.data();
-            }
-            sums.resize(per_call * max_run * 32);
-            masks.resize(per_call * max_run);
-            std::uint16_t* sum_data = sums.data();
-            std::uint32_t* mask_data = masks.data();
-            const bool ip = metric_ == Metric::inner_product;
-            SumSelection* selections = best_sums.data() + worker * nq;
-            // The selection's threshold as bounds on the sums (ip: only sums above `low` can enter;
-            // l2: only sums below `high`); the kernel flags the sums inside.
-            auto bounds = [&](std::size_t q, std::int32_t& low, std::int32_t& high) {
-                low = -1, high = 65536;
-                const std::uint64_t threshold = selections[q].threshold();
-                if (threshold == 0) return;
-                const std::int32_t rank = std::int32_t(threshold >> 48);
-                if (ip)
-                    low = rank - 1;
-                else
-                    high = 65535 - rank + 1;
-            };
-            for (std::size_t q = q0; q < q1; q += per_call) {
-                const std::size_t in_batch = std::min(per_call, q1 - q);
-                std::int32_t low[per_call], high[per_call];
-                for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(max_run, 2 * size)) {
-                    const std::size_t nb = std::min(size, blocks - b0);
-                    for (std::size_t i = 0; i < in_batch; ++i) bounds(q + i, low[i], high[i]);
-                    kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.data() + q * table_bytes,
-                                  in_batch, low, high, sum_data, mask_data);
-                    for (std::size_t i = 0; i < in_batch; ++i) {
-                        SumSelection& top = selections[q + i];
-                        for (std::size_t b = 0; b < nb; ++b)
-                            for (std::uint32_t mask = mask_data[i * nb + b]; mask; mask &= mask - 1) {
-                                const std::size_t j = std::size_t(__builtin_ctz(mask));
-                                const std::size_t v = (b0 + b) * 32 + j;
-                                if (v >= count) break;
-                                const std::uint32_t sum = sum_data[(i * nb + b) * 32 + j];
-                                const std::uint64_t candidate = std::uint64_t(ip ? sum : 65535 - sum) << 48 |
-                                                                (id_mask - (first + v));
-                                const std::uint64_t threshold = top.threshold();
-                                if (candidate < threshold || !allowed_bit(options.allowed, first + v)) continue;
-                                top.push(candidate);
-                                if (top.threshold() != threshold) bounds(q + i, low[i], high[i]);
-                            }
-                    }
                 }
             }
-        });
-    }
-    for_each_query(nq, options.threads, [&](std::size_t q) {
+        }
+    };
+    // The top-k of query q: its selections merged, re-scored when asked.
+    auto finish = [&](std::size_t q) {
         TopK merged(keep);
         for (std::size_t w = 0; w < workers; ++w) {
             if (!fast) {
@@ -529,7 +535,31 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             scores[q * k + i] = have ? key_of(top[i].score, metric_) : std::numeric_limits<float>::quiet_NaN();
             ids[q * k + i] = have ? top[i].id : -1;
         }
-    });
+    };
+
+    if (by_query) {
+        parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
+            const std::size_t q0 = task * query_block, q1 = std::min(nq, q0 + query_block);
+            float* own = fast ? nullptr : lut.data() + worker * query_block * m_ * ks;
+            tables(q0, q1, own, 1);
+            for (std::size_t first = 0; first < n; first += vectors_per_task)
+                scan(first, std::min(n, first + vectors_per_task) - first, q0, q1, own, q0, worker);
+            for (std::size_t q = q0; q < q1; ++q) finish(q);
+        });
+        return;
+    }
+    if (fast) tables(0, nq, nullptr, options.threads);
+    for (std::size_t g0 = 0; g0 < nq; g0 += group) {
+        const std::size_t g1 = std::min(nq, g0 + group);
+        if (!fast) tables(g0, g1, lut.data(), options.threads);
+        parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
+            const std::size_t first = task / query_blocks * vectors_per_task;
+            const std::size_t q0 = g0 + task % query_blocks * per_block;
+            scan(first, std::min(n, first + vectors_per_task) - first, q0, std::min(g1, q0 + per_block), lut.data(), g0,
+                 worker);
+        });
+    }
+    for_each_query(nq, options.threads, [&](std::size_t q) { finish(q); });
 }
 
 }  // namespace latefold
