@@ -1,7 +1,9 @@
 // C++ checks of the core without Python: every compiled SIMD path against the scalar twin on
 // sizes around the register widths, the thread pool's error path, and top-k ordering.
 // Built with -DLATEFOLD_BUILD_CPP_TESTS=ON (and LATEFOLD_SANITIZE=ON for ASan/UBSan runs).
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <random>
 #include <stdexcept>
@@ -239,6 +241,26 @@ void topk_order() {
     check(best.size() == 3 && best[0].id == 3 && best[1].id == 4 && best[2].id == 9, "top-k ties");
 }
 
+// The reservoir keeps exactly the k best of a stream (duplicates included), whatever the
+// order of arrival, and its threshold never lets a better item be refused.
+void reservoir_keeps_the_best() {
+    std::mt19937_64 gen(11);
+    for (std::size_t k : {1, 2, 3, 10, 40}) {
+        for (std::size_t n : {std::size_t(0), k - 1, k, 2 * k, 2 * k + 1, 5000 / k + 7 * k}) {
+            for (std::uint64_t range : {std::uint64_t(5), std::uint64_t(1) << 40}) {
+                std::vector<std::uint64_t> items(n);
+                for (auto& v : items) v = gen() % range + 1;
+                latefold::Reservoir<std::uint64_t, std::greater<std::uint64_t>> top(k, 0);
+                for (std::uint64_t v : items) top.push(v);
+                std::vector<std::uint64_t> expected(items);
+                std::sort(expected.begin(), expected.end(), std::greater<std::uint64_t>());
+                expected.resize(std::min(k, n));
+                check(top.sorted() == expected, "reservoir keeps the k best", double(k), double(n));
+            }
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -248,6 +270,7 @@ int main() {
     dot_rows_match_scalar();
     pool_rethrows_and_survives();
     topk_order();
-    std::printf("%d passed, %d failed\n", failures ? 0 : 6, failures ? 1 : 0);
+    reservoir_keeps_the_best();
+    std::printf("%d passed, %d failed\n", failures ? 0 : 7, failures ? 1 : 0);
     return failures ? 1 : 0;
 }
