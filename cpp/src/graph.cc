@@ -30,6 +30,8 @@ struct GraphIndex::Scratch {
     std::uint32_t epoch = 0;
     std::vector<Candidate> candidates;   // min-heap (closest on top)
     std::vector<Candidate> results;      // max-heap (farthest kept on top), allowed nodes only
+    std::vector<Candidate> pool;         // unfiltered traversals: the best ef seen, sorted
+    std::vector<std::uint8_t> expanded;  // pool[i] has been expanded
     std::vector<std::uint32_t> batch;    // slots to score
     std::vector<std::uint32_t> hop;      // ACORN: allowed nodes two hops away
     std::vector<float> products;         // their inner products
@@ -123,9 +125,39 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     s.begin(slots_);
     s.candidates.clear();
     s.results.clear();
+    // When every node may be a result, the frontier and the results are one sorted array of the
+    // best ef seen (each with an "expanded" mark; the next to expand is the best unmarked):
+    // the same expansions, in the same order, as the two heaps below, without the heaps'
+    // unpredictable branches (up to a few hundred entries: an insertion moves the tail).
+    const bool pooled = mode == Mode::plain && !allowed && live_count_ == slots_ && ef <= 512;
+    s.pool.resize(ef + 1);
+    s.expanded.resize(ef + 1);
+    std::size_t pooled_size = 0, cursor = 0;  // cursor: the best unexpanded entry (or pooled_size)
+    auto pool_insert = [&](const Candidate& c) {
+        if (pooled_size == ef && !(c < s.pool[ef - 1])) return false;
+        std::size_t at = 0, n = pooled_size;  // lower bound, branch-free
+        while (n > 0) {
+            const std::size_t half = n / 2;
+            const bool after = s.pool[at + half] < c;
+            at = after ? at + half + 1 : at;
+            n = after ? n - half - 1 : half;
+        }
+        const std::size_t moved = pooled_size - at - (pooled_size == ef);
+        std::memmove(s.pool.data() + at + 1, s.pool.data() + at, moved * sizeof(Candidate));
+        std::memmove(s.expanded.data() + at + 1, s.expanded.data() + at, moved);
+        s.pool[at] = c;
+        s.expanded[at] = 0;
+        pooled_size += pooled_size < ef;
+        cursor = std::min(cursor, at);
+        return true;
+    };
     auto closer_on_top = [](const Candidate& a, const Candidate& b) { return b < a; };
     auto consider = [&](std::uint32_t slot, float distance) {
         const Candidate c{distance, slot};
+        if (pooled) {
+            if (pool_insert(c)) __builtin_prefetch(neighbours(slot));
+            return;
+        }
         if (s.results.size() >= ef && !(c < s.results.front())) return;
         s.candidates.push_back(c);
         std::push_heap(s.candidates.begin(), s.candidates.end(), closer_on_top);
@@ -174,11 +206,20 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
         for (std::size_t i = 0; i < pivots_.size(); ++i)
             if (s.visit(pivots_[i])) consider(pivots_[i], distance_of(s.products[i], pivots_[i]));
     }
-    while (!s.candidates.empty()) {
-        const Candidate c = s.candidates.front();
-        std::pop_heap(s.candidates.begin(), s.candidates.end(), closer_on_top);
-        s.candidates.pop_back();
-        if (s.results.size() >= ef && s.results.front() < c) break;
+    while (true) {
+        Candidate c;
+        if (pooled) {
+            while (cursor < pooled_size && s.expanded[cursor]) ++cursor;
+            if (cursor == pooled_size) break;
+            c = s.pool[cursor];
+            s.expanded[cursor] = 1;
+        } else {
+            if (s.candidates.empty()) break;
+            c = s.candidates.front();
+            std::pop_heap(s.candidates.begin(), s.candidates.end(), closer_on_top);
+            s.candidates.pop_back();
+            if (s.results.size() >= ef && s.results.front() < c) break;
+        }
         ++stats.visited;
         // The unseen neighbours, collected without a branch: whether one was seen is
         // unpredictable, and a mispredicted branch waiting on a cache miss would serialise the
@@ -213,6 +254,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
         for (std::uint32_t v : s.batch) prefetch_row(v);
         score_batch();
     }
+    if (pooled) s.results.assign(s.pool.begin(), s.pool.begin() + std::ptrdiff_t(pooled_size));
 }
 
 void GraphIndex::exact_scan(const float* q, std::size_t k, const std::uint64_t* allowed, Scratch& s,
