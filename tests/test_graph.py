@@ -369,7 +369,9 @@ def test_quantized_storage(rng, tmp_path, metric, nbits):
     pq = lf.ProductQuantizer(32, 16, nbits=nbits, metric=metric).train(x, iterations=8)
     g = lf.GraphIndex(32, metric=metric, quantizer=pq)
     g.add(x, ids, attrs)
-    assert g.quantizer is pq
+    assert g.quantizer is not pq  # the index's own copy
+    np.testing.assert_array_equal(np.concatenate(g.quantizer.centroids, axis=None),
+                                  np.concatenate(pq.centroids, axis=None))
     for f, spec in [(None, None), (F.range("year", 0, 499), ("range", "year", 0, 499)),
                     (F.range("year", 0, 9), ("range", "year", 0, 9))]:
         mask = np.ones(6000, bool) if spec is None else ref.evaluate(spec, ids, attrs)

@@ -130,8 +130,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     // the same expansions, in the same order, as the two heaps below, without the heaps'
     // unpredictable branches (up to a few hundred entries: an insertion moves the tail).
     const bool pooled = mode == Mode::plain && !allowed && live_count_ == slots_ && ef <= 512;
-    s.pool.resize(ef + 1);
-    s.expanded.resize(ef + 1);
+    if (pooled) s.pool.resize(ef + 1), s.expanded.resize(ef + 1);
     std::size_t pooled_size = 0, cursor = 0;  // cursor: the best unexpanded entry (or pooled_size)
     auto pool_insert = [&](const Candidate& c) {
         if (pooled_size == ef && !(c < s.pool[ef - 1])) return false;
@@ -184,7 +183,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
         for (std::size_t i = 0; i < s.batch.size(); ++i) consider(s.batch[i], distance_of(s.products[i], s.batch[i]));
     };
 
-    // Rows (or codes) are fetched from memory while the rest of the neighbour list is read.
+    // The rows (or codes) of a batch are all requested before the first is scored.
     const std::size_t code_bytes = lut ? quantizer_->code_size() : 0;
     const char* fetched = lut ? reinterpret_cast<const char*>(codes_.data()) : static_cast<const char*>(vectors_);
     const std::size_t fetched_bytes = lut ? code_bytes : row_bytes();

@@ -192,7 +192,8 @@ class GraphIndex:
         the stored vectors, which are read only to build the graph, to re-score the best ``ef``
         candidates exactly (``search(rerank=True)``, the default) and for exact scans; with
         ``load(mmap=True)`` they stay on disk until read. ``rerank=False`` returns the ADC
-        estimates without touching the vectors.
+        estimates without touching the vectors. The index keeps its own copy of the quantizer:
+        training the given one again later does not change the index's codes or tables.
 
     Construction involves no randomness and gives the same graph for any thread count.
     Attributes are given per vector at ``add``: ``{"year": int array, "score": float array,
@@ -225,8 +226,9 @@ class GraphIndex:
             if quantizer.dim != dim or quantizer.metric != metric:
                 raise ValueError(f"quantizer: dim {quantizer.dim} / metric {quantizer.metric!r} differ from the "
                                  f"index's {dim} / {metric!r}")
-            self._index.set_quantizer(quantizer._pq)
-            self._quantizer = quantizer
+            # A copy: codes made with these centroids must be saved with them.
+            self._quantizer = ProductQuantizer._restore(quantizer._params, quantizer._state(), "quantizer")
+            self._index.set_quantizer(self._quantizer._pq)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -243,7 +245,7 @@ class GraphIndex:
 
     @property
     def quantizer(self) -> Optional[ProductQuantizer]:
-        """The product quantizer whose codes the traversals score, or None."""
+        """The index's copy of the product quantizer whose codes the traversals score, or None."""
         return self._quantizer
 
     @property
