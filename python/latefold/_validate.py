@@ -32,6 +32,12 @@ def positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
 def int64_array(value: object, name: str) -> np.ndarray:
     """An integer array as C-contiguous int64 (copied only when needed); floats and bools refused."""
     array = np.asarray(value)

@@ -322,7 +322,7 @@ class GraphIndex:
         q = self._vectors(queries, "queries", allow_1d=True)
         k = _validate.positive_int(k, "k")
         ef = _validate.positive_int(ef, "ef")
-        exact = 0 if exact_below is None else _non_negative_int(exact_below, "exact_below")
+        exact = 0 if exact_below is None else _validate.non_negative_int(exact_below, "exact_below")
         if gated_above is None:
             gated = 0.0
         elif isinstance(gated_above, bool) or not isinstance(gated_above, numbers.Real) or not 0 < gated_above <= 1:
@@ -500,10 +500,6 @@ def _label_column(name: str, column: Sequence[object], n: int) -> tuple:
     return (name, "labels", offsets, np.ascontiguousarray(labels, dtype=np.int64))
 
 
-def _non_negative_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return int(value)
 
 
 def _exact(array: np.ndarray, dtype: Any) -> np.ndarray:

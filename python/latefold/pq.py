@@ -28,12 +28,11 @@ def kmeans(x: object, k: int, *, iterations: int = 25, seed: int = 1,
     k = _validate.positive_int(k, "k")
     if k > data.shape[0]:
         raise ValueError(f"k = {k} is larger than the number of points ({data.shape[0]})")
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise ValueError("iterations must be a non-negative int")
+    iterations = _validate.non_negative_int(iterations, "iterations")
     start = None if init is None else _validate.float_matrix(init, "init", data.shape[1])
     if start is not None and start.shape[0] != k:
         raise ValueError(f"init has {start.shape[0]} rows, expected k = {k}")
-    return _core.kmeans(data, k, int(iterations), _seed(seed), start, _validate.threads(threads))
+    return _core.kmeans(data, k, iterations, _seed(seed), start, _validate.threads(threads))
 
 
 def _seed(seed: object) -> int:
@@ -199,10 +198,8 @@ class ProductQuantizer:
         data = _validate.float_matrix(x, "x", self.dim)
         if data.shape[0] < self.ksub:
             raise ValueError(f"training needs at least {self.ksub} vectors, got {data.shape[0]}")
-        if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-            raise ValueError("iterations must be a non-negative int")
-        if isinstance(opq_iterations, bool) or not isinstance(opq_iterations, numbers.Integral) or opq_iterations < 0:
-            raise ValueError("opq_iterations must be a non-negative int")
+        iterations = _validate.non_negative_int(iterations, "iterations")
+        opq_iterations = _validate.non_negative_int(opq_iterations, "opq_iterations")
         limit = 256 * self.ksub if max_training_points is None else _validate.positive_int(
             max_training_points, "max_training_points")
         seed, threads = _seed(seed), _validate.threads(threads)
@@ -214,7 +211,7 @@ class ProductQuantizer:
             if kind == "opq":
                 rows = np.random.default_rng(seed).permutation(data.shape[0])[:limit]
                 sample = np.ascontiguousarray(data[np.sort(rows)], dtype=np.float32)
-                for _ in range(int(opq_iterations)):
+                for _ in range(opq_iterations):
                     core.set_rotation(rotation)
                     core.train(sample, 4, seed, limit, threads)
                     # Procrustes: the orthogonal R minimising ||sample R - reconstruction||.
@@ -222,7 +219,7 @@ class ProductQuantizer:
                     u, _, vt = np.linalg.svd(sample.T.astype(np.float64) @ rebuilt.astype(np.float64))
                     rotation = (u @ vt).astype(np.float32)
             core.set_rotation(rotation)
-        core.train(data, int(iterations), seed, limit, threads)
+        core.train(data, iterations, seed, limit, threads)
         self._pq = core
         return self
 
@@ -310,8 +307,7 @@ class ProductQuantizer:
         n = c.shape[0]
         q = _validate.float_matrix(queries, "queries", self.dim)
         k = _validate.positive_int(k, "k")
-        if isinstance(rescore, bool) or not isinstance(rescore, numbers.Integral) or rescore < 0:
-            raise ValueError("rescore must be a non-negative int")
+        rescore = _validate.non_negative_int(rescore, "rescore")
         mask = None
         if allowed is not None:
             a = np.asarray(allowed)
@@ -334,7 +330,7 @@ class ProductQuantizer:
             rows = _validate.float_matrix(vectors, "vectors", self.dim, finite=False)
             if rows.shape[0] != n:
                 raise ValueError(f"vectors must have one row per code ({n}), got {rows.shape[0]}")
-        return self._pq.search(c, q, k, int(rescore), mask, _validate.threads(threads), packed, rows)
+        return self._pq.search(c, q, k, rescore, mask, _validate.threads(threads), packed, rows)
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> Dict[str, np.ndarray]:
