@@ -53,6 +53,7 @@ void bind_pq(py::module_& m) {
                  require_c_contiguous(c, "centroids");
                  pq.set_centroids(static_cast<const float*>(c.data()));
              })
+        .def("copy", [](const ProductQuantizer& pq) { return ProductQuantizer(pq); })
         .def("rotation",
              [](const ProductQuantizer& pq) -> py::object {
                  if (pq.rotation().empty()) return py::none();

@@ -227,7 +227,7 @@ class GraphIndex:
                 raise ValueError(f"quantizer: dim {quantizer.dim} / metric {quantizer.metric!r} differ from the "
                                  f"index's {dim} / {metric!r}")
             # A copy: codes made with these centroids must be saved with them.
-            self._quantizer = ProductQuantizer._restore(quantizer._params, quantizer._state(), "quantizer")
+            self._quantizer = quantizer._copy()
             self._index.set_quantizer(self._quantizer._pq)
 
     # ------------------------------------------------------------------ properties

@@ -338,9 +338,16 @@ class ProductQuantizer:
         if not self.is_trained:
             return {}
         arrays = {"centroids": self._pq.centroids()}
-        if self.rotation is not None:
-            arrays["rotation"] = self.rotation
+        rotation = self.rotation
+        if rotation is not None:
+            arrays["rotation"] = rotation
         return arrays
+
+    def _copy(self) -> "ProductQuantizer":
+        """An independent copy (parameters and trained state)."""
+        twin = ProductQuantizer.__new__(ProductQuantizer)
+        twin._params, twin._pq = dict(self._params), self._pq.copy()
+        return twin
 
     @classmethod
     def _restore(cls, params: object, arrays: Dict[str, np.ndarray], where: str) -> "ProductQuantizer":
