@@ -84,15 +84,16 @@ def test_recall_at_every_selectivity(world, metric, selectivity):
     assert {s["matches"] for s in stats} == {int(mask.sum())}
 
 
+@pytest.mark.parametrize("ef", [64, 600])  # the sorted frontier (ef <= 512) and the heaps
 @pytest.mark.parametrize("path", ["exact", "acorn", "gated"])
-def test_each_path_holds_its_recall(world, path):
+def test_each_path_holds_its_recall(world, path, ef):
     """Force each plan on a 10% filter: all three return only allowed ids with high recall."""
     g, x, q, ids = world["index"]["ip"], world["x"], world["q"], world["ids"]
     f, spec = F.range("year", 100, 199), ("range", "year", 100, 199)
     mask = ref.evaluate(spec, ids, world["attrs"])
     options = {"exact": dict(exact_below=10**9), "acorn": dict(exact_below=1, gated_above=1.0),
                "gated": dict(exact_below=1, gated_above=0.01)}[path]
-    _, found, stats = g.search(q, 10, ef=64, filter=f, explain=True, **options)
+    _, found, stats = g.search(q, 10, ef=ef, filter=f, explain=True, **options)
     assert {s["path"] for s in stats} == {path}
     _, truth = ref.filtered_topk(x, ids, q, 10, mask)
     assert ref.recall(found, truth) >= (1.0 if path == "exact" else 0.95)

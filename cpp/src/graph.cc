@@ -28,10 +28,10 @@ const char* search_path_name(SearchPath path) noexcept {
 struct GraphIndex::Scratch {
     std::vector<std::uint32_t> visited;  // visited[slot] == epoch: seen in this traversal
     std::uint32_t epoch = 0;
-    std::vector<Candidate> candidates;   // min-heap (closest on top)
-    std::vector<Candidate> results;      // max-heap (farthest kept on top), allowed nodes only
-    std::vector<Candidate> pool;         // unfiltered traversals: the best ef seen, sorted
-    std::vector<std::uint8_t> expanded;  // pool[i] has been expanded
+    std::vector<Candidate> candidates;   // ef > 512: min-heap (closest on top)
+    std::vector<Candidate> results;      // ef > 512: max-heap (farthest kept on top), allowed nodes only
+    std::vector<Candidate> pool;         // the sorted frontier (traversals with ef <= 512)
+    std::vector<std::uint8_t> flags;     // pool[i]: expanded, eligible
     std::vector<std::uint32_t> batch;    // slots to score
     std::vector<std::uint32_t> hop;      // ACORN: allowed nodes two hops away
     std::vector<float> products;         // their inner products
@@ -125,36 +125,46 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     s.begin(slots_);
     s.candidates.clear();
     s.results.clear();
-    // When every node may be a result, the frontier and the results are one sorted array of the
-    // best ef seen (each with an "expanded" mark; the next to expand is the best unmarked):
-    // the same expansions, in the same order, as the two heaps below, without the heaps'
-    // unpredictable branches (up to a few hundred entries: an insertion moves the tail).
-    const bool pooled = mode == Mode::plain && !allowed && live_count_ == slots_ && ef <= 512;
-    if (pooled) s.pool.resize(ef + 1), s.expanded.resize(ef + 1);
-    std::size_t pooled_size = 0, cursor = 0;  // cursor: the best unexpanded entry (or pooled_size)
-    auto pool_insert = [&](const Candidate& c) {
-        if (pooled_size == ef && !(c < s.pool[ef - 1])) return false;
-        std::size_t at = 0, n = pooled_size;  // lower bound, branch-free
+    // Up to ef = 512 the frontier and the results are one array sorted by distance: every node
+    // seen that is closer than the ef-th closest eligible one (eligible: may be a result), each
+    // marked eligible or not and expanded or not. The next to expand is the closest unexpanded
+    // entry; the traversal ends when none is left. These are the expansions, in the same order,
+    // of the classic candidate heap and result heap below, without the heaps' unpredictable
+    // branches (an insertion moves the tail, a few hundred entries at most).
+    enum : std::uint8_t { expanded = 1, eligible = 2 };
+    const bool sorted_frontier = ef <= 512;
+    const bool all_eligible = mode == Mode::plain && !allowed && live_count_ == slots_;
+    if (sorted_frontier && s.pool.size() < 2 * ef + 2) s.pool.resize(2 * ef + 2), s.flags.resize(2 * ef + 2);
+    std::size_t size = 0, eligible_count = 0, cursor = 0;  // cursor: the closest unexpanded entry
+    auto frontier_insert = [&](const Candidate& c, bool ok) {
+        if (eligible_count == ef && !(c < s.pool[size - 1])) return false;
+        if (size + 1 >= s.pool.size()) s.pool.resize(2 * s.pool.size()), s.flags.resize(s.pool.size());
+        std::size_t at = 0, n = size;  // lower bound, branch-free
         while (n > 0) {
             const std::size_t half = n / 2;
             const bool after = s.pool[at + half] < c;
             at = after ? at + half + 1 : at;
             n = after ? n - half - 1 : half;
         }
-        const std::size_t moved = pooled_size - at - (pooled_size == ef);
-        std::memmove(s.pool.data() + at + 1, s.pool.data() + at, moved * sizeof(Candidate));
-        std::memmove(s.expanded.data() + at + 1, s.expanded.data() + at, moved);
+        std::memmove(s.pool.data() + at + 1, s.pool.data() + at, (size - at) * sizeof(Candidate));
+        std::memmove(s.flags.data() + at + 1, s.flags.data() + at, size - at);
         s.pool[at] = c;
-        s.expanded[at] = 0;
-        pooled_size += pooled_size < ef;
+        s.flags[at] = ok ? eligible : 0;
+        ++size;
+        if (ok && ++eligible_count >= ef) {
+            // The last entry is now beyond the ef-th eligible one when there are ef + 1, and so
+            // are the ineligible entries after the ef-th.
+            if (eligible_count > ef) --size, --eligible_count;
+            while (!(s.flags[size - 1] & eligible)) --size;
+        }
         cursor = std::min(cursor, at);
         return true;
     };
     auto closer_on_top = [](const Candidate& a, const Candidate& b) { return b < a; };
     auto consider = [&](std::uint32_t slot, float distance) {
         const Candidate c{distance, slot};
-        if (pooled) {
-            if (pool_insert(c)) __builtin_prefetch(neighbours(slot));
+        if (sorted_frontier) {
+            if (frontier_insert(c, all_eligible || test_bit(gate, slot))) __builtin_prefetch(neighbours(slot));
             return;
         }
         if (s.results.size() >= ef && !(c < s.results.front())) return;
@@ -207,11 +217,11 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     }
     while (true) {
         Candidate c;
-        if (pooled) {
-            while (cursor < pooled_size && s.expanded[cursor]) ++cursor;
-            if (cursor == pooled_size) break;
+        if (sorted_frontier) {
+            while (cursor < size && (s.flags[cursor] & expanded)) ++cursor;
+            if (cursor == size) break;
             c = s.pool[cursor];
-            s.expanded[cursor] = 1;
+            s.flags[cursor] |= expanded;
         } else {
             if (s.candidates.empty()) break;
             c = s.candidates.front();
@@ -253,7 +263,9 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
         for (std::uint32_t v : s.batch) prefetch_row(v);
         score_batch();
     }
-    if (pooled) s.results.assign(s.pool.begin(), s.pool.begin() + std::ptrdiff_t(pooled_size));
+    if (sorted_frontier)
+        for (std::size_t i = 0; i < size; ++i)
+            if (s.flags[i] & eligible) s.results.push_back(s.pool[i]);
 }
 
 void GraphIndex::exact_scan(const float* q, std::size_t k, const std::uint64_t* allowed, Scratch& s,
