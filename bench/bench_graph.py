@@ -1,5 +1,6 @@
-"""Filtered graph search: latefold GraphIndex vs faiss HNSW (IDSelectorBitmap), hnswlib (filter
-callable), usearch (post-filtering: its Python API has no predicate) and numpy brute force.
+"""Filtered graph search: latefold GraphIndex vs faiss HNSW (IDSelectorBitmap; float32 and fp16
+rows), hnswlib (filter callable), usearch (float32 and f16; post-filtering: its Python API has no
+predicate) and numpy brute force.
 
     python bench/bench_graph.py            # full run (a few minutes on 2 cores)
     python bench/bench_graph.py --quick    # 20,000 synthetic vectors only
@@ -9,13 +10,14 @@ Datasets (inner product, top-10):
   synthetic       100,000 unit vectors (128-d) from a mixture of 200 Gaussians, 300 queries
 Every vector gets an attribute `u`, uniform in [0, 10000): the filter `u < s * 10000` has
 selectivity s exactly and is independent of the vectors (the hard case for graphs).
-`latefold pq` is the same index with an 8-bit product quantizer (d/4 bytes per vector) steering
-the traversals and the rows read only to re-rank (reported beside the peers, not as one).
+`latefold f16` is the same index storing float16 rows (half the bytes read per scored vector),
+`latefold pq` the same index with an 8-bit product quantizer (d/4 bytes per vector) steering
+the traversals and the rows read only to re-rank.
 Per selectivity (1%, 10%, 50%, 100%) and library: recall@10 against exact filtered brute force
 and queries per second on one thread over an ef sweep (hnswlib / faiss efSearch, usearch
-expansion, latefold ef). Builds use all cores. Prints tables, the QPS each library reaches at
-recall 0.9 and 0.95, build time and bytes per vector; writes bench/results/graph.json and
-bench/results/graph_recall_qps.png.
+expansion, latefold ef), the libraries taking turns at each setting. Builds use all cores.
+Prints tables, the QPS each library reaches at recall 0.9 and 0.95, build time and bytes per
+vector; writes bench/results/graph.json and bench/results/graph_recall_qps.png.
 """
 
 from __future__ import annotations
@@ -71,32 +73,23 @@ def recall(found, truth):
     return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / len(t) for f, t in zip(found, truth)]))
 
 
-def timed(fn):
-    fn()  # warm-up
-    best, result = float("inf"), None
-    for _ in range(2):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return result, best
-
-
 def run_dataset(name, x, q, rows, builds):
+    """Builds every library's index, then times them in turns: for each selectivity and setting,
+    each library runs its batch of queries once per round (three rounds after a warm-up) and
+    keeps its best round. Taking turns exposes every library to the same machine state (this
+    machine's speed drifts by 10-40 % over minutes, more than the differences measured)."""
     import latefold as lf
 
     n, d = x.shape
     u = np.random.default_rng(7).integers(0, 10_000, n)
     masks = {s: u < int(s * 10_000) for s in SELECTIVITIES}
     truth = {s: exact(x, q, m) for s, m in masks.items()}
-    nq = len(q)
-
-    def add(lib, s, knob, found, seconds):
-        rows.append({"dataset": name, "selectivity": s, "library": lib, "ef": knob,
-                     "recall": recall(found, truth[s]), "qps": nq / seconds})
+    engines = {}  # label -> search(selectivity, ef) -> found ids (nq x K)
+    paths = {}    # latefold labels -> the planner's path for (selectivity, ef)
 
     def latefold(label, index, stored, prepare_s=0.0, note=None):
         """Builds `index` (an empty GraphIndex; prepare_s: seconds spent before it existed, e.g.
-        training its quantizer), then runs its ef sweep at every selectivity."""
+        training its quantizer)."""
         t0 = time.perf_counter()
         index.add(x, attributes={"u": u})
         build = prepare_s + time.perf_counter() - t0
@@ -105,15 +98,15 @@ def run_dataset(name, x, q, rows, builds):
         builds.append({"dataset": name, "library": label, "build_s": build, "bytes_per_vector": nbytes / n,
                        **({"note": note} if note else {})})
         log(f"[{name}] {label} built in {build:.1f} s")
-        for s in SELECTIVITIES:
-            f = None if s == 1.0 else lf.Filter.range("u", None, int(s * 10_000) - 1)
-            for ef in EFS:
-                (res, seconds) = timed(lambda: index.search(q, K, ef=ef, filter=f, threads=1))
-                add(label, s, ef, res[1], seconds)
-                # the planner's choice, from one more call (explain builds a dict per query)
-                rows[-1]["path"] = index.search(q[:1], K, ef=ef, filter=f, threads=1, explain=True)[2][0]["path"]
+        filters = {s: None if s == 1.0 else lf.Filter.range("u", None, int(s * 10_000) - 1) for s in SELECTIVITIES}
+        engines[label] = lambda s, ef: index.search(q, K, ef=ef, filter=filters[s], threads=1)[1]
+        # the planner's choice, from one more call (explain builds a dict per query)
+        paths[label] = lambda s, ef: index.search(q[:1], K, ef=ef, filter=filters[s], threads=1,
+                                                  explain=True)[2][0]["path"]
 
     latefold("latefold", lf.GraphIndex(d), "vectors")
+    # The same graph over float16 rows: half the bytes per scored vector, the inputs rounded.
+    latefold("latefold f16", lf.GraphIndex(d, storage="float16"), "vectors")
     # The same index with PQ codes (8-bit, d/4 bytes) steering the traversal, re-ranked from the rows.
     t0 = time.perf_counter()
     pq = lf.ProductQuantizer(d, d // 4, nbits=8).train(x, iterations=10, seed=1)
@@ -121,87 +114,106 @@ def run_dataset(name, x, q, rows, builds):
              note=f"+ {4 * d} B/vector of rows, read to re-rank (memory-mapped with load(mmap=True)); "
                   "build includes PQ training")
 
-    # numpy brute force (one thread): the allowed rows, one matrix product per batch
-    with h.limit_threads(1):
-        for s in SELECTIVITIES:
-            m = masks[s]
-            (found, seconds) = timed(lambda: exact(x, q, m))
-            add("numpy", s, None, found, seconds)
+    def numpy_search(s, ef):  # the allowed rows, one matrix product per batch, one thread
+        with h.limit_threads(1):
+            return exact(x, q, masks[s])
 
     faiss, why = h.try_import("faiss")
     if faiss is not None:
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
-        t0 = time.perf_counter()
-        index = faiss.IndexHNSWFlat(d, 16, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 128
-        index.add(x)
-        build = time.perf_counter() - t0
-        builds.append({"dataset": name, "library": "faiss-hnsw", "build_s": build,
-                       "bytes_per_vector": len(faiss.serialize_index(index)) / n})
-        log(f"[{name}] faiss built in {build:.1f} s")
-        faiss.omp_set_num_threads(1)
-        for s in SELECTIVITIES:
-            bits = np.packbits(masks[s], bitorder="little")
-            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
-            for ef in EFS:
+        bits = {s: np.packbits(masks[s], bitorder="little") for s in SELECTIVITIES}
+        selectors = {s: faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits[s])) for s in SELECTIVITIES}
+        # float32 rows, and float16 ones (the scalar quantizer's fp16 mode) beside latefold f16
+        for label, make in (("faiss-hnsw", lambda: faiss.IndexHNSWFlat(d, 16, faiss.METRIC_INNER_PRODUCT)),
+                            ("faiss-hnsw f16", lambda: faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_fp16, 16,
+                                                                         faiss.METRIC_INNER_PRODUCT))):
+            faiss.omp_set_num_threads(os.cpu_count() or 1)
+            t0 = time.perf_counter()
+            findex = make()
+            findex.hnsw.efConstruction = 128
+            findex.train(x)
+            findex.add(x)
+            build = time.perf_counter() - t0
+            faiss.omp_set_num_threads(1)
+            builds.append({"dataset": name, "library": label, "build_s": build,
+                           "bytes_per_vector": len(faiss.serialize_index(findex)) / n})
+            log(f"[{name}] {label} built in {build:.1f} s")
+
+            def faiss_search(s, ef, findex=findex):
                 params = faiss.SearchParametersHNSW(efSearch=ef)
                 if s < 1.0:
-                    params.sel = selector
-                (res, seconds) = timed(lambda: index.search(q, K, params=params))
-                add("faiss-hnsw", s, ef, res[1], seconds)
+                    params.sel = selectors[s]
+                return findex.search(q, K, params=params)[1]
+
+            engines[label] = faiss_search
     else:
         log(f"skipped faiss: {why}")
 
     hnswlib, why = h.try_import("hnswlib")
     if hnswlib is not None:
         t0 = time.perf_counter()
-        index = hnswlib.Index("ip", d)
-        index.init_index(n, M=16, ef_construction=128)
-        index.add_items(x, num_threads=os.cpu_count() or 1)
+        hindex = hnswlib.Index("ip", d)
+        hindex.init_index(n, M=16, ef_construction=128)
+        hindex.add_items(x, num_threads=os.cpu_count() or 1)
         build = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp:
-            index.save_index(os.path.join(tmp, "h"))
+            hindex.save_index(os.path.join(tmp, "h"))
             size = os.path.getsize(os.path.join(tmp, "h"))
         builds.append({"dataset": name, "library": "hnswlib", "build_s": build, "bytes_per_vector": size / n})
         log(f"[{name}] hnswlib built in {build:.1f} s")
-        for s in SELECTIVITIES:
-            m = masks[s]
-            allowed = None if s == 1.0 else (lambda i, m=m: bool(m[i]))
-            for ef in EFS:
-                index.set_ef(ef)
-                (res, seconds) = timed(lambda: index.knn_query(q, K, num_threads=1, filter=allowed))
-                add("hnswlib", s, ef, res[0], seconds)
+        predicates = {s: None if s == 1.0 else (lambda i, m=masks[s]: bool(m[i])) for s in SELECTIVITIES}
+
+        def hnswlib_search(s, ef):
+            hindex.set_ef(ef)
+            return hindex.knn_query(q, K, num_threads=1, filter=predicates[s])[0]
+
+        engines["hnswlib"] = hnswlib_search
     else:
         log(f"skipped hnswlib: {why}")
 
     usearch, why = h.try_import("usearch.index")
     if usearch is not None:
-        t0 = time.perf_counter()
-        index = usearch.Index(ndim=d, metric="ip", dtype="f32", connectivity=16, expansion_add=128)
-        index.add(np.arange(n), x, threads=os.cpu_count() or 1)
-        build = time.perf_counter() - t0
-        builds.append({"dataset": name, "library": "usearch", "build_s": build,
-                       "bytes_per_vector": index.memory_usage / n})
-        log(f"[{name}] usearch built in {build:.1f} s")
-        for s in SELECTIVITIES:
-            m = masks[s]
-            count = min(n, int(np.ceil(2 * K / s)))  # post-filtering: fetch enough to keep k
+        for label, dtype in (("usearch", "f32"), ("usearch f16", "f16")):
+            t0 = time.perf_counter()
+            uindex = usearch.Index(ndim=d, metric="ip", dtype=dtype, connectivity=16, expansion_add=128)
+            uindex.add(np.arange(n), x, threads=os.cpu_count() or 1)
+            build = time.perf_counter() - t0
+            builds.append({"dataset": name, "library": label, "build_s": build,
+                           "bytes_per_vector": uindex.memory_usage / n})
+            log(f"[{name}] {label} built in {build:.1f} s")
 
-            def post_filter(ef=None, m=m, count=count):
-                res = index.search(q, count, threads=1)
-                keys = res.keys
+            def usearch_search(s, ef, uindex=uindex):  # post-filtering: fetch enough to keep k
+                count = min(n, int(np.ceil(2 * K / s)))
+                uindex.expansion_search = max(ef, count)
+                keys = uindex.search(q, count, threads=1).keys
                 out = np.full((len(q), K), -1, dtype=np.int64)
                 for i in range(len(q)):
-                    kept = keys[i][m[keys[i]]][:K]
+                    kept = keys[i][masks[s][keys[i]]][:K]
                     out[i, :len(kept)] = kept
                 return out
 
-            for ef in EFS:
-                index.expansion_search = max(ef, count)
-                (found, seconds) = timed(post_filter)
-                add("usearch", s, ef, found, seconds)
+            engines[label] = usearch_search
     else:
         log(f"skipped usearch: {why}")
+
+    def take_turns(s, ef, turn):
+        found = {lib: fn(s, ef) for lib, fn in turn.items()}  # warm-up
+        best = {lib: float("inf") for lib in turn}
+        for _ in range(3):
+            for lib, fn in turn.items():
+                t0 = time.perf_counter()
+                fn(s, ef)
+                best[lib] = min(best[lib], time.perf_counter() - t0)
+        for lib in turn:
+            rows.append({"dataset": name, "selectivity": s, "library": lib, "ef": ef,
+                         "recall": recall(found[lib], truth[s]), "qps": len(q) / best[lib]})
+            if lib in paths:
+                rows[-1]["path"] = paths[lib](s, ef)
+
+    for s in SELECTIVITIES:
+        take_turns(s, None, {"numpy": numpy_search})  # exact: one setting
+        for ef in EFS:
+            take_turns(s, ef, engines)
+        log(f"[{name}] selectivity {s:.0%} done")
 
 
 def at_recall(rows, target):
@@ -225,7 +237,8 @@ def plot(rows, path):
     for i, name in enumerate(names):
         for j, s in enumerate(SELECTIVITIES):
             ax = axes[i][j]
-            for lib in ("latefold", "latefold pq", "faiss-hnsw", "hnswlib", "usearch", "numpy"):
+            for lib in ("latefold", "latefold f16", "latefold pq", "faiss-hnsw", "faiss-hnsw f16", "hnswlib",
+                        "usearch", "usearch f16", "numpy"):
                 pts = [(r["recall"], r["qps"]) for r in rows if r["dataset"] == name and r["selectivity"] == s
                        and r["library"] == lib]
                 if pts:
@@ -255,9 +268,9 @@ def main(argv=None) -> int:
         log(f"[{name}] {x.shape[0]} x {x.shape[1]}, {len(q)} queries")
         run_dataset(name, x, q, rows, builds)
 
-    libs = ("latefold", "faiss-hnsw", "hnswlib", "usearch", "numpy")
+    libs = ("latefold", "faiss-hnsw", "faiss-hnsw f16", "hnswlib", "usearch", "usearch f16", "numpy")
     summary = []
-    variants = ("latefold pq",)  # shown beside, not counted as a peer
+    variants = ("latefold f16", "latefold pq")  # latefold's other storages
     for target in (0.9, 0.95):
         best = at_recall(rows, target)
         for name in sorted({r["dataset"] for r in rows}):
@@ -266,11 +279,13 @@ def main(argv=None) -> int:
                 for lib in libs + variants:
                     row[lib] = best.get((name, s, lib))
                 peers = [row[lib] for lib in libs[1:] if row[lib]]
-                row["vs_best_peer"] = row["latefold"] / max(peers) if row["latefold"] and peers else None
+                for lib, key in (("latefold", "vs_best_peer"), ("latefold f16", "f16_vs_best_peer")):
+                    row[key] = row[lib] / max(peers) if row[lib] and peers else None
                 summary.append(row)
     print("\nQPS (1 thread) at recall@10 >= target: the best setting of each library")
     h.print_table(summary, [("dataset", "dataset"), ("selectivity", "sel"), ("recall", "recall>=")] +
-                  [(lib, lib) for lib in libs + variants] + [("vs_best_peer", "latefold / best peer")])
+                  [(lib, lib) for lib in libs + variants] +
+                  [("vs_best_peer", "latefold / best peer"), ("f16_vs_best_peer", "latefold f16 / best peer")])
     print("\nBuild (all cores) and size")
     h.print_table(builds, [("dataset", "dataset"), ("library", "library"), ("build_s", "build s"),
                            ("bytes_per_vector", "bytes/vector"), ("note", "note")])
