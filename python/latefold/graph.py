@@ -313,9 +313,8 @@ class GraphIndex:
         gives higher recall. The plan of each query follows its filter's exact match count:
         ``exact_below`` (default ``2 * ef * degree``, and anything under 3% of the index) or fewer
         matches are scored exhaustively;
-        from ``gated_above`` (default 0.2) of the index on, a plain traversal (a beam of ``ef``
-        vectors of any kind) keeps the best matching vectors it scores; in between, a two-hop
-        traversal of the matching vectors runs. With a
+        from ``gated_above`` (default 0.2) of the index on, a plain traversal keeps only matching
+        results; in between, a two-hop traversal of the matching vectors runs. With a
         ``quantizer``, ``rerank`` (default True) re-scores a traversal's best ``ef`` from the
         stored vectors; False returns the codes' estimates (exact scans are always exact). With
         ``explain=True`` a third value lists per query the path taken, the matches, the vectors

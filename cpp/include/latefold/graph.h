@@ -22,10 +22,8 @@
 //   exact   — score every allowed vector (few matches: cheaper than any traversal, exact);
 //   acorn   — traverse only allowed vectors, reaching them through up to two hops of any node
 //             (mid selectivity: a filtered subgraph stays connected through its 2-hop edges);
-//   gated   — traverse every node with a beam of ef nodes of any kind, keeping the best allowed
-//             ones scored as results (permissive filters: from 20 % of matches on; at 30 % and
-//             50 % it reaches recall 0.9-0.95 at 1.5-2.7x the speed of acorn on the sets of
-//             bench/bench_graph.py).
+//   gated   — traverse every node, admit only allowed ones to the results (permissive filters,
+//             from 20 % of matches).
 // A traversal that ends with fewer than min(k, matches) results falls back to exact.
 //
 // With a product quantizer (Jegou et al.; as DiskANN keeps PQ codes in memory and the vectors on
