@@ -29,7 +29,7 @@ struct GraphIndex::Scratch {
     std::vector<std::uint32_t> visited;  // visited[slot] == epoch: seen in this traversal
     std::uint32_t epoch = 0;
     std::vector<Candidate> candidates;   // ef > 512: min-heap (closest on top)
-    std::vector<Candidate> results;      // ef > 512: max-heap (farthest kept on top), allowed nodes only
+    std::vector<Candidate> results;      // the allowed nodes kept (ef > 512: a max-heap, farthest on top)
     std::vector<Candidate> pool;         // the sorted frontier (traversals with ef <= 512)
     std::vector<std::uint8_t> flags;     // pool[i]: expanded, eligible
     std::vector<std::uint32_t> batch;    // slots to score
