@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <cstring>
 #include <string>
@@ -341,11 +342,13 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const bool by_query = threads > 1 && chunks < threads && nq > 1;
     const std::size_t query_block =
         by_query ? std::max<std::size_t>(1, std::min(fast ? nq : group / threads, (nq + 4 * threads - 1) / (4 * threads))) : 0;
-    std::vector<float> lut((fast ? nq : by_query ? threads * query_block : group) * m_ * ks);
+    // Not zeroed (every table is written before it is read): on small collections clearing
+    // them was a serial share of a two-thread search.
+    const std::unique_ptr<float[]> lut(new float[(fast ? nq : by_query ? threads * query_block : group) * m_ * ks]);
     const std::size_t pairs = fastscan_pairs();
     // The score of vector i from query q's float tables.
     auto exact = [&](std::size_t q, std::size_t i) {
-        return adc_sum(lut.data() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
+        return adc_sum(lut.get() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
     };
     if (fast && n > id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
     if (options.vectors && n > UINT32_MAX) fail_argument("re-scoring from vectors takes at most 2^32 - 1 rows");
@@ -353,7 +356,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t keep = refine ? std::max(k, options.rescore * k) : k;
     // 4-bit: per query, uint8 tables in the kernels' layout and the estimate's base and step.
     const std::size_t table_bytes = kernels::fastscan_table_bytes(pairs);
-    std::vector<std::uint8_t> small(fast ? nq * table_bytes : 0, 0);
+    const std::unique_ptr<std::uint8_t[]> small(new std::uint8_t[fast ? nq * table_bytes : 0]);
     std::vector<float> base(nq, 0.0f), delta(nq, 1.0f);
     const kernels::KernelTable& kern = kernels::active_kernels();
     // Tables of queries [q0, q1) on `on` threads: 4-bit, float tables (kept for the
@@ -362,10 +365,13 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const float qmax = float(std::min(127.0, std::floor(65535.0 / double(2 * pairs))));
     auto tables = [&](std::size_t q0, std::size_t q1, float* out, std::size_t on) {
         if (!fast) return lookup_tables(queries + q0 * dim_, q1 - q0, out, on);
-        lookup_tables(queries + q0 * dim_, q1 - q0, lut.data() + q0 * m_ * ks, on);
+        lookup_tables(queries + q0 * dim_, q1 - q0, lut.get() + q0 * m_ * ks, on);
         for_each_query(q1 - q0, on, [&](std::size_t i) {
             const std::size_t q = q0 + i;
-            kern.fastscan_table(lut.data() + q * m_ * ks, m_, qmax, small.data() + q * table_bytes, &base[q], &delta[q]);
+            std::uint8_t* table = small.get() + q * table_bytes;
+            kern.fastscan_table(lut.get() + q * m_ * ks, m_, qmax, table, &base[q], &delta[q]);
+            const std::uint8_t zeros[16] = {};
+            for (std::size_t s = m_; s < 2 * pairs; ++s) kernels::set_fastscan_table(table, s, zeros);  // padding
         });
     };
 
@@ -375,7 +381,9 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t query_blocks = std::max<std::size_t>(1, std::min(group, (wanted + chunks - 1) / std::max<std::size_t>(chunks, 1)));
     const std::size_t per_block = (group + query_blocks - 1) / query_blocks;
     const std::size_t tasks = by_query ? (nq + query_block - 1) / query_block : chunks * query_blocks;
-    const std::size_t workers = resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
+    // Selections per worker and query, merged at the end; by blocks of queries each query has
+    // one worker, and one selection.
+    const std::size_t workers = by_query ? 1 : resolve_threads(options.threads, std::max<std::size_t>(tasks, 1));
     std::vector<ScoreSelection> best(fast ? 0 : workers * nq, ScoreSelection(keep, lowest_scored));
     std::vector<SumSelection> best_sums(fast ? workers * nq : 0, SumSelection(keep, 0));
     // Offers the keys of vectors first.. to a selection; most are below its threshold and are
@@ -464,7 +472,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             for (std::size_t b0 = 0, size = 1; b0 < blocks; b0 += size, size = std::min(max_run, 2 * size)) {
                 const std::size_t nb = std::min(size, blocks - b0);
                 for (std::size_t i = 0; i < in_batch; ++i) bounds(q + i, low[i], high[i]);
-                kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.data() + q * table_bytes,
+                kern.fastscan(blocked_codes + b0 * pairs * 32, nb, pairs, small.get() + q * table_bytes,
                               in_batch, low, high, sum_data, mask_data);
                 for (std::size_t i = 0; i < in_batch; ++i) {
                     SumSelection& top = selections[q + i];
@@ -487,18 +495,21 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     };
     // The top-k of query q: its selections merged, re-scored when asked.
     auto finish = [&](std::size_t q) {
-        TopK merged(keep);
-        for (std::size_t w = 0; w < workers; ++w) {
-            if (!fast) {
-                for (const ScoredId& e : best[w * nq + q].sorted()) merged.push(e);
-                continue;
-            }
-            for (const std::uint64_t c : best_sums[w * nq + q].sorted()) {
+        // The other workers' selections into the first one; 4-bit: merged as sums (in the order
+        // of the scan, whatever the number of workers), then turned into scores.
+        std::vector<ScoredId> top;
+        if (!fast) {
+            for (std::size_t w = 1; w < workers; ++w)
+                for (const ScoredId& e : best[w * nq + q].sorted()) best[q].push(e);
+            top = best[q].sorted();
+        } else {
+            for (std::size_t w = 1; w < workers; ++w)
+                for (const std::uint64_t c : best_sums[w * nq + q].sorted()) best_sums[q].push(c);
+            for (const std::uint64_t c : best_sums[q].sorted()) {
                 const std::uint32_t rank = std::uint32_t(c >> 48), sum = metric_ == Metric::l2 ? 65535 - rank : rank;
-                merged.push({sign * (base[q] + delta[q] * float(sum)), std::int64_t(id_mask - (c & id_mask))});
+                top.push_back({sign * (base[q] + delta[q] * float(sum)), std::int64_t(id_mask - (c & id_mask))});
             }
         }
-        std::vector<ScoredId> top = merged.sorted();
         if (refine) {
             // Exact scores from the vectors (the candidates' rows in one gathered product),
             // else from the float tables.
@@ -540,10 +551,10 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     if (by_query) {
         parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
             const std::size_t q0 = task * query_block, q1 = std::min(nq, q0 + query_block);
-            float* own = fast ? nullptr : lut.data() + worker * query_block * m_ * ks;
+            float* own = fast ? nullptr : lut.get() + worker * query_block * m_ * ks;
             tables(q0, q1, own, 1);
             for (std::size_t first = 0; first < n; first += vectors_per_task)
-                scan(first, std::min(n, first + vectors_per_task) - first, q0, q1, own, q0, worker);
+                scan(first, std::min(n, first + vectors_per_task) - first, q0, q1, own, q0, 0);
             for (std::size_t q = q0; q < q1; ++q) finish(q);
         });
         return;
@@ -551,11 +562,11 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     if (fast) tables(0, nq, nullptr, options.threads);
     for (std::size_t g0 = 0; g0 < nq; g0 += group) {
         const std::size_t g1 = std::min(nq, g0 + group);
-        if (!fast) tables(g0, g1, lut.data(), options.threads);
+        if (!fast) tables(g0, g1, lut.get(), options.threads);
         parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t worker) {
             const std::size_t first = task / query_blocks * vectors_per_task;
             const std::size_t q0 = g0 + task % query_blocks * per_block;
-            scan(first, std::min(n, first + vectors_per_task) - first, q0, std::min(g1, q0 + per_block), lut.data(), g0,
+            scan(first, std::min(n, first + vectors_per_task) - first, q0, std::min(g1, q0 + per_block), lut.get(), g0,
                  worker);
         });
     }
