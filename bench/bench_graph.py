@@ -2,7 +2,7 @@
 rows), hnswlib (filter callable), usearch (float32 and f16; post-filtering: its Python API has no
 predicate) and numpy brute force.
 
-    python bench/bench_graph.py            # full run (a few minutes on 2 cores)
+    python bench/bench_graph.py            # full run (about 17 minutes on 2 cores)
     python bench/bench_graph.py --quick    # 20,000 synthetic vectors only
 
 Datasets (inner product, top-10):
