@@ -184,8 +184,8 @@ class GraphIndex:
     metric : ``"ip"`` (inner product, higher is better) or ``"l2"`` (squared Euclidean
         distance, lower is better).
     storage : ``"float32"`` or ``"float16"`` (half the memory and half the bytes read per scored
-        vector: 20-30 % more queries per second at the same recall, bench/README.md; distances
-        from the rounded values).
+        vector: up to 20-30 % more queries per second at the same recall, bench/README.md;
+        distances from the rounded values).
     degree : most edges per vector (R). More: higher recall per visited node, more memory.
     ef_construction : beam width while inserting (L). More: a better graph, slower adds.
     alpha : pruning slack (>= 1): larger keeps more long edges.
