@@ -197,8 +197,9 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     const std::size_t code_bytes = lut ? quantizer_->code_size() : 0;
     const char* fetched = lut ? reinterpret_cast<const char*>(codes_.data()) : static_cast<const char*>(vectors_);
     const std::size_t fetched_bytes = lut ? code_bytes : row_bytes();
+    const std::size_t prefetched_bytes = std::min(fetched_bytes, kernels::row_prefetch_bytes);
     auto prefetch_row = [&](std::uint32_t slot) __attribute__((always_inline)) {
-        kernels::prefetch_lines(fetched + std::size_t(slot) * fetched_bytes, fetched_bytes);
+        kernels::prefetch_lines(fetched + std::size_t(slot) * fetched_bytes, prefetched_bytes);
     };
     // Start from the pivots (or the entry alone): a one-level sketch of the collection, scored
     // from a contiguous copy, so that the beam begins near the query.

@@ -24,6 +24,10 @@ namespace kernels {
     for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(c + b);
 }
 
+/// How much of a row read at random to prefetch: the hardware prefetcher streams the rest once
+/// the row is read, and prefetching several whole 10 KB rows would hold every fill buffer.
+constexpr std::size_t row_prefetch_bytes = 1024;
+
 // Packed query layout (shared by every path):
 //   the m query tokens are padded with zero rows to `padded` = m rounded up to 16, then cut into
 //   groups of 32 rows (the last group has 16 rows when `padded` is an odd multiple of 16).

@@ -227,9 +227,7 @@ inline void dot_rows(const float* q, const Row* base, std::size_t stride, const 
                      std::size_t count, std::size_t dim, float* out) {
     constexpr int G = 4;
     const std::size_t body = dim / V::lanes * V::lanes;
-    // The head of a long row only: the hardware prefetcher streams the rest once it is read,
-    // and prefetching all of four 10 KB rows would hold every fill buffer.
-    const std::size_t bytes = std::min<std::size_t>(dim * sizeof(Row), 1024);
+    const std::size_t bytes = std::min(dim * sizeof(Row), row_prefetch_bytes);
     auto prefetch = [&](std::size_t i) __attribute__((always_inline)) {
         for (std::size_t j = i; j < std::min(count, i + G); ++j) prefetch_lines(base + std::size_t(ids[j]) * stride, bytes);
     };
