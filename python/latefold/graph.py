@@ -502,8 +502,6 @@ def _label_column(name: str, column: Sequence[object], n: int) -> tuple:
     return (name, "labels", offsets, np.ascontiguousarray(labels, dtype=np.int64))
 
 
-
-
 def _exact(array: np.ndarray, dtype: Any) -> np.ndarray:
     """A loaded array as C-contiguous `dtype` (a copy only where needed); no value conversion."""
     if array.dtype != np.dtype(dtype):
