@@ -79,7 +79,8 @@ void FdeConfig::validate() const {
 struct FdeEncoder::Scratch {
     AlignedVector<float> tokens;    // float16 input widened
     AlignedVector<float> sketch;    // count x sketch_width_
-    AlignedVector<float> dense;     // projected tokens: count x dense_width_, or R * d_proj x lanes
+    AlignedVector<float> dense;     // projected tokens: count x dense_width_, or R * d_proj x step
+    std::size_t step = 0;           // ams_sketch: lanes per projected row (tokens, rounded up)
     AlignedVector<float> transposed;  // dimension x lanes (AMS sketch)
     std::vector<std::uint32_t> patterns;  // count x R
     std::vector<float> block;       // R * B * d_proj
@@ -149,12 +150,10 @@ FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
             dense_.data());
     } else if (config_.projection_type == FdeProjection::ams_sketch) {
         // AMS: one nonzero per input coordinate; list the coordinates of each output slot.
-        // Slots are padded to a multiple of 16 per repetition (padding slots are empty: zero).
-        ams_slots_ = (d_proj + 15) / 16 * 16;
         ams_start_.push_back(0);
         for (std::size_t r = 0; r < reps; ++r)
-            for (std::size_t j = 0; j < ams_slots_; ++j) {
-                for (std::size_t i = 0; j < d_proj && i < d; ++i) {
+            for (std::size_t j = 0; j < d_proj; ++j) {
+                for (std::size_t i = 0; i < d; ++i) {
                     const float v = projection_columns_[(r * d_proj + j) * d + i];
                     if (v != 0.0f) {
                         ams_index_.push_back(std::uint32_t(i));
@@ -252,35 +251,42 @@ void FdeEncoder::sketch_rows(const float* rows, std::size_t count, std::size_t s
     }
 }
 
+void FdeEncoder::project_tokens(const float* rows, std::size_t count, std::size_t stride,
+                                Scratch& scratch) const {
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t d = config_.dimension;
+    if (config_.projection_type == FdeProjection::dense_sign) {
+        scratch.dense.resize(count * dense_width_);
+        kern.project_rows(rows, count, stride, d, dense_.data(), dense_width_, scratch.dense.data(), dense_width_);
+    } else if (config_.projection_type == FdeProjection::ams_sketch) {
+        const std::size_t step = (count + 15) / 16 * 16, outputs = config_.num_repetitions * config_.projected_dim();
+        scratch.step = step;
+        scratch.transposed.resize(d * step);
+        kern.to_lanes(rows, count, stride, d, scratch.transposed.data(), step);
+        // lane_sums reads 16 lanes from an item's first token on: a zero tail after the last row.
+        scratch.dense.resize(outputs * step + 16);
+        kern.signed_sums(scratch.transposed.data(), step, ams_index_.data(), ams_sign_.data(),
+                         ams_start_.data(), outputs, scratch.dense.data());
+        std::fill(scratch.dense.end() - 16, scratch.dense.end(), 0.0f);
+    }
+}
+
 void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t stride,
-                             const std::uint32_t* patterns, bool documents, Scratch& scratch,
-                             float* out) const {
-    const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
+                             const std::uint32_t* patterns, std::size_t at, bool documents,
+                             Scratch& scratch, float* out) const {
+    const std::size_t k = config_.num_simhash_projections;
     const std::size_t reps = config_.num_repetitions, d_proj = config_.projected_dim();
     const std::size_t parts = config_.partitions(), rep_size = parts * d_proj;
-    // Projected token t of repetition r: `step`-strided values.
-    std::size_t step = 1;
+    // Projected token t of repetition r (token at + t of the batch): `step`-strided values.
+    const std::size_t step = config_.projection_type == FdeProjection::ams_sketch ? scratch.step : 1;
     auto projected = [&](std::size_t t, std::size_t r) -> const float* {
         switch (config_.projection_type) {
             case FdeProjection::identity: return rows + t * stride;
-            case FdeProjection::dense_sign: return scratch.dense.data() + t * dense_width_ + r * d_proj;
+            case FdeProjection::dense_sign: return scratch.dense.data() + (at + t) * dense_width_ + r * d_proj;
             case FdeProjection::ams_sketch: break;
         }
-        return scratch.dense.data() + r * ams_slots_ * step + t;  // transposed: tokens in lanes
+        return scratch.dense.data() + r * d_proj * step + at + t;  // transposed: tokens in lanes
     };
-    if (config_.projection_type == FdeProjection::dense_sign) {
-        scratch.dense.resize(count * dense_width_);
-        kernels::active_kernels().project_rows(rows, count, stride, d, dense_.data(), dense_width_,
-                                               scratch.dense.data(), dense_width_);
-    } else if (config_.projection_type == FdeProjection::ams_sketch) {
-        step = (count + 15) / 16 * 16;
-        scratch.transposed.resize(d * step);
-        kernels::active_kernels().to_lanes(rows, count, stride, d, scratch.transposed.data(), step);
-        scratch.dense.resize(reps * ams_slots_ * step);
-        kernels::active_kernels().signed_sums(scratch.transposed.data(), step, ams_index_.data(),
-                                              ams_sign_.data(), ams_start_.data(), reps * ams_slots_,
-                                              scratch.dense.data());
-    }
 
     const bool sketched = config_.final_projection_dimension != 0;
     float* block = out;
@@ -314,6 +320,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
         }
     }
     if (documents) {
+        constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
         for (std::size_t r = 0; r < reps; ++r) {
             const std::uint32_t* partition = scratch.partition.data() + r * count;
             const std::uint32_t* sizes = scratch.sizes.data() + r * parts;
@@ -323,31 +330,28 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
             std::vector<std::uint32_t>& occupied = scratch.occupied;
             std::vector<std::uint32_t>& first_token = scratch.first_token;
             occupied.clear();
-            first_token.assign(parts, std::uint32_t(-1));
+            first_token.assign(parts, none);
             for (std::size_t t = count; t-- > 0;) first_token[partition[t]] = std::uint32_t(t);
             for (std::size_t p = 0; p < parts; ++p)
                 if (sizes[p]) occupied.push_back(std::uint32_t(p));
             for (std::size_t p = 0; p < parts; ++p) {
                 float* target = block + r * rep_size + p * d_proj;
-                if (sizes[p] > 0) {
+                if (sizes[p] > 1) {
                     const float n = float(sizes[p]);
                     for (std::size_t j = 0; j < d_proj; ++j) target[j] /= n;
-                } else if (config_.fill_empty_partitions && k > 0) {
+                } else if (sizes[p] == 0 && config_.fill_empty_partitions && k > 0) {
                     const std::uint32_t wanted = std::uint32_t(p ^ (p >> 1));
                     // The patterns one and then two bits away first (where the nearest
-                    // occupied one usually is), then every occupied pattern.
-                    constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+                    // occupied one usually is), then every occupied pattern. Flipping bit a of
+                    // the pattern flips bits a..0 of the partition index (gray_decode is a
+                    // prefix XOR); first_token of an empty partition is `none`.
                     std::uint32_t nearest = none;
-                    for (std::size_t a = 0; a < k; ++a) {
-                        const std::uint32_t q = gray_decode(wanted ^ (1u << a));
-                        if (sizes[q]) nearest = std::min(nearest, first_token[q]);
-                    }
+                    for (std::size_t a = 0; a < k; ++a)
+                        nearest = std::min(nearest, first_token[p ^ ((2u << a) - 1u)]);
                     if (nearest == none)
                         for (std::size_t a = 0; a < k; ++a)
-                            for (std::size_t b = a + 1; b < k; ++b) {
-                                const std::uint32_t q = gray_decode(wanted ^ (1u << a) ^ (1u << b));
-                                if (sizes[q]) nearest = std::min(nearest, first_token[q]);
-                            }
+                            for (std::size_t b = a + 1; b < k; ++b)
+                                nearest = std::min(nearest, first_token[p ^ ((2u << a) - 1u) ^ ((2u << b) - 1u)]);
                     if (nearest == none) {
                         int best = std::numeric_limits<int>::max();
                         for (std::uint32_t q : occupied) {
@@ -369,7 +373,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     }
 }
 
-void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t threads,
+void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t threads, bool project,
                                    const ItemFn& fn) const {
     constexpr std::size_t batch_tokens = 256;  // rows per SimHash product (short items share one)
     const std::size_t reps = config_.num_repetitions;
@@ -385,9 +389,10 @@ void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t th
             const std::size_t first_row = std::size_t(items.offsets[i]);
             const Rows rows = float_rows(items, first_row, tokens, s.tokens, kern);
             sketch_rows(rows.data, tokens, rows.stride, s);
+            if (project) project_tokens(rows.data, tokens, rows.stride, s);
             for (; i < j; ++i) {
                 const std::size_t at = std::size_t(items.offsets[i]) - first_row;
-                fn(i, rows.data + at * rows.stride, rows.stride, s.patterns.data() + at * reps, s);
+                fn(i, rows.data + at * rows.stride, rows.stride, s.patterns.data() + at * reps, at, s);
             }
         }
     });
@@ -397,9 +402,9 @@ void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t th
 void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t threads,
                         bool documents) const {
     check_items(items);
-    for_each_sketched(items, threads, [&](std::size_t i, const float* rows, std::size_t stride,
-                                          const std::uint32_t* patterns, Scratch& s) {
-        encode_item(rows, items.item_length(i), stride, patterns, documents, s, out + i * config_.output_dim());
+    for_each_sketched(items, threads, true, [&](std::size_t i, const float* rows, std::size_t stride,
+                                                const std::uint32_t* patterns, std::size_t at, Scratch& s) {
+        encode_item(rows, items.item_length(i), stride, patterns, at, documents, s, out + i * config_.output_dim());
     });
 }
 
@@ -415,8 +420,8 @@ void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t*
                                    std::size_t threads) const {
     check_items(items);
     const std::size_t reps = config_.num_repetitions, k = config_.num_simhash_projections;
-    for_each_sketched(items, threads, [&](std::size_t i, const float*, std::size_t, const std::uint32_t* patterns,
-                                          Scratch&) {
+    for_each_sketched(items, threads, false, [&](std::size_t i, const float*, std::size_t,
+                                                 const std::uint32_t* patterns, std::size_t, Scratch&) {
         const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
         for (std::size_t t = 0; t < count * reps; ++t) out[first * reps + t] = k ? gray_decode(patterns[t]) : 0u;
     });

@@ -89,13 +89,16 @@ private:
     void check_items(const MultiVectorsView& items) const;
     // Sign patterns (b_0 most significant) of `count` token rows: scratch.patterns[t * R + r].
     void sketch_rows(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
-    // fn(item, its rows as float32, row stride, its tokens' patterns, scratch) for every item; the
-    // patterns are computed for batches of consecutive items (one product for many short items).
-    using ItemFn = std::function<void(std::size_t, const float*, std::size_t, const std::uint32_t*, Scratch&)>;
-    void for_each_sketched(const MultiVectorsView& items, std::size_t threads, const ItemFn& fn) const;
+    // Projected tokens (dense_sign, ams_sketch) into scratch.dense, for the batch's items to share.
+    void project_tokens(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
+    // fn(item, its rows as float32, row stride, its tokens' patterns, its first token's place in
+    // the batch, scratch) for every item; patterns (and, if `project`, projections) are computed
+    // for batches of consecutive items (one product for many short items).
+    using ItemFn = std::function<void(std::size_t, const float*, std::size_t, const std::uint32_t*, std::size_t, Scratch&)>;
+    void for_each_sketched(const MultiVectorsView& items, std::size_t threads, bool project, const ItemFn& fn) const;
     void encode(const MultiVectorsView& items, float* out, std::size_t threads, bool documents) const;
     void encode_item(const float* rows, std::size_t count, std::size_t stride, const std::uint32_t* patterns,
-                     bool documents, Scratch& scratch, float* out) const;
+                     std::size_t at, bool documents, Scratch& scratch, float* out) const;
 
     FdeConfig config_;
     std::size_t sketch_width_ = 0;      // R * k rounded up to 16 (packed columns)
@@ -105,7 +108,6 @@ private:
     std::vector<float> projection_columns_;  // R * d_proj columns of `dimension` values
     std::size_t dense_width_ = 0;       // dense_sign: R * d_proj rounded up to 16
     std::vector<float> dense_;          // dense_sign: the matrix packed, dimension x dense_width_
-    std::size_t ams_slots_ = 0;         // ams_sketch: d_proj rounded up to 16
     std::vector<std::uint32_t> ams_index_, ams_start_;  // ams_sketch: coordinates of each slot
     std::vector<float> ams_sign_;
     std::vector<std::uint32_t> final_slot_;
