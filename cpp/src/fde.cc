@@ -77,15 +77,18 @@ void FdeConfig::validate() const {
 }
 
 struct FdeEncoder::Scratch {
+    // A batch of tokens; "in lanes" layouts hold one row of `lanes` values (the tokens, then
+    // zeros) per coordinate.
+    std::size_t lanes = 0;          // tokens rounded up to 16
     AlignedVector<float> tokens;    // float16 input widened
-    AlignedVector<float> sketch;    // count x sketch_width_
-    AlignedVector<float> dense;     // projected tokens: count x dense_width_, or R * d_proj x step
-    std::size_t step = 0;           // ams_sketch: lanes per projected row (tokens, rounded up)
-    AlignedVector<float> transposed;  // dimension x lanes (AMS sketch)
-    std::vector<std::uint32_t> patterns;  // count x R
+    AlignedVector<float> transposed;  // the tokens in lanes: dimension x lanes
+    AlignedVector<float> sketch;    // SimHash values in lanes: R * k x lanes
+    AlignedVector<float> norms;     // per token: ||x||, inflated
+    std::vector<std::uint32_t> uncertain;  // per token: a sign not certain in float32
+    std::vector<std::uint32_t> part;  // partition indices in lanes: R x lanes
+    AlignedVector<float> dense;     // projected tokens: count x dense_width_, or R * d_proj x lanes
     std::vector<float> block;       // R * B * d_proj
     std::vector<std::uint32_t> sizes;     // R * B
-    std::vector<std::uint32_t> partition;  // R x count
     std::vector<std::uint32_t> occupied, first_token;  // filling: occupied partitions, first tokens
 };
 
@@ -104,11 +107,6 @@ FdeEncoder::FdeEncoder(const FdeConfig& config) : config_(config) {
             for (std::size_t i = 0; i < d; ++i)
                 for (std::size_t j = 0; j < k; ++j) simhash_columns_[(r * k + j) * d + i] = g[i * k + j];
         }
-        sketch_width_ = kernels::padded_query_rows(columns);
-        simhash_.resize(sketch_width_ * d);
-        kernels::pack_columns(
-            columns, d, [&](std::size_t c, std::size_t i) { return simhash_columns_[c * d + i]; },
-            simhash_.data());
         simhash_bound_.resize(columns);
         const double slack = (gamma(d, 0x1.0p-24) + gamma(d, 0x1.0p-53)) * (1.0 + 1e-4);
         for (std::size_t c = 0; c < columns; ++c) {
@@ -205,49 +203,56 @@ void FdeEncoder::check_items(const MultiVectorsView& items) const {
                       " but the encoder expects " + std::to_string(config_.dimension));
 }
 
-void FdeEncoder::sketch_rows(const float* rows, std::size_t count, std::size_t stride,
-                             Scratch& scratch) const {
+void FdeEncoder::partition_tokens(const float* rows, std::size_t count, std::size_t stride,
+                                  Scratch& scratch) const {
     const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
-    const std::size_t reps = config_.num_repetitions;
-    scratch.patterns.assign(count * reps, 0u);
+    const std::size_t reps = config_.num_repetitions, lanes = scratch.lanes;
+    scratch.part.assign(reps * lanes, 0u);
     if (k == 0) return;
-    scratch.sketch.resize(count * sketch_width_);
-    kernels::active_kernels().project_rows(rows, count, stride, d, simhash_.data(), sketch_width_,
-                                           scratch.sketch.data(), sketch_width_);
+    const std::size_t columns = reps * k;
+    scratch.sketch.resize(columns * lanes);
+    kernels::active_kernels().project_lanes(scratch.transposed.data(), lanes, d, simhash_columns_.data(),
+                                            columns, scratch.sketch.data());
     // A float32 sign is certain when |s| exceeds the float32 error plus the float64 error of the
     // reference value, both at most gamma(d) * ||x|| * ||g|| (Cauchy-Schwarz bounds sum |x_i g_i|).
-    // simhash_bound_[c] = (gamma32(d) + gamma64(d)) * ||g_c||, inflated for float rounding.
-    const std::size_t columns = reps * k;
+    // simhash_bound_[c] = (gamma32(d) + gamma64(d)) * ||g_c||, inflated for float rounding, and
+    // so is ||x|| here. The loops run along the lanes, which the compiler vectorises.
     const float norm_inflation = float(1.0 + 4.0 * gamma(d, 0x1.0p-24));
+    scratch.norms.assign(lanes, 0.0f);
+    float* norms = scratch.norms.data();
+    for (std::size_t i = 0; i < d; ++i) {
+        const float* x = scratch.transposed.data() + i * lanes;
+        for (std::size_t t = 0; t < lanes; ++t) norms[t] += x[t] * x[t];
+    }
+    for (std::size_t t = 0; t < lanes; ++t) norms[t] = std::sqrt(norms[t] * norm_inflation) * norm_inflation;
+    scratch.uncertain.assign(lanes, 0u);
+    std::uint32_t* uncertain = scratch.uncertain.data();
+    for (std::size_t c = 0; c < columns; ++c) {
+        const float* sketch = scratch.sketch.data() + c * lanes;
+        const float bound = simhash_bound_[c];
+        for (std::size_t t = 0; t < lanes; ++t) uncertain[t] |= std::uint32_t(!(std::fabs(sketch[t]) > norms[t] * bound));
+    }
     for (std::size_t t = 0; t < count; ++t) {
+        if (!uncertain[t]) continue;
         const float* x = rows + t * stride;
-        float* sketch = scratch.sketch.data() + t * sketch_width_;
-        float lanes[8] = {};  // independent float32 sums: the compiler vectorises them
-        std::size_t i = 0;
-        for (; i + 8 <= d; i += 8)
-            for (std::size_t l = 0; l < 8; ++l) lanes[l] += x[i + l] * x[i + l];
-        for (; i < d; ++i) lanes[0] += x[i] * x[i];
-        float squared = 0.0f;
-        for (float v : lanes) squared += v;
-        const float norm = std::sqrt(squared * norm_inflation) * norm_inflation;
-        int uncertain = 0;  // counted (not and-ed) so that the compiler vectorises the loop
-        for (std::size_t c = 0; c < columns; ++c)
-            uncertain += !(std::fabs(sketch[c]) > norm * simhash_bound_[c]);
-        if (uncertain) {
-            for (std::size_t c = 0; c < columns; ++c) {
-                if (std::fabs(sketch[c]) > norm * simhash_bound_[c]) continue;
-                // The reference value: float64 sum, in coordinate order, of exact products.
-                const float* g = simhash_columns_.data() + c * d;
-                double exact = 0.0;
-                for (std::size_t j = 0; j < d; ++j) exact += double(x[j]) * double(g[j]);
-                sketch[c] = exact > 0.0 ? 1.0f : 0.0f;
-            }
+        for (std::size_t c = 0; c < columns; ++c) {
+            float& value = scratch.sketch[c * lanes + t];
+            if (std::fabs(value) > norms[t] * simhash_bound_[c]) continue;
+            // The reference value: float64 sum, in coordinate order, of exact products.
+            const float* g = simhash_columns_.data() + c * d;
+            double exact = 0.0;
+            for (std::size_t j = 0; j < d; ++j) exact += double(x[j]) * double(g[j]);
+            value = exact > 0.0 ? 1.0f : 0.0f;
         }
-        for (std::size_t r = 0; r < reps; ++r) {
-            std::uint32_t pattern = 0;
-            for (std::size_t j = 0; j < k; ++j) pattern = (pattern << 1) | std::uint32_t(sketch[r * k + j] > 0.0f);
-            scratch.patterns[t * reps + r] = pattern;
+    }
+    // Sign patterns (b_0 most significant), then their partition indices.
+    for (std::size_t r = 0; r < reps; ++r) {
+        std::uint32_t* part = scratch.part.data() + r * lanes;
+        for (std::size_t j = 0; j < k; ++j) {
+            const float* sketch = scratch.sketch.data() + (r * k + j) * lanes;
+            for (std::size_t t = 0; t < lanes; ++t) part[t] = (part[t] << 1) | std::uint32_t(sketch[t] > 0.0f);
         }
+        for (std::size_t t = 0; t < lanes; ++t) part[t] = gray_decode(part[t]);
     }
 }
 
@@ -259,26 +264,23 @@ void FdeEncoder::project_tokens(const float* rows, std::size_t count, std::size_
         scratch.dense.resize(count * dense_width_);
         kern.project_rows(rows, count, stride, d, dense_.data(), dense_width_, scratch.dense.data(), dense_width_);
     } else if (config_.projection_type == FdeProjection::ams_sketch) {
-        const std::size_t step = (count + 15) / 16 * 16, outputs = config_.num_repetitions * config_.projected_dim();
-        scratch.step = step;
-        scratch.transposed.resize(d * step);
-        kern.to_lanes(rows, count, stride, d, scratch.transposed.data(), step);
+        const std::size_t lanes = scratch.lanes, outputs = config_.num_repetitions * config_.projected_dim();
         // lane_sums reads 16 lanes from an item's first token on: a zero tail after the last row.
-        scratch.dense.resize(outputs * step + 16);
-        kern.signed_sums(scratch.transposed.data(), step, ams_index_.data(), ams_sign_.data(),
+        scratch.dense.resize(outputs * lanes + 16);
+        kern.signed_sums(scratch.transposed.data(), lanes, ams_index_.data(), ams_sign_.data(),
                          ams_start_.data(), outputs, scratch.dense.data());
         std::fill(scratch.dense.end() - 16, scratch.dense.end(), 0.0f);
     }
 }
 
 void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t stride,
-                             const std::uint32_t* patterns, std::size_t at, bool documents,
-                             Scratch& scratch, float* out) const {
+                             std::size_t at, bool documents, Scratch& scratch, float* out) const {
     const std::size_t k = config_.num_simhash_projections;
     const std::size_t reps = config_.num_repetitions, d_proj = config_.projected_dim();
     const std::size_t parts = config_.partitions(), rep_size = parts * d_proj;
     // Projected token t of repetition r (token at + t of the batch): `step`-strided values.
-    const std::size_t step = config_.projection_type == FdeProjection::ams_sketch ? scratch.step : 1;
+    const std::size_t lanes = scratch.lanes;
+    const std::size_t step = config_.projection_type == FdeProjection::ams_sketch ? lanes : 1;
     auto projected = [&](std::size_t t, std::size_t r) -> const float* {
         switch (config_.projection_type) {
             case FdeProjection::identity: return rows + t * stride;
@@ -296,16 +298,13 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     } else {
         std::fill(out, out + config_.block_dim(), 0.0f);
     }
+    // Partition of token t in repetition r: part(r)[t].
+    auto part = [&](std::size_t r) { return scratch.part.data() + r * lanes + at; };
     scratch.sizes.assign(reps * parts, 0u);
-    scratch.partition.resize(count * reps);
-    for (std::size_t t = 0; t < count; ++t)
-        for (std::size_t r = 0; r < reps; ++r) {
-            const std::uint32_t p = k ? gray_decode(patterns[t * reps + r]) : 0u;
-            scratch.partition[r * count + t] = p;
-            ++scratch.sizes[r * parts + p];
-        }
+    for (std::size_t r = 0; r < reps; ++r)
+        for (std::size_t t = 0; t < count; ++t) ++scratch.sizes[r * parts + part(r)[t]];
     for (std::size_t r = 0; r < reps; ++r) {
-        const std::uint32_t* partition = scratch.partition.data() + r * count;
+        const std::uint32_t* partition = part(r);
         float* rep_block = block + r * rep_size;
         if (step == 1) {  // row-major projections: add whole vectors
             for (std::size_t t = 0; t < count; ++t) {
@@ -322,7 +321,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     if (documents) {
         constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
         for (std::size_t r = 0; r < reps; ++r) {
-            const std::uint32_t* partition = scratch.partition.data() + r * count;
+            const std::uint32_t* partition = part(r);
             const std::uint32_t* sizes = scratch.sizes.data() + r * parts;
             // Occupied partitions with their first token: the nearest token to an empty
             // partition's pattern (ties: lowest index) is the first token of the nearest
@@ -376,7 +375,8 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
 void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t threads, bool project,
                                    const ItemFn& fn) const {
     constexpr std::size_t batch_tokens = 256;  // rows per SimHash product (short items share one)
-    const std::size_t reps = config_.num_repetitions;
+    const std::size_t d = config_.dimension;
+    const bool lanes_needed = config_.num_simhash_projections > 0 || (project && config_.projection_type == FdeProjection::ams_sketch);
     const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;
     const kernels::KernelTable& kern = kernels::active_kernels();
     std::vector<Scratch> scratch(resolve_threads(threads, tasks));
@@ -388,11 +388,16 @@ void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t th
             while (j < last && (j == i || tokens + items.item_length(j) <= batch_tokens)) tokens += items.item_length(j++);
             const std::size_t first_row = std::size_t(items.offsets[i]);
             const Rows rows = float_rows(items, first_row, tokens, s.tokens, kern);
-            sketch_rows(rows.data, tokens, rows.stride, s);
+            s.lanes = (tokens + 15) / 16 * 16;
+            if (lanes_needed) {
+                s.transposed.resize(d * s.lanes);
+                kern.to_lanes(rows.data, tokens, rows.stride, d, s.transposed.data(), s.lanes);
+            }
+            partition_tokens(rows.data, tokens, rows.stride, s);
             if (project) project_tokens(rows.data, tokens, rows.stride, s);
             for (; i < j; ++i) {
                 const std::size_t at = std::size_t(items.offsets[i]) - first_row;
-                fn(i, rows.data + at * rows.stride, rows.stride, s.patterns.data() + at * reps, at, s);
+                fn(i, rows.data + at * rows.stride, rows.stride, at, s);
             }
         }
     });
@@ -403,8 +408,8 @@ void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t t
                         bool documents) const {
     check_items(items);
     for_each_sketched(items, threads, true, [&](std::size_t i, const float* rows, std::size_t stride,
-                                                const std::uint32_t* patterns, std::size_t at, Scratch& s) {
-        encode_item(rows, items.item_length(i), stride, patterns, at, documents, s, out + i * config_.output_dim());
+                                                std::size_t at, Scratch& s) {
+        encode_item(rows, items.item_length(i), stride, at, documents, s, out + i * config_.output_dim());
     });
 }
 
@@ -419,11 +424,12 @@ void FdeEncoder::encode_documents(const MultiVectorsView& items, float* out, std
 void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t* out,
                                    std::size_t threads) const {
     check_items(items);
-    const std::size_t reps = config_.num_repetitions, k = config_.num_simhash_projections;
-    for_each_sketched(items, threads, false, [&](std::size_t i, const float*, std::size_t,
-                                                 const std::uint32_t* patterns, std::size_t, Scratch&) {
+    const std::size_t reps = config_.num_repetitions;
+    for_each_sketched(items, threads, false, [&](std::size_t i, const float*, std::size_t, std::size_t at,
+                                                 Scratch& s) {
         const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
-        for (std::size_t t = 0; t < count * reps; ++t) out[first * reps + t] = k ? gray_decode(patterns[t]) : 0u;
+        for (std::size_t t = 0; t < count; ++t)
+            for (std::size_t r = 0; r < reps; ++r) out[(first + t) * reps + r] = s.part[r * s.lanes + at + t];
     });
 }
 

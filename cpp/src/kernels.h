@@ -56,6 +56,12 @@ using signed_sums_fn = void (*)(const float* x, std::size_t columns, const std::
                                 const float* sign, const std::uint32_t* start,
                                 std::size_t outputs, float* out);
 
+/// A dense product of tokens stored in lanes (the SimHash sketch of short items, many to a batch):
+///   out[c * step + t] = sum over i < depth of m[c * depth + i] * x[i * step + t]
+/// for c < columns and t < step (a multiple of 16); m holds one column per `depth` values.
+using project_lanes_fn = void (*)(const float* x, std::size_t step, std::size_t depth, const float* m,
+                                  std::size_t columns, float* out);
+
 /// Per-partition sums of tokens stored in lanes (the signed sums' layout):
 ///   out[part[t] * out_stride + r] += v[r * step + t]   for r < rows (<= 16), t < count,
 /// tokens added in increasing t to every output. step is a multiple of 16 and at least count
@@ -125,6 +131,7 @@ struct KernelTable {
     maxsim_packed_fn maxsim_packed;
     project_rows_fn project_rows;
     signed_sums_fn signed_sums;
+    project_lanes_fn project_lanes;
     lane_sums_fn lane_sums;
     to_lanes_fn to_lanes;
     nearest_rows_fn nearest_rows;
@@ -144,6 +151,7 @@ void project_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, co
                         std::size_t, float*, std::size_t);
 void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void project_lanes_scalar(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
 void lane_sums_scalar(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
 void to_lanes_scalar(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);
 void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
@@ -164,6 +172,7 @@ void project_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, cons
                         std::size_t, float*, std::size_t);
 void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void project_lanes_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
 void lane_sums_avx2(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
 void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
@@ -184,6 +193,7 @@ void project_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, co
                         std::size_t, float*, std::size_t);
 void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void project_lanes_avx512(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
 void lane_sums_avx512(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
 void to_lanes_avx512(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);
 void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
@@ -205,6 +215,7 @@ void project_rows_neon(const float*, std::size_t, std::size_t, std::size_t, cons
                         std::size_t, float*, std::size_t);
 void signed_sums_neon(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
+void project_lanes_neon(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
 void nearest_rows_neon(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_neon(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,

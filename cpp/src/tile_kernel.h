@@ -202,6 +202,42 @@ inline void signed_sums(const float* x, std::size_t columns, const std::uint32_t
         }
 }
 
+/// The dense product with tokens in lanes of kernels.h (project_lanes_fn): tiles of C columns x
+/// G * V::lanes tokens (C * G accumulators; C + G loads per C * G FMAs), then narrower tiles.
+template <class V, int C, int G>
+inline void lanes_tile(const float* x, std::size_t step, std::size_t depth, const float* m,
+                       std::size_t t, float* out) {
+    constexpr std::size_t L = V::lanes;
+    typename V::reg acc[C][G];
+    for (int c = 0; c < C; ++c)
+        for (int g = 0; g < G; ++g) acc[c][g] = V::zero();
+    for (std::size_t i = 0; i < depth; ++i) {
+        typename V::reg xv[G];
+        for (int g = 0; g < G; ++g) xv[g] = V::load(x + i * step + t + std::size_t(g) * L);
+        for (int c = 0; c < C; ++c) {
+            const typename V::reg w = V::broadcast(m + std::size_t(c) * depth + i);
+            for (int g = 0; g < G; ++g) acc[c][g] = V::fma(w, xv[g], acc[c][g]);
+        }
+    }
+    for (int c = 0; c < C; ++c)
+        for (int g = 0; g < G; ++g) V::store(out + std::size_t(c) * step + t + std::size_t(g) * L, acc[c][g]);
+}
+
+template <class V, int C, int G>
+inline void project_lanes(const float* x, std::size_t step, std::size_t depth, const float* m,
+                          std::size_t columns, float* out) {
+    constexpr std::size_t L = V::lanes;
+    auto block = [&](auto c_tag, std::size_t c) {
+        constexpr int n = decltype(c_tag)::value;
+        std::size_t t = 0;
+        for (; t + G * L <= step; t += G * L) lanes_tile<V, n, G>(x, step, depth, m + c * depth, t, out + c * step);
+        for (; t < step; t += L) lanes_tile<V, n, 1>(x, step, depth, m + c * depth, t, out + c * step);
+    };
+    std::size_t c = 0;
+    for (; c + C <= columns; c += C) block(std::integral_constant<int, C>(), c);
+    for (; c < columns; ++c) block(std::integral_constant<int, 1>(), c);
+}
+
 /// fn(first, std::integral_constant<int, n>) for the queries [first, first + n), n = 4 but for
 /// the last group (the fast-scan kernels take up to four queries per pass).
 template <class Fn>

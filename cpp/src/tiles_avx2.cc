@@ -57,6 +57,11 @@ void signed_sums_avx2(const float* x, std::size_t columns, const std::uint32_t* 
     signed_sums<Avx2>(x, columns, index, sign, start, outputs, out);
 }
 
+void project_lanes_avx2(const float* x, std::size_t step, std::size_t depth, const float* m,
+                   std::size_t columns, float* out) {
+    project_lanes<Avx2, 3, 3>(x, step, depth, m, columns, out);
+}
+
 namespace {
 
 // In-register transpose of an 8 x 8 float tile.

@@ -52,6 +52,11 @@ void signed_sums_avx512(const float* x, std::size_t columns, const std::uint32_t
     signed_sums<Avx512>(x, columns, index, sign, start, outputs, out);
 }
 
+void project_lanes_avx512(const float* x, std::size_t step, std::size_t depth, const float* m,
+                   std::size_t columns, float* out) {
+    project_lanes<Avx512, 4, 4>(x, step, depth, m, columns, out);
+}
+
 namespace {
 
 // In-register transpose of a 16 x 16 float tile: r[i] lane j <-> r[j] lane i.

@@ -52,6 +52,11 @@ void signed_sums_neon(const float* x, std::size_t columns, const std::uint32_t* 
     signed_sums<Neon>(x, columns, index, sign, start, outputs, out);
 }
 
+void project_lanes_neon(const float* x, std::size_t step, std::size_t depth, const float* m,
+                   std::size_t columns, float* out) {
+    project_lanes<Neon, 4, 4>(x, step, depth, m, columns, out);
+}
+
 void nearest_rows_neon(const float* rows, std::size_t count, std::size_t row_stride,
                         std::size_t depth, const float* packed, const float* bias,
                         std::size_t width, std::uint32_t* index, float* value) {

@@ -59,6 +59,16 @@ void signed_sums_scalar(const float* x, std::size_t columns, const std::uint32_t
         }
 }
 
+void project_lanes_scalar(const float* x, std::size_t step, std::size_t depth, const float* m,
+                          std::size_t columns, float* out) {
+    for (std::size_t c = 0; c < columns; ++c)
+        for (std::size_t t = 0; t < step; ++t) {
+            float acc = 0.0f;
+            for (std::size_t i = 0; i < depth; ++i) acc += m[c * depth + i] * x[i * step + t];
+            out[c * step + t] = acc;
+        }
+}
+
 void lane_sums_scalar(const float* v, std::size_t step, std::size_t rows, std::size_t count,
                       const std::uint32_t* part, float* out, std::size_t out_stride) {
     for (std::size_t t = 0; t < count; ++t)

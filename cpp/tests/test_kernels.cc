@@ -120,6 +120,19 @@ void tile_kernels_match_scalar() {
             scalar.signed_sums(x.data(), columns, index.data(), sign.data(), start.data(), 3, b.data());
             for (std::size_t i = 0; i < a.size(); ++i) check(std::fabs(a[i] - b[i]) <= 1e-5f, "signed_sums", a[i], b[i]);
         }
+        // Dense products with tokens in lanes: every tile shape (columns 1..9, 16..80 lanes).
+        for (std::size_t columns : {1, 3, 4, 5, 9})
+            for (std::size_t step : {16, 48, 80}) {
+                const std::size_t depth = 37;
+                std::vector<float> x(depth * step), m(columns * depth);
+                for (float& v : x) v = normal(gen);
+                for (float& v : m) v = normal(gen);
+                std::vector<float> a(columns * step, -1.0f), b(columns * step, -2.0f);
+                kern.project_lanes(x.data(), step, depth, m.data(), columns, a.data());
+                scalar.project_lanes(x.data(), step, depth, m.data(), columns, b.data());
+                for (std::size_t i = 0; i < a.size(); ++i)
+                    check(std::fabs(a[i] - b[i]) <= 1e-4f * (1 + std::sqrt(float(depth))), "project_lanes", a[i], b[i]);
+            }
         // Per-partition sums of tokens in lanes: the same additions in the same order.
         for (std::size_t rows : {1, 7, 8, 9, 16})
             for (std::size_t count : {1, 15, 16, 17, 40}) {

@@ -87,23 +87,22 @@ public:
 private:
     struct Scratch;
     void check_items(const MultiVectorsView& items) const;
-    // Sign patterns (b_0 most significant) of `count` token rows: scratch.patterns[t * R + r].
-    void sketch_rows(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
+    // Partition indices of a batch of `count` token rows, also in scratch.transposed (lanes):
+    // scratch.part[r * lanes + t].
+    void partition_tokens(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
     // Projected tokens (dense_sign, ams_sketch) into scratch.dense, for the batch's items to share.
     void project_tokens(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
-    // fn(item, its rows as float32, row stride, its tokens' patterns, its first token's place in
-    // the batch, scratch) for every item; patterns (and, if `project`, projections) are computed
-    // for batches of consecutive items (one product for many short items).
-    using ItemFn = std::function<void(std::size_t, const float*, std::size_t, const std::uint32_t*, std::size_t, Scratch&)>;
+    // fn(item, its rows as float32, row stride, its first token's place in the batch, scratch) for
+    // every item; partitions (and, if `project`, projections) are computed for batches of
+    // consecutive items (one product for many short items).
+    using ItemFn = std::function<void(std::size_t, const float*, std::size_t, std::size_t, Scratch&)>;
     void for_each_sketched(const MultiVectorsView& items, std::size_t threads, bool project, const ItemFn& fn) const;
     void encode(const MultiVectorsView& items, float* out, std::size_t threads, bool documents) const;
-    void encode_item(const float* rows, std::size_t count, std::size_t stride, const std::uint32_t* patterns,
-                     std::size_t at, bool documents, Scratch& scratch, float* out) const;
+    void encode_item(const float* rows, std::size_t count, std::size_t stride, std::size_t at,
+                     bool documents, Scratch& scratch, float* out) const;
 
     FdeConfig config_;
-    std::size_t sketch_width_ = 0;      // R * k rounded up to 16 (packed columns)
-    std::vector<float> simhash_;        // packed for the kernels: dimension x sketch_width_
-    std::vector<float> simhash_columns_;  // R * k columns of `dimension` values (exact fallback)
+    std::vector<float> simhash_columns_;  // R * k columns of `dimension` values
     std::vector<float> simhash_bound_;  // per SimHash column: |s| above bound * ||x|| is a sure sign
     std::vector<float> projection_columns_;  // R * d_proj columns of `dimension` values
     std::size_t dense_width_ = 0;       // dense_sign: R * d_proj rounded up to 16
