@@ -83,7 +83,7 @@ struct FdeEncoder::Scratch {
     AlignedVector<float> tokens;    // float16 input widened
     AlignedVector<float> transposed;  // the tokens in lanes: dimension x lanes
     AlignedVector<float> sketch;    // SimHash values in lanes: R * k x lanes
-    AlignedVector<float> norms;     // per token: ||x||, inflated
+    AlignedVector<float> norms;     // per token: squared norm (to_lanes), then ||x|| inflated
     std::vector<std::uint32_t> uncertain;  // per token: a sign not certain in float32
     std::vector<std::uint32_t> part;  // partition indices in lanes: R x lanes
     AlignedVector<float> dense;     // projected tokens: count x dense_width_, or R * d_proj x lanes
@@ -207,8 +207,11 @@ void FdeEncoder::partition_tokens(const float* rows, std::size_t count, std::siz
                                   Scratch& scratch) const {
     const std::size_t d = config_.dimension, k = config_.num_simhash_projections;
     const std::size_t reps = config_.num_repetitions, lanes = scratch.lanes;
-    scratch.part.assign(reps * lanes, 0u);
-    if (k == 0) return;
+    scratch.part.resize(reps * lanes);
+    if (k == 0) {
+        std::fill(scratch.part.begin(), scratch.part.end(), 0u);
+        return;
+    }
     const std::size_t columns = reps * k;
     scratch.sketch.resize(columns * lanes);
     kernels::active_kernels().project_lanes(scratch.transposed.data(), lanes, d, simhash_columns_.data(),
@@ -216,43 +219,32 @@ void FdeEncoder::partition_tokens(const float* rows, std::size_t count, std::siz
     // A float32 sign is certain when |s| exceeds the float32 error plus the float64 error of the
     // reference value, both at most gamma(d) * ||x|| * ||g|| (Cauchy-Schwarz bounds sum |x_i g_i|).
     // simhash_bound_[c] = (gamma32(d) + gamma64(d)) * ||g_c||, inflated for float rounding, and
-    // so is ||x|| here. The loops run along the lanes, which the compiler vectorises.
+    // so is ||x|| here.
     const float norm_inflation = float(1.0 + 4.0 * gamma(d, 0x1.0p-24));
-    scratch.norms.assign(lanes, 0.0f);
     float* norms = scratch.norms.data();
-    for (std::size_t i = 0; i < d; ++i) {
-        const float* x = scratch.transposed.data() + i * lanes;
-        for (std::size_t t = 0; t < lanes; ++t) norms[t] += x[t] * x[t];
-    }
     for (std::size_t t = 0; t < lanes; ++t) norms[t] = std::sqrt(norms[t] * norm_inflation) * norm_inflation;
-    scratch.uncertain.assign(lanes, 0u);
-    std::uint32_t* uncertain = scratch.uncertain.data();
-    for (std::size_t c = 0; c < columns; ++c) {
-        const float* sketch = scratch.sketch.data() + c * lanes;
-        const float bound = simhash_bound_[c];
-        for (std::size_t t = 0; t < lanes; ++t) uncertain[t] |= std::uint32_t(!(std::fabs(sketch[t]) > norms[t] * bound));
-    }
+    scratch.uncertain.resize(lanes);
+    kernels::active_kernels().sign_partitions(scratch.sketch.data(), lanes, reps, k, norms, simhash_bound_.data(),
+                                              scratch.part.data(), scratch.uncertain.data());
     for (std::size_t t = 0; t < count; ++t) {
-        if (!uncertain[t]) continue;
+        if (!scratch.uncertain[t]) continue;
         const float* x = rows + t * stride;
-        for (std::size_t c = 0; c < columns; ++c) {
-            float& value = scratch.sketch[c * lanes + t];
-            if (std::fabs(value) > norms[t] * simhash_bound_[c]) continue;
-            // The reference value: float64 sum, in coordinate order, of exact products.
-            const float* g = simhash_columns_.data() + c * d;
-            double exact = 0.0;
-            for (std::size_t j = 0; j < d; ++j) exact += double(x[j]) * double(g[j]);
-            value = exact > 0.0 ? 1.0f : 0.0f;
+        for (std::size_t r = 0; r < reps; ++r) {
+            std::uint32_t pattern = 0;
+            for (std::size_t j = 0; j < k; ++j) {
+                const std::size_t c = r * k + j;
+                bool bit = scratch.sketch[c * lanes + t] > 0.0f;
+                if (!(std::fabs(scratch.sketch[c * lanes + t]) > norms[t] * simhash_bound_[c])) {
+                    // The reference value: float64 sum, in coordinate order, of exact products.
+                    const float* g = simhash_columns_.data() + c * d;
+                    double exact = 0.0;
+                    for (std::size_t i = 0; i < d; ++i) exact += double(x[i]) * double(g[i]);
+                    bit = exact > 0.0;
+                }
+                pattern = (pattern << 1) | std::uint32_t(bit);
+            }
+            scratch.part[r * lanes + t] = gray_decode(pattern);
         }
-    }
-    // Sign patterns (b_0 most significant), then their partition indices.
-    for (std::size_t r = 0; r < reps; ++r) {
-        std::uint32_t* part = scratch.part.data() + r * lanes;
-        for (std::size_t j = 0; j < k; ++j) {
-            const float* sketch = scratch.sketch.data() + (r * k + j) * lanes;
-            for (std::size_t t = 0; t < lanes; ++t) part[t] = (part[t] << 1) | std::uint32_t(sketch[t] > 0.0f);
-        }
-        for (std::size_t t = 0; t < lanes; ++t) part[t] = gray_decode(part[t]);
     }
 }
 
@@ -391,7 +383,8 @@ void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t th
             s.lanes = (tokens + 15) / 16 * 16;
             if (lanes_needed) {
                 s.transposed.resize(d * s.lanes);
-                kern.to_lanes(rows.data, tokens, rows.stride, d, s.transposed.data(), s.lanes);
+                s.norms.resize(s.lanes);
+                kern.to_lanes(rows.data, tokens, rows.stride, d, s.transposed.data(), s.lanes, s.norms.data());
             }
             partition_tokens(rows.data, tokens, rows.stride, s);
             if (project) project_tokens(rows.data, tokens, rows.stride, s);

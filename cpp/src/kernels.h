@@ -70,9 +70,18 @@ using lane_sums_fn = void (*)(const float* v, std::size_t step, std::size_t rows
                               const std::uint32_t* part, float* out, std::size_t out_stride);
 
 /// Rows to lanes (the signed sums' input layout): out[i * step + t] = rows[t * stride + i] for
-/// i < dim, t < count, and 0 for count <= t < step (step a multiple of 16, at least count).
+/// i < dim, t < count, and 0 for count <= t < step (step a multiple of 16, at least count); and
+/// squares[t] = sum over i of rows[t][i]^2 (in any order; 0 for t >= count).
 using to_lanes_fn = void (*)(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
-                             float* out, std::size_t step);
+                             float* out, std::size_t step, float* squares);
+
+/// SimHash partitions of tokens in lanes, from their R * k sketch values (row c = r * k + j of
+/// `lanes` values): part[r * lanes + t] = the reference's partition index of the sign bits
+/// b_j = (value(r * k + j, t) > 0), b_0 most significant; uncertain[t] = 1 when some
+/// |value(c, t)| <= norms[t] * bounds[c] (a sign that float32 cannot vouch for), else 0.
+using sign_partitions_fn = void (*)(const float* sketch, std::size_t lanes, std::size_t reps,
+                                    std::size_t k, const float* norms, const float* bounds,
+                                    std::uint32_t* part, std::uint32_t* uncertain);
 
 /// For each row t < count: index[t] = argmin over c < width of (bias[c] - 2 <row_t, m_c>) and
 /// value[t] = that minimum, for a depth x width matrix m packed in the query layout (width a
@@ -134,6 +143,7 @@ struct KernelTable {
     project_lanes_fn project_lanes;
     lane_sums_fn lane_sums;
     to_lanes_fn to_lanes;
+    sign_partitions_fn sign_partitions;
     nearest_rows_fn nearest_rows;
     fastscan_fn fastscan;
     fastscan_table_fn fastscan_table;
@@ -152,8 +162,10 @@ void project_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, co
 void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
 void project_lanes_scalar(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
+void sign_partitions_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*, const float*,
+                            std::uint32_t*, std::uint32_t*);
 void lane_sums_scalar(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
-void to_lanes_scalar(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);
+void to_lanes_scalar(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t, float*);
 void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_scalar(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
@@ -173,6 +185,8 @@ void project_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, cons
 void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
 void project_lanes_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
+void sign_partitions_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*, const float*,
+                          std::uint32_t*, std::uint32_t*);
 void lane_sums_avx2(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
 void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
@@ -194,8 +208,10 @@ void project_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, co
 void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
 void project_lanes_avx512(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
+void sign_partitions_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*, const float*,
+                            std::uint32_t*, std::uint32_t*);
 void lane_sums_avx512(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
-void to_lanes_avx512(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);
+void to_lanes_avx512(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t, float*);
 void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx512(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
@@ -216,6 +232,8 @@ void project_rows_neon(const float*, std::size_t, std::size_t, std::size_t, cons
 void signed_sums_neon(const float*, std::size_t, const std::uint32_t*, const float*,
                        const std::uint32_t*, std::size_t, float*);
 void project_lanes_neon(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
+void sign_partitions_neon(const float*, std::size_t, std::size_t, std::size_t, const float*, const float*,
+                          std::uint32_t*, std::uint32_t*);
 void nearest_rows_neon(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_neon(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,

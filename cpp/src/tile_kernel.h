@@ -238,6 +238,35 @@ inline void project_lanes(const float* x, std::size_t step, std::size_t depth, c
     for (; c < columns; ++c) block(std::integral_constant<int, 1>(), c);
 }
 
+/// The SimHash partitions of kernels.h (sign_partitions_fn) as loops along the lanes, which the
+/// compiler vectorises for the path's instruction set.
+template <class V>
+inline void sign_partitions(const float* sketch, std::size_t lanes, std::size_t reps, std::size_t k,
+                            const float* norms, const float* bounds, std::uint32_t* part,
+                            std::uint32_t* uncertain) {
+    for (std::size_t t = 0; t < lanes; ++t) uncertain[t] = 0;
+    for (std::size_t c = 0; c < reps * k; ++c) {
+        const float* value = sketch + c * lanes;
+        const float bound = bounds[c];
+        for (std::size_t t = 0; t < lanes; ++t)
+            uncertain[t] |= std::uint32_t(!(std::fabs(value[t]) > norms[t] * bound));
+    }
+    for (std::size_t r = 0; r < reps; ++r) {
+        std::uint32_t* p = part + r * lanes;
+        for (std::size_t t = 0; t < lanes; ++t) p[t] = 0;
+        for (std::size_t j = 0; j < k; ++j) {
+            const float* value = sketch + (r * k + j) * lanes;
+            for (std::size_t t = 0; t < lanes; ++t) p[t] = (p[t] << 1) | std::uint32_t(value[t] > 0.0f);
+        }
+        // The reference reads the pattern as idx = (idx << 1) + (b_j ^ (idx & 1)): a prefix XOR.
+        for (std::size_t t = 0; t < lanes; ++t) {
+            std::uint32_t x = p[t];
+            x ^= x >> 1, x ^= x >> 2, x ^= x >> 4, x ^= x >> 8, x ^= x >> 16;
+            p[t] = x;
+        }
+    }
+}
+
 /// fn(first, std::integral_constant<int, n>) for the queries [first, first + n), n = 4 but for
 /// the last group (the fast-scan kernels take up to four queries per pass).
 template <class Fn>

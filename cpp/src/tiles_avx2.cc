@@ -62,6 +62,12 @@ void project_lanes_avx2(const float* x, std::size_t step, std::size_t depth, con
     project_lanes<Avx2, 3, 3>(x, step, depth, m, columns, out);
 }
 
+void sign_partitions_avx2(const float* sketch, std::size_t lanes, std::size_t reps, std::size_t k,
+                     const float* norms, const float* bounds, std::uint32_t* part,
+                     std::uint32_t* uncertain) {
+    sign_partitions<Avx2>(sketch, lanes, reps, k, norms, bounds, part, uncertain);
+}
+
 namespace {
 
 // In-register transpose of an 8 x 8 float tile.

@@ -57,6 +57,12 @@ void project_lanes_avx512(const float* x, std::size_t step, std::size_t depth, c
     project_lanes<Avx512, 4, 4>(x, step, depth, m, columns, out);
 }
 
+void sign_partitions_avx512(const float* sketch, std::size_t lanes, std::size_t reps, std::size_t k,
+                     const float* norms, const float* bounds, std::uint32_t* part,
+                     std::uint32_t* uncertain) {
+    sign_partitions<Avx512>(sketch, lanes, reps, k, norms, bounds, part, uncertain);
+}
+
 namespace {
 
 // In-register transpose of a 16 x 16 float tile: r[i] lane j <-> r[j] lane i.
@@ -101,9 +107,10 @@ void lane_sums_avx512(const float* v, std::size_t step, std::size_t rows, std::s
 }
 
 void to_lanes_avx512(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
-                     float* out, std::size_t step) {
+                     float* out, std::size_t step, float* squares) {
     // 16 tokens x 16 coordinates at a time, transposed in registers (tails masked).
-    for (std::size_t t0 = 0; t0 < step; t0 += 16)
+    for (std::size_t t0 = 0; t0 < step; t0 += 16) {
+        __m512 sum = _mm512_setzero_ps();
         for (std::size_t i0 = 0; i0 < dim; i0 += 16) {
             const std::size_t width = std::min<std::size_t>(16, dim - i0);
             const __mmask16 cols = __mmask16((1u << width) - 1u);
@@ -111,8 +118,13 @@ void to_lanes_avx512(const float* rows, std::size_t count, std::size_t stride, s
             for (std::size_t t = 0; t < 16; ++t)
                 r[t] = t0 + t < count ? _mm512_maskz_loadu_ps(cols, rows + (t0 + t) * stride + i0) : _mm512_setzero_ps();
             transpose16(r);
-            for (std::size_t i = 0; i < width; ++i) _mm512_storeu_ps(out + (i0 + i) * step + t0, r[i]);
+            for (std::size_t i = 0; i < width; ++i) {
+                _mm512_storeu_ps(out + (i0 + i) * step + t0, r[i]);
+                sum = _mm512_fmadd_ps(r[i], r[i], sum);
+            }
         }
+        _mm512_storeu_ps(squares + t0, sum);
+    }
 }
 
 void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,

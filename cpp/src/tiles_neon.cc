@@ -57,6 +57,12 @@ void project_lanes_neon(const float* x, std::size_t step, std::size_t depth, con
     project_lanes<Neon, 4, 4>(x, step, depth, m, columns, out);
 }
 
+void sign_partitions_neon(const float* sketch, std::size_t lanes, std::size_t reps, std::size_t k,
+                     const float* norms, const float* bounds, std::uint32_t* part,
+                     std::uint32_t* uncertain) {
+    sign_partitions<Neon>(sketch, lanes, reps, k, norms, bounds, part, uncertain);
+}
+
 void nearest_rows_neon(const float* rows, std::size_t count, std::size_t row_stride,
                         std::size_t depth, const float* packed, const float* bias,
                         std::size_t width, std::uint32_t* index, float* value) {

@@ -76,12 +76,34 @@ void lane_sums_scalar(const float* v, std::size_t step, std::size_t rows, std::s
 }
 
 void to_lanes_scalar(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
-                     float* out, std::size_t step) {
+                     float* out, std::size_t step, float* squares) {
     // In blocks of 16 tokens: each written run is one cache line, and the 16 rows read stay in
     // L1 (a plain strided loop thrashes a few L1 sets).
     for (std::size_t t0 = 0; t0 < step; t0 += 16)
         for (std::size_t i = 0; i < dim; ++i)
             for (std::size_t t = t0; t < t0 + 16; ++t) out[i * step + t] = t < count ? rows[t * stride + i] : 0.0f;
+    for (std::size_t t = 0; t < step; ++t) {
+        float sum = 0.0f;
+        for (std::size_t i = 0; t < count && i < dim; ++i) sum += rows[t * stride + i] * rows[t * stride + i];
+        squares[t] = sum;
+    }
+}
+
+void sign_partitions_scalar(const float* sketch, std::size_t lanes, std::size_t reps, std::size_t k,
+                            const float* norms, const float* bounds, std::uint32_t* part,
+                            std::uint32_t* uncertain) {
+    for (std::size_t t = 0; t < lanes; ++t) {
+        uncertain[t] = 0;
+        for (std::size_t r = 0; r < reps; ++r) {
+            std::uint32_t idx = 0;  // the reference's loop
+            for (std::size_t j = 0; j < k; ++j) {
+                const float value = sketch[(r * k + j) * lanes + t];
+                if (!(std::fabs(value) > norms[t] * bounds[r * k + j])) uncertain[t] = 1;
+                idx = (idx << 1) + (std::uint32_t(value > 0.0f) ^ (idx & 1u));
+            }
+            part[r * lanes + t] = idx;
+        }
+    }
 }
 
 void nearest_rows_scalar(const float* rows, std::size_t count, std::size_t row_stride,

@@ -152,11 +152,28 @@ void tile_kernels_match_scalar() {
                 const std::size_t step = (count + 15) / 16 * 16, stride = dim + 3;
                 std::vector<float> rows(count * stride);
                 for (float& f : rows) f = normal(gen);
-                std::vector<float> a(dim * step, -1.0f), b(dim * step, -2.0f);
-                kern.to_lanes(rows.data(), count, stride, dim, a.data(), step);
-                scalar.to_lanes(rows.data(), count, stride, dim, b.data(), step);
+                std::vector<float> a(dim * step, -1.0f), b(dim * step, -2.0f), sa(step, -1.0f), sb(step, -2.0f);
+                kern.to_lanes(rows.data(), count, stride, dim, a.data(), step, sa.data());
+                scalar.to_lanes(rows.data(), count, stride, dim, b.data(), step, sb.data());
                 for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "to_lanes", a[i], b[i]);
+                for (std::size_t t = 0; t < step; ++t)
+                    check(std::fabs(sa[t] - sb[t]) <= 1e-5f * float(dim) * sb[t], "to_lanes squares", sa[t], sb[t]);
             }
+        // SimHash partitions from sketch values in lanes: identical indices and flags (k up to
+        // 7, values at and near zero among them).
+        for (std::size_t k : {1, 3, 7}) {
+            const std::size_t reps = 3, lanes = 48;
+            std::vector<float> sketch(reps * k * lanes), norms(lanes), bounds(reps * k);
+            for (float& v : sketch) v = gen() % 5 == 0 ? 0.01f * normal(gen) : normal(gen);
+            sketch[5] = 0.0f, sketch[7] = -0.0f;
+            for (float& v : norms) v = std::fabs(normal(gen));
+            for (float& v : bounds) v = 0.01f;
+            std::vector<std::uint32_t> pa(reps * lanes), pb(reps * lanes), ua(lanes), ub(lanes);
+            kern.sign_partitions(sketch.data(), lanes, reps, k, norms.data(), bounds.data(), pa.data(), ua.data());
+            scalar.sign_partitions(sketch.data(), lanes, reps, k, norms.data(), bounds.data(), pb.data(), ub.data());
+            for (std::size_t i = 0; i < pa.size(); ++i) check(pa[i] == pb[i], "sign_partitions", pa[i], pb[i]);
+            for (std::size_t t = 0; t < lanes; ++t) check(ua[t] == ub[t], "sign_partitions uncertain", ua[t], ub[t]);
+        }
         // Fast-scan tables from float tables: identical bytes, base and step on every path
         // (ranges of 0 included: the step is then 1).
         for (std::size_t m : {1, 5, 32}) {
