@@ -315,16 +315,14 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
         for (std::size_t r = 0; r < reps; ++r) {
             const std::uint32_t* partition = part(r);
             const std::uint32_t* sizes = scratch.sizes.data() + r * parts;
-            // Occupied partitions with their first token: the nearest token to an empty
-            // partition's pattern (ties: lowest index) is the first token of the nearest
-            // occupied pattern (ties: lowest first token).
-            std::vector<std::uint32_t>& occupied = scratch.occupied;
+            // The first token of each partition: the nearest token to an empty partition's
+            // pattern (ties: lowest index) is the first token of the nearest occupied pattern
+            // (ties: lowest first token).
             std::vector<std::uint32_t>& first_token = scratch.first_token;
-            occupied.clear();
             first_token.assign(parts, none);
             for (std::size_t t = count; t-- > 0;) first_token[partition[t]] = std::uint32_t(t);
-            for (std::size_t p = 0; p < parts; ++p)
-                if (sizes[p]) occupied.push_back(std::uint32_t(p));
+            std::vector<std::uint32_t>& occupied = scratch.occupied;  // listed when first needed
+            occupied.clear();
             for (std::size_t p = 0; p < parts; ++p) {
                 float* target = block + r * rep_size + p * d_proj;
                 if (sizes[p] > 1) {
@@ -344,6 +342,9 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                             for (std::size_t b = a + 1; b < k; ++b)
                                 nearest = std::min(nearest, first_token[p ^ ((2u << a) - 1u) ^ ((2u << b) - 1u)]);
                     if (nearest == none) {
+                        if (occupied.empty())
+                            for (std::size_t q = 0; q < parts; ++q)
+                                if (sizes[q]) occupied.push_back(std::uint32_t(q));
                         int best = std::numeric_limits<int>::max();
                         for (std::uint32_t q : occupied) {
                             const int distance = popcount((q ^ (q >> 1)) ^ wanted);
