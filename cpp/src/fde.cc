@@ -304,10 +304,15 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                 const float* v = projected(t, r);
                 for (std::size_t j = 0; j < d_proj; ++j) target[j] += v[j];
             }
-        } else {  // transposed projections (tokens in lanes): 16 slots at a time
+        } else if (d_proj >= 16) {  // transposed projections (tokens in lanes): 16 slots at a time
             for (std::size_t j0 = 0; j0 < d_proj; j0 += 16)
                 kernels::active_kernels().lane_sums(projected(0, r) + j0 * step, step, std::min<std::size_t>(16, d_proj - j0),
-                                                    count, partition, rep_block + j0, d_proj);
+                                                    1, count, partition, 0, rep_block + j0, 0, d_proj);
+        } else {  // narrow projections: several repetitions per 16 rows
+            const std::size_t group = std::min(16 / d_proj, reps - r);
+            kernels::active_kernels().lane_sums(projected(0, r), step, d_proj, group, count, partition, lanes,
+                                                rep_block, rep_size, d_proj);
+            r += group - 1;
         }
     }
     if (documents) {

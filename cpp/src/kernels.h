@@ -62,12 +62,14 @@ using signed_sums_fn = void (*)(const float* x, std::size_t columns, const std::
 using project_lanes_fn = void (*)(const float* x, std::size_t step, std::size_t depth, const float* m,
                                   std::size_t columns, float* out);
 
-/// Per-partition sums of tokens stored in lanes (the signed sums' layout):
-///   out[part[t] * out_stride + r] += v[r * step + t]   for r < rows (<= 16), t < count,
-/// tokens added in increasing t to every output. step is a multiple of 16 and at least count
-/// (lanes from count to step are read, not used).
-using lane_sums_fn = void (*)(const float* v, std::size_t step, std::size_t rows, std::size_t count,
-                              const std::uint32_t* part, float* out, std::size_t out_stride);
+/// Per-partition sums of tokens stored in lanes (the signed sums' layout), for `reps`
+/// repetitions of `width` consecutive rows each (reps * width <= 16):
+///   out[q * rep_stride + part[q * part_stride + t] * out_stride + i] += v[(q * width + i) * step + t]
+/// for q < reps, i < width, t < count, tokens added in increasing t to every output. step is a
+/// multiple of 16; the 16 lanes from each multiple of 16 below count are read.
+using lane_sums_fn = void (*)(const float* v, std::size_t step, std::size_t width, std::size_t reps,
+                              std::size_t count, const std::uint32_t* part, std::size_t part_stride,
+                              float* out, std::size_t rep_stride, std::size_t out_stride);
 
 /// Rows to lanes (the signed sums' input layout): out[i * step + t] = rows[t * stride + i] for
 /// i < dim, t < count, and 0 for count <= t < step (step a multiple of 16, at least count); and
@@ -164,7 +166,8 @@ void signed_sums_scalar(const float*, std::size_t, const std::uint32_t*, const f
 void project_lanes_scalar(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
 void sign_partitions_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*, const float*,
                             std::uint32_t*, std::uint32_t*);
-void lane_sums_scalar(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
+void lane_sums_scalar(const float*, std::size_t, std::size_t, std::size_t, std::size_t, const std::uint32_t*,
+                     std::size_t, float*, std::size_t, std::size_t);
 void to_lanes_scalar(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t, float*);
 void nearest_rows_scalar(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
@@ -187,7 +190,8 @@ void signed_sums_avx2(const float*, std::size_t, const std::uint32_t*, const flo
 void project_lanes_avx2(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
 void sign_partitions_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*, const float*,
                           std::uint32_t*, std::uint32_t*);
-void lane_sums_avx2(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
+void lane_sums_avx2(const float*, std::size_t, std::size_t, std::size_t, std::size_t, const std::uint32_t*,
+                     std::size_t, float*, std::size_t, std::size_t);
 void nearest_rows_avx2(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);
 void fastscan_avx2(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
@@ -210,7 +214,8 @@ void signed_sums_avx512(const float*, std::size_t, const std::uint32_t*, const f
 void project_lanes_avx512(const float*, std::size_t, std::size_t, const float*, std::size_t, float*);
 void sign_partitions_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*, const float*,
                             std::uint32_t*, std::uint32_t*);
-void lane_sums_avx512(const float*, std::size_t, std::size_t, std::size_t, const std::uint32_t*, float*, std::size_t);
+void lane_sums_avx512(const float*, std::size_t, std::size_t, std::size_t, std::size_t, const std::uint32_t*,
+                     std::size_t, float*, std::size_t, std::size_t);
 void to_lanes_avx512(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t, float*);
 void nearest_rows_avx512(const float*, std::size_t, std::size_t, std::size_t, const float*,
                         const float*, std::size_t, std::uint32_t*, float*);

@@ -235,7 +235,13 @@ inline void project_lanes(const float* x, std::size_t step, std::size_t depth, c
     };
     std::size_t c = 0;
     for (; c + C <= columns; c += C) block(std::integral_constant<int, C>(), c);
-    for (; c < columns; ++c) block(std::integral_constant<int, 1>(), c);
+    static_assert(C <= 4, "tails of up to 3 columns");
+    switch (columns - c) {
+        case 3: block(std::integral_constant<int, 3>(), c); break;
+        case 2: block(std::integral_constant<int, 2>(), c); break;
+        case 1: block(std::integral_constant<int, 1>(), c); break;
+        default: break;
+    }
 }
 
 /// The SimHash partitions of kernels.h (sign_partitions_fn) as loops along the lanes, which the

@@ -91,23 +91,27 @@ void transpose8(__m256 (&r)[8]) {
 
 }  // namespace
 
-void lane_sums_avx2(const float* v, std::size_t step, std::size_t rows, std::size_t count,
-                    const std::uint32_t* part, float* out, std::size_t out_stride) {
-    // Per group of 8 rows, 8 tokens at a time: one tile, transposed, then one (masked) add per token.
-    for (std::size_t g = 0; g < rows; g += 8) {
-        const std::size_t in_group = std::min<std::size_t>(8, rows - g);
-        const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(in_group)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        for (std::size_t t0 = 0; t0 < count; t0 += 8) {
-            __m256 r[8];
-            for (std::size_t i = 0; i < 8; ++i)
-                r[i] = i < in_group ? _mm256_loadu_ps(v + (g + i) * step + t0) : _mm256_setzero_ps();
-            transpose8(r);
-            for (std::size_t j = 0; j < 8 && t0 + j < count; ++j) {
-                float* o = out + part[t0 + j] * out_stride + g;
-                _mm256_maskstore_ps(o, keep, _mm256_add_ps(_mm256_maskload_ps(o, keep), r[j]));
+void lane_sums_avx2(const float* v, std::size_t step, std::size_t width, std::size_t reps,
+                    std::size_t count, const std::uint32_t* part, std::size_t part_stride, float* out,
+                    std::size_t rep_stride, std::size_t out_stride) {
+    // Per repetition and group of 8 rows, 8 tokens at a time: one tile, transposed, then one
+    // (masked) add per token.
+    for (std::size_t q = 0; q < reps; ++q)
+        for (std::size_t g = 0; g < width; g += 8) {
+            const std::size_t in_group = std::min<std::size_t>(8, width - g);
+            const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(in_group)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            const float* rows = v + (q * width + g) * step;
+            for (std::size_t t0 = 0; t0 < count; t0 += 8) {
+                __m256 r[8];
+                for (std::size_t i = 0; i < 8; ++i)
+                    r[i] = i < in_group ? _mm256_loadu_ps(rows + i * step + t0) : _mm256_setzero_ps();
+                transpose8(r);
+                for (std::size_t j = 0; j < 8 && t0 + j < count; ++j) {
+                    float* o = out + q * rep_stride + part[q * part_stride + t0 + j] * out_stride + g;
+                    _mm256_maskstore_ps(o, keep, _mm256_add_ps(_mm256_maskload_ps(o, keep), r[j]));
+                }
             }
         }
-    }
 }
 
 void nearest_rows_avx2(const float* rows, std::size_t count, std::size_t row_stride,

@@ -69,10 +69,13 @@ void project_lanes_scalar(const float* x, std::size_t step, std::size_t depth, c
         }
 }
 
-void lane_sums_scalar(const float* v, std::size_t step, std::size_t rows, std::size_t count,
-                      const std::uint32_t* part, float* out, std::size_t out_stride) {
-    for (std::size_t t = 0; t < count; ++t)
-        for (std::size_t r = 0; r < rows; ++r) out[part[t] * out_stride + r] += v[r * step + t];
+void lane_sums_scalar(const float* v, std::size_t step, std::size_t width, std::size_t reps,
+                      std::size_t count, const std::uint32_t* part, std::size_t part_stride, float* out,
+                      std::size_t rep_stride, std::size_t out_stride) {
+    for (std::size_t q = 0; q < reps; ++q)
+        for (std::size_t t = 0; t < count; ++t)
+            for (std::size_t i = 0; i < width; ++i)
+                out[q * rep_stride + part[q * part_stride + t] * out_stride + i] += v[(q * width + i) * step + t];
 }
 
 void to_lanes_scalar(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,

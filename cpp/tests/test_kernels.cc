@@ -134,18 +134,21 @@ void tile_kernels_match_scalar() {
                     check(std::fabs(a[i] - b[i]) <= 1e-4f * (1 + std::sqrt(float(depth))), "project_lanes", a[i], b[i]);
             }
         // Per-partition sums of tokens in lanes: the same additions in the same order.
-        for (std::size_t rows : {1, 7, 8, 9, 16})
-            for (std::size_t count : {1, 15, 16, 17, 40}) {
-                const std::size_t step = (count + 15) / 16 * 16, parts = 5;
-                std::vector<float> v(rows * step);
-                for (float& f : v) f = normal(gen);
-                std::vector<std::uint32_t> part(count);
-                for (auto& p : part) p = std::uint32_t(gen() % parts);
-                std::vector<float> a(parts * 16, 0.0f), b(parts * 16, 0.0f);
-                kern.lane_sums(v.data(), step, rows, count, part.data(), a.data(), 16);
-                scalar.lane_sums(v.data(), step, rows, count, part.data(), b.data(), 16);
-                for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "lane_sums", a[i], b[i]);
-            }
+        // Widths 1..16 rows per repetition, up to 16 / width repetitions per call.
+        for (std::size_t width : {1, 3, 7, 8, 9, 16})
+            for (std::size_t reps : {std::size_t(1), 16 / width})
+                for (std::size_t count : {1, 15, 16, 17, 40}) {
+                    const std::size_t step = (count + 15) / 16 * 16, parts = 5, out_stride = width + 2;
+                    const std::size_t rep_stride = parts * out_stride + 1;
+                    std::vector<float> v(reps * width * step);
+                    for (float& f : v) f = normal(gen);
+                    std::vector<std::uint32_t> part(reps * step);
+                    for (auto& p : part) p = std::uint32_t(gen() % parts);
+                    std::vector<float> a(reps * rep_stride, 0.0f), b(reps * rep_stride, 0.0f);
+                    kern.lane_sums(v.data(), step, width, reps, count, part.data(), step, a.data(), rep_stride, out_stride);
+                    scalar.lane_sums(v.data(), step, width, reps, count, part.data(), step, b.data(), rep_stride, out_stride);
+                    for (std::size_t i = 0; i < a.size(); ++i) check(a[i] == b[i], "lane_sums", a[i], b[i]);
+                }
         // Rows to lanes: a pure transposition, zero-padded.
         for (std::size_t dim : {1, 15, 16, 17, 40})
             for (std::size_t count : {1, 16, 20}) {
