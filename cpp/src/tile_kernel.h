@@ -171,35 +171,35 @@ inline void nearest_rows(const float* rows, std::size_t count, std::size_t row_s
     }
 }
 
-/// The sparse signed projection of kernels.h (signed_sums_fn): 4 x V::lanes tokens at a time
-/// (four independent accumulator chains), then V::lanes at a time.
+/// The sparse signed projection of kernels.h (signed_sums_fn): G * V::lanes tokens at a time, one
+/// accumulator chain per V::lanes tokens; the more tokens per pass, the more work each output's
+/// (short, variable-length) loop over its input coordinates carries.
+template <class V, int G>
+inline void signed_sums_tile(const float* x, std::size_t columns, const std::uint32_t* index,
+                             const float* sign, const std::uint32_t* start, std::size_t outputs,
+                             std::size_t t, float* out) {
+    constexpr std::size_t L = V::lanes;
+    for (std::size_t j = 0; j < outputs; ++j) {
+        typename V::reg acc[G];
+        for (int g = 0; g < G; ++g) acc[g] = V::zero();
+        for (std::uint32_t m = start[j]; m < start[j + 1]; ++m) {
+            const typename V::reg s = V::broadcast(sign + m);
+            const float* row = x + std::size_t(index[m]) * columns + t;
+            for (int g = 0; g < G; ++g) acc[g] = V::fma(s, V::load(row + std::size_t(g) * L), acc[g]);
+        }
+        for (int g = 0; g < G; ++g) V::store(out + j * columns + t + std::size_t(g) * L, acc[g]);
+    }
+}
+
 template <class V>
 inline void signed_sums(const float* x, std::size_t columns, const std::uint32_t* index,
                         const float* sign, const std::uint32_t* start, std::size_t outputs,
                         float* out) {
     constexpr std::size_t L = V::lanes;
     std::size_t t = 0;
-    for (; t + 4 * L <= columns; t += 4 * L)
-        for (std::size_t j = 0; j < outputs; ++j) {
-            typename V::reg a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
-            for (std::uint32_t m = start[j]; m < start[j + 1]; ++m) {
-                const typename V::reg s = V::broadcast(sign + m);
-                const float* row = x + std::size_t(index[m]) * columns + t;
-                a0 = V::fma(s, V::load(row), a0);
-                a1 = V::fma(s, V::load(row + L), a1);
-                a2 = V::fma(s, V::load(row + 2 * L), a2);
-                a3 = V::fma(s, V::load(row + 3 * L), a3);
-            }
-            float* o = out + j * columns + t;
-            V::store(o, a0), V::store(o + L, a1), V::store(o + 2 * L, a2), V::store(o + 3 * L, a3);
-        }
-    for (; t < columns; t += L)
-        for (std::size_t j = 0; j < outputs; ++j) {
-            typename V::reg acc = V::zero();
-            for (std::uint32_t m = start[j]; m < start[j + 1]; ++m)
-                acc = V::fma(V::broadcast(sign + m), V::load(x + std::size_t(index[m]) * columns + t), acc);
-            V::store(out + j * columns + t, acc);
-        }
+    for (; t + 8 * L <= columns; t += 8 * L) signed_sums_tile<V, 8>(x, columns, index, sign, start, outputs, t, out);
+    for (; t + 4 * L <= columns; t += 4 * L) signed_sums_tile<V, 4>(x, columns, index, sign, start, outputs, t, out);
+    for (; t < columns; t += L) signed_sums_tile<V, 1>(x, columns, index, sign, start, outputs, t, out);
 }
 
 /// The dense product with tokens in lanes of kernels.h (project_lanes_fn): tiles of C columns x

@@ -95,28 +95,34 @@ void lane_sums_avx512(const float* v, std::size_t step, std::size_t width, std::
                       std::size_t count, const std::uint32_t* part, std::size_t part_stride, float* out,
                       std::size_t rep_stride, std::size_t out_stride) {
     // 16 tokens at a time: one tile of all reps * width rows, transposed; then per token and
-    // repetition, its lanes moved down to lane 0 and one masked add.
+    // repetition, its lanes moved down to lane 0 and one add. Widths 16 and 8 read and write
+    // with plain (unmasked) moves: a masked store does not forward to the next token's load of
+    // the same partition, which then waits for the store to reach the cache.
     const std::size_t rows = reps * width;
     const __mmask16 keep = __mmask16((1u << width) - 1u);
     __m512i shift[16];
     for (std::size_t q = 0; q < reps; ++q)
         shift[q] = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                     _mm512_set1_epi32(int(q * width)));
+    auto add = [&](float* o, __m512 x) __attribute__((always_inline)) {
+        if (width == 16) {
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), x));
+        } else if (width == 8) {
+            _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), _mm512_castps512_ps256(x)));
+        } else {
+            _mm512_mask_storeu_ps(o, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, o), x));
+        }
+    };
     for (std::size_t t0 = 0; t0 < count; t0 += 16) {
         __m512 r[16];
         for (std::size_t i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(v + i * step + t0) : _mm512_setzero_ps();
         transpose16(r);
         const std::size_t tokens = std::min<std::size_t>(16, count - t0);
-        for (std::size_t j = 0; j < tokens; ++j) {
-            float* o = out + part[t0 + j] * out_stride;
-            _mm512_mask_storeu_ps(o, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, o), r[j]));
-        }
+        for (std::size_t j = 0; j < tokens; ++j) add(out + part[t0 + j] * out_stride, r[j]);
         for (std::size_t q = 1; q < reps; ++q)
-            for (std::size_t j = 0; j < tokens; ++j) {
-                float* o = out + q * rep_stride + part[q * part_stride + t0 + j] * out_stride;
-                const __m512 x = _mm512_permutexvar_ps(shift[q], r[j]);
-                _mm512_mask_storeu_ps(o, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, o), x));
-            }
+            for (std::size_t j = 0; j < tokens; ++j)
+                add(out + q * rep_stride + part[q * part_stride + t0 + j] * out_stride,
+                    _mm512_permutexvar_ps(shift[q], r[j]));
     }
 }
 
