@@ -137,6 +137,8 @@ void to_lanes_avx512(const float* rows, std::size_t count, std::size_t stride, s
             __m512 r[16];
             for (std::size_t t = 0; t < 16; ++t)
                 r[t] = t0 + t < count ? _mm512_maskz_loadu_ps(cols, rows + (t0 + t) * stride + i0) : _mm512_setzero_ps();
+            // The same line of the next 16 rows (read in this order, they escape the streamer).
+            for (std::size_t t = t0 + 16; t < std::min(count, t0 + 32); ++t) prefetch_lines(rows + t * stride + i0, 64);
             transpose16(r);
             for (std::size_t i = 0; i < width; ++i) {
                 _mm512_storeu_ps(out + (i0 + i) * step + t0, r[i]);
