@@ -180,14 +180,25 @@ inline void signed_sums_tile(const float* x, std::size_t columns, const std::uin
                              std::size_t t, float* out) {
     constexpr std::size_t L = V::lanes;
     for (std::size_t j = 0; j < outputs; ++j) {
-        typename V::reg acc[G];
-        for (int g = 0; g < G; ++g) acc[g] = V::zero();
-        for (std::uint32_t m = start[j]; m < start[j + 1]; ++m) {
+        // Two chains per accumulator (even and odd coordinates): half the dependent latency.
+        typename V::reg acc[G], odd[G];
+        for (int g = 0; g < G; ++g) acc[g] = odd[g] = V::zero();
+        std::uint32_t m = start[j];
+        for (; m + 2 <= start[j + 1]; m += 2) {
+            const typename V::reg s0 = V::broadcast(sign + m), s1 = V::broadcast(sign + m + 1);
+            const float* row0 = x + std::size_t(index[m]) * columns + t;
+            const float* row1 = x + std::size_t(index[m + 1]) * columns + t;
+            for (int g = 0; g < G; ++g) {
+                acc[g] = V::fma(s0, V::load(row0 + std::size_t(g) * L), acc[g]);
+                odd[g] = V::fma(s1, V::load(row1 + std::size_t(g) * L), odd[g]);
+            }
+        }
+        if (m < start[j + 1]) {
             const typename V::reg s = V::broadcast(sign + m);
             const float* row = x + std::size_t(index[m]) * columns + t;
             for (int g = 0; g < G; ++g) acc[g] = V::fma(s, V::load(row + std::size_t(g) * L), acc[g]);
         }
-        for (int g = 0; g < G; ++g) V::store(out + j * columns + t + std::size_t(g) * L, acc[g]);
+        for (int g = 0; g < G; ++g) V::store(out + j * columns + t + std::size_t(g) * L, V::add(acc[g], odd[g]));
     }
 }
 
