@@ -372,7 +372,7 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
 
 void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t threads, bool project,
                                    const ItemFn& fn) const {
-    constexpr std::size_t batch_tokens = 256;  // rows per SimHash product (short items share one)
+    constexpr std::size_t batch_tokens = 128;  // rows per SimHash product (short items share one)
     const std::size_t d = config_.dimension;
     const bool lanes_needed = config_.num_simhash_projections > 0 || (project && config_.projection_type == FdeProjection::ams_sketch);
     const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;

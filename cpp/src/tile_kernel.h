@@ -171,6 +171,15 @@ inline void nearest_rows(const float* rows, std::size_t count, std::size_t row_s
     }
 }
 
+/// fn(std::integral_constant<int, n>()) for a run-time n in [1, N]; nothing for n = 0.
+template <int N, class Fn>
+inline void with_count(std::size_t n, Fn&& fn) {
+    if constexpr (N > 0) {
+        if (n == std::size_t(N)) return fn(std::integral_constant<int, N>());
+        with_count<N - 1>(n, fn);
+    }
+}
+
 /// The sparse signed projection of kernels.h (signed_sums_fn): G * V::lanes tokens at a time, one
 /// accumulator chain per V::lanes tokens; the more tokens per pass, the more work each output's
 /// (short, variable-length) loop over its input coordinates carries.
@@ -209,8 +218,8 @@ inline void signed_sums(const float* x, std::size_t columns, const std::uint32_t
     constexpr std::size_t L = V::lanes;
     std::size_t t = 0;
     for (; t + 8 * L <= columns; t += 8 * L) signed_sums_tile<V, 8>(x, columns, index, sign, start, outputs, t, out);
-    for (; t + 4 * L <= columns; t += 4 * L) signed_sums_tile<V, 4>(x, columns, index, sign, start, outputs, t, out);
-    for (; t < columns; t += L) signed_sums_tile<V, 1>(x, columns, index, sign, start, outputs, t, out);
+    auto tail = [&](auto g_tag) { signed_sums_tile<V, decltype(g_tag)::value>(x, columns, index, sign, start, outputs, t, out); };
+    with_count<7>((columns - t) / L, tail);  // the remaining 0..7 lane groups in one pass
 }
 
 /// The dense product with tokens in lanes of kernels.h (project_lanes_fn): tiles of C columns x
@@ -242,17 +251,13 @@ inline void project_lanes(const float* x, std::size_t step, std::size_t depth, c
         constexpr int n = decltype(c_tag)::value;
         std::size_t t = 0;
         for (; t + G * L <= step; t += G * L) lanes_tile<V, n, G>(x, step, depth, m + c * depth, t, out + c * step);
-        for (; t < step; t += L) lanes_tile<V, n, 1>(x, step, depth, m + c * depth, t, out + c * step);
+        with_count<G - 1>((step - t) / L, [&](auto g_tag) {  // the remaining lane groups in one tile
+            lanes_tile<V, n, decltype(g_tag)::value>(x, step, depth, m + c * depth, t, out + c * step);
+        });
     };
     std::size_t c = 0;
     for (; c + C <= columns; c += C) block(std::integral_constant<int, C>(), c);
-    static_assert(C <= 4, "tails of up to 3 columns");
-    switch (columns - c) {
-        case 3: block(std::integral_constant<int, 3>(), c); break;
-        case 2: block(std::integral_constant<int, 2>(), c); break;
-        case 1: block(std::integral_constant<int, 1>(), c); break;
-        default: break;
-    }
+    with_count<C - 1>(columns - c, [&](auto c_tag) { block(c_tag, c); });
 }
 
 /// The SimHash partitions of kernels.h (sign_partitions_fn) as loops along the lanes, which the

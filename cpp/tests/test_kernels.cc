@@ -110,8 +110,8 @@ void tile_kernels_match_scalar() {
                 }
             }
         }
-        // Sparse signed sums: 3 outputs over 16 and 48 token lanes.
-        for (std::size_t columns : {16, 48}) {
+        // Sparse signed sums: 3 outputs over 16 to 144 token lanes (every tail of lane groups).
+        for (std::size_t columns : {16, 48, 112, 128, 144}) {
             std::vector<float> x(10 * columns), sign{1, -1, 1, 1, -1, 1, -1};
             for (float& v : x) v = normal(gen);
             const std::vector<std::uint32_t> index{0, 3, 9, 1, 2, 4, 8}, start{0, 3, 3, 7};
