@@ -358,6 +358,9 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
                         }
                     }
                     const float* v = projected(nearest, r);
+#ifdef __GNUC__
+#pragma GCC unroll 8  // the loop's own instructions outnumbered the copies
+#endif
                     for (std::size_t j = 0; j < d_proj; ++j) target[j] = v[j * step];
                 }
             }
