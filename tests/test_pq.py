@@ -3,7 +3,9 @@
 Tolerances: sub-vector distances and table entries are float32 sums of at most `width` terms,
 off by at most γ_width (|q|·|c| or squared norms) — we allow 1e-5 relative to the magnitudes,
 far above that bound and far below any real difference between centroids. 4-bit fast-scan
-estimates are off by at most m·delta/2 by construction (delta = widest table range / 127: 7-bit table entries)."""
+estimates are off by at most m·delta/2 by construction (delta = widest table range / 127: 7-bit
+table entries; or the sum of the ranges / (65535 - m) where the entries could otherwise add past
+the kernels' 16-bit sums)."""
 
 from __future__ import annotations
 
@@ -106,13 +108,18 @@ def test_search_matches_exact_adc(trained, rng, simd):
     np.testing.assert_allclose(got, best, rtol=1e-5, atol=1e-4)  # the true top-10 scores
 
 
+def fast_scan_step(table):
+    ranges = table.max(2) - table.min(2)
+    return np.maximum(ranges.max(1) / 127, ranges.sum(1) / (65535 - table.shape[1]))
+
+
 def test_fast_scan_estimate_error_bound(rng):
     x = data(rng, 2000, 24)
     pq = lf.ProductQuantizer(24, 12, 4, "ip").train(x, iterations=5)
     codes = pq.encode(x)
     q = rng.standard_normal((3, 24)).astype(np.float32)
     table = ref.lut(pq.centroids, pq.subspace_bounds, q, "ip")
-    delta = (table.max(2) - table.min(2)).max(1) / 127
+    delta = fast_scan_step(table)
     results = {}
     for path in lf.simd_info()["supported"]:
         lf.set_simd(path)
@@ -126,6 +133,28 @@ def test_fast_scan_estimate_error_bound(rng):
         assert overlap >= 0.9, path
         err = np.abs(scores - np.take_along_axis(exact, ids, axis=1))
         assert np.all(err <= pq.m * delta[:, None] / 2 + 1e-4), path
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_fast_scan_many_subspaces(rng, metric):
+    # 1,200 sub-quantizers: 7-bit entries of every subspace could add past 16 bits, so the sum
+    # of the ranges sets the step; the estimates stay within m * delta / 2 (a wrapped sum would not).
+    m = 1200
+    x = rng.uniform(-1.0, 1.0, (300, m)).astype(np.float32)  # centroids spread alike in every subspace
+    pq = lf.ProductQuantizer(m, m, 4, metric).train(x, iterations=2)
+    codes = pq.encode(x)
+    q = rng.choice([-1.0, 1.0], (3, m)).astype(np.float32)  # even table ranges across subspaces
+    table = ref.lut(pq.centroids, pq.subspace_bounds, q, metric)
+    delta = fast_scan_step(table)
+    assert np.all(delta > (table.max(2) - table.min(2)).max(1) / 127)
+    for path in lf.simd_info()["supported"]:
+        lf.set_simd(path)
+        try:
+            scores, ids = pq.search(codes, q, 20, rescore=0)
+        finally:
+            lf.set_simd("best")
+        err = np.abs(scores - np.take_along_axis(exact_scores(pq, codes, q), ids, axis=1))
+        assert np.all(err <= m * delta[:, None] / 2 * (1 + 1e-4) + 1e-3), path
 
 
 def test_filtered_search(trained, rng):

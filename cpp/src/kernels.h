@@ -118,11 +118,27 @@ using fastscan_fn = void (*)(const std::uint8_t* codes, std::size_t blocks, std:
                              const std::uint8_t* tables, std::size_t nq, const std::int32_t* low,
                              const std::int32_t* high, std::uint16_t* out, std::uint32_t* mask);
 
+/// The fast-scan kernels add in 16 bits: no vector's sum of entries may exceed this.
+constexpr std::size_t fastscan_sum_limit = 65535;
+/// The most sub-quantizers a fast scan takes (so that fastscan_step leaves room for rounding).
+constexpr std::size_t fastscan_max_m = fastscan_sum_limit / 2;
+
+/// The step of a query's fast-scan tables: the widest range of a subspace over qmax, or, when the
+/// entries of all subspaces could then add up past fastscan_sum_limit, the sum of the ranges over
+/// (limit - m) (m <= fastscan_max_m; rounding adds at most m / 2); 1 when every range is 0.
+/// Internal linkage: each instruction set's file computes it with its own flags.
+static inline float fastscan_step(float widest, float total, std::size_t m, float qmax) noexcept {
+    if (!(widest > 0.0f)) return 1.0f;
+    const float by_sum = total / float(fastscan_sum_limit - m);
+    return widest / qmax > by_sum ? widest / qmax : by_sum;
+}
+
 /// One query's fast-scan tables from its float tables `lut` (m subspaces x 16 entries): with
-/// low_s the minimum of subspace s and delta = (widest subspace range) / qmax (1 when every range
-/// is 0), T(s)[c] = uint8(min(qmax, (lut[s][c] - low_s) * (1 / delta)) + 0.5) (qmax <= 127), written into
-/// `table` (layout above); *base = sum of low_s (in subspace order), *delta = delta. So
-/// sum_s lut[s][code_s] = base + delta * (sum of entries), off by at most m * delta / 2.
+/// low_s the minimum of subspace s and delta = fastscan_step(widest range, sum of the ranges
+/// (in subspace order), m, qmax), T(s)[c] = uint8(min(qmax, (lut[s][c] - low_s) * (1 / delta)) + 0.5)
+/// (qmax <= 127), written into `table` (layout above); *base = sum of low_s (in subspace order),
+/// *delta = delta. So sum_s lut[s][code_s] = base + delta * (sum of entries), off by at most
+/// m * delta / 2, and no sum of entries exceeds fastscan_sum_limit.
 using fastscan_table_fn = void (*)(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
                                    float* base, float* delta);
 

@@ -351,6 +351,9 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         return adc_sum(lut.get() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
     };
     if (fast && n > id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
+    if (fast && m_ > kernels::fastscan_max_m)
+        fail_argument("a 4-bit search takes at most " + std::to_string(kernels::fastscan_max_m) +
+                      " sub-quantizers (its sums are 16-bit), got m = " + std::to_string(m_));
     if (options.vectors && n > UINT32_MAX) fail_argument("re-scoring from vectors takes at most 2^32 - 1 rows");
     const bool refine = options.rescore && (fast || options.vectors);
     const std::size_t keep = refine ? std::max(k, options.rescore * k) : k;
@@ -362,7 +365,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     // Tables of queries [q0, q1) on `on` threads: 4-bit, float tables (kept for the
     // re-scoring) and their 7-bit form (two entries add in a byte in the kernels; sums fit 16
     // bits); 8-bit, float tables written to `out`.
-    const float qmax = float(std::min(127.0, std::floor(65535.0 / double(2 * pairs))));
+    const float qmax = 127.0f;
     auto tables = [&](std::size_t q0, std::size_t q1, float* out, std::size_t on) {
         if (!fast) return lookup_tables(queries + q0 * dim_, q1 - q0, out, on);
         lookup_tables(queries + q0 * dim_, q1 - q0, lut.get() + q0 * m_ * ks, on);

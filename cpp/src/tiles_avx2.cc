@@ -192,14 +192,15 @@ float horizontal_max(__m256 v) {
 
 void fastscan_table_avx2(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
                          float* base, float* delta) {
-    float range = 0.0f, sum = 0.0f;
+    float range = 0.0f, total = 0.0f, sum = 0.0f;
     for (std::size_t s = 0; s < m; ++s) {
         const __m256 a = _mm256_loadu_ps(lut + s * 16), b = _mm256_loadu_ps(lut + s * 16 + 8);
-        const float lo = horizontal_min(_mm256_min_ps(a, b));
-        range = std::max(range, horizontal_max(_mm256_max_ps(a, b)) - lo);
+        const float lo = horizontal_min(_mm256_min_ps(a, b)), span = horizontal_max(_mm256_max_ps(a, b)) - lo;
+        range = std::max(range, span);
+        total += span;
         sum += lo;
     }
-    const float step = range > 0.0f ? range / qmax : 1.0f;
+    const float step = fastscan_step(range, total, m, qmax);
     const __m256 scale = _mm256_set1_ps(1.0f / step), top = _mm256_set1_ps(qmax), half = _mm256_set1_ps(0.5f);
     for (std::size_t s = 0; s < m; ++s) {
         const __m256 a = _mm256_loadu_ps(lut + s * 16), b = _mm256_loadu_ps(lut + s * 16 + 8);

@@ -220,14 +220,15 @@ void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t 
 
 void fastscan_table_avx512(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
                            float* base, float* delta) {
-    float range = 0.0f, sum = 0.0f;
+    float range = 0.0f, total = 0.0f, sum = 0.0f;
     for (std::size_t s = 0; s < m; ++s) {
         const __m512 v = _mm512_loadu_ps(lut + s * 16);
-        const float lo = _mm512_reduce_min_ps(v);
-        range = std::max(range, _mm512_reduce_max_ps(v) - lo);
+        const float lo = _mm512_reduce_min_ps(v), span = _mm512_reduce_max_ps(v) - lo;
+        range = std::max(range, span);
+        total += span;
         sum += lo;
     }
-    const float step = range > 0.0f ? range / qmax : 1.0f;
+    const float step = fastscan_step(range, total, m, qmax);
     const __m512 scale = _mm512_set1_ps(1.0f / step), top = _mm512_set1_ps(qmax), half = _mm512_set1_ps(0.5f);
     for (std::size_t s = 0; s < m; ++s) {
         const __m512 v = _mm512_loadu_ps(lut + s * 16);

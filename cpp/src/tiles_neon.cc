@@ -99,15 +99,17 @@ void fastscan_neon(const std::uint8_t* codes, std::size_t blocks, std::size_t pa
 
 void fastscan_table_neon(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
                          float* base, float* delta) {
-    float range = 0.0f, sum = 0.0f;
+    float range = 0.0f, total = 0.0f, sum = 0.0f;
     for (std::size_t s = 0; s < m; ++s) {
         const float* t = lut + s * 16;
         const float32x4_t a = vld1q_f32(t), b = vld1q_f32(t + 4), c = vld1q_f32(t + 8), d = vld1q_f32(t + 12);
         const float lo = vminvq_f32(vminq_f32(vminq_f32(a, b), vminq_f32(c, d)));
-        range = std::max(range, vmaxvq_f32(vmaxq_f32(vmaxq_f32(a, b), vmaxq_f32(c, d))) - lo);
+        const float span = vmaxvq_f32(vmaxq_f32(vmaxq_f32(a, b), vmaxq_f32(c, d))) - lo;
+        range = std::max(range, span);
+        total += span;
         sum += lo;
     }
-    const float step = range > 0.0f ? range / qmax : 1.0f;
+    const float step = fastscan_step(range, total, m, qmax);
     const float32x4_t scale = vdupq_n_f32(1.0f / step), top = vdupq_n_f32(qmax), half = vdupq_n_f32(0.5f);
     for (std::size_t s = 0; s < m; ++s) {
         const float* t = lut + s * 16;

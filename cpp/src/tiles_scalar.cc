@@ -159,16 +159,17 @@ void fastscan_table_scalar(const float* lut, std::size_t m, float qmax, std::uin
         for (int c = 1; c < 16; ++c) lo = std::min(lo, t[c]);
         return lo;
     };
-    float range = 0.0f, sum = 0.0f;
+    float range = 0.0f, total = 0.0f, sum = 0.0f;
     for (std::size_t s = 0; s < m; ++s) {
         const float* t = lut + s * 16;
         float hi = t[0];
         for (int c = 1; c < 16; ++c) hi = std::max(hi, t[c]);
         const float lo = low_of(t);
         range = std::max(range, hi - lo);
+        total += hi - lo;
         sum += lo;
     }
-    const float step = range > 0.0f ? range / qmax : 1.0f, scale = 1.0f / step;
+    const float step = fastscan_step(range, total, m, qmax), scale = 1.0f / step;
     for (std::size_t s = 0; s < m; ++s) {
         const float* t = lut + s * 16;
         const float lo = low_of(t);

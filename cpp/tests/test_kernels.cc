@@ -178,8 +178,9 @@ void tile_kernels_match_scalar() {
             for (std::size_t t = 0; t < lanes; ++t) check(ua[t] == ub[t], "sign_partitions uncertain", ua[t], ub[t]);
         }
         // Fast-scan tables from float tables: identical bytes, base and step on every path
-        // (ranges of 0 included: the step is then 1).
-        for (std::size_t m : {1, 5, 32}) {
+        // (ranges of 0 included: the step is then 1), and no vector's sum of entries past the
+        // 16-bit limit (at m = 1,500 the sum of the ranges sets the step).
+        for (std::size_t m : {1, 5, 32, 1500}) {
             std::vector<float> lut(m * 16);
             for (float& v : lut) v = normal(gen);
             std::fill(lut.begin(), lut.begin() + 16, 0.75f);
@@ -192,6 +193,12 @@ void tile_kernels_match_scalar() {
                 check(base_a == base_b, "fastscan_table base", base_a, base_b);
                 check(delta_a == delta_b, "fastscan_table delta", delta_a, delta_b);
                 for (std::size_t i = 0; i < table; ++i) check(ta[i] == tb[i], "fastscan_table", ta[i], tb[i]);
+                std::size_t largest = 0;  // the sum of each subspace's largest entry
+                for (std::size_t s = 0; s < m; ++s) {
+                    const std::uint8_t* entries = ta.data() + latefold::kernels::fastscan_table_offset(s);
+                    largest += *std::max_element(entries, entries + 16);
+                }
+                check(largest <= latefold::kernels::fastscan_sum_limit, "fastscan_table sum limit", double(largest), 65535.0);
             }
         }
         // Fast scan: integer sums, identical on every path, for 1..6 queries at once (the
