@@ -288,9 +288,11 @@ class ProductQuantizer:
             vectors are scored.
         rescore
             4-bit codes: the fast scan uses 7-bit quantized tables (each score off by at most
-            ``m * delta / 2``, delta = the widest table's range / 127); the best
-            ``rescore * k`` candidates are then re-scored with the float tables. 0 returns the
-            fast-scan estimates. 8-bit codes are scored with the float tables directly.
+            ``m * delta / 2``, delta = the widest table's range / 127, or the sum of the
+            tables' ranges / (65535 - m) where that is larger: the scan adds in 16 bits, so
+            4-bit searches take m <= 32767); the best ``rescore * k`` candidates are then
+            re-scored with the float tables. 0 returns the fast-scan estimates. 8-bit codes
+            are scored with the float tables directly.
         vectors
             Optional float32 ``(n, dim)``, the vectors the codes stand for: the best
             ``rescore * k`` candidates (both code widths; ``rescore`` >= 1) are then re-scored
