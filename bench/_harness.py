@@ -77,6 +77,16 @@ def measure(fn, repeats: int = 3, warmup: int = 1, max_seconds: float = 4.0):
     return result, stats
 
 
+def touch_memory(gib: float = 2.0) -> None:
+    """Writes and frees `gib` GiB before any timing. On a virtual machine the first write to a
+    page of guest memory can be much slower than later ones (the host backs it then), and a
+    call that allocates a large output (FDE documents: 200 MB) met such pages at random: the
+    pages touched here return to the free lists already backed."""
+    import numpy as np
+    block = np.ones(int(gib * (1 << 30)), dtype=np.uint8)
+    del block
+
+
 def _system_busy_seconds() -> float | None:
     """CPU seconds all processes have spent busy since boot (/proc/stat), or None."""
     try:

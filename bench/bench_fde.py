@@ -316,6 +316,7 @@ def print_quality(rows: list[dict]) -> None:
 def run_worker(args) -> dict:
     """Time encode_documents / encode_queries of every method at `args.worker` threads."""
     threads, avail = args.worker, available()
+    h.touch_memory()
     sets = [("synthetic", "docs", synthetic(args.docs))]
     for name in ("scifact-dev-128", "netflix-dev-128"):
         if (DATA_DIR / name / "docs_tokens.npy").exists():
