@@ -292,9 +292,6 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     }
     // Partition of token t in repetition r: part(r)[t].
     auto part = [&](std::size_t r) { return scratch.part.data() + r * lanes + at; };
-    scratch.sizes.assign(reps * parts, 0u);
-    for (std::size_t r = 0; r < reps; ++r)
-        for (std::size_t t = 0; t < count; ++t) ++scratch.sizes[r * parts + part(r)[t]];
     for (std::size_t r = 0; r < reps; ++r) {
         const std::uint32_t* partition = part(r);
         float* rep_block = block + r * rep_size;
@@ -315,7 +312,10 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
             r += group - 1;
         }
     }
-    if (documents) {
+    if (documents) {  // partition sizes: averages, and which partitions are empty
+        scratch.sizes.assign(reps * parts, 0u);
+        for (std::size_t r = 0; r < reps; ++r)
+            for (std::size_t t = 0; t < count; ++t) ++scratch.sizes[r * parts + part(r)[t]];
         constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
         for (std::size_t r = 0; r < reps; ++r) {
             const std::uint32_t* partition = part(r);
