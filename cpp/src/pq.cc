@@ -300,18 +300,29 @@ void ProductQuantizer::lookup_tables(const float* queries, std::size_t nq, float
     const kernels::KernelTable& kern = kernels::active_kernels();
     std::vector<float> turned;
     queries = rotated(queries, nq, false, turned, threads);
-    parallel_for(m_, threads, [&](std::size_t s, std::size_t) {
-        const std::size_t w = width(s), o = offset(s);
-        float* out = lut + s * ks;
-        kern.project_rows(queries + o, nq, dim_, w, packed_centroids_.data() + ks * o, ks, out, stride);
-        if (metric_ == Metric::l2) {
-            const float* norms = centroid_norms_.data() + s * ks;
-            for (std::size_t q = 0; q < nq; ++q) {
-                const float* sub = queries + q * dim_ + o;
-                float qn = 0.0f;
-                for (std::size_t j = 0; j < w; ++j) qn += sub[j] * sub[j];
-                float* row = out + q * stride;
-                for (std::size_t c = 0; c < ks; ++c) row[c] = std::max(0.0f, qn - 2.0f * row[c] + norms[c]);
+    // Blocks of queries, each through every subspace: a block's table rows are written in
+    // order (subspace by subspace for all queries, the writes were one line per query, m lines
+    // apart). Fewer blocks than threads: the threads share the subspaces instead.
+    constexpr std::size_t query_block = 24;
+    const std::size_t blocks = (nq + query_block - 1) / query_block;
+    const bool by_subspace = blocks < resolve_threads(threads, m_);
+    const std::size_t block = by_subspace ? nq : query_block;
+    parallel_for(by_subspace ? m_ : blocks, threads, [&](std::size_t task, std::size_t) {
+        const std::size_t q0 = by_subspace ? 0 : task * block, count = std::min(block, nq - q0);
+        const std::size_t first = by_subspace ? task : 0, last = by_subspace ? task + 1 : m_;
+        for (std::size_t s = first; s < last; ++s) {
+            const std::size_t w = width(s), o = offset(s);
+            float* out = lut + q0 * stride + s * ks;
+            kern.project_rows(queries + q0 * dim_ + o, count, dim_, w, packed_centroids_.data() + ks * o, ks, out, stride);
+            if (metric_ == Metric::l2) {
+                const float* norms = centroid_norms_.data() + s * ks;
+                for (std::size_t q = 0; q < count; ++q) {
+                    const float* sub = queries + (q0 + q) * dim_ + o;
+                    float qn = 0.0f;
+                    for (std::size_t j = 0; j < w; ++j) qn += sub[j] * sub[j];
+                    float* row = out + q * stride;
+                    for (std::size_t c = 0; c < ks; ++c) row[c] = std::max(0.0f, qn - 2.0f * row[c] + norms[c]);
+                }
             }
         }
     });
