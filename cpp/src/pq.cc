@@ -498,9 +498,9 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
                             const std::uint32_t sum = sum_data[(i * nb + b) * 32 + j];
                             const std::uint64_t candidate = std::uint64_t(ip ? sum : 65535 - sum) << 48 |
                                                             (id_mask - (first + v));
+                            if (!allowed_bit(options.allowed, first + v)) continue;
                             const std::uint64_t threshold = top.threshold();
-                            if (candidate < threshold || !allowed_bit(options.allowed, first + v)) continue;
-                            top.push(candidate);
+                            top.offer(candidate);
                             if (top.threshold() != threshold) bounds(q + i, low[i], high[i]);
                         }
                 }

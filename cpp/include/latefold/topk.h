@@ -76,21 +76,30 @@ private:
 template <class T, class Before>
 class Reservoir {
 public:
-    Reservoir(std::size_t k, T lowest) : k_(k), threshold_(lowest) { kept_.reserve(2 * k); }
+    Reservoir(std::size_t k, T lowest) : k_(k), threshold_(lowest), kept_(2 * k + 1, lowest) {}
 
     const T& threshold() const noexcept { return threshold_; }
 
     void push(const T& candidate) {
         if (k_ == 0 || Before()(threshold_, candidate)) return;
-        kept_.push_back(candidate);
-        if (kept_.size() == 2 * k_) shrink();
+        kept_[size_++] = candidate;
+        if (size_ == 2 * k_) shrink();
+    }
+
+    /// push() without a branch on the comparison, for streams in which candidates enter about
+    /// as often as not (a fast scan's, which its bounds have filtered already): the candidate
+    /// is written after the kept ones in any case and counted only if it enters.
+    void offer(const T& candidate) {
+        kept_[size_] = candidate;
+        size_ += std::size_t(k_ != 0 && !Before()(threshold_, candidate));
+        if (size_ == 2 * k_ && k_ != 0) shrink();
     }
 
     /// The k best, best first.
-    const std::vector<T>& sorted() {
+    std::vector<T> sorted() {
         shrink();
-        std::sort(kept_.begin(), kept_.end(), Before());
-        return kept_;
+        std::sort(kept_.begin(), kept_.begin() + std::ptrdiff_t(size_), Before());
+        return std::vector<T>(kept_.begin(), kept_.begin() + std::ptrdiff_t(size_));
     }
 
 private:
@@ -98,10 +107,10 @@ private:
     // goes to is unpredictable, and a mispredicted branch per item made std::nth_element the
     // largest cost of a fast scan that keeps 40 candidates.
     void shrink() {
-        if (kept_.size() <= k_) return;
+        if (size_ <= k_) return;
         T* a = kept_.data();
-        spare_.resize(kept_.size());
-        std::size_t lo = 0, hi = kept_.size(), wanted = k_;  // the `wanted` best of a[lo, hi)
+        spare_.resize(size_);
+        std::size_t lo = 0, hi = size_, wanted = k_;  // the `wanted` best of a[lo, hi)
         while (wanted > 0 && wanted < hi - lo) {
             const std::size_t mid = lo + (hi - lo) / 2;  // pivot: the median of three, moved to lo
             const bool x = Before()(a[lo], a[mid]), y = Before()(a[mid], a[hi - 1]), z = Before()(a[lo], a[hi - 1]);
@@ -128,16 +137,17 @@ private:
                 lo += front + 1;
             }
         }
-        kept_.resize(k_);
+        size_ = k_;
         T worst = kept_[0];
-        for (const T& item : kept_)
-            if (Before()(worst, item)) worst = item;
+        for (std::size_t i = 1; i < size_; ++i)
+            if (Before()(worst, kept_[i])) worst = kept_[i];
         threshold_ = worst;
     }
 
     std::size_t k_;
     T threshold_;
-    std::vector<T> kept_, spare_;
+    std::vector<T> kept_, spare_;  // kept_: 2k + 1 slots, the first size_ kept
+    std::size_t size_ = 0;
 };
 
 }  // namespace latefold
