@@ -422,28 +422,26 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     auto scan_adc = [&](std::size_t first, std::size_t count, std::size_t q0, std::size_t q1, const float* tables,
                         std::size_t t0, std::size_t worker) {
         thread_local std::vector<float> keys_buffer;
-        {
-            keys_buffer.resize(count);
-            float* keys = keys_buffer.data();
-            const std::uint8_t* chunk = codes + first * m_;
-            for (std::size_t q = q0; q < q1; ++q) {
-                const float* table = tables + (q - t0) * m_ * ks;
-                std::size_t i = 0;
-                for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
-                    const std::uint8_t* c = chunk + i * m_;
-                    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-                    for (std::size_t sub = 0; sub < m_; ++sub) {
-                        const float* t = table + sub * ks;
-                        s0 += t[c[sub]];
-                        s1 += t[c[m_ + sub]];
-                        s2 += t[c[2 * m_ + sub]];
-                        s3 += t[c[3 * m_ + sub]];
-                    }
-                    keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
+        keys_buffer.resize(count);
+        float* keys = keys_buffer.data();
+        const std::uint8_t* chunk = codes + first * m_;
+        for (std::size_t q = q0; q < q1; ++q) {
+            const float* table = tables + (q - t0) * m_ * ks;
+            std::size_t i = 0;
+            for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
+                const std::uint8_t* c = chunk + i * m_;
+                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                for (std::size_t sub = 0; sub < m_; ++sub) {
+                    const float* t = table + sub * ks;
+                    s0 += t[c[sub]];
+                    s1 += t[c[m_ + sub]];
+                    s2 += t[c[2 * m_ + sub]];
+                    s3 += t[c[3 * m_ + sub]];
                 }
-                for (; i < count; ++i) keys[i] = sign * adc_sum(table, chunk + i * m_, m_, nbits_);
-                select(best[worker * nq + q], keys, first, count);
+                keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
             }
+            for (; i < count; ++i) keys[i] = sign * adc_sum(table, chunk + i * m_, m_, nbits_);
+            select(best[worker * nq + q], keys, first, count);
         }
     };
     auto scan_fast = [&](std::size_t first, std::size_t count, std::size_t q0, std::size_t q1, std::size_t worker) {
