@@ -30,18 +30,6 @@ double gamma(std::size_t n, double unit_roundoff) {
     return nu / (1.0 - nu);
 }
 
-// The reference's loop, idx = (idx << 1) + (b_j ^ (idx & 1)) over the bits b_0 (most
-// significant) .. b_{k-1}, makes bit j of idx the XOR of the pattern's bits from the top down to
-// j: a prefix XOR, computed here in five steps.
-std::uint32_t gray_decode(std::uint32_t pattern) {
-    pattern ^= pattern >> 1;
-    pattern ^= pattern >> 2;
-    pattern ^= pattern >> 4;
-    pattern ^= pattern >> 8;
-    pattern ^= pattern >> 16;
-    return pattern;
-}
-
 // Branch-free bit count (the baseline x86-64 target has no popcnt instruction).
 int popcount(std::uint32_t x) {
     x = x - ((x >> 1) & 0x55555555u);
@@ -243,7 +231,7 @@ void FdeEncoder::partition_tokens(const float* rows, std::size_t count, std::siz
                 }
                 pattern = (pattern << 1) | std::uint32_t(bit);
             }
-            scratch.part[r * lanes + t] = gray_decode(pattern);
+            scratch.part[r * lanes + t] = kernels::gray_decode(pattern);
         }
     }
 }

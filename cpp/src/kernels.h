@@ -77,6 +77,18 @@ using lane_sums_fn = void (*)(const float* v, std::size_t step, std::size_t widt
 using to_lanes_fn = void (*)(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
                              float* out, std::size_t step, float* squares);
 
+/// The reference's partition index of a sign pattern: its loop, idx = (idx << 1) + (b_j ^ (idx & 1))
+/// over the bits b_0 (most significant) .. b_{k-1}, makes bit j of idx the XOR of the pattern's
+/// bits from the top down to j: a prefix XOR, in five steps. (Internal linkage, as fastscan_step.)
+static constexpr std::uint32_t gray_decode(std::uint32_t pattern) noexcept {
+    pattern ^= pattern >> 1;
+    pattern ^= pattern >> 2;
+    pattern ^= pattern >> 4;
+    pattern ^= pattern >> 8;
+    pattern ^= pattern >> 16;
+    return pattern;
+}
+
 /// SimHash partitions of tokens in lanes, from their R * k sketch values (row c = r * k + j of
 /// `lanes` values): part[r * lanes + t] = the reference's partition index of the sign bits
 /// b_j = (value(r * k + j, t) > 0), b_0 most significant; uncertain[t] = 1 when some

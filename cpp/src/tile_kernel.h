@@ -281,12 +281,7 @@ inline void sign_partitions(const float* sketch, std::size_t lanes, std::size_t 
             const float* value = sketch + (r * k + j) * lanes;
             for (std::size_t t = 0; t < lanes; ++t) p[t] = (p[t] << 1) | std::uint32_t(value[t] > 0.0f);
         }
-        // The reference reads the pattern as idx = (idx << 1) + (b_j ^ (idx & 1)): a prefix XOR.
-        for (std::size_t t = 0; t < lanes; ++t) {
-            std::uint32_t x = p[t];
-            x ^= x >> 1, x ^= x >> 2, x ^= x >> 4, x ^= x >> 8, x ^= x >> 16;
-            p[t] = x;
-        }
+        for (std::size_t t = 0; t < lanes; ++t) p[t] = gray_decode(p[t]);
     }
 }
 

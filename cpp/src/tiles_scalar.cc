@@ -87,7 +87,8 @@ void to_lanes_scalar(const float* rows, std::size_t count, std::size_t stride, s
             for (std::size_t t = t0; t < t0 + 16; ++t) out[i * step + t] = t < count ? rows[t * stride + i] : 0.0f;
     for (std::size_t t = 0; t < step; ++t) {
         float sum = 0.0f;
-        for (std::size_t i = 0; t < count && i < dim; ++i) sum += rows[t * stride + i] * rows[t * stride + i];
+        if (t < count)
+            for (std::size_t i = 0; i < dim; ++i) sum += rows[t * stride + i] * rows[t * stride + i];
         squares[t] = sum;
     }
 }

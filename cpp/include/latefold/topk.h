@@ -92,7 +92,7 @@ public:
     void offer(const T& candidate) {
         kept_[size_] = candidate;
         size_ += std::size_t(k_ != 0 && !Before()(threshold_, candidate));
-        if (size_ == 2 * k_ && k_ != 0) shrink();
+        if (size_ == 2 * k_) shrink();
     }
 
     /// The k best, best first.
