@@ -41,7 +41,7 @@ def test_set_simd_rejects_unknown_and_unavailable():
     before = lf.simd_info()["active"]
     with pytest.raises(ValueError, match="unknown"):
         lf.set_simd("sse9")
-    unavailable = [p for p in ("avx2", "avx512", "neon") if p not in lf.simd_info()["supported"]]
+    unavailable = [p for p in ("avx2", "avx512", "avx512vnni", "neon") if p not in lf.simd_info()["supported"]]
     for p in unavailable:
         with pytest.raises(ValueError, match="not available"):
             lf.set_simd(p)

@@ -22,6 +22,13 @@ const KernelTable& kernels_for(Isa isa) noexcept {
             return t;
         }
 #endif
+#if defined(LATEFOLD_HAVE_AVX512) && defined(LATEFOLD_HAVE_AVX512VNNI)
+        case Isa::avx512vnni: {
+            static const KernelTable t{maxsim_packed_avx512, project_rows_avx512, signed_sums_avx512, project_lanes_avx512, lane_sums_avx512, to_lanes_avx512, sign_partitions_avx512, nearest_rows_avx512, fastscan_avx512vnni, fastscan_table_avx512,
+                                       f16_to_f32_avx512, dot_rows_f32_avx512, dot_rows_f16_avx512};
+            return t;
+        }
+#endif
 #ifdef LATEFOLD_HAVE_NEON
         case Isa::neon: {
             static const KernelTable t{maxsim_packed_neon, project_rows_neon, signed_sums_neon, project_lanes_neon, lane_sums_scalar, to_lanes_scalar, sign_partitions_neon, nearest_rows_neon, fastscan_neon, fastscan_table_neon,

@@ -108,19 +108,21 @@ using nearest_rows_fn = void (*)(const float* rows, std::size_t count, std::size
 /// 4-bit fast-scan codes, blocked: per block of 32 vectors, for each pair p of subspaces (pairs
 /// even: padded with zero codes), 32 bytes, byte j = code(j, 2p) | code(j, 2p + 1) << 4.
 /// Tables: per query, 16 entries T(s) per subspace s, each at most 127 (so that two add in a
-/// byte), laid out for every path as the
-/// 512-bit kernel reads them: per duo d of pairs (2d, 2d + 1), 128 bytes
-///   [T(4d) T(4d) T(4d+2) T(4d+2) | T(4d+1) T(4d+1) T(4d+3) T(4d+3)]
-/// (one 128-bit lane per table; the tables of padding subspaces are zero).
-inline std::size_t fastscan_table_bytes(std::size_t pairs) noexcept { return pairs * 64; }
-/// Offset of the first copy of T(s) in a table (the second copy follows it).
+/// byte), per group g of four pairs 128 bytes
+///   [T(8g) T(8g+2) T(8g+4) T(8g+6) | T(8g+1) T(8g+3) T(8g+5) T(8g+7)]
+/// (the low-nibble tables of the group's pairs, then the high-nibble ones: one 64-byte register
+/// of each for the VBMI kernel, a 16-byte load per pair and nibble for the others). The tables of
+/// padding subspaces, up to the end of the last group, are zero.
+inline std::size_t fastscan_table_bytes(std::size_t pairs) noexcept { return (pairs + 3) / 4 * 128; }
+/// Subspaces in a table, padding included.
+inline std::size_t fastscan_table_subspaces(std::size_t pairs) noexcept { return fastscan_table_bytes(pairs) / 16; }
+/// Offset of T(s) in a table.
 inline std::size_t fastscan_table_offset(std::size_t s) noexcept {
-    return s / 4 * 128 + (s & 1) * 64 + (s >> 1 & 1) * 32;
+    return s / 8 * 128 + (s & 1) * 64 + (s >> 1 & 3) * 16;
 }
-/// Writes the 16 entries of subspace s (both copies) into a table.
+/// Writes the 16 entries of subspace s into a table.
 inline void set_fastscan_table(std::uint8_t* table, std::size_t s, const std::uint8_t* entries) noexcept {
     std::memcpy(table + fastscan_table_offset(s), entries, 16);
-    std::memcpy(table + fastscan_table_offset(s) + 16, entries, 16);
 }
 
 /// 4-bit fast scan of `blocks` blocks for nq queries (tables fastscan_table_bytes(pairs) apart):
@@ -256,6 +258,11 @@ void dot_rows_f32_avx512(const float*, const float*, std::size_t, const std::uin
                        std::size_t, float*);
 void dot_rows_f16_avx512(const float*, const half_bits*, std::size_t, const std::uint32_t*,
                        std::size_t, std::size_t, float*);
+#endif
+#ifdef LATEFOLD_HAVE_AVX512VNNI
+void fastscan_avx512vnni(const std::uint8_t*, std::size_t, std::size_t, const std::uint8_t*,
+                         std::size_t, const std::int32_t*, const std::int32_t*, std::uint16_t*,
+                         std::uint32_t*);
 #endif
 #ifdef LATEFOLD_HAVE_NEON
 float maxsim_packed_neon(const float*, std::size_t, std::size_t, const float*, std::size_t,

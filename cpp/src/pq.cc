@@ -386,7 +386,8 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             std::uint8_t* table = small.get() + q * table_bytes;
             kern.fastscan_table(lut.get() + q * m_ * ks, m_, qmax, table, &base[q], &delta[q]);
             const std::uint8_t zeros[16] = {};
-            for (std::size_t s = m_; s < 2 * pairs; ++s) kernels::set_fastscan_table(table, s, zeros);  // padding
+            for (std::size_t s = m_; s < kernels::fastscan_table_subspaces(pairs); ++s)
+                kernels::set_fastscan_table(table, s, zeros);  // padding
         });
     };
 

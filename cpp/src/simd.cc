@@ -49,8 +49,8 @@ unsigned long long os_saved_state() {
 
 bool bit(unsigned value, int index) { return (value >> index) & 1u; }
 
-void detect_x86(bool& avx2, bool& avx512) {
-    avx2 = avx512 = false;
+void detect_x86(bool& avx2, bool& avx512, bool& avx512vnni) {
+    avx2 = avx512 = avx512vnni = false;
     const unsigned max_leaf = cpuid(0, 0).a;
     if (max_leaf < 7) return;
     const CpuidRegs l1 = cpuid(1, 0), l7 = cpuid(7, 0);
@@ -62,6 +62,7 @@ void detect_x86(bool& avx2, bool& avx512) {
     avx2 = ymm_state && avx && fma && f16c && bit(l7.b, 5);
     const bool f = bit(l7.b, 16), dq = bit(l7.b, 17), bw = bit(l7.b, 30), vl = bit(l7.b, 31);
     avx512 = avx2 && zmm_state && f && dq && bw && vl;
+    avx512vnni = avx512 && bit(l7.c, 1) && bit(l7.c, 11);  // VBMI, VNNI
 }
 #endif
 
@@ -70,13 +71,17 @@ bool cpu_supports(Isa isa) {
         case Isa::scalar: return true;
 #ifdef LATEFOLD_X86
         case Isa::avx2:
-        case Isa::avx512: {
-            static const auto features = [] {
-                bool a2, a512;
-                detect_x86(a2, a512);
-                return std::make_pair(a2, a512);
+        case Isa::avx512:
+        case Isa::avx512vnni: {
+            struct Features {
+                bool avx2, avx512, avx512vnni;
+            };
+            static const Features features = [] {
+                Features f{};
+                detect_x86(f.avx2, f.avx512, f.avx512vnni);
+                return f;
             }();
-            return isa == Isa::avx2 ? features.first : features.second;
+            return isa == Isa::avx2 ? features.avx2 : isa == Isa::avx512 ? features.avx512 : features.avx512vnni;
         }
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -87,7 +92,7 @@ bool cpu_supports(Isa isa) {
 }
 
 bool parse_isa(const std::string& name, Isa& out) {
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon})
         if (name == isa_name(isa)) return out = isa, true;
     return false;
 }
@@ -120,6 +125,7 @@ const char* isa_name(Isa isa) noexcept {
         case Isa::scalar: return "scalar";
         case Isa::avx2: return "avx2";
         case Isa::avx512: return "avx512";
+        case Isa::avx512vnni: return "avx512vnni";
         case Isa::neon: return "neon";
     }
     return "unknown";
@@ -132,6 +138,9 @@ std::vector<Isa> compiled_isas() {
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
     out.push_back(Isa::avx512);
+#endif
+#if defined(LATEFOLD_HAVE_AVX512) && defined(LATEFOLD_HAVE_AVX512VNNI)
+    out.push_back(Isa::avx512vnni);
 #endif
 #ifdef LATEFOLD_HAVE_NEON
     out.push_back(Isa::neon);
@@ -154,7 +163,7 @@ void set_active_isa(const std::string& name) {
         wanted = best_supported();
     } else if (!parse_isa(name, wanted)) {
         throw std::invalid_argument("simd: unknown path '" + name +
-                                    "' (expected scalar, avx2, avx512, neon or best)");
+                                    "' (expected scalar, avx2, avx512, avx512vnni, neon or best)");
     } else {
         bool available = false;
         for (Isa isa : supported_isas()) available |= isa == wanted;

@@ -143,8 +143,8 @@ void fastscan_queries_avx2(const std::uint8_t* codes, std::size_t blocks, std::s
             const std::size_t at = fastscan_table_offset(2 * p);
             for (int q = 0; q < NQ; ++q) {
                 const std::uint8_t* t = tables + q * table_bytes + at;
-                const __m256i r_lo = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t)), lo);
-                const __m256i r_hi = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 64)), hi);
+                const __m256i r_lo = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t))), lo);
+                const __m256i r_hi = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 64))), hi);
                 const __m256i both = _mm256_add_epi8(r_lo, r_hi);  // entries <= 127: no carry
                 words[q] = _mm256_add_epi16(words[q], both);
                 highs[q] = _mm256_add_epi16(highs[q], _mm256_srli_epi16(both, 8));
@@ -213,7 +213,6 @@ void fastscan_table_avx2(const float* lut, std::size_t m, float qmax, std::uint8
         const __m128i entries = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
         std::uint8_t* out = table + fastscan_table_offset(s);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(out), entries);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), entries);
     }
     *base = sum;
     *delta = step;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "fastscan_mask_avx512.h"
 #include "tile_kernel.h"
 
 namespace latefold {
@@ -159,7 +160,8 @@ void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_s
 namespace {
 
 // As the AVX2 kernel (NQ queries per load of codes, `words` / `highs` accumulators), with two
-// pairs per 512-bit register: its upper half holds pair p + 1 of the same 32 vectors.
+// pairs per 512-bit register, its 128-bit lanes ordered (pair p, vectors 0-15), (p + 1, 0-15),
+// (p, 16-31), (p + 1, 16-31) to meet the tables [T(2p) T(2p+2)] broadcast from one 32-byte load.
 template <int NQ>
 void fastscan_queries_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t pairs,
                              const std::uint8_t* tables, const std::int32_t* low,
@@ -172,36 +174,33 @@ void fastscan_queries_avx512(const std::uint8_t* codes, std::size_t blocks, std:
         for (int q = 0; q < NQ; ++q) words[q] = highs[q] = _mm512_setzero_si512();
         const std::uint8_t* block = codes + b * pairs * 32;
         for (std::size_t p = 0; p < pairs; p += 2) {  // pairs is even
-            const __m512i c = _mm512_loadu_si512(block + p * 32);
+            const __m512i stored = _mm512_loadu_si512(block + p * 32);
+            const __m512i c = _mm512_shuffle_i64x2(stored, stored, _MM_SHUFFLE(3, 1, 2, 0));
             const __m512i lo = _mm512_and_si512(c, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), nibble);
+            const std::size_t at = fastscan_table_offset(2 * p);
             for (int q = 0; q < NQ; ++q) {
-                const std::uint8_t* t = tables + q * table_bytes + p * 64;  // duo p / 2
-                const __m512i r_lo = _mm512_shuffle_epi8(_mm512_loadu_si512(t), lo);
-                const __m512i r_hi = _mm512_shuffle_epi8(_mm512_loadu_si512(t + 64), hi);
+                const std::uint8_t* t = tables + q * table_bytes + at;
+                const __m512i r_lo = _mm512_shuffle_epi8(_mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t))), lo);
+                const __m512i r_hi = _mm512_shuffle_epi8(_mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 64))), hi);
                 const __m512i both = _mm512_add_epi8(r_lo, r_hi);  // entries <= 127: no carry
                 words[q] = _mm512_add_epi16(words[q], both);
                 highs[q] = _mm512_add_epi16(highs[q], _mm512_srli_epi16(both, 8));
             }
         }
         for (int q = 0; q < NQ; ++q) {
-            const __m512i even512 = _mm512_sub_epi16(words[q], _mm512_slli_epi16(highs[q], 8));
+            // Lanes back to (p, 0-15), (p, 16-31), (p + 1, 0-15), (p + 1, 16-31); the halves add.
+            const __m512i words_q = _mm512_shuffle_i64x2(words[q], words[q], _MM_SHUFFLE(3, 1, 2, 0));
+            const __m512i highs_q = _mm512_shuffle_i64x2(highs[q], highs[q], _MM_SHUFFLE(3, 1, 2, 0));
+            const __m512i even512 = _mm512_sub_epi16(words_q, _mm512_slli_epi16(highs_q, 8));
             const __m256i e = _mm256_add_epi16(_mm512_castsi512_si256(even512), _mm512_extracti64x4_epi64(even512, 1));
-            const __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(highs[q]), _mm512_extracti64x4_epi64(highs[q], 1));
+            const __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(highs_q), _mm512_extracti64x4_epi64(highs_q, 1));
             // Interleave even / odd words back into vector order 0..31.
             const __m256i lo = _mm256_unpacklo_epi16(e, o), hi = _mm256_unpackhi_epi16(e, o);
             const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20), second = _mm256_permute2x128_si256(lo, hi, 0x31);
             std::uint16_t* sums = out + (q * out_blocks + b) * 32;
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), first);
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + 16), second);
-            // Bounds clamped to the uint16 range; a bound outside it lets every sum through.
-            auto pass = [&](__m256i v) {
-                const __mmask16 above = low[q] < 0 ? __mmask16(0xFFFF)
-                    : _mm256_cmpgt_epu16_mask(v, _mm256_set1_epi16(std::int16_t(std::uint16_t(std::min(65535, low[q])))));
-                const __mmask16 below = high[q] > 65535 ? __mmask16(0xFFFF)
-                    : _mm256_cmplt_epu16_mask(v, _mm256_set1_epi16(std::int16_t(std::uint16_t(std::max(0, high[q])))));
-                return std::uint32_t(above & below);
-            };
-            mask[q * out_blocks + b] = pass(first) | (pass(second) << 16);
+            mask[q * out_blocks + b] = fastscan_mask_avx512(first, second, low[q], high[q]);
         }
     }
 }
@@ -236,7 +235,6 @@ void fastscan_table_avx512(const float* lut, std::size_t m, float qmax, std::uin
         const __m128i entries = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(_mm512_add_ps(x, half)));
         std::uint8_t* out = table + fastscan_table_offset(s);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(out), entries);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), entries);
     }
     *base = sum;
     *delta = step;

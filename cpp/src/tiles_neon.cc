@@ -121,7 +121,6 @@ void fastscan_table_neon(const float* lut, std::size_t m, float qmax, std::uint8
         const uint8x16_t entries = vcombine_u8(vmovn_u16(vcombine_u16(w[0], w[1])), vmovn_u16(vcombine_u16(w[2], w[3])));
         std::uint8_t* out = table + fastscan_table_offset(s);
         vst1q_u8(out, entries);
-        vst1q_u8(out + 16, entries);
     }
     *base = sum;
     *delta = step;

@@ -203,7 +203,7 @@ void tile_kernels_match_scalar() {
         }
         // Fast scan: integer sums, identical on every path, for 1..6 queries at once (the
         // kernels take the queries four at a time).
-        for (std::size_t pairs : {2, 4, 10}) {
+        for (std::size_t pairs : {2, 4, 8, 10}) {
             const std::size_t blocks = 3, table = latefold::kernels::fastscan_table_bytes(pairs);
             std::vector<std::uint8_t> codes(blocks * pairs * 32), tables(6 * table);
             for (auto& c : codes) c = std::uint8_t(gen());

@@ -7,6 +7,8 @@
 //   scalar : plain C++, auto-vectorisation off: the oracle every other path is tested against
 //   avx2   : x86-64 AVX2 + FMA + F16C
 //   avx512 : x86-64 AVX-512 F, BW, DQ, VL
+//   avx512vnni : avx512 + VBMI + VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later): the 4-bit
+//                fast scan with byte permutations and dot products, the other kernels avx512's
 //   neon   : aarch64 Advanced SIMD (with its half-precision conversions)
 #pragma once
 
@@ -15,7 +17,7 @@
 
 namespace latefold {
 
-enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3 };
+enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3, avx512vnni = 4 };
 
 const char* isa_name(Isa isa) noexcept;
 
