@@ -455,7 +455,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         // Blocked layout of this task's vectors, then the queries scan it, `per_call` at a time
         // in runs of blocks that grow from 1 to `max_run`: the selection's bounds tighten
         // between runs, fastest at the start.
-        constexpr std::size_t per_call = 4, max_run = 8;
+        constexpr std::size_t per_call = 8, max_run = 8;
         const std::size_t blocks = (count + 31) / 32;
         const std::uint8_t* blocked_codes = nullptr;
         if (options.packed) {

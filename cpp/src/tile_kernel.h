@@ -285,18 +285,20 @@ inline void sign_partitions(const float* sketch, std::size_t lanes, std::size_t 
     }
 }
 
-/// fn(first, std::integral_constant<int, n>) for the queries [first, first + n), n = 4 but for
-/// the last group (the fast-scan kernels take up to four queries per pass).
-template <class Fn>
+/// fn(first, std::integral_constant<int, n>) with n = min(N, left) for the queries
+/// [first, first + n).
+template <int N, class Fn>
+inline void query_group(std::size_t left, std::size_t first, Fn& fn) {
+    if constexpr (N > 1)
+        if (left < std::size_t(N)) return query_group<N - 1>(left, first, fn);
+    fn(first, std::integral_constant<int, N>());
+}
+
+/// Calls fn for the queries [0, nq) by groups of Max (the last one smaller): the fast-scan
+/// kernels take several queries per load of codes.
+template <int Max = 4, class Fn>
 inline void for_query_groups(std::size_t nq, Fn fn) {
-    for (std::size_t q = 0; q < nq; q += 4) {
-        switch (nq - q) {
-            case 1: fn(q, std::integral_constant<int, 1>()); break;
-            case 2: fn(q, std::integral_constant<int, 2>()); break;
-            case 3: fn(q, std::integral_constant<int, 3>()); break;
-            default: fn(q, std::integral_constant<int, 4>());
-        }
-    }
+    for (std::size_t q = 0; q < nq; q += Max) query_group<Max>(nq - q, q, fn);
 }
 
 inline float row_value(float x) { return x; }

@@ -82,7 +82,7 @@ void fastscan_avx512vnni(const std::uint8_t* codes, std::size_t blocks, std::siz
                          const std::uint8_t* tables, std::size_t nq, const std::int32_t* low,
                          const std::int32_t* high, std::uint16_t* out, std::uint32_t* mask) {
     const std::size_t table_bytes = fastscan_table_bytes(pairs);
-    for_query_groups(nq, [&](std::size_t q, auto group) {
+    for_query_groups<8>(nq, [&](std::size_t q, auto group) {
         fastscan_queries_vnni<decltype(group)::value>(codes, blocks, pairs, tables + q * table_bytes, low + q,
                                                       high + q, out + q * blocks * 32, mask + q * blocks, blocks);
     });

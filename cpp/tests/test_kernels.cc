@@ -201,20 +201,21 @@ void tile_kernels_match_scalar() {
                 check(largest <= latefold::kernels::fastscan_sum_limit, "fastscan_table sum limit", double(largest), 65535.0);
             }
         }
-        // Fast scan: integer sums, identical on every path, for 1..6 queries at once (the
-        // kernels take the queries four at a time).
+        // Fast scan: integer sums, identical on every path, for 1..10 queries at once (the
+        // kernels take the queries four or eight at a time).
         for (std::size_t pairs : {2, 4, 8, 10}) {
             const std::size_t blocks = 3, table = latefold::kernels::fastscan_table_bytes(pairs);
-            std::vector<std::uint8_t> codes(blocks * pairs * 32), tables(6 * table);
+            std::vector<std::uint8_t> codes(blocks * pairs * 32), tables(10 * table);
             for (auto& c : codes) c = std::uint8_t(gen());
-            for (std::size_t q = 0; q < 6; ++q)
+            for (std::size_t q = 0; q < 10; ++q)
                 for (std::size_t sub = 0; sub < 2 * pairs; ++sub) {
                     std::uint8_t entries[16];
                     for (auto& e : entries) e = std::uint8_t(gen() & 127);
                     latefold::kernels::set_fastscan_table(tables.data() + q * table, sub, entries);
                 }
-            const std::vector<std::int32_t> low{-1, 2000, -1, 2500, 1000, 70000}, high{65536, 3000, 2500, 2600, 65536, 80000};
-            for (std::size_t nq = 1; nq <= 6; ++nq) {
+            const std::vector<std::int32_t> low{-1, 2000, -1, 2500, 1000, 70000, 1500, -5, 2100, 0},
+                high{65536, 3000, 2500, 2600, 65536, 80000, 65535, 2000, 100000, 2400};
+            for (std::size_t nq = 1; nq <= 10; ++nq) {
                 std::vector<std::uint16_t> a(nq * blocks * 32), b(nq * blocks * 32);
                 std::vector<std::uint32_t> ma(nq * blocks), mb(nq * blocks);
                 kern.fastscan(codes.data(), blocks, pairs, tables.data(), nq, low.data(), high.data(), a.data(), ma.data());
