@@ -217,10 +217,63 @@ void fastscan_avx512(const std::uint8_t* codes, std::size_t blocks, std::size_t 
     });
 }
 
+namespace {
+
+// Per-subspace statistics of 16 subspaces at once, subspace i in lane i: a reduction tree over
+// their 16 rows of 16 entries (7 shuffles per statistic and 2 subspaces, where a reduction per
+// row takes 4 per subspace). The tree leaves row 4j + k in lane 4k + j, so row 4k + j is read
+// into slot 4j + k.
+inline std::size_t tree_row(int slot) { return std::size_t(slot % 4 * 4 + slot / 4); }
+
+template <class Op>
+__m512 reduce_tree(__m512* level, Op op) {  // 8 registers in, each two slots' halves combined
+    __m512 two[4], four[2];
+    for (int j = 0; j < 4; ++j)
+        two[j] = op(_mm512_shuffle_f32x4(level[2 * j], level[2 * j + 1], 0x88),
+                    _mm512_shuffle_f32x4(level[2 * j], level[2 * j + 1], 0xDD));
+    for (int j = 0; j < 2; ++j)
+        four[j] = op(_mm512_shuffle_ps(two[2 * j], two[2 * j + 1], 0x44), _mm512_shuffle_ps(two[2 * j], two[2 * j + 1], 0xEE));
+    return op(_mm512_shuffle_ps(four[0], four[1], 0x88), _mm512_shuffle_ps(four[0], four[1], 0xDD));
+}
+
+const auto min_op = [](__m512 a, __m512 b) { return _mm512_min_ps(a, b); };
+const auto max_op = [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); };
+
+// Minima (and maxima when asked) of the 16 subspaces whose tables start at `lut`.
+template <bool WithMax>
+void chunk_min_max(const float* lut, __m512& mins, __m512& maxs) {
+    __m512 low[8], high[8];
+    for (int i = 0; i < 8; ++i) {
+        const __m512 a = _mm512_loadu_ps(lut + tree_row(2 * i) * 16), b = _mm512_loadu_ps(lut + tree_row(2 * i + 1) * 16);
+        const __m512 x = _mm512_shuffle_f32x4(a, b, 0x44), y = _mm512_shuffle_f32x4(a, b, 0xEE);
+        low[i] = _mm512_min_ps(x, y);
+        if (WithMax) high[i] = _mm512_max_ps(x, y);
+    }
+    mins = reduce_tree(low, min_op);
+    if (WithMax) maxs = reduce_tree(high, max_op);
+}
+
+}  // namespace
+
 void fastscan_table_avx512(const float* lut, std::size_t m, float qmax, std::uint8_t* table,
                            float* base, float* delta) {
+    // Chunks of 16 subspaces through the trees, the rest one subspace at a time; the sums run
+    // in subspace order (the scalar twin's rounding).
+    const std::size_t chunked = m / 16 * 16;
     float range = 0.0f, total = 0.0f, sum = 0.0f;
-    for (std::size_t s = 0; s < m; ++s) {
+    __m512 widest = _mm512_setzero_ps();
+    alignas(64) float lows[16], spans[16];
+    for (std::size_t s = 0; s < chunked; s += 16) {
+        __m512 mins, maxs;
+        chunk_min_max<true>(lut + s * 16, mins, maxs);
+        const __m512 span = _mm512_sub_ps(maxs, mins);
+        widest = _mm512_max_ps(widest, span);
+        _mm512_store_ps(lows, mins);
+        _mm512_store_ps(spans, span);
+        for (int i = 0; i < 16; ++i) total += spans[i], sum += lows[i];
+    }
+    range = _mm512_reduce_max_ps(widest);
+    for (std::size_t s = chunked; s < m; ++s) {
         const __m512 v = _mm512_loadu_ps(lut + s * 16);
         const float lo = _mm512_reduce_min_ps(v), span = _mm512_reduce_max_ps(v) - lo;
         range = std::max(range, span);
@@ -229,12 +282,33 @@ void fastscan_table_avx512(const float* lut, std::size_t m, float qmax, std::uin
     }
     const float step = fastscan_step(range, total, m, qmax);
     const __m512 scale = _mm512_set1_ps(1.0f / step), top = _mm512_set1_ps(qmax), half = _mm512_set1_ps(0.5f);
-    for (std::size_t s = 0; s < m; ++s) {
+    auto level = [&](const float* entries, __m512 lo) {
+        return _mm512_cvttps_epi32(_mm512_add_ps(_mm512_min_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(entries), lo), scale), top), half));
+    };
+    // A chunk is two groups; each group's four low-nibble (then high-nibble) tables are 64
+    // contiguous bytes: four subspaces' levels packed to bytes (lane L holding entries 4L-4L+3
+    // of each), then the dwords put in table order.
+    const __m512i table_order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (std::size_t s = 0; s < chunked; s += 16) {
+        __m512 mins, unused;
+        chunk_min_max<false>(lut + s * 16, mins, unused);
+        _mm512_store_ps(lows, mins);
+        for (std::size_t first = 0; first < 16; first += 8)
+            for (std::size_t parity = 0; parity < 2; ++parity) {
+                __m512i q[4];
+                for (std::size_t j = 0; j < 4; ++j) {
+                    const std::size_t i = first + parity + 2 * j;
+                    q[j] = level(lut + (s + i) * 16, _mm512_set1_ps(lows[i]));
+                }
+                const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(q[0], q[1]), _mm512_packus_epi32(q[2], q[3]));
+                _mm512_storeu_si512(table + fastscan_table_offset(s + first + parity),
+                                    _mm512_permutexvar_epi32(table_order, bytes));
+            }
+    }
+    for (std::size_t s = chunked; s < m; ++s) {
         const __m512 v = _mm512_loadu_ps(lut + s * 16);
-        const __m512 x = _mm512_min_ps(_mm512_mul_ps(_mm512_sub_ps(v, _mm512_set1_ps(_mm512_reduce_min_ps(v))), scale), top);
-        const __m128i entries = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(_mm512_add_ps(x, half)));
-        std::uint8_t* out = table + fastscan_table_offset(s);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), entries);
+        const __m128i entries = _mm512_cvtepi32_epi8(level(lut + s * 16, _mm512_set1_ps(_mm512_reduce_min_ps(v))));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(table + fastscan_table_offset(s)), entries);
     }
     *base = sum;
     *delta = step;
