@@ -427,7 +427,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         float* keys = keys_buffer.data();
         const std::uint8_t* chunk = codes + first * m_;
         std::size_t q = q0;
-        // Two queries per load of codes while both tables fit in L1 (m <= 16: +30 %; larger
+        // Two queries per load of codes while both tables fit in L1 (m <= 16: +18 %; larger
         // tables evict each other). Four vectors at once: independent sums; each query's
         // arithmetic is the same either way.
         if (2 * m_ * ks * sizeof(float) <= 32768)
