@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "fastscan_mask_avx512.h"
+#include "fastscan_block_avx512.h"
 #include "tile_kernel.h"
 
 namespace latefold {
@@ -197,10 +197,7 @@ void fastscan_queries_avx512(const std::uint8_t* codes, std::size_t blocks, std:
             // Interleave even / odd words back into vector order 0..31.
             const __m256i lo = _mm256_unpacklo_epi16(e, o), hi = _mm256_unpackhi_epi16(e, o);
             const __m256i first = _mm256_permute2x128_si256(lo, hi, 0x20), second = _mm256_permute2x128_si256(lo, hi, 0x31);
-            std::uint16_t* sums = out + (q * out_blocks + b) * 32;
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), first);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + 16), second);
-            mask[q * out_blocks + b] = fastscan_mask_avx512(first, second, low[q], high[q]);
+            mask[q * out_blocks + b] = finish_fastscan_block(out + (q * out_blocks + b) * 32, first, second, low[q], high[q]);
         }
     }
 }

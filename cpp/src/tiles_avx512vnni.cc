@@ -4,7 +4,7 @@
 
 #include <array>
 
-#include "fastscan_mask_avx512.h"
+#include "fastscan_block_avx512.h"
 #include "tile_kernel.h"
 
 namespace latefold {
@@ -68,10 +68,7 @@ void fastscan_queries_vnni(const std::uint8_t* codes, std::size_t blocks, std::s
         }
         for (int q = 0; q < NQ; ++q) {
             const __m256i lower = _mm512_cvtepi32_epi16(sums_a[q]), upper = _mm512_cvtepi32_epi16(sums_b[q]);
-            std::uint16_t* sums = out + (q * out_blocks + b) * 32;
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), lower);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + 16), upper);
-            mask[q * out_blocks + b] = fastscan_mask_avx512(lower, upper, low[q], high[q]);
+            mask[q * out_blocks + b] = finish_fastscan_block(out + (q * out_blocks + b) * 32, lower, upper, low[q], high[q]);
         }
     }
 }
