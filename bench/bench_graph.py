@@ -93,8 +93,10 @@ def run_dataset(name, x, q, rows, builds):
         t0 = time.perf_counter()
         index.add(x, attributes={"u": u})
         build = prepare_s + time.perf_counter() - t0
-        state = index._index.state()
-        nbytes = sum(state[k].nbytes for k in (stored, "ids", "live", "degrees", "edges")) + 12 * n  # + norms, attribute
+        # stored rows (or codes), ids, live flag, degree, edges; + norms and the attribute
+        p = index.params
+        row = index.quantizer.code_size if stored == "codes" else p["dim"] * (4 if p["storage"] == "float32" else 2)
+        nbytes = n * (row + 8 + 1 + 4 + 4 * p["degree"] + 12)
         builds.append({"dataset": name, "library": label, "build_s": build, "bytes_per_vector": nbytes / n,
                        **({"note": note} if note else {})})
         log(f"[{name}] {label} built in {build:.1f} s")

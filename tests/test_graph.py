@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import latefold as lf
+from reference import container
 from reference import graph as ref
 
 F = lf.Filter
@@ -218,14 +219,15 @@ def test_delete_and_compact(rng):
     assert (found[:, 0] == gone[:5]).all()
 
 
-def test_incremental_adds_and_determinism(rng):
+def test_incremental_adds_and_determinism(rng, tmp_path):
     x, q = clustered(rng, 2500, 16)
     states = []
     for threads in (1, 2):
         g = lf.GraphIndex(16)
         g.add(x[:1000], threads=threads)
         g.add(x[1000:], threads=threads)
-        states.append(g._index.state())
+        g.save(tmp_path / f"{threads}.lf")
+        states.append({name.split("/")[-1]: a for name, a in container.arrays(tmp_path / f"{threads}.lf").items()})
         _, found = g.search(q, 10)
         _, truth = ref.filtered_topk(x, np.arange(2500), q, 10, np.ones(2500, bool))
         assert ref.recall(found, truth) >= 0.95

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "latefold/json.h"
 #include "latefold/multivectors.h"
 
 namespace latefold {
@@ -62,6 +63,31 @@ inline MultiVectorsView as_multivectors(const py::array& tokens, const py::array
 template <class T>
 py::array_t<T> new_array(std::initializer_list<py::ssize_t> shape) {
     return py::array_t<T>(std::vector<py::ssize_t>(shape));
+}
+
+/// A JSON value (an object's parameters) as Python values: dict, list, str, int, float, bool, None.
+inline py::object to_python(const Json& value) {
+    switch (value.type()) {
+        case Json::Type::null: return py::none();
+        case Json::Type::boolean: return py::bool_(value.as_bool());
+        case Json::Type::integer: {
+            const std::string text = value.dump();  // exact for any 64-bit value, signed or not
+            return py::reinterpret_steal<py::object>(PyLong_FromString(text.c_str(), nullptr, 10));
+        }
+        case Json::Type::number: return py::float_(value.as_number());
+        case Json::Type::string: return py::str(value.as_string());
+        case Json::Type::array: {
+            py::list out;
+            for (const Json& item : value.items()) out.append(to_python(item));
+            return std::move(out);
+        }
+        case Json::Type::object: {
+            py::dict out;
+            for (const auto& member : value.members()) out[py::str(member.first)] = to_python(member.second);
+            return std::move(out);
+        }
+    }
+    return py::none();
 }
 
 /// Thread count from Python: None or 0 -> all cores.

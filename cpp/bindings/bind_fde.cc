@@ -10,13 +10,6 @@ namespace bindings {
 
 namespace {
 
-FdeProjection projection_from_name(const std::string& name) {
-    if (name == "identity") return FdeProjection::identity;
-    if (name == "ams_sketch") return FdeProjection::ams_sketch;
-    if (name == "dense_sign") return FdeProjection::dense_sign;
-    value_error("projection_type must be 'identity', 'ams_sketch' or 'dense_sign', got '" + name + "'");
-}
-
 template <class T>
 py::array_t<T> vector_as_array(const std::vector<T>& v, py::ssize_t rows, py::ssize_t cols) {
     auto out = new_array<T>({rows, cols});
@@ -76,6 +69,17 @@ void bind_fde(py::module_& m) {
              py::arg("dimension"), py::arg("num_repetitions"), py::arg("num_simhash_projections"),
              py::arg("seed"), py::arg("projection_type"), py::arg("projection_dimension"),
              py::arg("fill_empty_partitions"), py::arg("final_projection_dimension"))
+        .def("params", [](const FdeEncoder& e) { return to_python(e.params()); })
+        .def("save",
+             [](const FdeEncoder& e, const std::string& path) {
+                 py::gil_scoped_release release;
+                 e.save(path);
+             })
+        .def_static("load",
+                    [](const std::string& path) {
+                        py::gil_scoped_release release;
+                        return std::make_unique<FdeEncoder>(FdeEncoder::load(path));
+                    })
         .def_property_readonly("output_dim", [](const FdeEncoder& e) { return e.config().output_dim(); })
         .def_property_readonly("block_dim", [](const FdeEncoder& e) { return e.config().block_dim(); })
         .def("encode_queries",

@@ -113,58 +113,39 @@ std::vector<ColumnBatch> column_batches(const py::list& spec, std::size_t n) {
     return out;
 }
 
-template <class T>
-py::array_t<T> to_array(const std::vector<T>& v) {
-    py::array_t<T> out(py::ssize_t(v.size()));
-    std::copy(v.begin(), v.end(), out.mutable_data());
-    return out;
-}
-
-Metric parse_metric(const std::string& metric) {
-    if (metric != "ip" && metric != "l2") value_error("metric must be 'ip' or 'l2', got '" + metric + "'");
-    return metric == "ip" ? Metric::inner_product : Metric::l2;
-}
-
-// The index plus what keeps a borrowed (memory-mapped) vector array alive.
-struct PyGraphIndex {
-    explicit PyGraphIndex(const GraphParams& p) : index(p) {}
-    GraphIndex index;
-    py::object borrowed;
-};
-
 }  // namespace
 
 void bind_graph(py::module_& m) {
-    py::class_<PyGraphIndex>(m, "GraphIndex")
+    py::class_<GraphIndex>(m, "GraphIndex")
         .def(py::init([](std::size_t dim, const std::string& metric, const std::string& storage, std::size_t degree,
                          std::size_t ef_construction, float alpha) {
                  if (storage != "float32" && storage != "float16")
                      value_error("storage must be 'float32' or 'float16', got '" + storage + "'");
                  GraphParams p;
                  p.dim = dim;
-                 p.metric = parse_metric(metric);
+                 p.metric = metric_from_name(metric);
                  p.storage = storage == "float32" ? DType::f32 : DType::f16;
                  p.degree = degree;
                  p.ef_construction = ef_construction;
                  p.alpha = alpha;
-                 return std::make_unique<PyGraphIndex>(p);
+                 return std::make_unique<GraphIndex>(p);
              }),
              py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("degree"), py::arg("ef_construction"),
              py::arg("alpha"))
-        .def("set_quantizer", [](PyGraphIndex& g, const ProductQuantizer& pq) { g.index.set_quantizer(pq); })
-        .def("__len__", [](const PyGraphIndex& g) { return g.index.size(); })
-        .def_property_readonly("slots", [](const PyGraphIndex& g) { return g.index.slots(); })
-        .def("contains", [](const PyGraphIndex& g, std::int64_t id) { return g.index.contains(id); })
+        .def("set_quantizer", [](GraphIndex& g, const ProductQuantizer& pq) { g.set_quantizer(pq); })
+        .def("__len__", [](const GraphIndex& g) { return g.size(); })
+        .def_property_readonly("slots", [](const GraphIndex& g) { return g.slots(); })
+        .def("contains", [](const GraphIndex& g, std::int64_t id) { return g.contains(id); })
         .def("columns",
-             [](const PyGraphIndex& g) {
+             [](const GraphIndex& g) {
                  std::vector<std::pair<std::string, std::string>> out;
-                 for (const auto& c : g.index.attributes().columns()) out.emplace_back(c.name, column_kind_name(c.kind));
+                 for (const auto& c : g.attributes().columns()) out.emplace_back(c.name, column_kind_name(c.kind));
                  return out;
              })
         .def("add",
-             [](PyGraphIndex& g, const py::array& x, const py::array& ids, const py::list& columns, const py::object& threads) {
-                 const bool half = g.index.params().storage == DType::f16;
-                 if (x.ndim() != 2 || std::size_t(x.shape(1)) != g.index.params().dim) value_error("vectors: wrong shape");
+             [](GraphIndex& g, const py::array& x, const py::array& ids, const py::list& columns, const py::object& threads) {
+                 const bool half = g.params().storage == DType::f16;
+                 if (x.ndim() != 2 || std::size_t(x.shape(1)) != g.params().dim) value_error("vectors: wrong shape");
                  const void* rows = half ? static_cast<const void*>(typed<std::uint16_t>(x, "vectors", 2))
                                          : static_cast<const void*>(typed<float>(x, "vectors", 2));
                  const std::size_t n = std::size_t(x.shape(0));
@@ -173,23 +154,23 @@ void bind_graph(py::module_& m) {
                  const std::vector<ColumnBatch> batch = column_batches(columns, n);
                  const std::size_t t = as_threads(threads);
                  py::gil_scoped_release release;
-                 g.index.add(rows, id, n, batch, t);
+                 g.add(rows, id, n, batch, t);
              })
         .def("remove",
-             [](PyGraphIndex& g, const py::array& ids) {
+             [](GraphIndex& g, const py::array& ids) {
                  const std::int64_t* id = typed<std::int64_t>(ids, "ids");
-                 g.index.remove(id, std::size_t(ids.shape(0)));
+                 g.remove(id, std::size_t(ids.shape(0)));
              })
         .def("compact",
-             [](PyGraphIndex& g, const py::object& threads) {
+             [](GraphIndex& g, const py::object& threads) {
                  const std::size_t t = as_threads(threads);
                  py::gil_scoped_release release;
-                 g.index.compact(t);
+                 g.compact(t);
              })
         .def("search",
-             [](const PyGraphIndex& g, const py::array& queries, std::size_t k, std::size_t ef, const py::list& filters,
+             [](const GraphIndex& g, const py::array& queries, std::size_t k, std::size_t ef, const py::list& filters,
                 std::size_t exact_below, double gated_above, bool rerank, const py::object& threads) {
-                 const std::size_t dim = g.index.params().dim;
+                 const std::size_t dim = g.params().dim;
                  const float* q = typed<float>(queries, "queries", 2);
                  if (std::size_t(queries.shape(1)) != dim) value_error("queries: wrong dimension");
                  const std::size_t nq = std::size_t(queries.shape(0));
@@ -205,7 +186,7 @@ void bind_graph(py::module_& m) {
                          if (f.is_none()) continue;
                          const FilterNode*& node = seen[f.ptr()];
                          if (!node) {
-                             compiled.push_back(compile(g.index, f));
+                             compiled.push_back(compile(g, f));
                              node = &compiled.back();  // stable: reserved above
                          }
                          per_query[i] = node;
@@ -225,75 +206,30 @@ void bind_graph(py::module_& m) {
                  std::int64_t* i = ids.mutable_data();
                  {
                      py::gil_scoped_release release;
-                     g.index.search(q, nq, filters.empty() ? nullptr : per_query.data(), o, s, i, stats.data());
+                     g.search(q, nq, filters.empty() ? nullptr : per_query.data(), o, s, i, stats.data());
                  }
                  py::list info;
                  for (const SearchStats& st : stats)
                      info.append(py::make_tuple(search_path_name(st.path), st.matches, st.distances, st.visited));
                  return py::make_tuple(scores, ids, info);
              })
-        .def("state",
-             [](const PyGraphIndex& g) {
-                 const GraphState st = g.index.state();
-                 const std::size_t n = st.ids.size(), dim = g.index.params().dim;
-                 py::dict out;
-                 out["ids"] = to_array(st.ids);
-                 out["live"] = to_array(st.live);
-                 out["degrees"] = to_array(st.degrees);
-                 out["edges"] = to_array(st.edges);
-                 out["entry"] = st.entry;
-                 out["pivots"] = to_array(st.pivots);
-                 out["codes"] = to_array(st.codes);
-                 if (g.index.params().storage == DType::f32) {
-                     py::array_t<float> v({py::ssize_t(n), py::ssize_t(dim)});
-                     if (n) std::memcpy(v.mutable_data(), g.index.vectors(), n * dim * sizeof(float));
-                     out["vectors"] = v;
-                 } else {
-                     py::array_t<std::uint16_t> v({py::ssize_t(n), py::ssize_t(dim)});
-                     if (n) std::memcpy(v.mutable_data(), g.index.vectors(), n * dim * sizeof(std::uint16_t));
-                     out["vectors"] = v;
-                 }
-                 py::list columns;
-                 for (const auto& c : g.index.attributes().columns()) {
-                     if (c.kind == ColumnKind::labels)
-                         columns.append(py::make_tuple(c.name, "labels", to_array(c.label_offsets), to_array(c.labels)));
-                     else if (c.kind == ColumnKind::int64)
-                         columns.append(py::make_tuple(c.name, "int64", to_array(c.ints)));
-                     else
-                         columns.append(py::make_tuple(c.name, "float64", to_array(c.floats)));
-                 }
-                 out["columns"] = columns;
-                 return out;
+        .def("params", [](const GraphIndex& g) { return to_python(g.describe_params()); })
+        .def("quantizer",
+             [](const GraphIndex& g) -> py::object {
+                 if (!g.quantizer()) return py::none();
+                 return py::cast(ProductQuantizer(*g.quantizer()));
              })
-        .def("restore",
-             [](PyGraphIndex& g, const py::array& vectors, const py::array& ids, const py::array& live,
-                const py::array& degrees, const py::array& edges, std::uint32_t entry, const py::array& pivots,
-                const py::array& codes, const py::list& columns, bool borrow) {
-                 const bool half = g.index.params().storage == DType::f16;
-                 const std::size_t n = std::size_t(ids.ndim() == 1 ? ids.shape(0) : 0);
-                 if (vectors.ndim() != 2 || std::size_t(vectors.shape(0)) != n ||
-                     std::size_t(vectors.shape(1)) != g.index.params().dim)
-                     value_error("index data is inconsistent: vectors");
-                 const void* rows = half ? static_cast<const void*>(typed<std::uint16_t>(vectors, "vectors", 2))
-                                         : static_cast<const void*>(typed<float>(vectors, "vectors", 2));
-                 GraphState st;
-                 const std::int64_t* id = typed<std::int64_t>(ids, "ids");
-                 st.ids.assign(id, id + n);
-                 const std::uint8_t* l = typed<std::uint8_t>(live, "live");
-                 st.live.assign(l, l + live.shape(0));
-                 const std::uint32_t* d = typed<std::uint32_t>(degrees, "degrees");
-                 st.degrees.assign(d, d + degrees.shape(0));
-                 const std::uint32_t* e = typed<std::uint32_t>(edges, "edges");
-                 st.edges.assign(e, e + edges.shape(0));
-                 st.entry = entry;
-                 const std::uint32_t* pv = typed<std::uint32_t>(pivots, "pivots");
-                 st.pivots.assign(pv, pv + pivots.shape(0));
-                 const std::uint8_t* c = typed<std::uint8_t>(codes, "codes");
-                 st.codes.assign(c, c + codes.shape(0));
-                 const std::vector<ColumnBatch> batch = column_batches(columns, n);
-                 GraphIndex::restore(g.index, std::move(st), rows, borrow, batch);
-                 g.borrowed = borrow ? py::object(vectors) : py::object();
-             });
+        .def("save",
+             [](const GraphIndex& g, const std::string& path) {
+                 py::gil_scoped_release release;
+                 g.save(path);
+             })
+        .def_static("load",
+                    [](const std::string& path, bool mmap, bool verify) {
+                        py::gil_scoped_release release;
+                        return GraphIndex::load(path, mmap, verify);
+                    },
+                    py::arg("path"), py::arg("mmap"), py::arg("verify"));
 }
 
 }  // namespace bindings

@@ -31,12 +31,23 @@ const std::uint8_t* code_matrix(const ProductQuantizer& pq, const py::array& a) 
 
 void bind_pq(py::module_& m) {
     py::class_<ProductQuantizer>(m, "ProductQuantizer")
-        .def(py::init([](std::size_t dim, std::size_t sub, std::size_t nbits, const std::string& metric) {
-                 if (metric != "ip" && metric != "l2") value_error("metric must be 'ip' or 'l2', got '" + metric + "'");
-                 return std::make_unique<ProductQuantizer>(dim, sub, nbits,
-                                                           metric == "ip" ? Metric::inner_product : Metric::l2);
+        .def(py::init([](std::size_t dim, std::size_t sub, std::size_t nbits, const std::string& metric,
+                         const std::string& rotation) {
+                 return std::make_unique<ProductQuantizer>(dim, sub, nbits, metric_from_name(metric),
+                                                           rotation_from_name(rotation));
              }),
-             py::arg("dim"), py::arg("m"), py::arg("nbits"), py::arg("metric"))
+             py::arg("dim"), py::arg("m"), py::arg("nbits"), py::arg("metric"), py::arg("rotation") = "none")
+        .def("params", [](const ProductQuantizer& pq) { return to_python(pq.params()); })
+        .def("save",
+             [](const ProductQuantizer& pq, const std::string& path) {
+                 py::gil_scoped_release release;
+                 pq.save(path);
+             })
+        .def_static("load",
+                    [](const std::string& path) {
+                        py::gil_scoped_release release;
+                        return ProductQuantizer::load(path);
+                    })
         .def_property_readonly("code_size", &ProductQuantizer::code_size)
         .def_property_readonly("trained", &ProductQuantizer::trained)
         .def("centroids",

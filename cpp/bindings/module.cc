@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <system_error>
 
 #include "arrays.h"
 #include "latefold/simd.h"
@@ -22,6 +23,14 @@ void bind_graph(py::module_& m);
 PYBIND11_MODULE(_core, m) {
     namespace lf = latefold;
     m.doc() = "latefold compiled core";
+    // File errors carry their errno: OSError picks the subclass (FileNotFoundError, ...).
+    pybind11::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const std::system_error& e) {
+            PyErr_SetObject(PyExc_OSError, pybind11::make_tuple(e.code().value(), e.what()).ptr());
+        }
+    });
     auto names = [](const std::vector<lf::Isa>& isas) {
         std::vector<std::string> out;
         for (lf::Isa isa : isas) out.emplace_back(lf::isa_name(isa));

@@ -80,26 +80,26 @@ GraphIndex::GraphIndex(const GraphParams& params) : params_(params) {
 
 std::size_t GraphIndex::size() const {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    return live_count_;
+    return data_.live_count;
 }
 
 std::size_t GraphIndex::slots() const {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    return slots_;
+    return data_.slots;
 }
 
 bool GraphIndex::contains(std::int64_t id) const {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    return slot_of_.count(id) != 0;
+    return data_.slot_of.count(id) != 0;
 }
 
 void GraphIndex::set_quantizer(const ProductQuantizer& quantizer) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
-    if (slots_ != 0) fail_argument("a quantizer can only be set on an empty index");
+    if (data_.slots != 0) fail_argument("a quantizer can only be set on an empty index");
     if (!quantizer.trained()) fail_argument("the quantizer is not trained");
     if (quantizer.dim() != params_.dim) fail_argument("the quantizer's dim differs from the index's");
     if (quantizer.metric() != params_.metric) fail_argument("the quantizer's metric differs from the index's");
-    quantizer_ = std::make_unique<ProductQuantizer>(quantizer);
+    data_.quantizer = std::make_unique<ProductQuantizer>(quantizer);
 }
 
 void GraphIndex::row_as_float(std::uint32_t slot, float* out) const {
@@ -112,17 +112,17 @@ void GraphIndex::row_as_float(std::uint32_t slot, float* out) const {
 void GraphIndex::dots(const float* q, const std::uint32_t* slots, std::size_t count, float* out) const {
     const kernels::KernelTable& k = kernels::active_kernels();
     if (params_.storage == DType::f32)
-        k.dot_rows_f32(q, static_cast<const float*>(vectors_), params_.dim, slots, count, params_.dim, out);
+        k.dot_rows_f32(q, reinterpret_cast<const float*>(data_.rows.data()), params_.dim, slots, count, params_.dim, out);
     else
-        k.dot_rows_f16(q, static_cast<const half_bits*>(vectors_), params_.dim, slots, count, params_.dim, out);
+        k.dot_rows_f16(q, reinterpret_cast<const half_bits*>(data_.rows.data()), params_.dim, slots, count, params_.dim, out);
 }
 
 // ---------------------------------------------------------------------------------- traversal
 
 void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::uint64_t* allowed,
                           Scratch& s, SearchStats& stats, const float* lut, float lut_offset) const {
-    const std::uint64_t* gate = allowed ? allowed : live_.data();
-    s.begin(slots_);
+    const std::uint64_t* gate = allowed ? allowed : data_.live.data();
+    s.begin(data_.slots);
     s.candidates.clear();
     s.results.clear();
     // Up to ef = 512 the frontier and the results are one array sorted by distance: every node
@@ -133,7 +133,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     // branches (an insertion moves the tail, a few hundred entries at most).
     enum : std::uint8_t { expanded = 1, eligible = 2 };
     const bool sorted_frontier = ef <= 512;
-    const bool all_eligible = mode == Mode::plain && !allowed && live_count_ == slots_;
+    const bool all_eligible = mode == Mode::plain && !allowed && data_.live_count == data_.slots;
     if (sorted_frontier && s.pool.size() < 2 * ef + 2) s.pool.resize(2 * ef + 2), s.flags.resize(2 * ef + 2);
     std::size_t size = 0, eligible_count = 0, cursor = 0;  // cursor: the closest unexpanded entry
     auto frontier_insert = [&](const Candidate& c, bool ok) {
@@ -184,7 +184,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
         s.products.resize(s.batch.size());
         stats.distances += s.batch.size();
         if (lut) {
-            quantizer_->score_codes(lut, codes_.data(), s.batch.data(), s.batch.size(), s.products.data());
+            data_.quantizer->score_codes(lut, data_.codes.data(), s.batch.data(), s.batch.size(), s.products.data());
             for (std::size_t i = 0; i < s.batch.size(); ++i)
                 consider(s.batch[i], ip ? -s.products[i] : s.products[i] - lut_offset);
             return;
@@ -194,8 +194,8 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     };
 
     // The rows (or codes) of a batch are all requested before the first is scored.
-    const std::size_t code_bytes = lut ? quantizer_->code_size() : 0;
-    const char* fetched = lut ? reinterpret_cast<const char*>(codes_.data()) : static_cast<const char*>(vectors_);
+    const std::size_t code_bytes = lut ? data_.quantizer->code_size() : 0;
+    const char* fetched = lut ? reinterpret_cast<const char*>(data_.codes.data()) : reinterpret_cast<const char*>(data_.rows.data());
     const std::size_t fetched_bytes = lut ? code_bytes : row_bytes();
     const std::size_t prefetched_bytes = std::min(fetched_bytes, kernels::row_prefetch_bytes);
     auto prefetch_row = [&](std::uint32_t slot) __attribute__((always_inline)) {
@@ -203,18 +203,18 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
     };
     // Start from the pivots (or the entry alone): a one-level sketch of the collection, scored
     // from a contiguous copy, so that the beam begins near the query.
-    if (pivots_.empty() || lut) {  // with codes, the pivots are scored by their codes too
-        s.batch.assign(pivots_.begin(), pivots_.end());
-        if (s.batch.empty()) s.batch.push_back(entry_);
+    if (data_.pivots.empty() || lut) {  // with codes, the pivots are scored by their codes too
+        s.batch.assign(data_.pivots.begin(), data_.pivots.end());
+        if (s.batch.empty()) s.batch.push_back(data_.entry);
         for (std::uint32_t p : s.batch) s.visit(p);
         score_batch();
     } else {
-        s.products.resize(pivots_.size());
-        kernels::active_kernels().dot_rows_f32(q, pivot_rows_.data(), params_.dim, pivot_order_.data(),
-                                               pivots_.size(), params_.dim, s.products.data());
-        stats.distances += pivots_.size();
-        for (std::size_t i = 0; i < pivots_.size(); ++i)
-            if (s.visit(pivots_[i])) consider(pivots_[i], distance_of(s.products[i], pivots_[i]));
+        s.products.resize(data_.pivots.size());
+        kernels::active_kernels().dot_rows_f32(q, data_.pivot_rows.data(), params_.dim, data_.pivot_order.data(),
+                                               data_.pivots.size(), params_.dim, s.products.data());
+        stats.distances += data_.pivots.size();
+        for (std::size_t i = 0; i < data_.pivots.size(); ++i)
+            if (s.visit(data_.pivots[i])) consider(data_.pivots[i], distance_of(s.products[i], data_.pivots[i]));
     }
     while (true) {
         Candidate c;
@@ -235,7 +235,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
         // unpredictable, and a mispredicted branch waiting on a cache miss would serialise the
         // misses of the whole list.
         const std::uint32_t* edges = neighbours(c.slot);
-        const std::uint32_t degree = degrees_[c.slot];
+        const std::uint32_t degree = data_.degrees[c.slot];
         s.batch.resize(degree);
         std::size_t fresh = 0;
         for (std::uint32_t e = 0; e < degree; ++e) {
@@ -255,7 +255,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
                     continue;
                 }
                 const std::uint32_t* second = neighbours(v);
-                for (std::uint32_t f = 0; f < degrees_[v]; ++f)
+                for (std::uint32_t f = 0; f < data_.degrees[v]; ++f)
                     if (test_bit(gate, second[f]) && s.visit(second[f])) s.hop.push_back(second[f]);
             }
             s.batch.resize(kept);
@@ -273,7 +273,7 @@ void GraphIndex::exact_scan(const float* q, std::size_t k, const std::uint64_t* 
                             SearchStats& stats) const {
     // Ties between equal distances go to the lower id, as in the final order.
     auto before = [&](const Candidate& a, const Candidate& b) {
-        return a.distance < b.distance || (a.distance == b.distance && ids_[a.slot] < ids_[b.slot]);
+        return a.distance < b.distance || (a.distance == b.distance && data_.ids[a.slot] < data_.ids[b.slot]);
     };
     s.results.clear();
     auto flush = [&]() {
@@ -294,7 +294,7 @@ void GraphIndex::exact_scan(const float* q, std::size_t k, const std::uint64_t* 
         s.batch.clear();
     };
     s.batch.clear();
-    for (std::size_t w = 0; w < bit_words(slots_); ++w)
+    for (std::size_t w = 0; w < bit_words(data_.slots); ++w)
         for (std::uint64_t bits = allowed[w]; bits; bits &= bits - 1) {
             s.batch.push_back(std::uint32_t(w * 64 + std::size_t(__builtin_ctzll(bits))));
             if (s.batch.size() == exact_chunk) flush();
@@ -307,7 +307,7 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
                         SearchStats* stats) const {
     if (options.k == 0) fail_argument("k must be at least 1");
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    const std::size_t k = options.k, ef = std::max(options.ef, k), words = bit_words(slots_);
+    const std::size_t k = options.k, ef = std::max(options.ef, k), words = bit_words(data_.slots);
     const float pad = params_.metric == Metric::inner_product ? -INFINITY : INFINITY;
     // Planner defaults (bench/bench_graph.py): a traversal scores a few hundred to a few thousand
     // vectors, each a cache miss; an exact scan of the allowed ones streams them, several times
@@ -337,8 +337,8 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         shared_matches.resize(order.size());
         parallel_for(order.size(), resolve_threads(options.threads, order.size()), [&](std::size_t f, std::size_t) {
             shared_bits[f].resize(words);
-            evaluate_filter(*order[f], attributes_, shared_bits[f].data());
-            shared_matches[f] = popcount_and(shared_bits[f].data(), live_.data(), shared_bits[f].data(), words);
+            evaluate_filter(*order[f], data_.attributes, shared_bits[f].data());
+            shared_matches[f] = popcount_and(shared_bits[f].data(), data_.live.data(), shared_bits[f].data(), words);
         });
     }
 
@@ -347,7 +347,7 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         const float* q = queries + i * params_.dim;
         SearchStats st;
         const std::uint64_t* allowed = nullptr;
-        std::size_t matches = live_count_;
+        std::size_t matches = data_.live_count;
         if (filters && filters[i]) {
             const auto it = shared.find(filters[i]);
             if (it != shared.end()) {
@@ -355,8 +355,8 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
                 matches = shared_matches[it->second];
             } else {
                 s.allowed.resize(words);
-                evaluate_filter(*filters[i], attributes_, s.allowed.data());
-                matches = popcount_and(s.allowed.data(), live_.data(), s.allowed.data(), words);
+                evaluate_filter(*filters[i], data_.attributes, s.allowed.data());
+                matches = popcount_and(s.allowed.data(), data_.live.data(), s.allowed.data(), words);
                 allowed = s.allowed.data();
             }
         }
@@ -368,20 +368,20 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         // With a quantizer, traversals score codes from the query's tables.
         const float* lut = nullptr;
         auto tables = [&]() {
-            if (!quantizer_) return;
-            s.lut.resize(quantizer_->m() * quantizer_->ksub());
-            quantizer_->lookup_tables(q, 1, s.lut.data(), 1);
+            if (!data_.quantizer) return;
+            s.lut.resize(data_.quantizer->m() * data_.quantizer->ksub());
+            data_.quantizer->lookup_tables(q, 1, s.lut.data(), 1);
             lut = s.lut.data();
         };
         if (matches > 0) {
             // Below a few percent a filtered subgraph falls apart even through two hops (the
             // collapse the filtered-search benchmark reports): scan instead.
-            if (matches <= exact_below || double(matches) < acorn_above * double(live_count_)) {
+            if (matches <= exact_below || double(matches) < acorn_above * double(data_.live_count)) {
                 st.path = SearchPath::exact;
             } else {
                 tables();
                 const Mode mode = !allowed ? Mode::plain
-                                  : double(matches) >= gated_above * double(live_count_) ? Mode::gated : Mode::acorn;
+                                  : double(matches) >= gated_above * double(data_.live_count) ? Mode::gated : Mode::acorn;
                 st.path = mode == Mode::plain ? SearchPath::graph : mode == Mode::gated ? SearchPath::gated : SearchPath::acorn;
                 traverse(q, ef, mode, allowed, s, st, lut, q_norm);
             }
@@ -396,11 +396,11 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
             }
             if (st.path == SearchPath::exact || s.results.size() < std::min(k, matches)) {
                 st.path = SearchPath::exact;
-                exact_scan(q, k, allowed ? allowed : live_.data(), s, st);
+                exact_scan(q, k, allowed ? allowed : data_.live.data(), s, st);
             }
         }
         std::sort(s.results.begin(), s.results.end(), [&](const Candidate& a, const Candidate& b) {
-            return a.distance < b.distance || (a.distance == b.distance && ids_[a.slot] < ids_[b.slot]);
+            return a.distance < b.distance || (a.distance == b.distance && data_.ids[a.slot] < data_.ids[b.slot]);
         });
         for (std::size_t j = 0; j < k; ++j) {
             float score = pad;
@@ -408,7 +408,7 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
             if (j < s.results.size()) {
                 const Candidate& c = s.results[j];
                 score = params_.metric == Metric::inner_product ? -c.distance : std::max(0.0f, c.distance + q_norm);
-                id = ids_[c.slot];
+                id = data_.ids[c.slot];
             }
             scores[i * k + j] = score;
             ids[i * k + j] = id;
@@ -434,14 +434,14 @@ void GraphIndex::prune(std::uint32_t p, std::vector<Candidate>& pool, std::vecto
         if (c.slot == p || c.slot == previous) continue;  // sorted: duplicates are adjacent
         previous = c.slot;
         if (out.size() == params_.degree) break;
-        const float to_p = ip ? norms_[p] + norms_[c.slot] + 2.0f * c.distance : c.distance + norms_[p];
+        const float to_p = ip ? data_.norms[p] + data_.norms[c.slot] + 2.0f * c.distance : c.distance + data_.norms[p];
         const float* x = params_.storage == DType::f32 ? static_cast<const float*>(row(c.slot)) : s.row.data();
         if (params_.storage != DType::f32) row_as_float(c.slot, s.row.data());
         products.resize(out.size());
         dots(x, out.data(), out.size(), products.data());
         bool dominated = false;
         for (std::size_t j = 0; j < out.size() && !dominated; ++j)
-            dominated = alpha2 * (norms_[out[j]] + norms_[c.slot] - 2.0f * products[j]) <= to_p;
+            dominated = alpha2 * (data_.norms[out[j]] + data_.norms[c.slot] - 2.0f * products[j]) <= to_p;
         if (!dominated) out.push_back(c.slot);
     }
 }
@@ -454,12 +454,12 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
     const std::uint64_t key = random::stream_key(first, n);
     for (std::size_t i = n; i > 1; --i)
         std::swap(order[i - 1], order[random::below(random::word(key, i), std::uint32_t(i))]);
-    std::size_t in_graph = live_count_ - n;  // linked vectors before this call
+    std::size_t in_graph = data_.live_count - n;  // linked vectors before this call
     std::size_t pos = 0;
     if (in_graph == 0) {
         // The first vector linked, and the entry point: the one nearest the batch's mean.
         const std::size_t best = nearest_to_mean(order);
-        entry_ = order[best];
+        data_.entry = order[best];
         std::rotate(order.begin(), order.begin() + std::ptrdiff_t(best), order.begin() + std::ptrdiff_t(best) + 1);
         pos = in_graph = 1;
     }
@@ -483,8 +483,8 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
         std::vector<std::pair<std::uint32_t, std::uint32_t>> reverse;
         for (std::size_t i = 0; i < b; ++i) {
             const std::uint32_t p = order[pos + i];
-            std::copy(fresh[i].begin(), fresh[i].end(), edges_.begin() + std::ptrdiff_t(std::size_t(p) * params_.degree));
-            degrees_[p] = std::uint32_t(fresh[i].size());
+            std::copy(fresh[i].begin(), fresh[i].end(), data_.edges.mutable_data() + std::size_t(p) * params_.degree);
+            data_.degrees.at_mut(p) = std::uint32_t(fresh[i].size());
             for (std::uint32_t t : fresh[i]) reverse.emplace_back(t, p);
         }
         std::sort(reverse.begin(), reverse.end());
@@ -495,21 +495,21 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
         parallel_for(starts.size() - 1, resolve_threads(threads, starts.size() - 1), [&](std::size_t g, std::size_t) {
             Scratch& s = thread_scratch();
             const std::uint32_t t = reverse[starts[g]].first;
-            std::uint32_t* edges = edges_.data() + std::size_t(t) * params_.degree;
-            std::vector<std::uint32_t> merged(edges, edges + degrees_[t]);
+            std::uint32_t* edges = data_.edges.mutable_data() + std::size_t(t) * params_.degree;
+            std::vector<std::uint32_t> merged(edges, edges + data_.degrees[t]);
             for (std::size_t r = starts[g]; r < starts[g + 1]; ++r)
                 if (std::find(merged.begin(), merged.end(), reverse[r].second) == merged.end())
                     merged.push_back(reverse[r].second);
             if (merged.size() <= params_.degree) {
                 std::copy(merged.begin(), merged.end(), edges);
-                degrees_[t] = std::uint32_t(merged.size());
+                data_.degrees.at_mut(t) = std::uint32_t(merged.size());
                 return;
             }
             relink(t, merged, s);
         });
         pos += b;
         in_graph += b;
-        if (in_graph >= 2 * entry_chosen_at_) choose_entries();
+        if (in_graph >= 2 * data_.entry_chosen_at) choose_entries();
     }
 }
 
@@ -522,8 +522,8 @@ void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candi
     for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distance_of(products[j], candidates[j]), candidates[j]};
     std::vector<std::uint32_t> kept;
     prune(p, pool, kept, s);
-    std::copy(kept.begin(), kept.end(), edges_.begin() + std::ptrdiff_t(std::size_t(p) * params_.degree));
-    degrees_[p] = std::uint32_t(kept.size());
+    std::copy(kept.begin(), kept.end(), data_.edges.mutable_data() + std::size_t(p) * params_.degree);
+    data_.degrees.at_mut(p) = std::uint32_t(kept.size());
 }
 
 std::size_t GraphIndex::nearest_to_mean(const std::vector<std::uint32_t>& slots) const {
@@ -539,7 +539,7 @@ std::size_t GraphIndex::nearest_to_mean(const std::vector<std::uint32_t>& slots)
     dots(mean.data(), slots.data(), slots.size(), products.data());
     std::size_t best = 0;
     for (std::size_t i = 1; i < slots.size(); ++i)
-        if (norms_[slots[i]] - 2 * products[i] < norms_[slots[best]] - 2 * products[best]) best = i;
+        if (data_.norms[slots[i]] - 2 * products[i] < data_.norms[slots[best]] - 2 * products[best]) best = i;
     return best;
 }
 
@@ -547,42 +547,46 @@ void GraphIndex::choose_entries() {
     // The linked live vectors; the entry is the one nearest their mean, the pivots an even
     // sample of them (the entry first).
     std::vector<std::uint32_t> linked;
-    for (std::uint32_t p = 0; p < slots_; ++p)
-        if (test_bit(live_.data(), p) && (degrees_[p] > 0 || p == entry_)) linked.push_back(p);
-    entry_chosen_at_ = linked.size();
-    pivots_.clear();
+    for (std::uint32_t p = 0; p < data_.slots; ++p)
+        if (test_bit(data_.live.data(), p) && (data_.degrees[p] > 0 || p == data_.entry)) linked.push_back(p);
+    data_.entry_chosen_at = linked.size();
+    data_.pivots.clear();
     if (linked.empty()) return;
-    entry_ = linked[nearest_to_mean(linked)];
-    pivots_.push_back(entry_);
+    data_.entry = linked[nearest_to_mean(linked)];
+    data_.pivots.push_back(data_.entry);
     const std::size_t stride = (linked.size() + max_pivots - 1) / max_pivots;
-    for (std::size_t i = stride / 2; i < linked.size() && pivots_.size() < max_pivots; i += stride)
-        if (linked[i] != entry_) pivots_.push_back(linked[i]);
+    for (std::size_t i = stride / 2; i < linked.size() && data_.pivots.size() < max_pivots; i += stride)
+        if (linked[i] != data_.entry) data_.pivots.push_back(linked[i]);
     load_pivots();
 }
 
 void GraphIndex::load_pivots() {
-    pivot_rows_.resize(pivots_.size() * params_.dim);
-    pivot_order_.resize(pivots_.size());
-    for (std::size_t i = 0; i < pivots_.size(); ++i) {
-        row_as_float(pivots_[i], pivot_rows_.data() + i * params_.dim);
-        pivot_order_[i] = std::uint32_t(i);
+    data_.pivot_rows.resize(data_.pivots.size() * params_.dim);
+    data_.pivot_order.resize(data_.pivots.size());
+    for (std::size_t i = 0; i < data_.pivots.size(); ++i) {
+        row_as_float(data_.pivots[i], data_.pivot_rows.data() + i * params_.dim);
+        data_.pivot_order[i] = std::uint32_t(i);
     }
 }
 
+void GraphIndex::make_writable() {
+    data_.rows.own(), data_.norms.own(), data_.ids.own(), data_.degrees.own(), data_.edges.own(), data_.codes.own();
+}
+
 void GraphIndex::reserve(std::size_t slots) {
+    make_writable();
+    // Rows grow geometrically (by at most 1 GiB at a time): adding in small batches stays linear.
+    AlignedVector<std::uint8_t>& rows = data_.rows.own();
     const std::size_t bytes = slots * row_bytes();
-    if (vectors_ != owned_.data() || owned_.size() < bytes) {
-        AlignedVector<std::uint8_t> grown(std::max(bytes, std::min(2 * owned_.size(), bytes + (std::size_t(1) << 30))));
-        if (slots_) std::memcpy(grown.data(), vectors_, slots_ * row_bytes());
-        owned_.swap(grown);
-        vectors_ = owned_.data();
-    }
-    norms_.resize(slots);
-    ids_.resize(slots);
-    live_.resize(bit_words(slots));
-    degrees_.resize(slots);
-    edges_.resize(slots * params_.degree);
-    if (quantizer_) codes_.resize(slots * quantizer_->code_size());
+    if (rows.capacity() < bytes)
+        rows.reserve(std::max(bytes, std::min(2 * rows.capacity(), bytes + (std::size_t(1) << 30))));
+    rows.resize(bytes);
+    data_.norms.own().resize(slots);
+    data_.ids.own().resize(slots);
+    data_.live.resize(bit_words(slots));
+    data_.degrees.own().resize(slots);
+    data_.edges.own().resize(slots * params_.degree);
+    if (data_.quantizer) data_.codes.own().resize(slots * data_.quantizer->code_size());
 }
 
 void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
@@ -591,18 +595,18 @@ void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
     {
         std::unordered_set<std::int64_t> seen;
         for (std::size_t i = 0; i < n; ++i) {
-            if (slot_of_.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is already in the index");
+            if (data_.slot_of.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is already in the index");
             if (!seen.insert(ids[i]).second) fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
         }
     }
-    if (slots_ + n > std::size_t(UINT32_MAX)) throw std::length_error("too many vectors for one index (2^32 - 1)");
-    attributes_.check(columns, n);
+    if (data_.slots + n > std::size_t(UINT32_MAX)) throw std::length_error("too many vectors for one index (2^32 - 1)");
+    data_.attributes.check(columns, n);
     if (n == 0) return;
-    reserve(slots_ + n);
-    const std::uint32_t first = std::uint32_t(slots_);
-    std::memcpy(static_cast<std::uint8_t*>(owned_.data()) + slots_ * row_bytes(), rows, n * row_bytes());
-    attributes_.append(columns, n);
-    if (quantizer_) {
+    reserve(data_.slots + n);
+    const std::uint32_t first = std::uint32_t(data_.slots);
+    std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), rows, n * row_bytes());
+    data_.attributes.append(columns, n);
+    if (data_.quantizer) {
         std::vector<float> converted;
         const float* x = static_cast<const float*>(rows);
         if (params_.storage != DType::f32) {
@@ -610,46 +614,47 @@ void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
             kernels::active_kernels().f16_to_f32(static_cast<const half_bits*>(rows), converted.data(), n * params_.dim);
             x = converted.data();
         }
-        quantizer_->encode(x, n, codes_.data() + std::size_t(first) * quantizer_->code_size(), threads);
+        data_.quantizer->encode(x, n, data_.codes.mutable_data() + std::size_t(first) * data_.quantizer->code_size(), threads);
     }
     std::vector<float> x(params_.dim);
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t p = first + std::uint32_t(i);
         row_as_float(p, x.data());
-        dots(x.data(), &p, 1, &norms_[p]);
-        ids_[p] = ids[i];
-        slot_of_[ids[i]] = p;
-        set_bit(live_.data(), p);
-        degrees_[p] = 0;
+        dots(x.data(), &p, 1, data_.norms.mutable_data() + p);
+        data_.ids.at_mut(p) = ids[i];
+        data_.slot_of[ids[i]] = p;
+        set_bit(data_.live.data(), p);
+        data_.degrees.at_mut(p) = 0;
     }
-    slots_ += n;
-    live_count_ += n;
+    data_.slots += n;
+    data_.live_count += n;
     insert(first, n, threads);
-    if (!test_bit(live_.data(), entry_)) choose_entries();
+    if (!test_bit(data_.live.data(), data_.entry)) choose_entries();
 }
 
 void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
     std::unordered_set<std::int64_t> seen;
     for (std::size_t i = 0; i < n; ++i) {
-        if (!slot_of_.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is not in the index");
+        if (!data_.slot_of.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is not in the index");
         if (!seen.insert(ids[i]).second) fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
     }
     for (std::size_t i = 0; i < n; ++i) {
-        clear_bit(live_.data(), slot_of_[ids[i]]);
-        slot_of_.erase(ids[i]);
+        clear_bit(data_.live.data(), data_.slot_of[ids[i]]);
+        data_.slot_of.erase(ids[i]);
     }
-    live_count_ -= n;
+    data_.live_count -= n;
 }
 
 void GraphIndex::compact(std::size_t threads) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
-    auto dead = [&](std::uint32_t p) { return !test_bit(live_.data(), p); };
+    make_writable();
+    auto dead = [&](std::uint32_t p) { return !test_bit(data_.live.data(), p); };
     std::vector<std::uint32_t> affected;
-    for (std::uint32_t p = 0; p < slots_; ++p) {
-        if (dead(p) || degrees_[p] == 0) continue;
+    for (std::uint32_t p = 0; p < data_.slots; ++p) {
+        if (dead(p) || data_.degrees[p] == 0) continue;
         const std::uint32_t* e = neighbours(p);
-        if (std::any_of(e, e + degrees_[p], dead)) affected.push_back(p);
+        if (std::any_of(e, e + data_.degrees[p], dead)) affected.push_back(p);
     }
     // Each affected node takes its live neighbours and the live neighbours of its dead ones,
     // then prunes. Only dead nodes' edges are read and only live nodes' edges written.
@@ -658,30 +663,30 @@ void GraphIndex::compact(std::size_t threads) {
         const std::uint32_t p = affected[i];
         std::vector<std::uint32_t> candidates;
         const std::uint32_t* e = neighbours(p);
-        for (std::uint32_t j = 0; j < degrees_[p]; ++j) {
+        for (std::uint32_t j = 0; j < data_.degrees[p]; ++j) {
             if (!dead(e[j])) {
                 candidates.push_back(e[j]);
                 continue;
             }
             const std::uint32_t* f = neighbours(e[j]);
-            for (std::uint32_t m = 0; m < degrees_[e[j]]; ++m)
+            for (std::uint32_t m = 0; m < data_.degrees[e[j]]; ++m)
                 if (!dead(f[m]) && f[m] != p) candidates.push_back(f[m]);
         }
         std::sort(candidates.begin(), candidates.end());
         candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
         relink(p, candidates, s);
     });
-    for (std::uint32_t p = 0; p < slots_; ++p)
-        if (dead(p)) degrees_[p] = 0;
+    for (std::uint32_t p = 0; p < data_.slots; ++p)
+        if (dead(p)) data_.degrees.at_mut(p) = 0;
     choose_entries();
 }
 
 std::vector<std::uint64_t> GraphIndex::slots_of_ids(const std::int64_t* ids, std::size_t n) const {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    std::vector<std::uint64_t> bits(bit_words(slots_), 0);
+    std::vector<std::uint64_t> bits(bit_words(data_.slots), 0);
     for (std::size_t i = 0; i < n; ++i) {
-        auto it = slot_of_.find(ids[i]);
-        if (it == slot_of_.end()) fail_argument("filter: id " + std::to_string(ids[i]) + " is not in the index");
+        auto it = data_.slot_of.find(ids[i]);
+        if (it == data_.slot_of.end()) fail_argument("filter: id " + std::to_string(ids[i]) + " is not in the index");
         set_bit(bits.data(), it->second);
     }
     return bits;
@@ -689,98 +694,10 @@ std::vector<std::uint64_t> GraphIndex::slots_of_ids(const std::int64_t* ids, std
 
 std::vector<std::uint64_t> GraphIndex::slots_of_mask(const std::uint8_t* mask, std::size_t n) const {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    std::vector<std::uint64_t> bits(bit_words(slots_), 0);
-    for (std::size_t p = 0; p < slots_; ++p)
-        if (ids_[p] >= 0 && std::size_t(ids_[p]) < n && mask[ids_[p]]) set_bit(bits.data(), p);
+    std::vector<std::uint64_t> bits(bit_words(data_.slots), 0);
+    for (std::size_t p = 0; p < data_.slots; ++p)
+        if (data_.ids[p] >= 0 && std::size_t(data_.ids[p]) < n && mask[data_.ids[p]]) set_bit(bits.data(), p);
     return bits;
-}
-
-GraphState GraphIndex::state() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
-    GraphState st;
-    st.ids = ids_;
-    st.live.resize(slots_);
-    for (std::size_t p = 0; p < slots_; ++p) st.live[p] = test_bit(live_.data(), p);
-    st.degrees = degrees_;
-    st.edges = edges_;
-    st.entry = entry_;
-    st.pivots = pivots_;
-    st.codes.assign(codes_.begin(), codes_.begin() + std::ptrdiff_t(quantizer_ ? slots_ * quantizer_->code_size() : 0));
-    return st;
-}
-
-void GraphIndex::restore(GraphIndex& index, GraphState st, const void* vectors, bool borrow,
-                         const std::vector<ColumnBatch>& columns) {
-    std::unique_lock<std::shared_mutex> lock(index.mutex_);
-    const std::size_t n = st.ids.size(), R = index.params_.degree;
-    auto corrupt = [](const std::string& what) { fail_argument("index data is inconsistent: " + what); };
-    if (index.slots_ != 0) corrupt("restore into a non-empty index");
-    if (st.live.size() != n || st.degrees.size() != n || st.edges.size() != n * R) corrupt("array sizes");
-    if (n > std::size_t(UINT32_MAX)) corrupt("too many vectors");
-    if (n && st.entry >= n) corrupt("entry point");
-    if (st.pivots.size() > max_pivots) corrupt("pivots");
-    if (st.codes.size() != (index.quantizer_ ? n * index.quantizer_->code_size() : 0)) corrupt("codes");
-    for (std::uint32_t p : st.pivots)
-        if (p >= n) corrupt("pivots");
-    std::unordered_map<std::int64_t, std::uint32_t> slot_of;
-    std::size_t live = 0;
-    for (std::size_t p = 0; p < n; ++p) {
-        if (st.live[p] > 1) corrupt("live flags");
-        if (st.degrees[p] > R) corrupt("degree of slot " + std::to_string(p));
-        for (std::size_t j = 0; j < st.degrees[p]; ++j)
-            if (st.edges[p * R + j] >= n) corrupt("edge of slot " + std::to_string(p));
-        if (st.live[p]) {
-            ++live;
-            if (!slot_of.emplace(st.ids[p], std::uint32_t(p)).second) corrupt("id " + std::to_string(st.ids[p]) + " repeated");
-        }
-    }
-    index.attributes_.check(columns, n);
-    GraphIndex fresh(index.params_);
-    fresh.owned_.clear();
-    if (borrow) {
-        fresh.vectors_ = vectors;
-    } else {
-        fresh.owned_.resize(n * fresh.row_bytes());
-        if (n) std::memcpy(fresh.owned_.data(), vectors, n * fresh.row_bytes());
-        fresh.vectors_ = fresh.owned_.data();
-    }
-    fresh.slots_ = n;
-    fresh.norms_.resize(n);
-    std::vector<float> x(fresh.params_.dim);
-    for (std::uint32_t p = 0; p < n; ++p) {
-        fresh.row_as_float(p, x.data());
-        fresh.dots(x.data(), &p, 1, &fresh.norms_[p]);
-        if (!std::isfinite(fresh.norms_[p])) corrupt("vector " + std::to_string(p) + " is not finite");
-    }
-    fresh.ids_ = std::move(st.ids);
-    fresh.live_.assign(bit_words(n), 0);
-    for (std::size_t p = 0; p < n; ++p)
-        if (st.live[p]) set_bit(fresh.live_.data(), p);
-    fresh.degrees_ = std::move(st.degrees);
-    fresh.edges_ = std::move(st.edges);
-    fresh.slot_of_ = std::move(slot_of);
-    fresh.live_count_ = live;
-    fresh.entry_chosen_at_ = std::size_t(std::count_if(fresh.degrees_.begin(), fresh.degrees_.end(),
-                                                       [](std::uint32_t d) { return d > 0; }));
-    fresh.entry_ = st.entry;
-    fresh.attributes_.append(columns, n);
-    // Move everything but the lock.
-    index.owned_.swap(fresh.owned_);
-    index.vectors_ = borrow ? vectors : index.owned_.data();
-    index.slots_ = fresh.slots_;
-    index.live_count_ = fresh.live_count_;
-    index.norms_.swap(fresh.norms_);
-    index.ids_.swap(fresh.ids_);
-    index.live_.swap(fresh.live_);
-    index.degrees_.swap(fresh.degrees_);
-    index.edges_.swap(fresh.edges_);
-    index.slot_of_.swap(fresh.slot_of_);
-    index.entry_ = fresh.entry_;
-    index.entry_chosen_at_ = fresh.entry_chosen_at_;
-    index.pivots_ = std::move(st.pivots);
-    index.codes_ = std::move(st.codes);
-    index.load_pivots();
-    std::swap(index.attributes_, fresh.attributes_);
 }
 
 }  // namespace latefold

@@ -106,8 +106,9 @@ float key_of(float score, Metric metric) { return metric == Metric::l2 ? -score 
 
 }  // namespace
 
-ProductQuantizer::ProductQuantizer(std::size_t dim, std::size_t m, std::size_t nbits, Metric metric)
-    : dim_(dim), m_(m), nbits_(nbits), metric_(metric) {
+ProductQuantizer::ProductQuantizer(std::size_t dim, std::size_t m, std::size_t nbits, Metric metric,
+                                   PqRotation rotation_kind)
+    : dim_(dim), m_(m), nbits_(nbits), metric_(metric), rotation_kind_(rotation_kind) {
     if (dim == 0) fail_argument("dim must be at least 1");
     if (m == 0 || m > dim)
         fail_argument("m must be in [1, dim] (" + std::to_string(dim) + "), got " + std::to_string(m));

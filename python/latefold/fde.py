@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _core, _io, _validate
+from . import _core, _validate
 from .multivectors import MultiVectorsLike, as_multivectors
 
 PROJECTIONS = ("identity", "ams_sketch", "dense_sign")
@@ -193,20 +193,17 @@ class FDE:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: "os.PathLike[str] | str") -> None:
-        """Writes the encoder (its parameters and generator version: the matrices follow)."""
-        _io.save(path, "fde", {"params": self._params, "rng_version": int(_core.RNG_VERSION)})
+        """Writes the encoder (its parameters and generator version: the matrices follow) to one
+        checksummed file, atomically (README, "Files")."""
+        self._encoder.save(os.fspath(path))
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str") -> "FDE":
-        meta, _ = _io.load(path, "fde")
-        version = meta.get("rng_version")
-        if version != _core.RNG_VERSION:
-            raise ValueError(f"{os.fspath(path)!r} was written with random generator version "
-                             f"{version!r}; this latefold has version {_core.RNG_VERSION}")
-        params = meta.get("params")
-        if not isinstance(params, dict) or set(params) != set(PARAMETERS):
-            raise ValueError(f"{os.fspath(path)!r} is corrupt (FDE parameters)")
-        try:
-            return cls(**params)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{os.fspath(path)!r} holds invalid FDE parameters: {error}") from None
+        """Reads an encoder written by :meth:`save` (or by latefold 0.1.0). ValueError for a file
+        that is damaged, of another kind, or from a newer latefold."""
+        encoder = _core.FdeEncoder.load(os.fspath(path))
+        fde = cls.__new__(cls)
+        params = encoder.params()
+        fde._params, fde._encoder = {name: params[name] for name in PARAMETERS}, encoder
+        return fde
+

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core, _io, _validate
+from . import _core, _validate
 from .pq import ProductQuantizer
 
 METRICS = ("ip", "l2")
@@ -341,55 +341,31 @@ class GraphIndex:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: "os.PathLike[str] | str") -> None:
-        """Writes the index (parameters, vectors, graph, ids, deletions, attributes) to one
-        checksummed file, atomically."""
-        state = self._index.state()
-        arrays = {name: state[name] for name in ("vectors", "ids", "live", "degrees", "edges", "pivots", "codes")}
-        columns = []
-        for i, column in enumerate(state["columns"]):
-            name, kind = column[0], column[1]
-            columns.append([name, kind])
-            if kind == "labels":
-                arrays[f"column{i}_offsets"], arrays[f"column{i}_labels"] = column[2], column[3]
-            else:
-                arrays[f"column{i}_values"] = column[2]
-        meta = {"params": self._params, "entry": int(state["entry"]), "columns": columns}
-        if self._quantizer is not None:
-            meta["quantizer"] = self._quantizer._params
-            arrays.update({f"quantizer_{name}": array for name, array in self._quantizer._state().items()})
-        _io.save(path, "graph", meta, arrays)
+        """Writes the index (parameters, vectors, graph, ids, deletions, attributes, quantizer) to
+        one checksummed file, atomically (README, "Files"). Searches may run meanwhile; changes
+        wait until it is written."""
+        self._index.save(os.fspath(path))
 
     @classmethod
-    def load(cls, path: "os.PathLike[str] | str", *, mmap: bool = False) -> "GraphIndex":
-        """Reads an index written by `save`. ``mmap=True`` maps the vectors from the file
-        instead of reading them (copied on the first ``add``)."""
-        where = repr(os.fspath(path))
-        meta, arrays = _io.load(path, "graph", mmap=mmap)
-        try:
-            quantizer = None
-            if "quantizer" in meta:
-                state = {name: _exact(arrays[f"quantizer_{name}"], np.float32)
-                         for name in ("centroids", "rotation") if f"quantizer_{name}" in arrays}
-                quantizer = ProductQuantizer._restore(meta["quantizer"], state, "the quantizer")
-                if not quantizer.is_trained:
-                    raise ValueError("quantizer centroids")
-            index = cls(**meta["params"], quantizer=quantizer)
-            columns = []
-            for i, (name, kind) in enumerate(meta["columns"]):
-                if kind == "labels":
-                    columns.append((name, kind, _exact(arrays[f"column{i}_offsets"], np.int64),
-                                    _exact(arrays[f"column{i}_labels"], np.int64)))
-                else:
-                    columns.append((name, kind, _exact(arrays[f"column{i}_values"], np.dtype(kind))))
-            storage = np.float32 if index._params["storage"] == "float32" else np.uint16
-            vectors = arrays["vectors"]
-            vectors = vectors if (mmap and vectors.dtype == storage) else _exact(vectors, storage)
-            index._index.restore(vectors, _exact(arrays["ids"], np.int64), _exact(arrays["live"], np.uint8),
-                                 _exact(arrays["degrees"], np.uint32), _exact(arrays["edges"], np.uint32),
-                                 int(meta["entry"]), _exact(arrays["pivots"], np.uint32),
-                                 _exact(arrays.get("codes", np.zeros(0, np.uint8)), np.uint8), columns, bool(mmap))
-        except (KeyError, TypeError, ValueError, OverflowError) as error:
-            raise ValueError(f"{where} is corrupt or not a GraphIndex file ({error})") from None
+    def load(cls, path: "os.PathLike[str] | str", *, mmap: bool = False, verify: bool = True) -> "GraphIndex":
+        """Reads an index written by :meth:`save` (or by latefold 0.1.0).
+
+        ``mmap=True`` maps the file instead of reading it: the vectors, edges, codes and ids are
+        used in place (the page cache holds what searches touch, so an index larger than memory
+        can be searched) and are copied into memory on the first ``add`` or ``compact``; the
+        file is never written. It must not be truncated or rewritten in place while mapped
+        (``save`` replaces a file by renaming, which is safe).
+        ``verify=True`` checks every section's checksum first, which reads the whole file once;
+        ``verify=False`` checks the header, the description and every index the search follows
+        (edges, ids, offsets), but not the vectors' bytes."""
+        if not isinstance(mmap, (bool, np.bool_)) or not isinstance(verify, (bool, np.bool_)):
+            raise TypeError("mmap and verify must be bools")
+        index = cls.__new__(cls)
+        index._index = _core.GraphIndex.load(os.fspath(path), bool(mmap), bool(verify))
+        params = index._index.params()
+        index._params = {name: params[name] for name in ("dim", "metric", "storage", "degree", "ef_construction", "alpha")}
+        quantizer = index._index.quantizer()
+        index._quantizer = None if quantizer is None else ProductQuantizer._wrap(quantizer)
         return index
 
     # ------------------------------------------------------------------ helpers
@@ -500,10 +476,3 @@ def _label_column(name: str, column: Sequence[object], n: int) -> tuple:
     np.cumsum([len(r) for r in rows], out=offsets[1:])
     labels = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     return (name, "labels", offsets, np.ascontiguousarray(labels, dtype=np.int64))
-
-
-def _exact(array: np.ndarray, dtype: Any) -> np.ndarray:
-    """A loaded array as C-contiguous `dtype` (a copy only where needed); no value conversion."""
-    if array.dtype != np.dtype(dtype):
-        raise ValueError(f"array of dtype {array.dtype}, expected {np.dtype(dtype)}")
-    return np.ascontiguousarray(array)

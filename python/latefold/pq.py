@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _core, _io, _validate
+from . import _core, _validate
 
 METRICS = ("ip", "l2")
 ROTATIONS = (None, "random", "opq")
@@ -136,7 +136,7 @@ class ProductQuantizer:
         self._params: Dict[str, Any] = {"dim": dim, "m": m, "nbits": int(nbits), "metric": metric}
         if rotation is not None:
             self._params["rotation"] = rotation
-        self._pq = _core.ProductQuantizer(dim, m, int(nbits), metric)
+        self._pq = _core.ProductQuantizer(dim, m, int(nbits), metric, rotation or "none")
 
     # ------------------------------------------------------------------ description
     dim = property(lambda self: self._params["dim"])
@@ -205,7 +205,7 @@ class ProductQuantizer:
         seed, threads = _seed(seed), _validate.threads(threads)
         kind = self._params.get("rotation")
         # A failed training leaves the quantizer as it was: the rotation is trained on a copy.
-        core = _core.ProductQuantizer(self.dim, self.m, self.nbits, self.metric)
+        core = _core.ProductQuantizer(self.dim, self.m, self.nbits, self.metric, kind or "none")
         if kind is not None:
             rotation = _random_rotation(self.dim, seed)
             if kind == "opq":
@@ -335,56 +335,28 @@ class ProductQuantizer:
         return self._pq.search(c, q, k, rescore, mask, _validate.threads(threads), packed, rows)
 
     # ------------------------------------------------------------------ persistence
-    def _state(self) -> Dict[str, np.ndarray]:
-        """The trained arrays: centroids, and the rotation if any (empty when untrained)."""
-        if not self.is_trained:
-            return {}
-        arrays = {"centroids": self._pq.centroids()}
-        rotation = self.rotation
-        if rotation is not None:
-            arrays["rotation"] = rotation
-        return arrays
-
     def _copy(self) -> "ProductQuantizer":
         """An independent copy (parameters and trained state)."""
-        twin = ProductQuantizer.__new__(ProductQuantizer)
-        twin._params, twin._pq = dict(self._params), self._pq.copy()
-        return twin
+        return ProductQuantizer._wrap(self._pq.copy())
 
     @classmethod
-    def _restore(cls, params: object, arrays: Dict[str, np.ndarray], where: str) -> "ProductQuantizer":
-        """A quantizer from saved parameters and :meth:`_state` arrays; ValueError naming
-        ``where`` when they do not fit together."""
-        if not isinstance(params, dict) or not {"dim", "m", "nbits", "metric"} <= set(params) <= {
-                "dim", "m", "nbits", "metric", "rotation"}:
-            raise ValueError(f"{where} is corrupt (quantizer parameters)")
-        try:
-            pq = cls(**params)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where} holds invalid quantizer parameters: {error}") from None
-        if "centroids" not in arrays:
-            return pq
-        if ("rotation" in arrays) != ("rotation" in params):
-            raise ValueError(f"{where} is corrupt (rotation)")
-        try:
-            if "rotation" in arrays:
-                pq._pq.set_rotation(np.ascontiguousarray(arrays["rotation"], dtype=np.float32))
-            c = np.ascontiguousarray(arrays["centroids"], dtype=np.float32)
-            if c.shape != (pq.ksub * pq.dim,) or not np.isfinite(c).all():
-                raise ValueError("centroids")
-            pq._pq.set_centroids(c)
-        except ValueError as error:
-            raise ValueError(f"{where} is corrupt ({error})") from None
+    def _wrap(cls, core: Any) -> "ProductQuantizer":
+        """A quantizer around a compiled one (its parameters read from it)."""
+        pq = cls.__new__(cls)
+        params = core.params()
+        pq._params = {name: params[name] for name in ("dim", "m", "nbits", "metric", "rotation") if name in params}
+        pq._pq = core
         return pq
 
     def save(self, path: "os.PathLike[str] | str") -> None:
-        """Writes parameters, centroids and rotation (the project's checksummed file format)."""
-        _io.save(path, "pq", {"params": self._params}, self._state())
+        """Writes parameters, centroids and rotation to one checksummed file, atomically
+        (README, "Files")."""
+        self._pq.save(os.fspath(path))
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str") -> "ProductQuantizer":
-        meta, arrays = _io.load(path, "pq")
-        return cls._restore(meta.get("params"), arrays, repr(os.fspath(path)))
+        """Reads a quantizer written by :meth:`save` (or by latefold 0.1.0)."""
+        return cls._wrap(_core.ProductQuantizer.load(os.fspath(path)))
 
 
 def _random_rotation(dim: int, seed: int) -> np.ndarray:

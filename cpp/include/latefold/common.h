@@ -23,6 +23,23 @@ enum class DType : std::uint8_t { f32 = 0, f16 = 1 };
 inline std::size_t dtype_size(DType t) noexcept { return t == DType::f32 ? 4 : 2; }
 inline const char* dtype_name(DType t) noexcept { return t == DType::f32 ? "float32" : "float16"; }
 
+/// How vectors compare: inner product (higher is closer) or squared Euclidean distance (lower).
+enum class Metric : std::uint8_t { inner_product = 0, l2 = 1 };
+
+/// "ip" / "l2", the names of the Python API and of files.
+inline const char* metric_name(Metric metric) noexcept {
+    switch (metric) {
+        case Metric::inner_product: return "ip";
+        case Metric::l2: return "l2";
+    }
+    return "?";
+}
+inline Metric metric_from_name(const std::string& name) {
+    if (name == "ip") return Metric::inner_product;
+    if (name == "l2") return Metric::l2;
+    throw std::invalid_argument("metric must be 'ip' or 'l2', got '" + name + "'");
+}
+
 /// IEEE binary16 stored as raw bits.
 using half_bits = std::uint16_t;
 

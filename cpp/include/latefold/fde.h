@@ -24,16 +24,21 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "latefold/io.h"
 #include "latefold/multivectors.h"
 
 namespace latefold {
 
 enum class FdeProjection : std::uint8_t { identity = 0, ams_sketch = 1, dense_sign = 2 };
+const char* projection_name(FdeProjection projection) noexcept;
+/// "identity", "ams_sketch" or "dense_sign"; std::invalid_argument otherwise.
+FdeProjection projection_from_name(const std::string& name);
 
 struct FdeConfig {
     std::size_t dimension = 0;                 ///< input token dimension d
@@ -66,6 +71,14 @@ public:
     explicit FdeEncoder(const FdeConfig& config);
 
     const FdeConfig& config() const noexcept { return config_; }
+
+    /// The parameters as written to files, under the constructor's names (unset sizes are null).
+    Json params() const;
+    /// Persistence: an encoder is its parameters and the generator version (the matrices follow).
+    void write(io::Writer& writer, const std::string& prefix) const;
+    static FdeEncoder read(const io::Reader& reader, const std::string& prefix);
+    void save(const std::string& path) const;  ///< a file of kind "fde"
+    static FdeEncoder load(const std::string& path);
 
     /// One row of output_dim floats per item: out[i * output_dim + c].
     void encode_queries(const MultiVectorsView& items, float* out, std::size_t threads = 0) const;

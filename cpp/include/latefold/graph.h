@@ -36,12 +36,15 @@
 #include <cstdint>
 #include <memory>
 #include <shared_mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "latefold/attributes.h"
+#include "latefold/buffer.h"
 #include "latefold/common.h"
 #include "latefold/filter.h"
+#include "latefold/io.h"
 #include "latefold/pq.h"
 
 namespace latefold {
@@ -74,32 +77,24 @@ struct GraphSearchOptions {
     std::size_t threads = 0;
 };
 
-/// The arrays that describe an index completely (what save writes and load reads back).
-struct GraphState {
-    std::vector<std::int64_t> ids;        // by slot
-    std::vector<std::uint8_t> live;       // by slot: 1 = searchable, 0 = deleted
-    std::vector<std::uint32_t> degrees;   // by slot
-    std::vector<std::uint32_t> edges;     // slots x degree
-    std::uint32_t entry = 0;
-    std::vector<std::uint32_t> pivots;    // where traversals start
-    std::vector<std::uint8_t> codes;      // slots x code_size, with a quantizer
-};
-
 class GraphIndex {
 public:
     explicit GraphIndex(const GraphParams& params);
     struct Scratch;  ///< per-thread search buffers (internal)
 
     const GraphParams& params() const noexcept { return params_; }
+    /// The parameters as written to files, under the Python constructor's names.
+    Json describe_params() const;
     std::size_t size() const;   ///< live vectors
     std::size_t slots() const;  ///< vectors ever stored (live, deleted, compacted away)
     bool contains(std::int64_t id) const;
-    const AttributeStore& attributes() const noexcept { return attributes_; }
+    /// The attribute columns (not to be read while another thread adds).
+    const AttributeStore& attributes() const noexcept { return data_.attributes; }
 
     /// Scores traversals by PQ codes (see above). Only on an empty index; the quantizer must be
     /// trained, of the index's dim and metric. It is copied.
     void set_quantizer(const ProductQuantizer& quantizer);
-    const ProductQuantizer* quantizer() const noexcept { return quantizer_.get(); }
+    const ProductQuantizer* quantizer() const noexcept { return data_.quantizer.get(); }
 
     /// Adds n vectors (rows of the storage type: float32, or float16 bits) with unique new ids
     /// and their attributes. Validates everything first: on error nothing changes.
@@ -123,13 +118,16 @@ public:
                 const GraphSearchOptions& options, float* scores, std::int64_t* ids,
                 SearchStats* stats) const;
 
-    /// Persistence: the state, and an index rebuilt from one (validated: std::invalid_argument
-    /// when anything is inconsistent). `vectors` (slots x dim, storage type) is copied unless
-    /// `borrow` is set, in which case it must outlive the index or the next add (copy on write).
-    GraphState state() const;
-    const void* vectors() const noexcept { return vectors_; }
-    static void restore(GraphIndex& index, GraphState state, const void* vectors, bool borrow,
-                        const std::vector<ColumnBatch>& columns);
+    /// Persistence. write() describes the index under `prefix` (its quantizer under
+    /// "<prefix>/pq"); the caller keeps the index unchanged until the writer has saved (save()
+    /// holds the index's lock for that). read() validates everything it uses (std::invalid_argument
+    /// naming the file otherwise); with `borrow` the rows, edges and codes stay in the mapped
+    /// file and are copied into memory on the first change (add, compact): the file is never
+    /// written.
+    void write(io::Writer& writer, const std::string& prefix) const;
+    static std::unique_ptr<GraphIndex> read(const io::Reader& reader, const std::string& prefix, bool borrow);
+    void save(const std::string& path) const;  ///< a file of kind "graph"
+    static std::unique_ptr<GraphIndex> load(const std::string& path, bool mmap, bool verify);
 
 private:
     struct Candidate {
@@ -143,15 +141,15 @@ private:
 
     std::size_t row_bytes() const noexcept { return params_.dim * dtype_size(params_.storage); }
     const void* row(std::uint32_t slot) const noexcept {
-        return static_cast<const char*>(vectors_) + std::size_t(slot) * row_bytes();
+        return data_.rows.data() + std::size_t(slot) * row_bytes();
     }
     void row_as_float(std::uint32_t slot, float* out) const;
     void dots(const float* q, const std::uint32_t* slots, std::size_t count, float* out) const;
     float distance_of(float dot, std::uint32_t slot) const noexcept {
-        return params_.metric == Metric::inner_product ? -dot : norms_[slot] - 2.0f * dot;
+        return params_.metric == Metric::inner_product ? -dot : data_.norms[slot] - 2.0f * dot;
     }
     const std::uint32_t* neighbours(std::uint32_t slot) const noexcept {
-        return edges_.data() + std::size_t(slot) * params_.degree;
+        return data_.edges.data() + std::size_t(slot) * params_.degree;
     }
 
     /// lut (nullable): the query's ADC tables; codes are then scored instead of rows, as
@@ -172,26 +170,33 @@ private:
     void load_pivots();
     void reserve(std::size_t slots);
 
+    /// Copies borrowed (mapped) arrays into memory before a change.
+    void make_writable();
+
+    // Everything the index holds, in one place: load builds a Data and moves it in at once.
+    struct Data {
+        Buffer<std::uint8_t> rows;             // slots x row_bytes(), storage type; may be mapped
+        Buffer<float> norms;                   // |x|^2 by slot
+        Buffer<std::int64_t> ids;              // by slot
+        std::vector<std::uint64_t> live;       // bitset by slot
+        Buffer<std::uint32_t> degrees;         // by slot
+        Buffer<std::uint32_t> edges;           // slots x degree; may be mapped
+        Buffer<std::uint8_t> codes;            // slots x code_size, with a quantizer; may be mapped
+        std::unordered_map<std::int64_t, std::uint32_t> slot_of;
+        std::size_t slots = 0, live_count = 0;
+        std::uint32_t entry = 0;
+        std::size_t entry_chosen_at = 0;       // linked vectors when the entry was last chosen
+        std::vector<std::uint32_t> pivots;     // traversal starts: the entry and an even sample
+        std::vector<float> pivot_rows;         // their rows, contiguous float32
+        std::vector<std::uint32_t> pivot_order;  // 0 .. pivots - 1
+        AttributeStore attributes;
+        std::unique_ptr<ProductQuantizer> quantizer;
+    };
+    static constexpr std::size_t max_pivots = 64;
+
     GraphParams params_;
     mutable std::shared_mutex mutex_;  // searches share it; add / remove / compact own it
-    AlignedVector<std::uint8_t> owned_;
-    const void* vectors_ = nullptr;    // owned_.data() or a borrowed (memory-mapped) array
-    std::size_t slots_ = 0, live_count_ = 0;
-    std::vector<float> norms_;              // |x|^2 by slot
-    std::vector<std::int64_t> ids_;         // by slot
-    std::vector<std::uint64_t> live_;       // bitset by slot
-    std::vector<std::uint32_t> degrees_;    // by slot
-    std::vector<std::uint32_t> edges_;      // slots x degree
-    std::unordered_map<std::int64_t, std::uint32_t> slot_of_;
-    std::uint32_t entry_ = 0;
-    std::size_t entry_chosen_at_ = 0;       // linked vectors when the entry was last chosen
-    static constexpr std::size_t max_pivots = 64;
-    std::vector<std::uint32_t> pivots_;     // traversal starts: the entry and an even sample
-    std::vector<float> pivot_rows_;         // their rows, contiguous float32
-    std::vector<std::uint32_t> pivot_order_;  // 0 .. pivots - 1
-    AttributeStore attributes_;
-    std::unique_ptr<ProductQuantizer> quantizer_;
-    std::vector<std::uint8_t> codes_;       // slots x code_size, with a quantizer
+    Data data_;
 };
 
 }  // namespace latefold

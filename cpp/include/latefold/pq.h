@@ -19,13 +19,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "latefold/common.h"
+#include "latefold/io.h"
 
 namespace latefold {
 
-enum class Metric : std::uint8_t { inner_product = 0, l2 = 1 };
+/// The rotation applied before quantization, as the Python API names it (the matrix itself is
+/// set with set_rotation): none, a seeded random one, or one learned by OPQ.
+enum class PqRotation : std::uint8_t { none = 0, random = 1, opq = 2 };
+const char* rotation_name(PqRotation rotation) noexcept;
+PqRotation rotation_from_name(const std::string& name);  ///< std::invalid_argument if unknown
 
 struct PqSearchOptions {
     std::size_t k = 10;
@@ -44,13 +50,23 @@ struct PqSearchOptions {
 
 class ProductQuantizer {
 public:
-    ProductQuantizer(std::size_t dim, std::size_t m, std::size_t nbits, Metric metric);
+    ProductQuantizer(std::size_t dim, std::size_t m, std::size_t nbits, Metric metric,
+                     PqRotation rotation_kind = PqRotation::none);
 
     std::size_t dim() const noexcept { return dim_; }
     std::size_t m() const noexcept { return m_; }
     std::size_t nbits() const noexcept { return nbits_; }
     std::size_t ksub() const noexcept { return std::size_t(1) << nbits_; }
     Metric metric() const noexcept { return metric_; }
+    PqRotation rotation_kind() const noexcept { return rotation_kind_; }
+
+    /// The parameters as written to files, under the Python constructor's names.
+    Json params() const;
+    /// Persistence: parameters, and the centroids and rotation once trained.
+    void write(io::Writer& writer, const std::string& prefix) const;
+    static ProductQuantizer read(const io::Reader& reader, const std::string& prefix);
+    void save(const std::string& path) const;  ///< a file of kind "pq"
+    static ProductQuantizer load(const std::string& path);
     std::size_t code_size() const noexcept { return nbits_ == 8 ? m_ : (m_ + 1) / 2; }
     std::size_t offset(std::size_t s) const noexcept { return offset_[s]; }
     std::size_t width(std::size_t s) const noexcept { return offset_[s + 1] - offset_[s]; }
@@ -102,6 +118,7 @@ private:
 
     std::size_t dim_, m_, nbits_;
     Metric metric_;
+    PqRotation rotation_kind_;
     std::vector<std::size_t> offset_;  // m + 1 subspace boundaries
     std::vector<float> centroids_;     // ksub * dim, per subspace ksub x width(s)
     std::vector<float> packed_centroids_;  // per subspace, the centroids packed for the kernels
