@@ -114,19 +114,13 @@ std::unique_ptr<GraphIndex> GraphIndex::read(const io::Reader& reader, const std
         if (!pq.trained() || pq.dim() != dim || pq.metric() != g.params_.metric) reader.corrupt("quantizer");
         d.quantizer = std::make_unique<ProductQuantizer>(std::move(pq));
     }
-    if (g.params_.storage == DType::f32) {
-        Buffer<float> rows = reader.array<float>(prefix + "/vectors", {n, dim}, borrow);
-        d.rows = borrow ? Buffer<std::uint8_t>::borrow(reinterpret_cast<const std::uint8_t*>(rows.data()),
-                                                        n * g.row_bytes(), reader.file())
-                        : Buffer<std::uint8_t>(AlignedVector<std::uint8_t>(
-                              reinterpret_cast<const std::uint8_t*>(rows.data()),
-                              reinterpret_cast<const std::uint8_t*>(rows.data()) + n * g.row_bytes()));
-    } else {
-        Buffer<half_bits> rows = reader.array<half_bits>(prefix + "/vectors", {n, dim}, borrow);
-        const auto* bytes = reinterpret_cast<const std::uint8_t*>(rows.data());
-        d.rows = borrow ? Buffer<std::uint8_t>::borrow(bytes, n * g.row_bytes(), reader.file())
-                        : Buffer<std::uint8_t>(AlignedVector<std::uint8_t>(bytes, bytes + n * g.row_bytes()));
-    }
+    // The rows as bytes of the storage type, borrowed from the mapping and copied once unless kept.
+    const std::uint8_t* rows =
+        g.params_.storage == DType::f32
+            ? reinterpret_cast<const std::uint8_t*>(reader.array<float>(prefix + "/vectors", {n, dim}, true).data())
+            : reinterpret_cast<const std::uint8_t*>(reader.array<half_bits>(prefix + "/vectors", {n, dim}, true).data());
+    d.rows = borrow ? Buffer<std::uint8_t>::borrow(rows, n * g.row_bytes(), reader.file())
+                    : Buffer<std::uint8_t>(AlignedVector<std::uint8_t>(rows, rows + n * g.row_bytes()));
     d.ids = reader.array<std::int64_t>(prefix + "/ids", {n}, borrow);
     d.degrees = reader.array<std::uint32_t>(prefix + "/degrees", {n}, borrow);
     d.edges = reader.array<std::uint32_t>(prefix + "/edges", {n, R}, borrow);
