@@ -1,0 +1,280 @@
+// GraphIndex construction and change: Vamana insertion in rounds, pruning, entry points and
+// pivots, deletion (tombstones) and compaction (FreshDiskANN's repair).
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <unordered_set>
+
+#include "graph_scratch.h"
+#include "kernels.h"
+#include "latefold/graph.h"
+#include "latefold/random.h"
+#include "latefold/thread_pool.h"
+
+namespace latefold {
+
+// Vamana's RobustPrune: walk the candidates from the closest; keep one unless a kept neighbour s
+// is alpha times closer to it than p is (Euclidean). `pool` holds distances from p.
+void GraphIndex::prune(std::uint32_t p, std::vector<Candidate>& pool, std::vector<std::uint32_t>& out,
+                       Scratch& s) const {
+    std::sort(pool.begin(), pool.end());
+    out.clear();
+    const float alpha2 = params_.alpha * params_.alpha;
+    const bool ip = params_.metric == Metric::inner_product;
+    std::vector<float>& products = s.products;
+    if (params_.storage != DType::f32) s.row.resize(params_.dim);
+    std::uint32_t previous = p;
+    for (const Candidate& c : pool) {
+        if (c.slot == p || c.slot == previous) continue;  // sorted: duplicates are adjacent
+        previous = c.slot;
+        if (out.size() == params_.degree) break;
+        const float to_p = ip ? data_.norms[p] + data_.norms[c.slot] + 2.0f * c.distance : c.distance + data_.norms[p];
+        const float* x = params_.storage == DType::f32 ? static_cast<const float*>(row(c.slot)) : s.row.data();
+        if (params_.storage != DType::f32) row_as_float(c.slot, s.row.data());
+        products.resize(out.size());
+        dots(x, out.data(), out.size(), products.data());
+        bool dominated = false;
+        for (std::size_t j = 0; j < out.size() && !dominated; ++j)
+            dominated = alpha2 * (data_.norms[out[j]] + data_.norms[c.slot] - 2.0f * products[j]) <= to_p;
+        if (!dominated) out.push_back(c.slot);
+    }
+}
+
+void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads) {
+    // Insert in a fixed pseudo-random order: neighbouring rows are often alike (tokens of one
+    // document), and alike vectors in one round could not link to each other.
+    std::vector<std::uint32_t> order(n);
+    std::iota(order.begin(), order.end(), first);
+    const std::uint64_t key = random::stream_key(first, n);
+    for (std::size_t i = n; i > 1; --i)
+        std::swap(order[i - 1], order[random::below(random::word(key, i), std::uint32_t(i))]);
+    std::size_t in_graph = data_.live_count - n;  // linked vectors before this call
+    std::size_t pos = 0;
+    if (in_graph == 0) {
+        // The first vector linked, and the entry point: the one nearest the batch's mean.
+        const std::size_t best = nearest_to_mean(order);
+        data_.entry = order[best];
+        std::rotate(order.begin(), order.begin() + std::ptrdiff_t(best), order.begin() + std::ptrdiff_t(best) + 1);
+        pos = in_graph = 1;
+    }
+    const std::size_t L = std::max(params_.ef_construction, params_.degree);
+    std::vector<std::vector<std::uint32_t>> fresh;
+    while (pos < n) {
+        const std::size_t b = std::min(n - pos, std::max<std::size_t>(1, in_graph / 50));
+        fresh.assign(b, {});
+        // 1. Each vector of the round searches the graph as it was, and prunes what it found.
+        parallel_for(b, resolve_threads(threads, b), [&](std::size_t i, std::size_t) {
+            Scratch& s = thread_scratch();
+            const std::uint32_t p = order[pos + i];
+            s.query.resize(params_.dim);
+            row_as_float(p, s.query.data());
+            SearchStats ignored;
+            traverse(s.query.data(), L, Mode::plain, nullptr, s, ignored);
+            std::vector<Candidate> pool(s.results);
+            prune(p, pool, fresh[i], s);
+        });
+        // 2. Their edges, then the reverse edges in a fixed order (target, source).
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> reverse;
+        for (std::size_t i = 0; i < b; ++i) {
+            const std::uint32_t p = order[pos + i];
+            std::copy(fresh[i].begin(), fresh[i].end(), data_.edges.mutable_data() + std::size_t(p) * params_.degree);
+            data_.degrees.at_mut(p) = std::uint32_t(fresh[i].size());
+            for (std::uint32_t t : fresh[i]) reverse.emplace_back(t, p);
+        }
+        std::sort(reverse.begin(), reverse.end());
+        std::vector<std::size_t> starts;
+        for (std::size_t r = 0; r < reverse.size(); ++r)
+            if (r == 0 || reverse[r].first != reverse[r - 1].first) starts.push_back(r);
+        starts.push_back(reverse.size());
+        parallel_for(starts.size() - 1, resolve_threads(threads, starts.size() - 1), [&](std::size_t g, std::size_t) {
+            Scratch& s = thread_scratch();
+            const std::uint32_t t = reverse[starts[g]].first;
+            std::uint32_t* edges = data_.edges.mutable_data() + std::size_t(t) * params_.degree;
+            std::vector<std::uint32_t> merged(edges, edges + data_.degrees[t]);
+            for (std::size_t r = starts[g]; r < starts[g + 1]; ++r)
+                if (std::find(merged.begin(), merged.end(), reverse[r].second) == merged.end())
+                    merged.push_back(reverse[r].second);
+            if (merged.size() <= params_.degree) {
+                std::copy(merged.begin(), merged.end(), edges);
+                data_.degrees.at_mut(t) = std::uint32_t(merged.size());
+                return;
+            }
+            relink(t, merged, s);
+        });
+        pos += b;
+        in_graph += b;
+        if (in_graph >= 2 * data_.entry_chosen_at) choose_entries();
+    }
+}
+
+void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& s) {
+    s.query.resize(params_.dim);
+    row_as_float(p, s.query.data());
+    std::vector<float> products(candidates.size());
+    dots(s.query.data(), candidates.data(), candidates.size(), products.data());
+    std::vector<Candidate> pool(candidates.size());
+    for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distance_of(products[j], candidates[j]), candidates[j]};
+    std::vector<std::uint32_t> kept;
+    prune(p, pool, kept, s);
+    std::copy(kept.begin(), kept.end(), data_.edges.mutable_data() + std::size_t(p) * params_.degree);
+    data_.degrees.at_mut(p) = std::uint32_t(kept.size());
+}
+
+std::size_t GraphIndex::nearest_to_mean(const std::vector<std::uint32_t>& slots) const {
+    std::vector<double> sum(params_.dim, 0.0);
+    std::vector<float> x(params_.dim);
+    for (std::uint32_t p : slots) {
+        row_as_float(p, x.data());
+        for (std::size_t d = 0; d < params_.dim; ++d) sum[d] += x[d];
+    }
+    std::vector<float> mean(params_.dim);
+    for (std::size_t d = 0; d < params_.dim; ++d) mean[d] = float(sum[d] / double(slots.size()));
+    std::vector<float> products(slots.size());
+    dots(mean.data(), slots.data(), slots.size(), products.data());
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < slots.size(); ++i)
+        if (data_.norms[slots[i]] - 2 * products[i] < data_.norms[slots[best]] - 2 * products[best]) best = i;
+    return best;
+}
+
+void GraphIndex::choose_entries() {
+    // The linked live vectors; the entry is the one nearest their mean, the pivots an even
+    // sample of them (the entry first).
+    std::vector<std::uint32_t> linked;
+    for (std::uint32_t p = 0; p < data_.slots; ++p)
+        if (test_bit(data_.live.data(), p) && (data_.degrees[p] > 0 || p == data_.entry)) linked.push_back(p);
+    data_.entry_chosen_at = linked.size();
+    data_.pivots.clear();
+    if (linked.empty()) return;
+    data_.entry = linked[nearest_to_mean(linked)];
+    data_.pivots.push_back(data_.entry);
+    const std::size_t stride = (linked.size() + max_pivots - 1) / max_pivots;
+    for (std::size_t i = stride / 2; i < linked.size() && data_.pivots.size() < max_pivots; i += stride)
+        if (linked[i] != data_.entry) data_.pivots.push_back(linked[i]);
+    load_pivots();
+}
+
+void GraphIndex::load_pivots() {
+    data_.pivot_rows.resize(data_.pivots.size() * params_.dim);
+    data_.pivot_order.resize(data_.pivots.size());
+    for (std::size_t i = 0; i < data_.pivots.size(); ++i) {
+        row_as_float(data_.pivots[i], data_.pivot_rows.data() + i * params_.dim);
+        data_.pivot_order[i] = std::uint32_t(i);
+    }
+}
+
+void GraphIndex::make_writable() {
+    data_.rows.own(), data_.norms.own(), data_.ids.own(), data_.degrees.own(), data_.edges.own(), data_.codes.own();
+}
+
+void GraphIndex::reserve(std::size_t slots) {
+    make_writable();
+    // Rows grow geometrically (by at most 1 GiB at a time): adding in small batches stays linear.
+    AlignedVector<std::uint8_t>& rows = data_.rows.own();
+    const std::size_t bytes = slots * row_bytes();
+    if (rows.capacity() < bytes)
+        rows.reserve(std::max(bytes, std::min(2 * rows.capacity(), bytes + (std::size_t(1) << 30))));
+    rows.resize(bytes);
+    data_.norms.own().resize(slots);
+    data_.ids.own().resize(slots);
+    data_.live.resize(bit_words(slots));
+    data_.degrees.own().resize(slots);
+    data_.edges.own().resize(slots * params_.degree);
+    if (data_.quantizer) data_.codes.own().resize(slots * data_.quantizer->code_size());
+}
+
+void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
+                     const std::vector<ColumnBatch>& columns, std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    {
+        std::unordered_set<std::int64_t> seen;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (data_.slot_of.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is already in the index");
+            if (!seen.insert(ids[i]).second) fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
+        }
+    }
+    if (data_.slots + n > std::size_t(UINT32_MAX)) throw std::length_error("too many vectors for one index (2^32 - 1)");
+    data_.attributes.check(columns, n);
+    if (n == 0) return;
+    reserve(data_.slots + n);
+    const std::uint32_t first = std::uint32_t(data_.slots);
+    std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), rows, n * row_bytes());
+    data_.attributes.append(columns, n);
+    if (data_.quantizer) {
+        std::vector<float> converted;
+        const float* x = static_cast<const float*>(rows);
+        if (params_.storage != DType::f32) {
+            converted.resize(n * params_.dim);
+            kernels::active_kernels().f16_to_f32(static_cast<const half_bits*>(rows), converted.data(), n * params_.dim);
+            x = converted.data();
+        }
+        data_.quantizer->encode(x, n, data_.codes.mutable_data() + std::size_t(first) * data_.quantizer->code_size(), threads);
+    }
+    std::vector<float> x(params_.dim);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t p = first + std::uint32_t(i);
+        row_as_float(p, x.data());
+        dots(x.data(), &p, 1, data_.norms.mutable_data() + p);
+        data_.ids.at_mut(p) = ids[i];
+        data_.slot_of[ids[i]] = p;
+        set_bit(data_.live.data(), p);
+        data_.degrees.at_mut(p) = 0;
+    }
+    data_.slots += n;
+    data_.live_count += n;
+    insert(first, n, threads);
+    if (!test_bit(data_.live.data(), data_.entry)) choose_entries();
+}
+
+void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unordered_set<std::int64_t> seen;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!data_.slot_of.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is not in the index");
+        if (!seen.insert(ids[i]).second) fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        clear_bit(data_.live.data(), data_.slot_of[ids[i]]);
+        data_.slot_of.erase(ids[i]);
+    }
+    data_.live_count -= n;
+}
+
+void GraphIndex::compact(std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    make_writable();
+    auto dead = [&](std::uint32_t p) { return !test_bit(data_.live.data(), p); };
+    std::vector<std::uint32_t> affected;
+    for (std::uint32_t p = 0; p < data_.slots; ++p) {
+        if (dead(p) || data_.degrees[p] == 0) continue;
+        const std::uint32_t* e = neighbours(p);
+        if (std::any_of(e, e + data_.degrees[p], dead)) affected.push_back(p);
+    }
+    // Each affected node takes its live neighbours and the live neighbours of its dead ones,
+    // then prunes. Only dead nodes' edges are read and only live nodes' edges written.
+    parallel_for(affected.size(), resolve_threads(threads, affected.size()), [&](std::size_t i, std::size_t) {
+        Scratch& s = thread_scratch();
+        const std::uint32_t p = affected[i];
+        std::vector<std::uint32_t> candidates;
+        const std::uint32_t* e = neighbours(p);
+        for (std::uint32_t j = 0; j < data_.degrees[p]; ++j) {
+            if (!dead(e[j])) {
+                candidates.push_back(e[j]);
+                continue;
+            }
+            const std::uint32_t* f = neighbours(e[j]);
+            for (std::uint32_t m = 0; m < data_.degrees[e[j]]; ++m)
+                if (!dead(f[m]) && f[m] != p) candidates.push_back(f[m]);
+        }
+        std::sort(candidates.begin(), candidates.end());
+        candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+        relink(p, candidates, s);
+    });
+    for (std::uint32_t p = 0; p < data_.slots; ++p)
+        if (dead(p)) data_.degrees.at_mut(p) = 0;
+    choose_entries();
+}
+
+}  // namespace latefold
