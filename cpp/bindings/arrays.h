@@ -36,6 +36,25 @@ inline void require_c_contiguous(const py::array& a, const char* name) {
         value_error(std::string(name) + " must be C-contiguous and aligned");
 }
 
+/// The data of a C-contiguous array of element type T with `ndim` dimensions (TypeError naming
+/// the argument otherwise).
+template <class T>
+const T* typed(const py::array& a, const char* name, std::size_t ndim = 1) {
+    if (!py::isinstance<py::array_t<T>>(a) || std::size_t(a.ndim()) != ndim)
+        type_error(std::string(name) + " has the wrong dtype or number of dimensions");
+    require_c_contiguous(a, name);
+    return static_cast<const T*>(a.data());
+}
+
+/// A C-contiguous float32 matrix with `cols` columns (TypeError / ValueError otherwise).
+inline const float* float_matrix(const py::array& a, std::size_t cols, const char* name) {
+    if (!py::isinstance<py::array_t<float>>(a)) type_error(std::string(name) + " must be float32");
+    if (a.ndim() != 2 || std::size_t(a.shape(1)) != cols)
+        value_error(std::string(name) + " must have shape (n, " + std::to_string(cols) + ")");
+    require_c_contiguous(a, name);
+    return static_cast<const float*>(a.data());
+}
+
 /// A (tokens, offsets) pair as a validated view (offsets checked, values not scanned).
 inline MultiVectorsView as_multivectors(const py::array& tokens, const py::array& offsets,
                                         const char* name) {

@@ -1,10 +1,5 @@
-// Filtered graph search: convert, validate, release the GIL, call.
-//
-// Filters arrive compiled by the Python layer as nested tuples (columns already resolved to
-// indices, bounds already converted to the column's type):
-//   ("any" | "all", column, int64 array)   ("range_int", column, lo, hi)
-//   ("range_float", column, lo, hi)        ("ids", int64 array)   ("mask", uint8 array)
-//   ("and" | "or", [children])             ("not", child)
+// Filtered graph search: convert, validate, release the GIL, call. Filters arrive as FilterExpr
+// objects (bind_filter.cc), one per query or None, and are compiled against the index here.
 #include <pybind11/stl.h>
 
 #include <unordered_map>
@@ -16,68 +11,6 @@ namespace latefold {
 namespace bindings {
 
 namespace {
-
-template <class T>
-const T* typed(const py::array& a, const char* name, std::size_t ndim = 1) {
-    if (!py::isinstance<py::array_t<T>>(a) || std::size_t(a.ndim()) != ndim)
-        type_error(std::string(name) + " has the wrong dtype or shape");
-    require_c_contiguous(a, name);
-    return static_cast<const T*>(a.data());
-}
-
-FilterNode compile(const GraphIndex& index, const py::handle& spec) {
-    const py::tuple t = py::reinterpret_borrow<py::tuple>(spec);
-    const std::string op = t[0].cast<std::string>();
-    FilterNode node;
-    const std::size_t columns = index.attributes().columns().size();
-    auto column = [&](const py::handle& h) {
-        const std::size_t c = h.cast<std::size_t>();
-        if (c >= columns) value_error("filter: column index out of range");
-        return c;
-    };
-    auto values = [&](const py::handle& h) {
-        const py::array a = py::reinterpret_borrow<py::array>(h);
-        const std::int64_t* v = typed<std::int64_t>(a, "filter values");
-        return std::vector<std::int64_t>(v, v + a.shape(0));
-    };
-    if (op == "any" || op == "all") {
-        node.op = op == "any" ? FilterNode::Op::labels_any : FilterNode::Op::labels_all;
-        node.column = column(t[1]);
-        if (index.attributes().columns()[node.column].kind != ColumnKind::labels)
-            value_error("filter: labels filter on a numeric column");
-        node.values = values(t[2]);
-    } else if (op == "range_int" || op == "range_float") {
-        node.column = column(t[1]);
-        const ColumnKind kind = index.attributes().columns()[node.column].kind;
-        if (op == "range_int") {
-            if (kind != ColumnKind::int64) value_error("filter: integer range on a non-int64 column");
-            node.op = FilterNode::Op::range_int;
-            node.int_lo = t[2].cast<std::int64_t>();
-            node.int_hi = t[3].cast<std::int64_t>();
-        } else {
-            if (kind != ColumnKind::float64) value_error("filter: float range on a non-float64 column");
-            node.op = FilterNode::Op::range_float;
-            node.float_lo = t[2].cast<double>();
-            node.float_hi = t[3].cast<double>();
-        }
-    } else if (op == "ids") {
-        const py::array a = py::reinterpret_borrow<py::array>(t[1]);
-        node.bits = index.slots_of_ids(typed<std::int64_t>(a, "filter ids"), std::size_t(a.shape(0)));
-    } else if (op == "mask") {
-        const py::array a = py::reinterpret_borrow<py::array>(t[1]);
-        node.bits = index.slots_of_mask(typed<std::uint8_t>(a, "filter mask"), std::size_t(a.shape(0)));
-    } else if (op == "and" || op == "or") {
-        node.op = op == "and" ? FilterNode::Op::all_of : FilterNode::Op::any_of;
-        for (const py::handle child : py::reinterpret_borrow<py::list>(t[1])) node.children.push_back(compile(index, child));
-        if (node.children.empty()) value_error("filter: empty combination");
-    } else if (op == "not") {
-        node.op = FilterNode::Op::none_of;
-        node.children.push_back(compile(index, t[1]));
-    } else {
-        value_error("filter: unknown operation '" + op + "'");
-    }
-    return node;
-}
 
 // Attribute columns from Python: a list of (name, kind, a, b): int64 (a = values), float64
 // (a = values), labels (a = offsets of n + 1, b = labels).
@@ -174,7 +107,7 @@ void bind_graph(py::module_& m) {
                  const float* q = typed<float>(queries, "queries", 2);
                  if (std::size_t(queries.shape(1)) != dim) value_error("queries: wrong dimension");
                  const std::size_t nq = std::size_t(queries.shape(0));
-                 // One compiled filter per distinct spec object (a shared filter compiles once).
+                 // One compiled filter per distinct filter object (a shared filter compiles once).
                  std::vector<FilterNode> compiled;
                  std::vector<const FilterNode*> per_query(nq, nullptr);
                  std::unordered_map<PyObject*, const FilterNode*> seen;
@@ -186,7 +119,7 @@ void bind_graph(py::module_& m) {
                          if (f.is_none()) continue;
                          const FilterNode*& node = seen[f.ptr()];
                          if (!node) {
-                             compiled.push_back(compile(g, f));
+                             compiled.push_back(g.compile_filter(*f.cast<std::shared_ptr<FilterExpr>>()));
                              node = &compiled.back();  // stable: reserved above
                          }
                          per_query[i] = node;

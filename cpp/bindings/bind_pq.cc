@@ -10,15 +10,6 @@ namespace bindings {
 
 namespace {
 
-// A C-contiguous float32 matrix with `cols` columns (TypeError / ValueError otherwise).
-const float* float_matrix(const py::array& a, std::size_t cols, const char* name) {
-    if (!py::isinstance<py::array_t<float>>(a)) type_error(std::string(name) + " must be float32");
-    if (a.ndim() != 2 || std::size_t(a.shape(1)) != cols)
-        value_error(std::string(name) + " must have shape (n, " + std::to_string(cols) + ")");
-    require_c_contiguous(a, name);
-    return static_cast<const float*>(a.data());
-}
-
 const std::uint8_t* code_matrix(const ProductQuantizer& pq, const py::array& a) {
     if (!py::isinstance<py::array_t<std::uint8_t>>(a)) type_error("codes must be uint8");
     if (a.ndim() != 2 || std::size_t(a.shape(1)) != pq.code_size())

@@ -17,6 +17,7 @@ void bind_maxsim(py::module_& m);
 void bind_fde(py::module_& m);
 void bind_pq(py::module_& m);
 void bind_graph(py::module_& m);
+void bind_filter(py::module_& m);
 }  // namespace bindings
 }  // namespace latefold
 
@@ -58,5 +59,6 @@ PYBIND11_MODULE(_core, m) {
     lf::bindings::bind_maxsim(m);
     lf::bindings::bind_fde(m);
     lf::bindings::bind_pq(m);
+    lf::bindings::bind_filter(m);
     lf::bindings::bind_graph(m);
 }

@@ -66,23 +66,4 @@ void GraphIndex::dots(const float* q, const std::uint32_t* slots, std::size_t co
         k.dot_rows_f16(q, reinterpret_cast<const half_bits*>(data_.rows.data()), params_.dim, slots, count, params_.dim, out);
 }
 
-std::vector<std::uint64_t> GraphIndex::slots_of_ids(const std::int64_t* ids, std::size_t n) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
-    std::vector<std::uint64_t> bits(bit_words(data_.slots), 0);
-    for (std::size_t i = 0; i < n; ++i) {
-        auto it = data_.slot_of.find(ids[i]);
-        if (it == data_.slot_of.end()) fail_argument("filter: id " + std::to_string(ids[i]) + " is not in the index");
-        set_bit(bits.data(), it->second);
-    }
-    return bits;
-}
-
-std::vector<std::uint64_t> GraphIndex::slots_of_mask(const std::uint8_t* mask, std::size_t n) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
-    std::vector<std::uint64_t> bits(bit_words(data_.slots), 0);
-    for (std::size_t p = 0; p < data_.slots; ++p)
-        if (data_.ids[p] >= 0 && std::size_t(data_.ids[p]) < n && mask[data_.ids[p]]) set_bit(bits.data(), p);
-    return bits;
-}
-
 }  // namespace latefold

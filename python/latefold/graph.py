@@ -38,10 +38,11 @@ class Filter:
     Combine with ``&``, ``|`` and ``~``.
     """
 
-    __slots__ = ("_op", "_args")
+    __slots__ = ("_op", "_args", "_expr")
 
-    def __init__(self, op: str, *args: Any) -> None:
-        self._op, self._args = op, args
+    def __init__(self, op: str, expr: Any, *args: Any) -> None:
+        # _expr: the compiled core's form, which an index resolves against its columns.
+        self._op, self._args, self._expr = op, args, expr
 
     # constructors
     @staticmethod
@@ -55,7 +56,10 @@ class Filter:
                 raise TypeError(f"Filter.range: {name} must be a number or None, got {type(bound).__name__}")
             if bound is not None and isinstance(bound, float) and math.isnan(bound):
                 raise ValueError(f"Filter.range: {name} is NaN")
-        return Filter("range", _column_name(column), lo, hi)
+        column = _column_name(column)
+        expr = _core.FilterExpr.range(column, _int_bound(lo, math.ceil, _INT64_MIN), _int_bound(hi, math.floor, _INT64_MAX),
+                                      _float_bound(lo, -math.inf), _float_bound(hi, math.inf))
+        return Filter("range", expr, column, lo, hi)
 
     @staticmethod
     def eq(column: str, value: numbers.Real) -> "Filter":
@@ -68,24 +72,27 @@ class Filter:
         array = np.asarray(mask)
         if array.dtype != np.bool_ or array.ndim != 1:
             raise TypeError(f"Filter.mask: mask must be a 1-D bool array, got {array.dtype} with shape {array.shape}")
-        return Filter("mask", np.ascontiguousarray(array).view(np.uint8))
+        array = np.ascontiguousarray(array).view(np.uint8)
+        return Filter("mask", _core.FilterExpr.mask(array), array)
 
     @staticmethod
     def ids(ids: object) -> "Filter":
         array = _validate.int64_array(ids, "Filter.ids")
         if array.ndim != 1:
             raise ValueError(f"Filter.ids: ids must be 1-D, got shape {array.shape}")
-        return Filter("ids", array)
+        return Filter("ids", _core.FilterExpr.ids(array), array)
 
     # combinators
     def __and__(self, other: "Filter") -> "Filter":
-        return Filter("and", self, _as_filter(other, "&"))
+        other = _as_filter(other, "&")
+        return Filter("and", _core.FilterExpr.combine("and", [self._expr, other._expr]), self, other)
 
     def __or__(self, other: "Filter") -> "Filter":
-        return Filter("or", self, _as_filter(other, "|"))
+        other = _as_filter(other, "|")
+        return Filter("or", _core.FilterExpr.combine("or", [self._expr, other._expr]), self, other)
 
     def __invert__(self) -> "Filter":
-        return Filter("not", self)
+        return Filter("not", _core.FilterExpr.combine("not", [self._expr]), self)
 
     def __repr__(self) -> str:
         if self._op in ("and", "or"):
@@ -98,27 +105,6 @@ class Filter:
             return f"Filter.range({self._args[0]!r}, {self._args[1]!r}, {self._args[2]!r})"
         return f"Filter.{self._op}(<{len(self._args[0])} entries>)"
 
-    def _compile(self, columns: Mapping[str, Tuple[int, str]]) -> tuple:
-        """The nested-tuple form the core reads, with columns resolved and bounds converted."""
-        op, args = self._op, self._args
-        if op in ("and", "or"):
-            return (op, [a._compile(columns) for a in args])
-        if op == "not":
-            return ("not", args[0]._compile(columns))
-        if op in ("mask", "ids"):
-            return (op, args[0])
-        index, kind = _lookup(columns, args[0])
-        if op in ("any", "all"):
-            if kind != "labels":
-                raise ValueError(f"filter: column {args[0]!r} holds {kind} values, not labels (use Filter.range / eq)")
-            return (op, index, args[1])
-        if kind == "labels":
-            raise ValueError(f"filter: column {args[0]!r} holds labels (use Filter.labels({args[0]!r}).any / .all)")
-        lo, hi = args[1], args[2]
-        if kind == "float64":
-            return ("range_float", index, -math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
-        return ("range_int", index, _int_bound(lo, math.ceil, _INT64_MIN), _int_bound(hi, math.floor, _INT64_MAX))
-
 
 class _LabelColumn:
     __slots__ = ("_column",)
@@ -127,10 +113,12 @@ class _LabelColumn:
         self._column = column
 
     def any(self, labels: object) -> Filter:
-        return Filter("any", self._column, _labels(labels, "Filter.labels(...).any"))
+        array = _labels(labels, "Filter.labels(...).any")
+        return Filter("any", _core.FilterExpr.labels(self._column, False, array), self._column, array)
 
     def all(self, labels: object) -> Filter:
-        return Filter("all", self._column, _labels(labels, "Filter.labels(...).all"))
+        array = _labels(labels, "Filter.labels(...).all")
+        return Filter("all", _core.FilterExpr.labels(self._column, True, array), self._column, array)
 
 
 def _column_name(column: object) -> str:
@@ -152,13 +140,6 @@ def _as_filter(other: object, op: str) -> Filter:
     return other
 
 
-def _lookup(columns: Mapping[str, Tuple[int, str]], name: str) -> Tuple[int, str]:
-    if name not in columns:
-        known = ", ".join(sorted(columns)) or "none"
-        raise ValueError(f"filter: unknown attribute {name!r} (this index has: {known})")
-    return columns[name]
-
-
 def _int_bound(bound: Optional[numbers.Real], rounding: Any, unbounded: int) -> int:
     """A bound on an int64 column as an int64: fractions round inwards, huge values clamp."""
     if bound is None:
@@ -170,6 +151,16 @@ def _int_bound(bound: Optional[numbers.Real], rounding: Any, unbounded: int) -> 
     else:
         value = int(rounding(bound))
     return min(max(value, _INT64_MIN), _INT64_MAX)
+
+
+def _float_bound(bound: Optional[numbers.Real], unbounded: float) -> float:
+    """A bound on a float64 column: huge integers become infinities of their sign."""
+    if bound is None:
+        return unbounded
+    try:
+        return float(bound)
+    except OverflowError:
+        return math.inf if bound > 0 else -math.inf
 
 
 # ------------------------------------------------------------------------------------------ index
@@ -409,25 +400,14 @@ class GraphIndex:
         return columns
 
     def _compile_filters(self, spec: object, nq: int) -> list:
+        """The filters' core forms, one per query (None: unfiltered); [] without a filter."""
         if spec is None:
             return []
-        columns = {name: (i, kind) for i, (name, kind) in enumerate(self._index.columns())}
         if isinstance(spec, (list, tuple)):
             if len(spec) != nq:
                 raise ValueError(f"filter: a list of filters needs one per query ({nq}), got {len(spec)}")
-            compiled: Dict[int, tuple] = {}
-            out = []
-            for f in spec:
-                if f is None:
-                    out.append(None)
-                    continue
-                key = id(f)
-                if key not in compiled:
-                    compiled[key] = _as_query_filter(f)._compile(columns)
-                out.append(compiled[key])
-            return out
-        one = _as_query_filter(spec)._compile(columns)
-        return [one] * nq
+            return [None if f is None else _as_query_filter(f)._expr for f in spec]
+        return [_as_query_filter(spec)._expr] * nq
 
 
 def _as_query_filter(f: object) -> Filter:

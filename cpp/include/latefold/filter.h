@@ -4,15 +4,33 @@
 // interpreter lock, once per query, into one bit per slot.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "latefold/attributes.h"
 
 namespace latefold {
 
+/// A filter as the user wrote it: columns by name, ids as ids, range bounds for either numeric
+/// kind of column (an int64 column reads [int_lo, int_hi], a float64 column [float_lo, float_hi]).
+/// An index compiles it against its own columns and ids into a FilterNode
+/// (GraphIndex::compile_filter). Children are shared, so combining filters copies no subtree.
+struct FilterExpr {
+    enum class Op : std::uint8_t { labels_any, labels_all, range, ids, mask, all_of, any_of, none_of };
+    Op op = Op::all_of;
+    std::string column;
+    std::vector<std::int64_t> values;  // labels_any / labels_all: the labels; ids: the ids
+    std::vector<std::uint8_t> mask;    // mask: nonzero at the ids kept
+    std::int64_t int_lo = INT64_MIN, int_hi = INT64_MAX;
+    double float_lo = -INFINITY, float_hi = INFINITY;
+    std::vector<std::shared_ptr<const FilterExpr>> children;
+};
+
+/// A filter compiled against one index: columns by position, ids as slots.
 struct FilterNode {
     enum class Op : std::uint8_t {
         labels_any,   // column, values

@@ -106,10 +106,9 @@ public:
     /// Reconnects the neighbours of deleted vectors around them and unlinks the deleted ones.
     void compact(std::size_t threads);
 
-    /// The slots of these ids (std::invalid_argument naming the first unknown id), and of a mask
-    /// indexed by id, as bitsets (bit_words(slots()) words).
-    std::vector<std::uint64_t> slots_of_ids(const std::int64_t* ids, std::size_t n) const;
-    std::vector<std::uint64_t> slots_of_mask(const std::uint8_t* mask, std::size_t n) const;
+    /// A filter against this index's columns and ids (std::invalid_argument naming an unknown
+    /// column or id, or a filter of the wrong kind for its column).
+    FilterNode compile_filter(const FilterExpr& filter) const;
 
     /// Top-k for nq float32 queries; filters[i] (nullable) applies to query i. Writes nq * k
     /// scores (ip: <q, x>, descending; l2: |q - x|^2, ascending) and ids, padded with -inf / +inf
@@ -170,6 +169,7 @@ private:
     void load_pivots();
     void reserve(std::size_t slots);
 
+    FilterNode compile_locked(const FilterExpr& filter) const;  // the caller holds the lock
     /// Copies borrowed (mapped) arrays into memory before a change.
     void make_writable();
 
