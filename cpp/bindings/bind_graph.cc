@@ -52,12 +52,10 @@ void bind_graph(py::module_& m) {
     py::class_<GraphIndex>(m, "GraphIndex")
         .def(py::init([](std::size_t dim, const std::string& metric, const std::string& storage, std::size_t degree,
                          std::size_t ef_construction, float alpha) {
-                 if (storage != "float32" && storage != "float16")
-                     value_error("storage must be 'float32' or 'float16', got '" + storage + "'");
                  GraphParams p;
                  p.dim = dim;
                  p.metric = metric_from_name(metric);
-                 p.storage = storage == "float32" ? DType::f32 : DType::f16;
+                 p.storage = dtype_from_name(storage);
                  p.degree = degree;
                  p.ef_construction = ef_construction;
                  p.alpha = alpha;
@@ -77,10 +75,15 @@ void bind_graph(py::module_& m) {
              })
         .def("add",
              [](GraphIndex& g, const py::array& x, const py::array& ids, const py::list& columns, const py::object& threads) {
-                 const bool half = g.params().storage == DType::f16;
-                 if (x.ndim() != 2 || std::size_t(x.shape(1)) != g.params().dim) value_error("vectors: wrong shape");
-                 const void* rows = half ? static_cast<const void*>(typed<std::uint16_t>(x, "vectors", 2))
-                                         : static_cast<const void*>(typed<float>(x, "vectors", 2));
+                 if (x.ndim() != 2 || std::size_t(x.shape(1)) != g.params().dim)
+                     value_error("vectors must have shape (n, " + std::to_string(g.params().dim) + ")");
+                 const void* rows = nullptr;
+                 switch (g.params().storage) {  // 16-bit types arrive as their bits
+                     case DType::f32: rows = typed<float>(x, "vectors", 2); break;
+                     case DType::f16:
+                     case DType::bf16: rows = typed<std::uint16_t>(x, "vectors", 2); break;
+                     case DType::i8: type_error("vectors: int8 rows need scales");
+                 }
                  const std::size_t n = std::size_t(x.shape(0));
                  const std::int64_t* id = typed<std::int64_t>(ids, "ids");
                  if (std::size_t(ids.shape(0)) != n) value_error("ids: one per vector");
@@ -105,7 +108,8 @@ void bind_graph(py::module_& m) {
                 std::size_t exact_below, double gated_above, bool rerank, const py::object& threads) {
                  const std::size_t dim = g.params().dim;
                  const float* q = typed<float>(queries, "queries", 2);
-                 if (std::size_t(queries.shape(1)) != dim) value_error("queries: wrong dimension");
+                 if (std::size_t(queries.shape(1)) != dim)
+                     value_error("queries must have " + std::to_string(dim) + " columns, got " + std::to_string(queries.shape(1)));
                  const std::size_t nq = std::size_t(queries.shape(0));
                  // One compiled filter per distinct filter object (a shared filter compiles once).
                  std::vector<FilterNode> compiled;

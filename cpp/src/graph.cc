@@ -6,7 +6,6 @@
 #include <mutex>
 #include <string>
 
-#include "kernels.h"
 
 namespace latefold {
 
@@ -25,6 +24,13 @@ GraphIndex::GraphIndex(const GraphParams& params) : params_(params) {
     if (params.degree < 2 || params.degree > 1024) fail_argument("degree must be in [2, 1024]");
     if (params.ef_construction < 1) fail_argument("ef_construction must be at least 1");
     if (!(params.alpha >= 1.0f && params.alpha <= 4.0f)) fail_argument("alpha must be in [1, 4]");
+    switch (params.storage) {
+        case DType::f32:
+        case DType::f16: break;
+        case DType::bf16:
+        case DType::i8:
+            fail_argument(std::string("storage must be 'float32' or 'float16', got '") + dtype_name(params.storage) + "'");
+    }
 }
 
 std::size_t GraphIndex::size() const {
@@ -49,21 +55,6 @@ void GraphIndex::set_quantizer(const ProductQuantizer& quantizer) {
     if (quantizer.dim() != params_.dim) fail_argument("the quantizer's dim differs from the index's");
     if (quantizer.metric() != params_.metric) fail_argument("the quantizer's metric differs from the index's");
     data_.quantizer = std::make_unique<ProductQuantizer>(quantizer);
-}
-
-void GraphIndex::row_as_float(std::uint32_t slot, float* out) const {
-    if (params_.storage == DType::f32)
-        std::memcpy(out, row(slot), params_.dim * sizeof(float));
-    else
-        kernels::active_kernels().f16_to_f32(static_cast<const half_bits*>(row(slot)), out, params_.dim);
-}
-
-void GraphIndex::dots(const float* q, const std::uint32_t* slots, std::size_t count, float* out) const {
-    const kernels::KernelTable& k = kernels::active_kernels();
-    if (params_.storage == DType::f32)
-        k.dot_rows_f32(q, reinterpret_cast<const float*>(data_.rows.data()), params_.dim, slots, count, params_.dim, out);
-    else
-        k.dot_rows_f16(q, reinterpret_cast<const half_bits*>(data_.rows.data()), params_.dim, slots, count, params_.dim, out);
 }
 
 }  // namespace latefold

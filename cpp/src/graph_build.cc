@@ -8,7 +8,6 @@
 #include <unordered_set>
 
 #include "graph_scratch.h"
-#include "kernels.h"
 #include "latefold/graph.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
@@ -24,17 +23,17 @@ void GraphIndex::prune(std::uint32_t p, std::vector<Candidate>& pool, std::vecto
     const float alpha2 = params_.alpha * params_.alpha;
     const bool ip = params_.metric == Metric::inner_product;
     std::vector<float>& products = s.products;
-    if (params_.storage != DType::f32) s.row.resize(params_.dim);
+    const RowStore store = rows();
+    s.row.resize(params_.dim);
     std::uint32_t previous = p;
     for (const Candidate& c : pool) {
         if (c.slot == p || c.slot == previous) continue;  // sorted: duplicates are adjacent
         previous = c.slot;
         if (out.size() == params_.degree) break;
         const float to_p = ip ? data_.norms[p] + data_.norms[c.slot] + 2.0f * c.distance : c.distance + data_.norms[p];
-        const float* x = params_.storage == DType::f32 ? static_cast<const float*>(row(c.slot)) : s.row.data();
-        if (params_.storage != DType::f32) row_as_float(c.slot, s.row.data());
+        store.to_float(c.slot, s.row.data());
         products.resize(out.size());
-        dots(x, out.data(), out.size(), products.data());
+        store.dots(s.row.data(), out.data(), out.size(), products.data());
         bool dominated = false;
         for (std::size_t j = 0; j < out.size() && !dominated; ++j)
             dominated = alpha2 * (data_.norms[out[j]] + data_.norms[c.slot] - 2.0f * products[j]) <= to_p;
@@ -69,9 +68,11 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
             Scratch& s = thread_scratch();
             const std::uint32_t p = order[pos + i];
             s.query.resize(params_.dim);
-            row_as_float(p, s.query.data());
+            const RowStore store = rows();
+            store.to_float(p, s.query.data());
             SearchStats ignored;
-            traverse(s.query.data(), L, Mode::plain, nullptr, s, ignored);
+            traverse(Scorer::exact(store, params_.metric, data_.norms.data(), s.query.data()), L, Mode::plain, nullptr,
+                     s, ignored);
             std::vector<Candidate> pool(s.results);
             prune(p, pool, fresh[i], s);
         });
@@ -111,11 +112,13 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
 
 void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& s) {
     s.query.resize(params_.dim);
-    row_as_float(p, s.query.data());
-    std::vector<float> products(candidates.size());
-    dots(s.query.data(), candidates.data(), candidates.size(), products.data());
+    const RowStore store = rows();
+    store.to_float(p, s.query.data());
+    std::vector<float> distances(candidates.size());
+    Scorer::exact(store, params_.metric, data_.norms.data(), s.query.data())
+        .distances(candidates.data(), candidates.size(), distances.data());
     std::vector<Candidate> pool(candidates.size());
-    for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distance_of(products[j], candidates[j]), candidates[j]};
+    for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distances[j], candidates[j]};
     std::vector<std::uint32_t> kept;
     prune(p, pool, kept, s);
     std::copy(kept.begin(), kept.end(), data_.edges.mutable_data() + std::size_t(p) * params_.degree);
@@ -123,16 +126,17 @@ void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candi
 }
 
 std::size_t GraphIndex::nearest_to_mean(const std::vector<std::uint32_t>& slots) const {
+    const RowStore store = rows();
     std::vector<double> sum(params_.dim, 0.0);
     std::vector<float> x(params_.dim);
     for (std::uint32_t p : slots) {
-        row_as_float(p, x.data());
+        store.to_float(p, x.data());
         for (std::size_t d = 0; d < params_.dim; ++d) sum[d] += x[d];
     }
     std::vector<float> mean(params_.dim);
     for (std::size_t d = 0; d < params_.dim; ++d) mean[d] = float(sum[d] / double(slots.size()));
     std::vector<float> products(slots.size());
-    dots(mean.data(), slots.data(), slots.size(), products.data());
+    store.dots(mean.data(), slots.data(), slots.size(), products.data());
     std::size_t best = 0;
     for (std::size_t i = 1; i < slots.size(); ++i)
         if (data_.norms[slots[i]] - 2 * products[i] < data_.norms[slots[best]] - 2 * products[best]) best = i;
@@ -160,7 +164,7 @@ void GraphIndex::load_pivots() {
     data_.pivot_rows.resize(data_.pivots.size() * params_.dim);
     data_.pivot_order.resize(data_.pivots.size());
     for (std::size_t i = 0; i < data_.pivots.size(); ++i) {
-        row_as_float(data_.pivots[i], data_.pivot_rows.data() + i * params_.dim);
+        rows().to_float(data_.pivots[i], data_.pivot_rows.data() + i * params_.dim);
         data_.pivot_order[i] = std::uint32_t(i);
     }
 }
@@ -185,7 +189,7 @@ void GraphIndex::reserve(std::size_t slots) {
     if (data_.quantizer) data_.codes.own().resize(slots * data_.quantizer->code_size());
 }
 
-void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
+void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n,
                      const std::vector<ColumnBatch>& columns, std::size_t threads) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
     {
@@ -200,23 +204,24 @@ void GraphIndex::add(const void* rows, const std::int64_t* ids, std::size_t n,
     if (n == 0) return;
     reserve(data_.slots + n);
     const std::uint32_t first = std::uint32_t(data_.slots);
-    std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), rows, n * row_bytes());
+    std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), vectors, n * row_bytes());
     data_.attributes.append(columns, n);
     if (data_.quantizer) {
         std::vector<float> converted;
-        const float* x = static_cast<const float*>(rows);
+        const float* x = static_cast<const float*>(vectors);
         if (params_.storage != DType::f32) {
             converted.resize(n * params_.dim);
-            kernels::active_kernels().f16_to_f32(static_cast<const half_bits*>(rows), converted.data(), n * params_.dim);
+            for (std::uint32_t i = 0; i < n; ++i) rows().to_float(first + i, converted.data() + i * params_.dim);
             x = converted.data();
         }
         data_.quantizer->encode(x, n, data_.codes.mutable_data() + std::size_t(first) * data_.quantizer->code_size(), threads);
     }
+    const RowStore store = rows();
     std::vector<float> x(params_.dim);
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t p = first + std::uint32_t(i);
-        row_as_float(p, x.data());
-        dots(x.data(), &p, 1, data_.norms.mutable_data() + p);
+        store.to_float(p, x.data());
+        store.dots(x.data(), &p, 1, data_.norms.mutable_data() + p);
         data_.ids.at_mut(p) = ids[i];
         data_.slot_of[ids[i]] = p;
         set_bit(data_.live.data(), p);

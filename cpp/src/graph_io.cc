@@ -10,14 +10,6 @@ namespace latefold {
 
 namespace {
 
-const char* storage_name(DType storage) noexcept { return storage == DType::f32 ? "float32" : "float16"; }
-
-DType storage_from_name(const std::string& name) {
-    if (name == "float32") return DType::f32;
-    if (name == "float16") return DType::f16;
-    fail_argument("storage must be 'float32' or 'float16', got '" + name + "'");
-}
-
 ColumnKind column_kind_from_name(const std::string& name) {
     for (ColumnKind kind : {ColumnKind::int64, ColumnKind::float64, ColumnKind::labels})
         if (name == column_kind_name(kind)) return kind;
@@ -34,7 +26,7 @@ Json GraphIndex::describe_params() const {
     return Json::object()
         .set("dim", static_cast<unsigned long long>(params_.dim))
         .set("metric", metric_name(params_.metric))
-        .set("storage", storage_name(params_.storage))
+        .set("storage", dtype_name(params_.storage))
         .set("degree", static_cast<unsigned long long>(params_.degree))
         .set("ef_construction", static_cast<unsigned long long>(params_.ef_construction))
         .set("alpha", double(params_.alpha));
@@ -87,7 +79,7 @@ std::unique_ptr<GraphIndex> GraphIndex::read(const io::Reader& reader, const std
         GraphParams params;
         params.dim = std::size_t(p.at("dim").as_uint());
         params.metric = metric_from_name(p.at("metric").as_string());
-        params.storage = storage_from_name(p.at("storage").as_string());
+        params.storage = dtype_from_name(p.at("storage").as_string());
         params.degree = std::size_t(p.at("degree").as_uint());
         params.ef_construction = std::size_t(p.at("ef_construction").as_uint());
         params.alpha = float(p.at("alpha").as_number());
@@ -170,10 +162,11 @@ std::unique_ptr<GraphIndex> GraphIndex::read(const io::Reader& reader, const std
         d.norms = reader.array<float>(prefix + "/norms", {n}, borrow);
     } else {
         AlignedVector<float> norms(n);
+        const RowStore store = g.rows();
         std::vector<float> x(dim);
         for (std::uint32_t p = 0; p < n; ++p) {
-            g.row_as_float(p, x.data());
-            g.dots(x.data(), &p, 1, &norms[p]);
+            store.to_float(p, x.data());
+            store.dots(x.data(), &p, 1, &norms[p]);
             if (!std::isfinite(norms[p])) reader.corrupt("vector " + std::to_string(p) + " is not finite");
         }
         d.norms = Buffer<float>(std::move(norms));

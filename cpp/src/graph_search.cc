@@ -28,8 +28,8 @@ constexpr std::size_t exact_chunk = 256;
 
 }  // namespace
 
-void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::uint64_t* allowed,
-                          Scratch& s, SearchStats& stats, const float* lut, float lut_offset) const {
+void GraphIndex::traverse(const Scorer& scorer, std::size_t ef, Mode mode, const std::uint64_t* allowed,
+                          Scratch& s, SearchStats& stats) const {
     const std::uint64_t* gate = allowed ? allowed : data_.live.data();
     s.begin(data_.slots);
     s.candidates.clear();
@@ -88,42 +88,33 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
             s.results.pop_back();
         }
     };
-    const bool ip = params_.metric == Metric::inner_product;
     auto score_batch = [&]() {
         s.products.resize(s.batch.size());
         stats.distances += s.batch.size();
-        if (lut) {
-            data_.quantizer->score_codes(lut, data_.codes.data(), s.batch.data(), s.batch.size(), s.products.data());
-            for (std::size_t i = 0; i < s.batch.size(); ++i)
-                consider(s.batch[i], ip ? -s.products[i] : s.products[i] - lut_offset);
-            return;
-        }
-        dots(q, s.batch.data(), s.batch.size(), s.products.data());
-        for (std::size_t i = 0; i < s.batch.size(); ++i) consider(s.batch[i], distance_of(s.products[i], s.batch[i]));
+        scorer.distances(s.batch.data(), s.batch.size(), s.products.data());
+        for (std::size_t i = 0; i < s.batch.size(); ++i) consider(s.batch[i], s.products[i]);
     };
 
     // The rows (or codes) of a batch are all requested before the first is scored.
-    const std::size_t code_bytes = lut ? data_.quantizer->code_size() : 0;
-    const char* fetched = lut ? reinterpret_cast<const char*>(data_.codes.data()) : reinterpret_cast<const char*>(data_.rows.data());
-    const std::size_t fetched_bytes = lut ? code_bytes : row_bytes();
-    const std::size_t prefetched_bytes = std::min(fetched_bytes, kernels::row_prefetch_bytes);
+    const std::size_t prefetched_bytes = std::min(scorer.fetched_bytes(), kernels::row_prefetch_bytes);
     auto prefetch_row = [&](std::uint32_t slot) __attribute__((always_inline)) {
-        kernels::prefetch_lines(fetched + std::size_t(slot) * fetched_bytes, prefetched_bytes);
+        kernels::prefetch_lines(scorer.fetched(slot), prefetched_bytes);
     };
     // Start from the pivots (or the entry alone): a one-level sketch of the collection, scored
     // from a contiguous copy, so that the beam begins near the query.
-    if (data_.pivots.empty() || lut) {  // with codes, the pivots are scored by their codes too
+    if (data_.pivots.empty() || !scorer.is_exact()) {  // with codes, the pivots are scored by their codes too
         s.batch.assign(data_.pivots.begin(), data_.pivots.end());
         if (s.batch.empty()) s.batch.push_back(data_.entry);
         for (std::uint32_t p : s.batch) s.visit(p);
         score_batch();
     } else {
         s.products.resize(data_.pivots.size());
-        kernels::active_kernels().dot_rows_f32(q, data_.pivot_rows.data(), params_.dim, data_.pivot_order.data(),
-                                               data_.pivots.size(), params_.dim, s.products.data());
+        kernels::active_kernels().dot_rows_f32(scorer.query(), data_.pivot_rows.data(), params_.dim,
+                                               data_.pivot_order.data(), data_.pivots.size(), params_.dim,
+                                               s.products.data());
         stats.distances += data_.pivots.size();
         for (std::size_t i = 0; i < data_.pivots.size(); ++i)
-            if (s.visit(data_.pivots[i])) consider(data_.pivots[i], distance_of(s.products[i], data_.pivots[i]));
+            if (s.visit(data_.pivots[i])) consider(data_.pivots[i], scorer.distance_of_dot(s.products[i], data_.pivots[i]));
     }
     while (true) {
         Candidate c;
@@ -178,7 +169,7 @@ void GraphIndex::traverse(const float* q, std::size_t ef, Mode mode, const std::
             if (s.flags[i] & eligible) s.results.push_back(s.pool[i]);
 }
 
-void GraphIndex::exact_scan(const float* q, std::size_t k, const std::uint64_t* allowed, Scratch& s,
+void GraphIndex::exact_scan(const Scorer& exact, std::size_t k, const std::uint64_t* allowed, Scratch& s,
                             SearchStats& stats) const {
     // Ties between equal distances go to the lower id, as in the final order.
     auto before = [&](const Candidate& a, const Candidate& b) {
@@ -187,10 +178,10 @@ void GraphIndex::exact_scan(const float* q, std::size_t k, const std::uint64_t* 
     s.results.clear();
     auto flush = [&]() {
         s.products.resize(s.batch.size());
-        dots(q, s.batch.data(), s.batch.size(), s.products.data());
+        exact.distances(s.batch.data(), s.batch.size(), s.products.data());
         stats.distances += s.batch.size();
         for (std::size_t i = 0; i < s.batch.size(); ++i) {
-            const Candidate c{distance_of(s.products[i], s.batch[i]), s.batch[i]};
+            const Candidate c{s.products[i], s.batch[i]};
             if (s.results.size() < k) {
                 s.results.push_back(c);
                 std::push_heap(s.results.begin(), s.results.end(), before);
@@ -274,13 +265,14 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         float q_norm = 0.0f;
         if (params_.metric == Metric::l2)
             for (std::size_t d = 0; d < params_.dim; ++d) q_norm += q[d] * q[d];
+        const RowStore store = rows();
+        const Scorer exact = Scorer::exact(store, params_.metric, data_.norms.data(), q);
         // With a quantizer, traversals score codes from the query's tables.
-        const float* lut = nullptr;
-        auto tables = [&]() {
-            if (!data_.quantizer) return;
+        auto traversal_scorer = [&]() {
+            if (!data_.quantizer) return exact;
             s.lut.resize(data_.quantizer->m() * data_.quantizer->ksub());
             data_.quantizer->lookup_tables(q, 1, s.lut.data(), 1);
-            lut = s.lut.data();
+            return Scorer::codes(*data_.quantizer, data_.codes.data(), s.lut.data(), q_norm);
         };
         if (matches > 0) {
             // Below a few percent a filtered subgraph falls apart even through two hops (the
@@ -288,24 +280,24 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
             if (matches <= exact_below || double(matches) < acorn_above * double(data_.live_count)) {
                 st.path = SearchPath::exact;
             } else {
-                tables();
+                const Scorer scorer = traversal_scorer();
                 const Mode mode = !allowed ? Mode::plain
                                   : double(matches) >= gated_above * double(data_.live_count) ? Mode::gated : Mode::acorn;
                 st.path = mode == Mode::plain ? SearchPath::graph : mode == Mode::gated ? SearchPath::gated : SearchPath::acorn;
-                traverse(q, ef, mode, allowed, s, st, lut, q_norm);
+                traverse(scorer, ef, mode, allowed, s, st);
             }
-            if (lut && options.rerank && st.path != SearchPath::exact) {
+            if (data_.quantizer && options.rerank && st.path != SearchPath::exact) {
                 // The traversal ranked by codes: re-score what it kept from the rows.
                 s.batch.clear();
                 for (const Candidate& c : s.results) s.batch.push_back(c.slot);
                 s.products.resize(s.batch.size());
-                dots(q, s.batch.data(), s.batch.size(), s.products.data());
+                exact.distances(s.batch.data(), s.batch.size(), s.products.data());
                 st.distances += s.batch.size();
-                for (std::size_t j = 0; j < s.batch.size(); ++j) s.results[j].distance = distance_of(s.products[j], s.batch[j]);
+                for (std::size_t j = 0; j < s.batch.size(); ++j) s.results[j].distance = s.products[j];
             }
             if (st.path == SearchPath::exact || s.results.size() < std::min(k, matches)) {
                 st.path = SearchPath::exact;
-                exact_scan(q, k, allowed ? allowed : data_.live.data(), s, st);
+                exact_scan(exact, k, allowed ? allowed : data_.live.data(), s, st);
             }
         }
         std::sort(s.results.begin(), s.results.end(), [&](const Candidate& a, const Candidate& b) {

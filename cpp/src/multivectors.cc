@@ -19,6 +19,9 @@ void MultiVectorsView::validate(const char* name) const {
         fail_argument(n + ": offsets[-1] = " + std::to_string(offsets[count]) +
                       " does not match the number of token rows (" + std::to_string(rows) + ")");
     if (!tokens) fail_argument(n + ": tokens are missing");
+    if ((dtype == DType::i8) != (scales != nullptr))
+        fail_argument(n + (dtype == DType::i8 ? ": int8 tokens need a scale per token"
+                                               : ": scales are for int8 tokens only"));
 }
 
 namespace {
@@ -40,12 +43,23 @@ std::int64_t first_bad_row(const Bits* data, std::size_t rows, std::size_t dim, 
 }  // namespace
 
 std::int64_t first_non_finite_row(const void* tokens, std::size_t rows, std::size_t dim,
-                                  std::size_t row_stride, DType dtype) noexcept {
-    if (dtype == DType::f32)
-        return first_bad_row<std::uint32_t, 0x7F800000u>(static_cast<const std::uint32_t*>(tokens),
-                                                         rows, dim, row_stride);
-    return first_bad_row<std::uint16_t, 0x7C00u>(static_cast<const std::uint16_t*>(tokens), rows,
-                                                 dim, row_stride);
+                                  std::size_t row_stride, DType dtype, const float* scales) noexcept {
+    switch (dtype) {
+        case DType::f32:
+            return first_bad_row<std::uint32_t, 0x7F800000u>(static_cast<const std::uint32_t*>(tokens), rows, dim,
+                                                             row_stride);
+        case DType::f16:
+            return first_bad_row<std::uint16_t, 0x7C00u>(static_cast<const std::uint16_t*>(tokens), rows, dim,
+                                                         row_stride);
+        case DType::bf16:
+            return first_bad_row<std::uint16_t, 0x7F80u>(static_cast<const std::uint16_t*>(tokens), rows, dim,
+                                                         row_stride);
+        case DType::i8:  // integers are finite; their scales may not be
+            return scales ? first_bad_row<std::uint32_t, 0x7F800000u>(reinterpret_cast<const std::uint32_t*>(scales),
+                                                                      rows, 1, 1)
+                          : -1;
+    }
+    return -1;
 }
 
 }  // namespace latefold

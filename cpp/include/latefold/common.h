@@ -17,11 +17,38 @@
 
 namespace latefold {
 
-/// Element type of stored token vectors.
-enum class DType : std::uint8_t { f32 = 0, f16 = 1 };
+/// Element type of stored vectors and tokens: IEEE binary32 and binary16, bfloat16 (the top half
+/// of a binary32), and int8 with a float32 scale per vector (value = scale * integer). Every
+/// switch over it names each type and has no default: the core builds with -Werror=switch, so a
+/// path that does not handle a type fails to compile instead of silently taking another's branch.
+enum class DType : std::uint8_t { f32 = 0, f16 = 1, bf16 = 2, i8 = 3 };
 
-inline std::size_t dtype_size(DType t) noexcept { return t == DType::f32 ? 4 : 2; }
-inline const char* dtype_name(DType t) noexcept { return t == DType::f32 ? "float32" : "float16"; }
+constexpr std::size_t dtype_size(DType t) noexcept {
+    switch (t) {
+        case DType::f32: return 4;
+        case DType::f16: return 2;
+        case DType::bf16: return 2;
+        case DType::i8: return 1;
+    }
+    return 0;
+}
+
+/// numpy's names: "float32", "float16", "bfloat16", "int8".
+inline const char* dtype_name(DType t) noexcept {
+    switch (t) {
+        case DType::f32: return "float32";
+        case DType::f16: return "float16";
+        case DType::bf16: return "bfloat16";
+        case DType::i8: return "int8";
+    }
+    return "?";
+}
+
+inline DType dtype_from_name(const std::string& name) {
+    for (DType t : {DType::f32, DType::f16, DType::bf16, DType::i8})
+        if (name == dtype_name(t)) return t;
+    throw std::invalid_argument("unknown element type '" + name + "'");
+}
 
 /// How vectors compare: inner product (higher is closer) or squared Euclidean distance (lower).
 enum class Metric : std::uint8_t { inner_product = 0, l2 = 1 };

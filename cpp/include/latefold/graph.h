@@ -46,6 +46,7 @@
 #include "latefold/filter.h"
 #include "latefold/io.h"
 #include "latefold/pq.h"
+#include "latefold/row_store.h"
 
 namespace latefold {
 
@@ -98,7 +99,7 @@ public:
 
     /// Adds n vectors (rows of the storage type: float32, or float16 bits) with unique new ids
     /// and their attributes. Validates everything first: on error nothing changes.
-    void add(const void* rows, const std::int64_t* ids, std::size_t n,
+    void add(const void* vectors, const std::int64_t* ids, std::size_t n,
              const std::vector<ColumnBatch>& columns, std::size_t threads);
     /// Tombstones the vectors with these ids: they leave every result at once. On error (an id
     /// unknown or repeated) nothing changes.
@@ -139,11 +140,7 @@ private:
     enum class Mode : std::uint8_t { plain, gated, acorn };
 
     std::size_t row_bytes() const noexcept { return params_.dim * dtype_size(params_.storage); }
-    const void* row(std::uint32_t slot) const noexcept {
-        return data_.rows.data() + std::size_t(slot) * row_bytes();
-    }
-    void row_as_float(std::uint32_t slot, float* out) const;
-    void dots(const float* q, const std::uint32_t* slots, std::size_t count, float* out) const;
+    RowStore rows() const noexcept { return RowStore{data_.rows.data(), params_.dim, params_.storage, nullptr}; }
     float distance_of(float dot, std::uint32_t slot) const noexcept {
         return params_.metric == Metric::inner_product ? -dot : data_.norms[slot] - 2.0f * dot;
     }
@@ -151,12 +148,10 @@ private:
         return data_.edges.data() + std::size_t(slot) * params_.degree;
     }
 
-    /// lut (nullable): the query's ADC tables; codes are then scored instead of rows, as
-    /// distance -score (ip) or score - lut_offset (l2, lut_offset = |q|^2).
-    void traverse(const float* q, std::size_t ef, Mode mode, const std::uint64_t* allowed,
-                  Scratch& scratch, SearchStats& stats, const float* lut = nullptr,
-                  float lut_offset = 0.0f) const;
-    void exact_scan(const float* q, std::size_t k, const std::uint64_t* allowed, Scratch& scratch,
+    /// Beam search of width ef ranked by `scorer` (exact, or PQ estimates).
+    void traverse(const Scorer& scorer, std::size_t ef, Mode mode, const std::uint64_t* allowed,
+                  Scratch& scratch, SearchStats& stats) const;
+    void exact_scan(const Scorer& exact, std::size_t k, const std::uint64_t* allowed, Scratch& scratch,
                     SearchStats& stats) const;
     void prune(std::uint32_t p, std::vector<Candidate>& pool, std::vector<std::uint32_t>& out,
                Scratch& scratch) const;
