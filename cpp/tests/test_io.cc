@@ -19,20 +19,14 @@
 #include "latefold/json.h"
 #include "latefold/pq.h"
 
+#include "check.h"
+
 namespace lf = latefold;
 namespace fs = std::filesystem;
 
 namespace {
 
-int checks = 0, failures = 0;
-
-void check(bool ok, const std::string& what) {
-    ++checks;
-    if (!ok) {
-        ++failures;
-        std::printf("FAILED: %s\n", what.c_str());
-    }
-}
+using latefold_test::check;
 
 template <class F>
 bool throws_invalid_argument(F&& f) {
@@ -245,6 +239,5 @@ int main() {
     engines_round_trip(folder);
     damaged_files_are_refused(folder);
     fs::remove_all(folder);
-    std::printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return latefold_test::summary();
 }

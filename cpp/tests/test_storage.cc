@@ -10,19 +10,13 @@
 
 #include "latefold/row_store.h"
 
+#include "check.h"
+
 namespace lf = latefold;
 
 namespace {
 
-int checks = 0, failures = 0;
-
-void check(bool ok, const std::string& what) {
-    ++checks;
-    if (!ok) {
-        ++failures;
-        std::printf("FAILED: %s\n", what.c_str());
-    }
-}
+using latefold_test::check;
 
 // Reference decodings, written from the formats' definitions.
 double half_value(std::uint16_t h) {
@@ -149,6 +143,5 @@ void code_scorer_matches_the_quantizer() {
 int main() {
     rows_read_as_their_values();
     code_scorer_matches_the_quantizer();
-    std::printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return latefold_test::summary();
 }
