@@ -209,8 +209,12 @@ class ProductQuantizer:
         opq_iterations = _validate.non_negative_int(opq_iterations, "opq_iterations")
         limit = 256 * self.ksub if max_training_points is None else _validate.positive_int(
             max_training_points, "max_training_points")
-        # The core trains into a copy: a failed training leaves the quantizer as it was.
-        self._pq.train(data, iterations, _seed(seed), limit, _validate.threads(threads), opq_iterations)
+        # A new core, swapped in once trained: a failed training leaves the quantizer as it was,
+        # and calls running meanwhile on other threads keep the old one.
+        core = _core.ProductQuantizer(self.dim, self.m, self.nbits, self.metric,
+                                      self._params.get("rotation", "none"))
+        core.train(data, iterations, _seed(seed), limit, _validate.threads(threads), opq_iterations)
+        self._pq = core
         return self
 
     def encode(self, x: object, *, threads: Optional[int] = None) -> np.ndarray:
