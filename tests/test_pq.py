@@ -363,6 +363,53 @@ def test_opq_lowers_the_error_on_correlated_data(rng):
     assert errors["opq"] < 0.5 * errors["random"], errors
 
 
+@pytest.mark.parametrize("dim, seed", [(1, 5), (7, 1), (24, 2), (96, 2**64 - 1)])
+def test_random_rotation_matches_the_reference(rng, dim, seed):
+    x = data(rng, 300, dim)
+    pq = lf.ProductQuantizer(dim, 1, 8, rotation="random").train(x, iterations=1, seed=seed)
+    np.testing.assert_allclose(pq.rotation, ref.random_rotation(dim, seed), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("rotation", ["random", "opq"])
+def test_rotations_orthogonal_deterministic_and_thread_independent(rng, rotation):
+    # dim 256: the Jacobi SVD shares its rotations among threads from that size on.
+    x = data(rng, 600, 256)
+    trained = [lf.ProductQuantizer(256, 64, 4, rotation=rotation).train(
+        x, iterations=2, seed=7, opq_iterations=2, threads=threads) for threads in (1, 3, 1)]
+    r = trained[0].rotation.astype(np.float64)
+    assert np.abs(r @ r.T - np.eye(256)).max() < 1e-6  # float32 rounding of an orthogonal float64 matrix
+    for other in trained[1:]:
+        np.testing.assert_array_equal(other.rotation, trained[0].rotation)
+        np.testing.assert_array_equal(other.encode(x), trained[0].encode(x))
+
+
+def test_opq_no_worse_on_anisotropic_data(rng):
+    # Variances falling from 9 to 0.01 over the coordinates, in a random basis.
+    d = 64
+    basis = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    x = ((rng.standard_normal((3000, d)) * np.geomspace(3, 0.1, d)) @ basis).astype(np.float32)
+    errors = {rotation: lf.ProductQuantizer(d, 16, 4, rotation=rotation).train(x, iterations=10, seed=3)
+              .reconstruction_error(x) for rotation in (None, "random", "opq")}
+    assert errors["opq"] <= errors["random"] and errors["opq"] <= errors[None], errors
+
+
+@pytest.mark.parametrize("case", ["zero column", "few distinct rows", "rank 3"])
+def test_rotations_of_rank_deficient_data(rng, case):
+    x = data(rng, 400, 32)
+    if case == "zero column":
+        x[:, 5] = 0
+    elif case == "few distinct rows":
+        x = x[rng.integers(0, 20, 400)]
+    else:
+        x = (rng.standard_normal((400, 3)) @ rng.standard_normal((3, 32))).astype(np.float32)
+    for rotation in ("random", "opq"):
+        pq = lf.ProductQuantizer(32, 8, 4, rotation=rotation).train(x, iterations=3, opq_iterations=3)
+        r = pq.rotation.astype(np.float64)
+        assert np.isfinite(r).all() and np.abs(r @ r.T - np.eye(32)).max() < 1e-6, rotation
+        plain = lf.ProductQuantizer(32, 8, 4).train(x, iterations=3).reconstruction_error(x)
+        assert pq.reconstruction_error(x) <= 1.5 * plain + 1e-6, rotation
+
+
 def test_rotation_save_load_and_graph(tmp_path, rng):
     x = data(rng, 3000, 16)
     pq = lf.ProductQuantizer(16, 4, 8, rotation="random").train(x, iterations=5, seed=4)

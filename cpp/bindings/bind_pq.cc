@@ -81,12 +81,14 @@ void bind_pq(py::module_& m) {
              })
         .def("train",
              [](ProductQuantizer& pq, const py::array& x, std::size_t iterations, std::uint64_t seed,
-                std::size_t max_points, const py::object& threads) {
+                std::size_t max_points, const py::object& threads, std::size_t opq_iterations) {
                  const float* data = float_matrix(x, pq.dim(), "x");
                  const std::size_t n = std::size_t(x.shape(0)), t = as_threads(threads);
                  py::gil_scoped_release release;
-                 pq.train(data, n, iterations, seed, max_points, t);
-             })
+                 pq.train(data, n, iterations, seed, max_points, t, opq_iterations);
+             },
+             py::arg("x"), py::arg("iterations"), py::arg("seed"), py::arg("max_points"), py::arg("threads"),
+             py::arg("opq_iterations") = 8)
         .def("encode",
              [](const ProductQuantizer& pq, const py::array& x, const py::object& threads) {
                  const float* data = float_matrix(x, pq.dim(), "x");

@@ -162,6 +162,11 @@ void ProductQuantizer::set_rotation(const float* rotation) {
             if (std::fabs(dot - (i == j ? 1.0 : 0.0)) > 1e-3)
                 fail_argument("rotation: not orthogonal (rows " + std::to_string(j) + " and " + std::to_string(i) + ")");
         }
+    install_rotation(rotation);
+}
+
+void ProductQuantizer::install_rotation(const float* rotation) {
+    const std::size_t d = dim_;
     // project_rows reads a depth x width matrix packed by columns, width a multiple of 16.
     const std::size_t width = (d + 15) / 16 * 16;
     std::vector<float> packed(width * d), inverse(width * d);
@@ -192,8 +197,8 @@ const float* ProductQuantizer::rotated(const float* x, std::size_t n, bool inver
     return out.data();
 }
 
-void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iterations,
-                             std::uint64_t seed, std::size_t max_points, std::size_t threads) {
+void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iterations, std::uint64_t seed,
+                             std::size_t max_points, std::size_t threads, std::size_t opq_iterations) {
     if (n < ksub())
         fail_argument("training needs at least ksub = " + std::to_string(ksub()) + " vectors, got " +
                       std::to_string(n));
@@ -211,27 +216,39 @@ void ProductQuantizer::train(const float* x, std::size_t n, std::size_t iteratio
         rows.resize(used);
         std::sort(rows.begin(), rows.end());
     }
-    std::vector<float> sample, turned;
-    if (!rotation_.empty()) {  // the sampled rows, rotated
-        sample.resize(used * dim_);
+    // Trained into a copy, swapped in at the end: a failure leaves the quantizer as it was. A
+    // rotation set by hand (kind none) is kept; the other kinds are trained here.
+    ProductQuantizer next(*this);
+    if (rotation_kind_ == PqRotation::none && rotation_.empty()) {
+        next.train_subspaces(x, rows.data(), used, iterations, seed, threads);
+    } else {
+        std::vector<float> sample(used * dim_), turned;
         for (std::size_t i = 0; i < used; ++i) std::copy(x + rows[i] * dim_, x + (rows[i] + 1) * dim_, sample.data() + i * dim_);
-        x = rotated(sample.data(), used, false, turned, threads);
-        std::iota(rows.begin(), rows.end(), std::size_t(0));
+        if (rotation_kind_ != PqRotation::none) next.train_rotation(sample.data(), used, seed, opq_iterations, threads);
+        next.train_subspaces(next.rotated(sample.data(), used, false, turned, threads), nullptr, used, iterations, seed,
+                             threads);
     }
+    *this = std::move(next);
+}
+
+void ProductQuantizer::train_subspaces(const float* x, const std::size_t* rows, std::size_t count,
+                                       std::size_t iterations, std::uint64_t seed, std::size_t threads) {
     std::vector<float> trained(ksub() * dim_);
     parallel_for(m_, threads, [&](std::size_t s, std::size_t) {
         const std::size_t w = width(s), o = offset(s);
-        std::vector<float> sub(used * w);
-        for (std::size_t i = 0; i < used; ++i)
-            std::copy(x + rows[i] * dim_ + o, x + rows[i] * dim_ + o + w, sub.data() + i * w);
+        std::vector<float> sub(count * w);
+        for (std::size_t i = 0; i < count; ++i) {
+            const float* row = x + (rows ? rows[i] : i) * dim_ + o;
+            std::copy(row, row + w, sub.data() + i * w);
+        }
         float* centres = trained.data() + ksub() * o;
         const std::uint64_t sub_seed = random::mix64(seed + s);
-        kmeans_plus_plus(sub.data(), used, w, ksub(), sub_seed, centres);
+        kmeans_plus_plus(sub.data(), count, w, ksub(), sub_seed, centres);
         KMeansOptions options;
         options.iterations = iterations;
         options.seed = sub_seed;
         options.threads = 1;  // the subspaces already run in parallel
-        kmeans_lloyd(sub.data(), used, w, ksub(), options, centres, nullptr);
+        kmeans_lloyd(sub.data(), count, w, ksub(), options, centres, nullptr);
     });
     set_centroids(trained.data());
 }

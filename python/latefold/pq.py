@@ -191,10 +191,17 @@ class ProductQuantizer:
               threads: Optional[int] = None) -> "ProductQuantizer":
         """k-means (k-means++ seeds, Lloyd) per sub-vector on float32/float16 ``x`` ``(n, dim)``,
         ``n >= 2^nbits``; at most ``max_training_points`` rows (default 256 * 2^nbits, a seeded
-        sample). With a rotation, R is chosen first (``rotation="opq"``: ``opq_iterations``
-        alternations of a 4-iteration PQ training and a Procrustes step, on that sample).
-        Deterministic for a seed (the rotation's SVD and QR come from numpy's LAPACK: other
-        builds may differ in the last bits). Returns self."""
+        sample). With a rotation, R is chosen first, in the C++ core, on that sample:
+        ``"random"`` is the Q of a Householder QR of a Gaussian matrix from the portable
+        generator latefold-rng-v1, signs fixed so that it is uniformly distributed;
+        ``"opq"`` does ``opq_iterations`` alternations of a 4-iteration PQ training and a
+        Procrustes step from that start. Returns self.
+
+        Deterministic for a seed and independent of ``threads``. The ``"random"`` rotation is
+        the same bits on every platform and SIMD path (float64 arithmetic in a fixed order);
+        the centroids, and an ``"opq"`` rotation, also depend on float32 products whose
+        summation order differs between SIMD paths (``lf.simd_info()``), so across machines
+        they agree to rounding, not bit for bit."""
         data = _validate.float_matrix(x, "x", self.dim)
         if data.shape[0] < self.ksub:
             raise ValueError(f"training needs at least {self.ksub} vectors, got {data.shape[0]}")
@@ -202,24 +209,11 @@ class ProductQuantizer:
         opq_iterations = _validate.non_negative_int(opq_iterations, "opq_iterations")
         limit = 256 * self.ksub if max_training_points is None else _validate.positive_int(
             max_training_points, "max_training_points")
-        seed, threads = _seed(seed), _validate.threads(threads)
-        kind = self._params.get("rotation")
-        # A failed training leaves the quantizer as it was: the rotation is trained on a copy.
-        core = _core.ProductQuantizer(self.dim, self.m, self.nbits, self.metric, kind or "none")
-        if kind is not None:
-            rotation = _random_rotation(self.dim, seed)
-            if kind == "opq":
-                rows = np.random.default_rng(seed).permutation(data.shape[0])[:limit]
-                sample = np.ascontiguousarray(data[np.sort(rows)], dtype=np.float32)
-                for _ in range(opq_iterations):
-                    core.set_rotation(rotation)
-                    core.train(sample, 4, seed, limit, threads)
-                    # Procrustes: the orthogonal R minimising ||sample R - reconstruction||.
-                    rebuilt = core.decode(core.encode(sample, threads), threads) @ rotation
-                    u, _, vt = np.linalg.svd(sample.T.astype(np.float64) @ rebuilt.astype(np.float64))
-                    rotation = (u @ vt).astype(np.float32)
-            core.set_rotation(rotation)
-        core.train(data, iterations, seed, limit, threads)
+        # A new core, swapped in once trained: a failed training leaves the quantizer as it was,
+        # and calls running meanwhile on other threads keep the old one.
+        core = _core.ProductQuantizer(self.dim, self.m, self.nbits, self.metric,
+                                      self._params.get("rotation", "none"))
+        core.train(data, iterations, _seed(seed), limit, _validate.threads(threads), opq_iterations)
         self._pq = core
         return self
 
@@ -358,10 +352,3 @@ class ProductQuantizer:
         """Reads a quantizer written by :meth:`save` (or by latefold 0.1.0)."""
         return cls._wrap(_core.ProductQuantizer.load(os.fspath(path)))
 
-
-def _random_rotation(dim: int, seed: int) -> np.ndarray:
-    """A random orthogonal matrix, float32 (dim, dim): the Q of a seeded Gaussian matrix's QR,
-    signs fixed so that Q is uniformly distributed (Mezzadri, Notices AMS 2007)."""
-    gaussian = np.random.default_rng(seed).standard_normal((dim, dim))
-    q, r = np.linalg.qr(gaussian)
-    return np.ascontiguousarray(q * np.sign(np.diag(r)), dtype=np.float32)

@@ -50,3 +50,15 @@ def adc(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     """(nq, n) scores: sum over s of table[q, s, index[i, s]]."""
     m = index.shape[1]
     return sum(table[:, s, :][:, index[:, s]] for s in range(m))
+
+
+ROTATION_STREAM = 8 << 32  # cpp/src/pq_rotation.cc
+
+
+def random_rotation(dim: int, seed: int) -> np.ndarray:
+    """The quantizer's rotation="random" in float64: numpy's QR of the latefold-rng-v1 Gaussian
+    matrix (row-major), columns multiplied by the signs of R's diagonal (Mezzadri 2007)."""
+    from . import random
+    gaussian = random.normals(random.stream_key(seed, ROTATION_STREAM), dim * dim).reshape(dim, dim)
+    q, r = np.linalg.qr(gaussian.astype(np.float64))
+    return q * np.sign(np.diag(r))

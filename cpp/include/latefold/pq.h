@@ -27,8 +27,8 @@
 
 namespace latefold {
 
-/// The rotation applied before quantization, as the Python API names it (the matrix itself is
-/// set with set_rotation): none, a seeded random one, or one learned by OPQ.
+/// The rotation applied before quantization, as the Python API names it: none (unless one is
+/// set by hand with set_rotation), a seeded random one, or one learned by OPQ (both by train).
 enum class PqRotation : std::uint8_t { none = 0, random = 1, opq = 2 };
 const char* rotation_name(PqRotation rotation) noexcept;
 PqRotation rotation_from_name(const std::string& name);  ///< std::invalid_argument if unknown
@@ -78,9 +78,14 @@ public:
     const std::vector<float>& centroids() const noexcept { return centroids_; }
 
     /// k-means per subspace on n training vectors (n >= ksub), at most max_points of them
-    /// (a seeded sample), `iterations` Lloyd steps from k-means++ seeds.
+    /// (a seeded sample), `iterations` Lloyd steps from k-means++ seeds. With a rotation kind,
+    /// the rotation is trained first on the same sample (pq_rotation.cc): random, the Q of a
+    /// Gaussian matrix's QR; opq, `opq_iterations` alternations of a 4-iteration training and an
+    /// orthogonal Procrustes step from that random start. A rotation set by hand (kind none) is
+    /// kept. Deterministic for a seed and independent of the thread count. On failure the
+    /// quantizer is left as it was.
     void train(const float* x, std::size_t n, std::size_t iterations, std::uint64_t seed,
-               std::size_t max_points, std::size_t threads);
+               std::size_t max_points, std::size_t threads, std::size_t opq_iterations = 8);
     /// Installs centroids (layout above; ksub * dim floats).
     void set_centroids(const float* centroids);
     /// An optional orthogonal dim x dim rotation R (row-major), applied before quantization:
@@ -111,6 +116,15 @@ public:
 
 private:
     void require_trained() const;
+    /// k-means per subspace on `count` rows of x (rows[i], or i when rows is null), taken as
+    /// already rotated.
+    void train_subspaces(const float* x, const std::size_t* rows, std::size_t count, std::size_t iterations,
+                         std::uint64_t seed, std::size_t threads);
+    /// Sets rotation_ (kind random or opq) from `count` sample rows (pq_rotation.cc).
+    void train_rotation(const float* sample, std::size_t count, std::uint64_t seed, std::size_t opq_iterations,
+                        std::size_t threads);
+    /// set_rotation without the checks, for matrices orthogonal by construction.
+    void install_rotation(const float* rotation);
     /// Rows of x (n x dim) times the rotation, or its transpose, into out (x itself without one).
     const float* rotated(const float* x, std::size_t n, bool inverse, std::vector<float>& out,
                          std::size_t threads) const;

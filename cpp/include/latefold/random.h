@@ -1,4 +1,11 @@
-// The portable random streams behind every seeded object (FDE projections today).
+// The portable random streams behind every seeded object.
+//
+// Streams of a user's seed in use (stream ids; a new use takes a new id):
+//   kind << 32 | repetition   FDE projections, kind = FdeStream 1-4 (fde.h)
+//   5 << 32                   k-means++ seeding (kmeans.cc)
+//   6 << 32                   k-means: nudges that split a cluster for an empty one (kmeans.cc)
+//   7 << 32                   the product quantizer's training sample (pq.cc)
+//   8 << 32                   the product quantizer's random rotation, d x d normals (pq_rotation.cc)
 //
 // Specification "latefold-rng-v1" (mirrored line for line by tests/reference/random.py; the
 // same seed gives the same bits on every platform and compiler):
