@@ -1,9 +1,11 @@
-# Per-ISA kernel sources. Each <kernel>_<isa>.cc is compiled with its own instruction-set flags,
-# the rest of the library for the platform's baseline, and the best path is chosen at run time.
-# An ISA the compiler cannot target is left out (and reported by lf.simd_info()).
+# Per-ISA kernel sources: cpp/src/kernels/<family>_<isa>.cc, each compiled with its own
+# instruction-set flags, the rest of the library for the platform's baseline; the best path is
+# chosen at run time. An ISA the compiler cannot target is left out (and reported by
+# lf.simd_info()); a family without a file for an ISA is skipped (that path's table keeps the
+# scalar twins, cpp/src/kernels/table.cc).
 include(CheckCXXSourceCompiles)
 
-set(LATEFOLD_SIMD_KERNELS tiles)
+set(LATEFOLD_SIMD_KERNELS maxsim fde nearest fastscan rows)
 
 function(latefold_isa_flags isa out)
   if(MSVC)
@@ -69,8 +71,11 @@ function(latefold_add_simd_sources target)
 
   foreach(isa IN LISTS isas)
     latefold_isa_flags(${isa} flags)
-    foreach(kernel IN LISTS LATEFOLD_SIMD_KERNELS)
-      set(source ${PROJECT_SOURCE_DIR}/cpp/src/${kernel}_${isa}.cc)
+    foreach(family IN LISTS LATEFOLD_SIMD_KERNELS)
+      set(source ${PROJECT_SOURCE_DIR}/cpp/src/kernels/${family}_${isa}.cc)
+      if(NOT EXISTS ${source})
+        continue()
+      endif()
       target_sources(${target} PRIVATE ${source})
       if(flags)
         set_source_files_properties(${source} PROPERTIES COMPILE_OPTIONS "${flags}")

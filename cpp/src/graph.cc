@@ -8,7 +8,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "kernels.h"
+#include "kernels/table.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
 

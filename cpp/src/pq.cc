@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "kernels.h"
+#include "kernels/table.h"
 #include "latefold/kmeans.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"

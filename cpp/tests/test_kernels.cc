@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "kernels.h"
+#include "kernels/table.h"
 #include "latefold/maxsim.h"
 #include "latefold/thread_pool.h"
 #include "latefold/topk.h"
@@ -68,7 +68,7 @@ void f16_conversion_is_exact() {
         for (std::size_t i = 0; i < all.size(); ++i) all[i] = latefold::half_bits(i);
         std::vector<float> fast(all.size()), slow(all.size());
         kern.f16_to_f32(all.data(), fast.data(), all.size() - 3);  // odd length: tail path
-        latefold::kernels::f16_to_f32_scalar(all.data(), slow.data(), all.size() - 3);
+        latefold::kernels::kernels_for(latefold::Isa::scalar).f16_to_f32(all.data(), slow.data(), all.size() - 3);
         for (std::size_t i = 0; i + 3 < all.size(); ++i) {
             const bool same = (std::isnan(fast[i]) && std::isnan(slow[i])) || fast[i] == slow[i];
             check(same && std::signbit(fast[i]) == std::signbit(slow[i]), "f16 conversion", fast[i], slow[i]);
