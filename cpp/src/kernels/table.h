@@ -99,6 +99,29 @@ namespace kernels {
     X(fastscan_table, void,                                                                                    \
       (const float* lut, std::size_t m, float qmax, std::uint8_t* table, float* base, float* delta))           \
                                                                                                                \
+    /* PQ with float tables (pq_scan_<isa>.cc) */                                                              \
+                                                                                                               \
+    /* The ADC estimate of one vector from float tables (m x 2^nbits): the sum over s < m of                   \
+       tables[s * 2^nbits + code_s], code_s = codes[s] (nbits 8) or nibble s % 2 of codes[s / 2] (nbits 4,     \
+       low nibble first). The order of the additions is part of the contract, so that every path gives the     \
+       same bits: four partial sums, subspace s into sum s % 4 for s < 4 * (m / 4) and the others into sum 0   \
+       (nbits 8) or sum s % 2 (nbits 4), each in increasing s; the result is (sum0 + sum1) + (sum2 + sum3). */ \
+    X(adc_sum, float, (const float* tables, const std::uint8_t* codes, std::size_t m, std::size_t nbits))      \
+    /* 8-bit ADC estimates of `count` consecutive vectors (m code bytes each) for nq queries (query q's        \
+       float tables, m x 256, at tables + q * m * 256):                                                        \
+         out[q * count + i] = sign * (sum over s < m of table_q[s * 256 + codes[i * m + s]])                   \
+       with the sum in increasing s for the first 4 * (count / 4) vectors and in adc_sum's order for the       \
+       last count % 4 (the order of the unrolled scan: every path gives the same bits). */                     \
+    X(adc_scan, void,                                                                                          \
+      (const float* tables, std::size_t nq, const std::uint8_t* codes, std::size_t count, std::size_t m,       \
+       float sign, float* out))                                                                                \
+    /* The 4-bit codes of `count` consecutive vectors (`bytes` bytes each) in the fast scan's blocked          \
+       layout with `pairs` >= bytes pairs (layouts.h): out[(b * pairs + p) * 32 + j] = byte p of vector        \
+       32 b + j, and 0 past the last vector and for p >= bytes; out holds ceil(count / 32) * pairs * 32        \
+       bytes. */                                                                                               \
+    X(block_codes, void,                                                                                       \
+      (const std::uint8_t* codes, std::size_t count, std::size_t bytes, std::size_t pairs, std::uint8_t* out)) \
+                                                                                                               \
     /* Rows and half precision (rows_<isa>.cc) */                                                              \
                                                                                                                \
     /* dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float). */                         \
