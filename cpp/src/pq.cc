@@ -274,8 +274,7 @@ void ProductQuantizer::lookup_tables(const float* queries, std::size_t nq, float
 
 void ProductQuantizer::score_codes(const float* lut, const std::uint8_t* codes,
                                    const std::uint32_t* rows, std::size_t count, float* out) const noexcept {
-    const auto adc_sum = kernels::active_kernels().adc_sum;
-    for (std::size_t i = 0; i < count; ++i) out[i] = adc_sum(lut, codes + std::size_t(rows[i]) * code_size(), m_, nbits_);
+    kernels::active_kernels().adc_rows(lut, codes, code_size(), rows, count, m_, nbits_, out);
 }
 
 void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const float* queries,
@@ -305,7 +304,10 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const kernels::KernelTable& kern = kernels::active_kernels();
     // The score of vector i from query q's float tables.
     auto exact = [&](std::size_t q, std::size_t i) {
-        return kern.adc_sum(lut.get() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
+        const std::uint32_t first_row = 0;
+        float score;
+        kern.adc_rows(lut.get() + q * m_ * ks, codes + i * code_size(), code_size(), &first_row, 1, m_, nbits_, &score);
+        return score;
     };
     if (fast && n > id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
     if (fast && m_ > kernels::fastscan_max_m)

@@ -229,7 +229,7 @@ void tile_kernels_match_scalar() {
 }
 
 // The PQ kernels with float tables and the fast scan's blocked layout against the scalar twins on
-// odd sizes: the same bits (the order of the additions is part of adc_sum's and adc_scan's
+// odd sizes: the same bits (the order of the additions is part of adc_rows' and adc_scan's
 // contracts), and the same bytes with every padding byte written.
 void pq_kernels_match_scalar() {
     std::mt19937 gen(17);
@@ -238,20 +238,26 @@ void pq_kernels_match_scalar() {
     auto same_bits = [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; };
     for (latefold::Isa isa : latefold::supported_isas()) {
         const auto& kern = latefold::kernels::kernels_for(isa);
-        // One vector's estimate: every tail of the four partial sums, both code widths.
+        // Gathered estimates: every tail of the four partial sums, both code widths, rows
+        // repeated and out of order, codes packed tightly or with room between vectors.
         for (std::size_t nbits : {4, 8})
-            for (std::size_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33}) {
-                const std::size_t entries = std::size_t(1) << nbits, bytes = nbits == 8 ? m : (m + 1) / 2;
-                std::vector<float> tables(m * entries);
-                for (float& v : tables) v = normal(gen);
-                for (int trial = 0; trial < 20; ++trial) {
-                    std::vector<std::uint8_t> codes(bytes);
+            for (std::size_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33})
+                for (std::size_t spare : {0, 3}) {
+                    const std::size_t entries = std::size_t(1) << nbits, vectors = 40;
+                    const std::size_t code_size = (nbits == 8 ? m : (m + 1) / 2) + spare;
+                    std::vector<float> tables(m * entries);
+                    for (float& v : tables) v = normal(gen);
+                    std::vector<std::uint8_t> codes(vectors * code_size);
                     for (auto& c : codes) c = std::uint8_t(gen());
-                    const float a = kern.adc_sum(tables.data(), codes.data(), m, nbits);
-                    const float b = scalar.adc_sum(tables.data(), codes.data(), m, nbits);
-                    check(same_bits(a, b), "adc_sum", a, b);
+                    for (std::size_t count : {0, 1, 5, 33}) {
+                        std::vector<std::uint32_t> rows(count);
+                        for (auto& r : rows) r = std::uint32_t(gen() % vectors);
+                        std::vector<float> a(count, NAN), b(count, NAN);
+                        kern.adc_rows(tables.data(), codes.data(), code_size, rows.data(), count, m, nbits, a.data());
+                        scalar.adc_rows(tables.data(), codes.data(), code_size, rows.data(), count, m, nbits, b.data());
+                        for (std::size_t i = 0; i < count; ++i) check(same_bits(a[i], b[i]), "adc_rows", a[i], b[i]);
+                    }
                 }
-            }
         // 8-bit scans: 1 to 3 queries (two per load of codes, then one), every tail of four vectors.
         for (std::size_t m : {1, 3, 4, 5, 16, 17})
             for (std::size_t count : {1, 2, 3, 4, 5, 7, 8, 9, 33})

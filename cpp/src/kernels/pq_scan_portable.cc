@@ -1,4 +1,4 @@
-// The PQ kernels with float tables (adc_sum, adc_scan) and the fast scan's blocked layout
+// The PQ kernels with float tables (adc_rows, adc_scan) and the fast scan's blocked layout
 // (block_codes), unrolled, in plain C++ built for the baseline instruction set: the version
 // every SIMD path uses (their table has no intrinsics for them yet).
 #include <algorithm>
@@ -23,6 +23,29 @@ void transpose8x8(std::uint64_t (&r)[8]) {
     for (int a : {0, 1, 2, 3}) swap(a, a + 4, 32, 0x00000000FFFFFFFFull);
 }
 
+// One vector's estimate (A of adc_rows), in four partial sums held in registers (independent adds).
+float adc_sum(const float* t, const std::uint8_t* c, std::size_t m, std::size_t nbits) {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    if (nbits == 8) {
+        std::size_t s = 0;
+        for (; s + 4 <= m; s += 4) {
+            s0 += t[s * 256 + c[s]], s1 += t[(s + 1) * 256 + c[s + 1]];
+            s2 += t[(s + 2) * 256 + c[s + 2]], s3 += t[(s + 3) * 256 + c[s + 3]];
+        }
+        for (; s < m; ++s) s0 += t[s * 256 + c[s]];
+    } else {  // byte b holds subspaces 2b (low nibble) and 2b + 1
+        const std::size_t full = m / 2;
+        std::size_t b = 0;
+        for (; b + 2 <= full; b += 2) {
+            s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
+            s2 += t[(2 * b + 2) * 16 + (c[b + 1] & 15)], s3 += t[(2 * b + 3) * 16 + (c[b + 1] >> 4)];
+        }
+        for (; b < full; ++b) s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
+        if (m & 1) s0 += t[(m - 1) * 16 + (c[full] & 15)];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
 }  // namespace
 
 // The byte transposition goes 8 x 8 at a time (the bytes are little-endian in the words).
@@ -43,27 +66,9 @@ void block_codes_portable(const std::uint8_t* codes, std::size_t count, std::siz
             }
 }
 
-// Four partial sums held in registers (independent adds).
-float adc_sum_portable(const float* t, const std::uint8_t* c, std::size_t m, std::size_t nbits) {
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    if (nbits == 8) {
-        std::size_t s = 0;
-        for (; s + 4 <= m; s += 4) {
-            s0 += t[s * 256 + c[s]], s1 += t[(s + 1) * 256 + c[s + 1]];
-            s2 += t[(s + 2) * 256 + c[s + 2]], s3 += t[(s + 3) * 256 + c[s + 3]];
-        }
-        for (; s < m; ++s) s0 += t[s * 256 + c[s]];
-    } else {  // byte b holds subspaces 2b (low nibble) and 2b + 1
-        const std::size_t full = m / 2;
-        std::size_t b = 0;
-        for (; b + 2 <= full; b += 2) {
-            s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
-            s2 += t[(2 * b + 2) * 16 + (c[b + 1] & 15)], s3 += t[(2 * b + 3) * 16 + (c[b + 1] >> 4)];
-        }
-        for (; b < full; ++b) s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
-        if (m & 1) s0 += t[(m - 1) * 16 + (c[full] & 15)];
-    }
-    return (s0 + s1) + (s2 + s3);
+void adc_rows_portable(const float* tables, const std::uint8_t* codes, std::size_t code_size,
+                       const std::uint32_t* rows, std::size_t count, std::size_t m, std::size_t nbits, float* out) {
+    for (std::size_t i = 0; i < count; ++i) out[i] = adc_sum(tables, codes + std::size_t(rows[i]) * code_size, m, nbits);
 }
 
 void adc_scan_portable(const float* tables, std::size_t nq, const std::uint8_t* codes, std::size_t count,
@@ -92,8 +97,8 @@ void adc_scan_portable(const float* tables, std::size_t nq, const std::uint8_t* 
             other[i] = sign * b0, other[i + 1] = sign * b1, other[i + 2] = sign * b2, other[i + 3] = sign * b3;
         }
         for (; i < count; ++i) {
-            keys[i] = sign * adc_sum_portable(ta, codes + i * m, m, 8);
-            other[i] = sign * adc_sum_portable(tb, codes + i * m, m, 8);
+            keys[i] = sign * adc_sum(ta, codes + i * m, m, 8);
+            other[i] = sign * adc_sum(tb, codes + i * m, m, 8);
         }
     }
     for (; q < nq; ++q) {
@@ -112,7 +117,7 @@ void adc_scan_portable(const float* tables, std::size_t nq, const std::uint8_t* 
             }
             keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
         }
-        for (; i < count; ++i) keys[i] = sign * adc_sum_portable(table, codes + i * m, m, 8);
+        for (; i < count; ++i) keys[i] = sign * adc_sum(table, codes + i * m, m, 8);
     }
 }
 

@@ -1,4 +1,4 @@
-// The scalar twins of the PQ kernels with float tables (adc_sum, adc_scan) and of the fast
+// The scalar twins of the PQ kernels with float tables (adc_rows, adc_scan) and of the fast
 // scan's blocked layout (block_codes), written from their contracts: one subspace, one vector,
 // one byte at a time.
 // Plain loops, compiled without auto-vectorisation: the oracle the SIMD paths are tested against.
@@ -6,8 +6,10 @@
 
 namespace latefold {
 namespace kernels {
+namespace {
 
-float adc_sum_scalar(const float* tables, const std::uint8_t* codes, std::size_t m, std::size_t nbits) {
+// One vector's estimate, A of adc_rows.
+float adc_sum(const float* tables, const std::uint8_t* codes, std::size_t m, std::size_t nbits) {
     const std::size_t entries = std::size_t(1) << nbits, unrolled = m / 4 * 4;
     float partial[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (std::size_t s = 0; s < m; ++s) {
@@ -16,6 +18,13 @@ float adc_sum_scalar(const float* tables, const std::uint8_t* codes, std::size_t
         partial[into] += tables[s * entries + code];
     }
     return (partial[0] + partial[1]) + (partial[2] + partial[3]);
+}
+
+}  // namespace
+
+void adc_rows_scalar(const float* tables, const std::uint8_t* codes, std::size_t code_size,
+                     const std::uint32_t* rows, std::size_t count, std::size_t m, std::size_t nbits, float* out) {
+    for (std::size_t i = 0; i < count; ++i) out[i] = adc_sum(tables, codes + std::size_t(rows[i]) * code_size, m, nbits);
 }
 
 void adc_scan_scalar(const float* tables, std::size_t nq, const std::uint8_t* codes, std::size_t count,
@@ -29,7 +38,7 @@ void adc_scan_scalar(const float* tables, std::size_t nq, const std::uint8_t* co
             if (i < in_order) {
                 for (std::size_t s = 0; s < m; ++s) sum += table[s * 256 + vector[s]];
             } else {
-                sum = adc_sum_scalar(table, vector, m, 8);
+                sum = adc_sum(table, vector, m, 8);
             }
             out[q * count + i] = sign * sum;
         }

@@ -20,7 +20,7 @@ LATEFOLD_KERNELS(LATEFOLD_SCALAR_KERNEL)
 
 // Every SIMD path: the PQ kernels with float tables and the fast scan's blocked layout, in plain
 // C++ built for the baseline (pq_scan_portable.cc; no path has intrinsics for them yet).
-#define LATEFOLD_PORTABLE_KERNELS(X, isa) X(adc_sum, isa) X(adc_scan, isa) X(block_codes, isa)
+#define LATEFOLD_PORTABLE_KERNELS(X, isa) X(adc_rows, isa) X(adc_scan, isa) X(block_codes, isa)
 LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 
 // AVX2 + FMA + F16C: the other kernels but to_lanes, whose scalar twin (in blocks of 16 tokens)

@@ -101,17 +101,20 @@ namespace kernels {
                                                                                                                \
     /* PQ with float tables (pq_scan_<isa>.cc) */                                                              \
                                                                                                                \
-    /* The ADC estimate of one vector from float tables (m x 2^nbits): the sum over s < m of                   \
-       tables[s * 2^nbits + code_s], code_s = codes[s] (nbits 8) or nibble s % 2 of codes[s / 2] (nbits 4,     \
-       low nibble first). The order of the additions is part of the contract, so that every path gives the     \
-       same bits: four partial sums, subspace s into sum s % 4 for s < 4 * (m / 4) and the others into sum 0   \
-       (nbits 8) or sum s % 2 (nbits 4), each in increasing s; the result is (sum0 + sum1) + (sum2 + sum3). */ \
-    X(adc_sum, float, (const float* tables, const std::uint8_t* codes, std::size_t m, std::size_t nbits))      \
+    /* ADC estimates of gathered vectors from float tables (m x 2^nbits): out[i] = A(codes + rows[i] *         \
+       code_size) for i < count, where A(c), one vector's estimate, is the sum over s < m of                   \
+       tables[s * 2^nbits + code_s], code_s = c[s] (nbits 8) or nibble s % 2 of c[s / 2] (nbits 4, low         \
+       nibble first). The order of the additions is part of the contract, so that every path gives the         \
+       same bits: four partial sums, subspace s into sum s % 4 for s < 4 * (m / 4) and the others into         \
+       sum 0 (nbits 8) or sum s % 2 (nbits 4), each in increasing s; A = (sum0 + sum1) + (sum2 + sum3). */     \
+    X(adc_rows, void,                                                                                          \
+      (const float* tables, const std::uint8_t* codes, std::size_t code_size, const std::uint32_t* rows,       \
+       std::size_t count, std::size_t m, std::size_t nbits, float* out))                                       \
     /* 8-bit ADC estimates of `count` consecutive vectors (m code bytes each) for nq queries (query q's        \
        float tables, m x 256, at tables + q * m * 256):                                                        \
          out[q * count + i] = sign * (sum over s < m of table_q[s * 256 + codes[i * m + s]])                   \
-       with the sum in increasing s for the first 4 * (count / 4) vectors and in adc_sum's order for the       \
-       last count % 4 (the order of the unrolled scan: every path gives the same bits). */                     \
+       with the sum in increasing s for the first 4 * (count / 4) vectors and A's order (adc_rows) for         \
+       the last count % 4 (the order of the unrolled scan: every path gives the same bits). */                 \
     X(adc_scan, void,                                                                                          \
       (const float* tables, std::size_t nq, const std::uint8_t* codes, std::size_t count, std::size_t m,       \
        float sign, float* out))                                                                                \
