@@ -4,7 +4,8 @@
 // contract. From it come the members of KernelTable and, in table.cc, the prototypes and the
 // table of every path. A kernel <name> is implemented as <name>_<isa> in
 // kernels/<family>_<isa>.cc, compiled with that path's flags; only those files hold
-// intrinsics. Every kernel has a scalar twin (<family>_scalar.cc), the oracle of the tests; a
+// intrinsics (<family>_portable.cc: plain C++ that several paths share, built for the
+// baseline). Every kernel has a scalar twin (<family>_scalar.cc), the oracle of the tests; a
 // path's table is the scalar one with the kernels that path implements put in (table.cc).
 // Adding a kernel: one entry here, its scalar twin, its SIMD versions, and their names in
 // table.cc's lists.
@@ -99,7 +100,7 @@ namespace kernels {
     X(fastscan_table, void,                                                                                    \
       (const float* lut, std::size_t m, float qmax, std::uint8_t* table, float* base, float* delta))           \
                                                                                                                \
-    /* PQ with float tables (pq_scan_<isa>.cc) */                                                              \
+    /* PQ with float tables, and the fast scan's code layout (pq_scan_<isa>.cc) */                             \
                                                                                                                \
     /* ADC estimates of gathered vectors from float tables (m x 2^nbits): out[i] = A(codes + rows[i] *         \
        code_size) for i < count, where A(c), one vector's estimate, is the sum over s < m of                   \
