@@ -1,9 +1,12 @@
-# Per-ISA kernel sources. Each <kernel>_<isa>.cc is compiled with its own instruction-set flags,
-# the rest of the library for the platform's baseline, and the best path is chosen at run time.
-# An ISA the compiler cannot target is left out (and reported by lf.simd_info()).
+# Per-ISA kernel sources: cpp/src/kernels/<family>_<isa>.cc, each compiled with its own
+# instruction-set flags, the rest of the library for the platform's baseline; the best path is
+# chosen at run time. An ISA the compiler cannot target is left out (and reported by
+# lf.simd_info()); a family without a file for an ISA is skipped (that path's table keeps the
+# scalar twins, cpp/src/kernels/table.cc). <family>_portable.cc files hold plain C++ shared by
+# every SIMD path and are built for the baseline.
 include(CheckCXXSourceCompiles)
 
-set(LATEFOLD_SIMD_KERNELS tiles)
+set(LATEFOLD_SIMD_KERNELS maxsim fde nearest fastscan rows pq_scan)
 
 function(latefold_isa_flags isa out)
   if(MSVC)
@@ -67,16 +70,19 @@ function(latefold_add_simd_sources target)
     list(APPEND isas neon)
   endif()
 
-  foreach(isa IN LISTS isas)
+  foreach(isa IN LISTS isas ITEMS portable)
     latefold_isa_flags(${isa} flags)
-    foreach(kernel IN LISTS LATEFOLD_SIMD_KERNELS)
-      set(source ${PROJECT_SOURCE_DIR}/cpp/src/${kernel}_${isa}.cc)
+    foreach(family IN LISTS LATEFOLD_SIMD_KERNELS)
+      set(source ${PROJECT_SOURCE_DIR}/cpp/src/kernels/${family}_${isa}.cc)
+      if(NOT EXISTS ${source})
+        continue()
+      endif()
       target_sources(${target} PRIVATE ${source})
       if(flags)
         set_source_files_properties(${source} PROPERTIES COMPILE_OPTIONS "${flags}")
       endif()
     endforeach()
-    if(NOT isa STREQUAL "scalar")
+    if(NOT isa MATCHES "^(scalar|portable)$")
       string(TOUPPER ${isa} upper)
       target_compile_definitions(${target} PRIVATE LATEFOLD_HAVE_${upper}=1)
     endif()

@@ -8,8 +8,8 @@
 #include <limits>
 #include <string>
 
-#include "float_rows.h"
-#include "kernels.h"
+#include "kernels/float32_rows.h"
+#include "kernels/table.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "graph_scratch.h"
-#include "kernels.h"
+#include "kernels/table.h"
 #include "latefold/graph.h"
 #include "latefold/thread_pool.h"
 

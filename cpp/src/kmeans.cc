@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "kernels.h"
+#include "kernels/table.h"
 #include "latefold/common.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"

@@ -1,5 +1,5 @@
 // The MaxSim engine: packing, blocking over documents, threads, top-k. The arithmetic is in the
-// kernels (tiles_<isa>.cc); this file decides what each kernel call sees.
+// kernels (kernels/maxsim_<isa>.cc); this file decides what each kernel call sees.
 #include "latefold/maxsim.h"
 
 #include <algorithm>
@@ -7,8 +7,8 @@
 #include <limits>
 #include <string>
 
-#include "float_rows.h"
-#include "kernels.h"
+#include "kernels/float32_rows.h"
+#include "kernels/table.h"
 #include "latefold/thread_pool.h"
 #include "latefold/topk.h"
 
@@ -31,7 +31,7 @@ void check_pair(const MultiVectorsView& queries, const MultiVectorsView& docs) {
                       std::to_string(queries.dim) + " and " + std::to_string(docs.dim) + ")");
 }
 
-// Packs query `q` into `out` (see kernels.h for the layout); returns its padded row count.
+// Packs query `q` into `out` (see kernels/layouts.h for the layout); returns its padded row count.
 std::size_t pack_query(const MultiVectorsView& queries, std::size_t q, float* out,
                        AlignedVector<float>& scratch, const KernelTable& kern) {
     const std::size_t m = queries.item_length(q), dim = queries.dim;

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "kernels.h"
+#include "kernels/table.h"
 #include "latefold/kmeans.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
@@ -26,39 +26,6 @@ bool allowed_bit(const std::uint8_t* allowed, std::size_t i) {
     return !allowed || ((allowed[i >> 3] >> (i & 7)) & 1u);
 }
 
-// Transposes 8 rows of 8 bytes in place (row i byte k <-> row k byte i): three rounds of
-// swapping byte, 2-byte and 4-byte blocks between row pairs.
-void transpose8x8(std::uint64_t (&r)[8]) {
-    auto swap = [&](int a, int b, int shift, std::uint64_t mask) {
-        const std::uint64_t t = ((r[a] >> shift) ^ r[b]) & mask;
-        r[b] ^= t;
-        r[a] ^= t << shift;
-    };
-    for (int a : {0, 2, 4, 6}) swap(a, a + 1, 8, 0x00FF00FF00FF00FFull);
-    for (int a : {0, 1, 4, 5}) swap(a, a + 2, 16, 0x0000FFFF0000FFFFull);
-    for (int a : {0, 1, 2, 3}) swap(a, a + 4, 32, 0x00000000FFFFFFFFull);
-}
-
-// The fast-scan layout of `count` vectors of `bytes` code bytes: per block of 32 vectors, byte
-// p of vector j at [(block * pairs + p) * 32 + j]; missing vectors and pairs are zero. The
-// byte transposition goes 8 x 8 at a time (the bytes are little-endian in the words).
-void block_codes(const std::uint8_t* codes, std::size_t count, std::size_t bytes,
-                 std::size_t pairs, std::uint8_t* out) {
-    const std::size_t blocks = (count + 31) / 32;
-    std::fill(out, out + blocks * pairs * 32, std::uint8_t(0));
-    for (std::size_t b = 0; b < blocks; ++b)
-        for (std::size_t j0 = 0; j0 < 32 && b * 32 + j0 < count; j0 += 8)
-            for (std::size_t p0 = 0; p0 < bytes; p0 += 8) {
-                std::uint64_t r[8] = {};
-                const std::size_t width = std::min<std::size_t>(8, bytes - p0);
-                for (std::size_t i = 0; i < 8 && b * 32 + j0 + i < count; ++i)
-                    std::memcpy(&r[i], codes + (b * 32 + j0 + i) * bytes + p0, width);
-                transpose8x8(r);
-                for (std::size_t k = 0; k < width; ++k)
-                    std::memcpy(out + (b * pairs + p0 + k) * 32 + j0, &r[k], 8);
-            }
-}
-
 // The fast scan's selections hold one integer per candidate, rank << 48 | (id_mask - id) with
 // rank = the sum (ip) or 65535 - the sum (l2): a larger integer ranks before (better estimate;
 // equal estimates: lower id), and 0 ranks after every candidate.
@@ -67,30 +34,6 @@ using SumSelection = Reservoir<std::uint64_t, std::greater<std::uint64_t>>;
 // The 8-bit scan's selections: scores and ids; {NaN, max id} ranks after every candidate.
 using ScoreSelection = Reservoir<ScoredId, RanksBefore>;
 constexpr ScoredId lowest_scored{std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<std::int64_t>::max()};
-
-// The ADC score of one vector's codes `c` from a query's float tables `t` (m x 2^nbits), in four
-// partial sums held in registers (independent adds).
-float adc_sum(const float* t, const std::uint8_t* c, std::size_t m, std::size_t nbits) noexcept {
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    if (nbits == 8) {
-        std::size_t s = 0;
-        for (; s + 4 <= m; s += 4) {
-            s0 += t[s * 256 + c[s]], s1 += t[(s + 1) * 256 + c[s + 1]];
-            s2 += t[(s + 2) * 256 + c[s + 2]], s3 += t[(s + 3) * 256 + c[s + 3]];
-        }
-        for (; s < m; ++s) s0 += t[s * 256 + c[s]];
-    } else {  // byte b holds subspaces 2b (low nibble) and 2b + 1
-        const std::size_t full = m / 2;
-        std::size_t b = 0;
-        for (; b + 2 <= full; b += 2) {
-            s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
-            s2 += t[(2 * b + 2) * 16 + (c[b + 1] & 15)], s3 += t[(2 * b + 3) * 16 + (c[b + 1] >> 4)];
-        }
-        for (; b < full; ++b) s0 += t[(2 * b) * 16 + (c[b] & 15)], s1 += t[(2 * b + 1) * 16 + (c[b] >> 4)];
-        if (m & 1) s0 += t[(m - 1) * 16 + (c[full] & 15)];
-    }
-    return (s0 + s1) + (s2 + s3);
-}
 
 // fn(q) for q < nq, on the pool in blocks of 16 queries.
 template <class Fn>
@@ -285,8 +228,8 @@ void ProductQuantizer::pack(const std::uint8_t* codes, std::size_t n, std::uint8
     const std::size_t tasks = (n + vectors_per_task - 1) / vectors_per_task;
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
         const std::size_t first = task * vectors_per_task, count = std::min(n, first + vectors_per_task) - first;
-        block_codes(codes + first * code_size(), count, code_size(), fastscan_pairs(),
-                    out + first / 32 * fastscan_pairs() * 32);
+        kernels::active_kernels().block_codes(codes + first * code_size(), count, code_size(), fastscan_pairs(),
+                                              out + first / 32 * fastscan_pairs() * 32);
     });
 }
 
@@ -349,7 +292,7 @@ void ProductQuantizer::lookup_tables(const float* queries, std::size_t nq, float
 
 void ProductQuantizer::score_codes(const float* lut, const std::uint8_t* codes,
                                    const std::uint32_t* rows, std::size_t count, float* out) const noexcept {
-    for (std::size_t i = 0; i < count; ++i) out[i] = adc_sum(lut, codes + std::size_t(rows[i]) * code_size(), m_, nbits_);
+    kernels::active_kernels().adc_rows(lut, codes, code_size(), rows, count, m_, nbits_, out);
 }
 
 void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const float* queries,
@@ -376,9 +319,13 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     // them was a serial share of a two-thread search.
     const std::unique_ptr<float[]> lut(new float[(fast ? nq : by_query ? threads * query_block : group) * m_ * ks]);
     const std::size_t pairs = fastscan_pairs();
+    const kernels::KernelTable& kern = kernels::active_kernels();
     // The score of vector i from query q's float tables.
     auto exact = [&](std::size_t q, std::size_t i) {
-        return adc_sum(lut.get() + q * m_ * ks, codes + i * code_size(), m_, nbits_);
+        const std::uint32_t first_row = 0;
+        float score;
+        kern.adc_rows(lut.get() + q * m_ * ks, codes + i * code_size(), code_size(), &first_row, 1, m_, nbits_, &score);
+        return score;
     };
     if (fast && n > id_mask) fail_argument("a fast scan takes at most 2^48 - 1 codes");
     if (fast && m_ > kernels::fastscan_max_m)
@@ -391,7 +338,6 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
     const std::size_t table_bytes = kernels::fastscan_table_bytes(pairs);
     const std::unique_ptr<std::uint8_t[]> small(new std::uint8_t[fast ? nq * table_bytes : 0]);
     std::vector<float> base(nq, 0.0f), delta(nq, 1.0f);
-    const kernels::KernelTable& kern = kernels::active_kernels();
     // Tables of queries [q0, q1) on `on` threads: 4-bit, float tables (kept for the
     // re-scoring) and their 7-bit form (two entries add in a byte in the kernels; sums fit 16
     // bits); 8-bit, float tables written to `out`.
@@ -446,50 +392,15 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
         const std::uint8_t* chunk = codes + first * m_;
         std::size_t q = q0;
         // Two queries per load of codes while both tables fit in L1 (m <= 16: +18 %; larger
-        // tables evict each other). Four vectors at once: independent sums; each query's
-        // arithmetic is the same either way.
+        // tables evict each other).
         if (2 * m_ * ks * sizeof(float) <= 32768)
             for (; q + 2 <= q1; q += 2) {
-                const float* ta = tables + (q - t0) * m_ * ks;
-                const float* tb = ta + m_ * ks;
-                float* other = keys + count;
-                std::size_t i = 0;
-                for (; i + 4 <= count; i += 4) {
-                    const std::uint8_t* c = chunk + i * m_;
-                    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
-                    for (std::size_t sub = 0; sub < m_; ++sub) {
-                        const float* x = ta + sub * ks;
-                        const float* y = tb + sub * ks;
-                        const std::uint8_t c0 = c[sub], c1 = c[m_ + sub], c2 = c[2 * m_ + sub], c3 = c[3 * m_ + sub];
-                        a0 += x[c0], a1 += x[c1], a2 += x[c2], a3 += x[c3];
-                        b0 += y[c0], b1 += y[c1], b2 += y[c2], b3 += y[c3];
-                    }
-                    keys[i] = sign * a0, keys[i + 1] = sign * a1, keys[i + 2] = sign * a2, keys[i + 3] = sign * a3;
-                    other[i] = sign * b0, other[i + 1] = sign * b1, other[i + 2] = sign * b2, other[i + 3] = sign * b3;
-                }
-                for (; i < count; ++i) {
-                    keys[i] = sign * adc_sum(ta, chunk + i * m_, m_, nbits_);
-                    other[i] = sign * adc_sum(tb, chunk + i * m_, m_, nbits_);
-                }
+                kern.adc_scan(tables + (q - t0) * m_ * ks, 2, chunk, count, m_, sign, keys);
                 select(best[worker * nq + q], keys, first, count);
-                select(best[worker * nq + q + 1], other, first, count);
+                select(best[worker * nq + q + 1], keys + count, first, count);
             }
         for (; q < q1; ++q) {
-            const float* table = tables + (q - t0) * m_ * ks;
-            std::size_t i = 0;
-            for (; i + 4 <= count; i += 4) {
-                const std::uint8_t* c = chunk + i * m_;
-                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-                for (std::size_t sub = 0; sub < m_; ++sub) {
-                    const float* t = table + sub * ks;
-                    s0 += t[c[sub]];
-                    s1 += t[c[m_ + sub]];
-                    s2 += t[c[2 * m_ + sub]];
-                    s3 += t[c[3 * m_ + sub]];
-                }
-                keys[i] = sign * s0, keys[i + 1] = sign * s1, keys[i + 2] = sign * s2, keys[i + 3] = sign * s3;
-            }
-            for (; i < count; ++i) keys[i] = sign * adc_sum(table, chunk + i * m_, m_, nbits_);
+            kern.adc_scan(tables + (q - t0) * m_ * ks, 1, chunk, count, m_, sign, keys);
             select(best[worker * nq + q], keys, first, count);
         }
     };
@@ -510,7 +421,7 @@ void ProductQuantizer::search(const std::uint8_t* codes, std::size_t n, const fl
             blocked_codes = options.packed + first / 32 * pairs * 32;
         } else {
             blocked.resize(blocks * pairs * 32);
-            block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
+            kern.block_codes(codes + first * code_size(), count, code_size(), pairs, blocked.data());
             blocked_codes = blocked.data();
         }
         sums.resize(per_call * max_run * 32);

@@ -16,7 +16,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels.h"
+#include "kernels/table.h"
 #include "latefold/kmeans.h"
 #include "latefold/pq.h"
 #include "latefold/random.h"

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "kernels.h"
+#include "kernels/table.h"
 
 namespace latefold {
 

@@ -1,7 +1,7 @@
 // Run-time selection of SIMD kernels.
 //
-// Each kernel exists once per instruction set, in its own translation unit compiled with that
-// set's flags (cpp/src/<kernel>_<isa>.cc); the library itself is built for the baseline ISA.
+// Each kernel exists once per instruction set, in a translation unit compiled with that set's
+// flags (cpp/src/kernels/<family>_<isa>.cc); the library itself is built for the baseline ISA.
 // The CPU is inspected once; the best path it supports is chosen unless LATEFOLD_SIMD names a
 // lower one. Paths, best last:
 //   scalar : plain C++, auto-vectorisation off: the oracle every other path is tested against

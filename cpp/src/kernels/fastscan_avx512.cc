@@ -1,160 +1,14 @@
-// Tile kernels (MaxSim, token x matrix products) and half-precision conversion for AVX-512 (F, BW, DQ, VL).
+// The 4-bit fast-scan kernels (fastscan, fastscan_table) for AVX-512 (F, BW, DQ, VL).
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
 
-#include "fastscan_block_avx512.h"
-#include "tile_kernel.h"
+#include "fastscan_finish_avx512.h"
+#include "fastscan_query_groups.h"
+#include "table.h"
 
 namespace latefold {
 namespace kernels {
-namespace {
-
-struct Avx512 {
-    using reg = __m512;
-    static constexpr int lanes = 16;
-    static reg set1(float v) { return _mm512_set1_ps(v); }
-    static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
-    static void keep_less(reg v, reg c, reg& best, reg& best_c) {
-        const __mmask16 less = _mm512_cmp_ps_mask(v, best, _CMP_LT_OQ);
-        best = _mm512_mask_mov_ps(best, less, v);
-        best_c = _mm512_mask_mov_ps(best_c, less, c);
-    }
-    static reg zero() { return _mm512_setzero_ps(); }
-    static reg lowest() { return _mm512_set1_ps(-INFINITY); }
-    static reg load(const float* p) { return _mm512_loadu_ps(p); }
-    static reg load_row(const float* p) { return _mm512_loadu_ps(p); }
-    static reg load_row(const half_bits* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-    static reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
-    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-    static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }
-    static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
-    static float sum(reg a) { return _mm512_reduce_add_ps(a); }
-};
-
-}  // namespace
-
-float maxsim_packed_avx512(const float* packed, std::size_t padded, std::size_t dim,
-                           const float* doc, std::size_t rows, std::size_t row_stride) {
-    // 32-row groups: 2 x 8 = 16 accumulators; 16-row groups: 1 x 12.
-    return maxsim_packed<Avx512, 8, 12>(packed, padded, dim, doc, rows, row_stride);
-}
-
-void project_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,
-                        std::size_t depth, const float* packed, std::size_t width, float* out,
-                        std::size_t out_stride) {
-    project_rows<Avx512, 8, 12>(rows, count, row_stride, depth, packed, width, out, out_stride);
-}
-
-void signed_sums_avx512(const float* x, std::size_t columns, const std::uint32_t* index,
-                       const float* sign, const std::uint32_t* start, std::size_t outputs,
-                       float* out) {
-    signed_sums<Avx512>(x, columns, index, sign, start, outputs, out);
-}
-
-void project_lanes_avx512(const float* x, std::size_t step, std::size_t depth, const float* m,
-                   std::size_t columns, float* out) {
-    project_lanes<Avx512, 4, 4>(x, step, depth, m, columns, out);
-}
-
-void sign_partitions_avx512(const float* sketch, std::size_t lanes, std::size_t reps, std::size_t k,
-                     const float* norms, const float* bounds, std::uint32_t* part,
-                     std::uint32_t* uncertain) {
-    sign_partitions<Avx512>(sketch, lanes, reps, k, norms, bounds, part, uncertain);
-}
-
-namespace {
-
-// In-register transpose of a 16 x 16 float tile: r[i] lane j <-> r[j] lane i.
-inline void transpose16(__m512 (&r)[16]) {
-    __m512 t[16], u[16], v[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {
-        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 4; ++j) {
-            v[8 * i + j] = _mm512_shuffle_f32x4(u[8 * i + j], u[8 * i + 4 + j], 0x88);
-            v[8 * i + 4 + j] = _mm512_shuffle_f32x4(u[8 * i + j], u[8 * i + 4 + j], 0xDD);
-        }
-    for (int j = 0; j < 8; ++j) {
-        r[j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0xDD);
-    }
-}
-
-}  // namespace
-
-void lane_sums_avx512(const float* v, std::size_t step, std::size_t width, std::size_t reps,
-                      std::size_t count, const std::uint32_t* part, std::size_t part_stride, float* out,
-                      std::size_t rep_stride, std::size_t out_stride) {
-    // 16 tokens at a time: one tile of all reps * width rows, transposed; then per token and
-    // repetition, its lanes moved down to lane 0 and one add. Widths 16 and 8 read and write
-    // with plain (unmasked) moves: a masked store does not forward to the next token's load of
-    // the same partition, which then waits for the store to reach the cache.
-    const std::size_t rows = reps * width;
-    const __mmask16 keep = __mmask16((1u << width) - 1u);
-    __m512i shift[16];
-    for (std::size_t q = 0; q < reps; ++q)
-        shift[q] = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                    _mm512_set1_epi32(int(q * width)));
-    auto add = [&](float* o, __m512 x) __attribute__((always_inline)) {
-        if (width == 16) {
-            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), x));
-        } else if (width == 8) {
-            _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), _mm512_castps512_ps256(x)));
-        } else {
-            _mm512_mask_storeu_ps(o, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, o), x));
-        }
-    };
-    for (std::size_t t0 = 0; t0 < count; t0 += 16) {
-        __m512 r[16];
-        for (std::size_t i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(v + i * step + t0) : _mm512_setzero_ps();
-        transpose16(r);
-        const std::size_t tokens = std::min<std::size_t>(16, count - t0);
-        for (std::size_t j = 0; j < tokens; ++j) add(out + part[t0 + j] * out_stride, r[j]);
-        for (std::size_t q = 1; q < reps; ++q)
-            for (std::size_t j = 0; j < tokens; ++j)
-                add(out + q * rep_stride + part[q * part_stride + t0 + j] * out_stride,
-                    _mm512_permutexvar_ps(shift[q], r[j]));
-    }
-}
-
-void to_lanes_avx512(const float* rows, std::size_t count, std::size_t stride, std::size_t dim,
-                     float* out, std::size_t step, float* squares) {
-    // 16 tokens x 16 coordinates at a time, transposed in registers (tails masked).
-    for (std::size_t t0 = 0; t0 < step; t0 += 16) {
-        __m512 sum = _mm512_setzero_ps();
-        for (std::size_t i0 = 0; i0 < dim; i0 += 16) {
-            const std::size_t width = std::min<std::size_t>(16, dim - i0);
-            const __mmask16 cols = __mmask16((1u << width) - 1u);
-            __m512 r[16];
-            for (std::size_t t = 0; t < 16; ++t)
-                r[t] = t0 + t < count ? _mm512_maskz_loadu_ps(cols, rows + (t0 + t) * stride + i0) : _mm512_setzero_ps();
-            // The same line of the next 16 rows (read in this order, they escape the streamer).
-            for (std::size_t t = t0 + 16; t < std::min(count, t0 + 32); ++t) prefetch_lines(rows + t * stride + i0, 64);
-            transpose16(r);
-            for (std::size_t i = 0; i < width; ++i) {
-                _mm512_storeu_ps(out + (i0 + i) * step + t0, r[i]);
-                sum = _mm512_fmadd_ps(r[i], r[i], sum);
-            }
-        }
-        _mm512_storeu_ps(squares + t0, sum);
-    }
-}
-
-void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,
-                        std::size_t depth, const float* packed, const float* bias,
-                        std::size_t width, std::uint32_t* index, float* value) {
-    nearest_rows<Avx512, 8, 12>(rows, count, row_stride, depth, packed, bias, width, index, value);
-}
 
 // Fast scan, 32 vectors per block, two subspace pairs per 512-bit register.
 namespace {
@@ -309,27 +163,6 @@ void fastscan_table_avx512(const float* lut, std::size_t m, float qmax, std::uin
     }
     *base = sum;
     *delta = step;
-}
-
-void f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(
-                                      reinterpret_cast<const __m256i*>(src + i))));
-    if (i < n) {
-        const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + i)));
-    }
-}
-
-void dot_rows_f32_avx512(const float* q, const float* base, std::size_t stride,
-                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
-    dot_rows<Avx512>(q, base, stride, ids, count, dim, out);
-}
-
-void dot_rows_f16_avx512(const float* q, const half_bits* base, std::size_t stride,
-                       const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out) {
-    dot_rows<Avx512>(q, base, stride, ids, count, dim, out);
 }
 
 }  // namespace kernels

@@ -1,8 +1,8 @@
 // Private: token rows as float32, converted from float16 into a scratch buffer when needed.
 #pragma once
 
-#include "kernels.h"
 #include "latefold/multivectors.h"
+#include "table.h"
 
 namespace latefold {
 

@@ -1,11 +1,12 @@
-// The 4-bit fast scan for AVX-512 with VBMI and VNNI (Ice Lake, Sapphire Rapids, Zen 4 and
-// later); every other kernel of this path is the AVX-512 one.
+// The 4-bit fast-scan kernel (fastscan) for AVX-512 with VBMI and VNNI (Ice Lake, Sapphire Rapids,
+// Zen 4 and later); every other kernel of this path is the AVX-512 one.
 #include <immintrin.h>
 
 #include <array>
 
-#include "fastscan_block_avx512.h"
-#include "tile_kernel.h"
+#include "fastscan_finish_avx512.h"
+#include "fastscan_query_groups.h"
+#include "table.h"
 
 namespace latefold {
 namespace kernels {

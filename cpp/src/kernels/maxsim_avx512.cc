@@ -1,0 +1,15 @@
+// The MaxSim kernel (maxsim_packed) for AVX-512 (F, BW, DQ, VL).
+#include "tile_templates.h"
+#include "vector_avx512.h"
+
+namespace latefold {
+namespace kernels {
+
+float maxsim_packed_avx512(const float* packed, std::size_t padded, std::size_t dim,
+                           const float* doc, std::size_t rows, std::size_t row_stride) {
+    // 32-row groups: 2 x 8 = 16 accumulators; 16-row groups: 1 x 12.
+    return maxsim_packed<Avx512, 8, 12>(packed, padded, dim, doc, rows, row_stride);
+}
+
+}  // namespace kernels
+}  // namespace latefold

@@ -1,0 +1,15 @@
+// The nearest-column kernel (nearest_rows) for AVX-512 (F, BW, DQ, VL).
+#include "tile_templates.h"
+#include "vector_avx512.h"
+
+namespace latefold {
+namespace kernels {
+
+void nearest_rows_avx512(const float* rows, std::size_t count, std::size_t row_stride,
+                        std::size_t depth, const float* packed, const float* bias,
+                        std::size_t width, std::uint32_t* index, float* value) {
+    nearest_rows<Avx512, 8, 12>(rows, count, row_stride, depth, packed, bias, width, index, value);
+}
+
+}  // namespace kernels
+}  // namespace latefold

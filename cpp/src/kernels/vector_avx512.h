@@ -1,0 +1,41 @@
+// Private: the AVX-512 (F, BW, DQ, VL) float vector, the `V` of the templates (tile_templates.h,
+// lane_templates.h, dot_rows_template.h). Included only by the *_avx512.cc files. In an anonymous
+// namespace: the templates instantiated with it stay private to each file, never merged with
+// another path's code.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "latefold/common.h"
+
+namespace latefold {
+namespace kernels {
+namespace {
+
+struct Avx512 {
+    using reg = __m512;
+    static constexpr int lanes = 16;
+    static reg set1(float v) { return _mm512_set1_ps(v); }
+    static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+    static void keep_less(reg v, reg c, reg& best, reg& best_c) {
+        const __mmask16 less = _mm512_cmp_ps_mask(v, best, _CMP_LT_OQ);
+        best = _mm512_mask_mov_ps(best, less, v);
+        best_c = _mm512_mask_mov_ps(best_c, less, c);
+    }
+    static reg zero() { return _mm512_setzero_ps(); }
+    static reg lowest() { return _mm512_set1_ps(-INFINITY); }
+    static reg load(const float* p) { return _mm512_loadu_ps(p); }
+    static reg load_row(const float* p) { return _mm512_loadu_ps(p); }
+    static reg load_row(const half_bits* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    static reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
+    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+    static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }
+    static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+    static float sum(reg a) { return _mm512_reduce_add_ps(a); }
+};
+
+}  // namespace
+}  // namespace kernels
+}  // namespace latefold
