@@ -6,24 +6,13 @@
 
 namespace latefold {
 
-namespace {
-
-float bf16_to_float(std::uint16_t bits) noexcept {
-    const std::uint32_t wide = std::uint32_t(bits) << 16;
-    float f;
-    std::memcpy(&f, &wide, sizeof f);
-    return f;
-}
-
-}  // namespace
-
 void RowStore::to_float(std::uint32_t r, float* out) const {
     switch (dtype) {
         case DType::f32: std::memcpy(out, row(r), dim * sizeof(float)); return;
         case DType::f16: kernels::active_kernels().f16_to_f32(static_cast<const half_bits*>(row(r)), out, dim); return;
         case DType::bf16: {
             const auto* x = static_cast<const std::uint16_t*>(row(r));
-            for (std::size_t k = 0; k < dim; ++k) out[k] = bf16_to_float(x[k]);
+            for (std::size_t k = 0; k < dim; ++k) out[k] = bfloat16_to_float(x[k]);
             return;
         }
         case DType::i8: {
@@ -47,7 +36,7 @@ void RowStore::dots(const float* q, const std::uint32_t* rows, std::size_t count
             for (std::size_t i = 0; i < count; ++i) {
                 const auto* x = static_cast<const std::uint16_t*>(row(rows[i]));
                 float sum = 0.0f;
-                for (std::size_t d = 0; d < dim; ++d) sum += q[d] * bf16_to_float(x[d]);
+                for (std::size_t d = 0; d < dim; ++d) sum += q[d] * bfloat16_to_float(x[d]);
                 out[i] = sum;
             }
             return;

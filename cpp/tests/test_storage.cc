@@ -1,6 +1,7 @@
 // C++ checks of the storage types without Python: RowStore reads float32, float16, bfloat16 and
 // int8 rows (with scales) exactly as their values, and its inner products stay within the float32
-// accumulation bound of a float64 reference; Scorer gives the distances search ranks by.
+// accumulation bound of a float64 reference; Scorer gives the distances search ranks by; MaxSim
+// reads bfloat16 and int8 tokens as their values.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "latefold/maxsim.h"
 #include "latefold/row_store.h"
 
 #include "check.h"
@@ -138,10 +140,57 @@ void code_scorer_matches_the_quantizer() {
     }
 }
 
+// MaxSim reads each token type as its values: the scores equal those of the same values stored as
+// float32 (the conversions are exact: bfloat16 widens, int8 times its float32 scale rounds once,
+// as the float32 copy was made).
+void maxsim_reads_every_token_type() {
+    std::mt19937 gen(9);
+    const std::size_t dim = 20, docs = 7;
+    std::vector<std::int64_t> offsets = {0};
+    for (std::size_t d = 0; d < docs; ++d) offsets.push_back(offsets.back() + 1 + std::int64_t(gen() % 9));
+    const std::size_t rows = std::size_t(offsets.back());
+    std::vector<float> queries(9 * dim);
+    for (float& v : queries) v = std::normal_distribution<float>()(gen);
+    const std::vector<std::int64_t> query_offsets = {0, 4, 9};
+    lf::MultiVectorsView q;
+    q.tokens = queries.data(), q.offsets = query_offsets.data(), q.rows = 9, q.count = 2, q.dim = q.row_stride = dim;
+    for (lf::DType dtype : {lf::DType::bf16, lf::DType::i8}) {
+        std::vector<std::uint8_t> bytes(rows * dim * lf::dtype_size(dtype));
+        std::vector<float> as_float(rows * dim), scales(rows);
+        for (std::size_t r = 0; r < rows; ++r) {
+            scales[r] = std::uniform_real_distribution<float>(0.001f, 0.1f)(gen);
+            for (std::size_t k = 0; k < dim; ++k) {
+                const std::size_t i = r * dim + k;
+                if (dtype == lf::DType::bf16) {
+                    const std::uint16_t b = std::uint16_t((gen() & 0x8000) | (120 + gen() % 10) << 7 | (gen() & 127));
+                    std::memcpy(&bytes[2 * i], &b, 2);
+                    as_float[i] = lf::bfloat16_to_float(b);
+                } else {
+                    const std::int8_t v = std::int8_t(gen() & 0xFF);
+                    std::memcpy(&bytes[i], &v, 1);
+                    as_float[i] = scales[r] * float(v);
+                }
+            }
+        }
+        lf::MultiVectorsView typed, plain;
+        typed.tokens = bytes.data(), typed.offsets = offsets.data(), typed.rows = rows, typed.count = docs;
+        typed.dim = typed.row_stride = dim, typed.dtype = dtype;
+        typed.scales = dtype == lf::DType::i8 ? scales.data() : nullptr;
+        typed.validate("docs");
+        plain = typed;
+        plain.tokens = as_float.data(), plain.dtype = lf::DType::f32, plain.scales = nullptr;
+        std::vector<float> a(2 * docs), b(2 * docs);
+        lf::maxsim_scores(q, typed, a.data(), 1);
+        lf::maxsim_scores(q, plain, b.data(), 1);
+        check(a == b, std::string("maxsim over ") + lf::dtype_name(dtype) + " tokens");
+    }
+}
+
 }  // namespace
 
 int main() {
     rows_read_as_their_values();
     code_scorer_matches_the_quantizer();
+    maxsim_reads_every_token_type();
     return latefold_test::summary();
 }

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -69,6 +70,14 @@ inline Metric metric_from_name(const std::string& name) {
 
 /// IEEE binary16 stored as raw bits.
 using half_bits = std::uint16_t;
+
+/// bfloat16 (the upper half of a binary32) to float, exact.
+inline float bfloat16_to_float(std::uint16_t bits) noexcept {
+    const std::uint32_t wide = std::uint32_t(bits) << 16;
+    float f;
+    std::memcpy(&f, &wide, sizeof f);
+    return f;
+}
 
 /// Alignment of every buffer the core allocates (one cache line, one AVX-512 register).
 constexpr std::size_t buffer_alignment = 64;
