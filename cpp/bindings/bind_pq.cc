@@ -4,6 +4,7 @@
 #include "arrays.h"
 #include "latefold/kmeans.h"
 #include "latefold/pq.h"
+#include "latefold/row_store.h"
 
 namespace latefold {
 namespace bindings {
@@ -139,10 +140,13 @@ void bind_pq(py::module_& m) {
                  PqSearchOptions options;
                  py::array packed_array;
                  py::array vector_array;
+                 RowStore rows;
                  if (!vectors.is_none()) {  // the rows the codes stand for: exact re-scoring
                      vector_array = vectors.cast<py::array>();
-                     options.vectors = float_matrix(vector_array, pq.dim(), "vectors");
+                     rows.data = reinterpret_cast<const std::uint8_t*>(float_matrix(vector_array, pq.dim(), "vectors"));
+                     rows.dim = pq.dim();
                      if (std::size_t(vector_array.shape(0)) != n) value_error("vectors must have one row per code");
+                     options.vectors = &rows;
                  }
                  if (!packed.is_none()) {  // the same codes in the fast-scan layout
                      packed_array = packed.cast<py::array>();

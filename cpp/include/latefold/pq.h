@@ -29,6 +29,8 @@ namespace latefold {
 
 /// The rotation applied before quantization, as the Python API names it: none (unless one is
 /// set by hand with set_rotation), a seeded random one, or one learned by OPQ (both by train).
+struct RowStore;
+
 enum class PqRotation : std::uint8_t { none = 0, random = 1, opq = 2 };
 const char* rotation_name(PqRotation rotation) noexcept;
 PqRotation rotation_from_name(const std::string& name);  ///< std::invalid_argument if unknown
@@ -38,9 +40,9 @@ struct PqSearchOptions {
     /// Candidates re-scored = rescore * k (0: none): 4-bit codes re-score their fast-scan
     /// estimates with the float tables; with `vectors`, both widths re-score from the vectors.
     std::size_t rescore = 4;
-    /// Optional n x dim float32 rows the codes stand for: the candidates' scores are then the
-    /// exact inner products (ip) or squared distances (l2).
-    const float* vectors = nullptr;
+    /// Optional rows the codes stand for (n x dim, any storage type): the candidates' scores
+    /// are then the exact inner products (ip) or squared distances (l2).
+    const RowStore* vectors = nullptr;
     const std::uint8_t* allowed = nullptr;  ///< optional bitmap, bit i (LSB first) = vector i allowed
     /// 4-bit only, optional: the same codes in the fast-scan layout (see pack), scanned instead of
     /// laying the row-major codes out on every call (those still serve the re-scoring).
@@ -115,6 +117,7 @@ public:
                 const PqSearchOptions& options, float* scores, std::int64_t* ids) const;
 
 private:
+    class Search;  // one search call (pq_search.cc)
     void require_trained() const;
     /// k-means per subspace on `count` rows of x (rows[i], or i when rows is null), taken as
     /// already rotated.
