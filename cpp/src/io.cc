@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -95,6 +96,21 @@ bool have_sse42() noexcept { return false; }
 }
 
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
+
+// A name read from a file, fit for a message: bytes outside printable ASCII as \xHH.
+std::string printable(const std::string& name) {
+    std::string out;
+    for (unsigned char c : name) {
+        if (c >= 0x20 && c < 0x7F) {
+            out += char(c);
+        } else {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", unsigned(c));
+            out += escaped;
+        }
+    }
+    return out;
+}
 
 bool is_regular_or_absent(const std::string& path) {
     struct stat st;
@@ -382,7 +398,7 @@ Reader::Reader(const std::string& path, const std::string& kind, bool verify) : 
     if (header_crc != load_le<std::uint32_t>(data + 36)) corrupt("header checksum mismatch");
     const std::string found(reinterpret_cast<const char*>(data + 16),
                             strnlen(reinterpret_cast<const char*>(data + 16), kind_bytes));
-    if (found != kind) throw std::invalid_argument(where + " holds a '" + found + "', not a '" + kind + "'");
+    if (found != kind) throw std::invalid_argument(where + " holds a '" + printable(found) + "', not a '" + kind + "'");
 
     if (verify) file_->advise_sequential(true);
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -393,10 +409,10 @@ Reader::Reader(const std::string& path, const std::string& kind, bool verify) : 
         s.length = load_le<std::uint64_t>(entry + 40);
         s.crc = load_le<std::uint32_t>(entry + 48);
         if (s.offset % alignment || s.offset < table_end || s.offset > size || s.length > size - s.offset)
-            corrupt("section '" + s.name + "' out of bounds");
-        if (find_section(s.name)) corrupt("section '" + s.name + "' repeated");
+            corrupt("section '" + printable(s.name) + "' out of bounds");
+        if (find_section(s.name)) corrupt("section '" + printable(s.name) + "' repeated");
         if ((verify || s.name == "meta") && checksum(data + s.offset, s.length, 0) != s.crc)
-            corrupt("checksum mismatch in section '" + s.name + "'");
+            corrupt("checksum mismatch in section '" + printable(s.name) + "'");
         sections_.push_back(std::move(s));
     }
     if (verify) file_->advise_sequential(false);

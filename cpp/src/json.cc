@@ -151,6 +151,23 @@ private:
             const unsigned char c = static_cast<unsigned char>(*p_++);
             if (c == '"') return out;
             if (c < 0x20) fail("control character in a string");
+            if (c >= 0x80) {  // a UTF-8 sequence: copied once checked (RFC 3629)
+                const int extra = c >= 0xF0 && c <= 0xF4 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 && c <= 0xDF ? 1 : -1;
+                if (extra < 0 || end_ - p_ < extra) fail("invalid UTF-8");
+                std::uint32_t code = c & (0x3F >> extra);
+                for (int i = 0; i < extra; ++i) {
+                    const unsigned char next = static_cast<unsigned char>(p_[i]);
+                    if ((next & 0xC0) != 0x80) fail("invalid UTF-8");
+                    code = code << 6 | (next & 0x3F);
+                }
+                static const std::uint32_t smallest[4] = {0, 0x80, 0x800, 0x10000};
+                if (code < smallest[extra] || code > 0x10FFFF || (code >= 0xD800 && code < 0xE000))
+                    fail("invalid UTF-8");
+                out += char(c);
+                out.append(p_, p_ + extra);
+                p_ += extra;
+                continue;
+            }
             if (c != '\\') {
                 out += char(c);
                 continue;

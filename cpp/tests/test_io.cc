@@ -63,7 +63,8 @@ void json_round_trips() {
     check(throws_invalid_argument([&] { a[0].as_string(); }), "JSON: wrong type refused");
     check(throws_invalid_argument([&] { a[1].as_uint(); }), "JSON: negative as unsigned refused");
     const char* bad[] = {"", "{", "[1,]", "{\"a\" 1}", "{\"a\": 1, \"a\": 2}", "01", "1.", "-", "\"\\x\"",
-                         "\"\\ud800\"", "nul", "[1] 2", "\"a\nb\"", "1e999", "18446744073709551616"};
+                         "\"\\ud800\"", "nul", "[1] 2", "\"a\nb\"", "1e999", "18446744073709551616",
+                         "\"\xff\"", "\"\xc3\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\""};
     for (const char* t : bad) check(throws_invalid_argument([&] { lf::Json::parse(t); }), std::string("JSON rejects ") + t);
     check(throws_invalid_argument([] { lf::Json::parse(std::string(100, '[') + std::string(100, ']')); }),
           "JSON: nesting bounded");

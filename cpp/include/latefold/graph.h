@@ -121,9 +121,9 @@ public:
     /// Persistence. write() describes the index under `prefix` (its quantizer under
     /// "<prefix>/pq"); the caller keeps the index unchanged until the writer has saved (save()
     /// holds the index's lock for that). read() validates everything it uses (std::invalid_argument
-    /// naming the file otherwise); with `borrow` the rows, edges and codes stay in the mapped
-    /// file and are copied into memory on the first change (add, compact): the file is never
-    /// written.
+    /// naming the file otherwise); with `borrow` the rows, edges, codes, ids, degrees and norms
+    /// stay in the mapped file and are copied into memory on the first change (add, compact):
+    /// the file is never written.
     void write(io::Writer& writer, const std::string& prefix) const;
     static std::unique_ptr<GraphIndex> read(const io::Reader& reader, const std::string& prefix, bool borrow);
     void save(const std::string& path) const;  ///< a file of kind "graph"
@@ -141,9 +141,6 @@ private:
 
     std::size_t row_bytes() const noexcept { return params_.dim * dtype_size(params_.storage); }
     RowStore rows() const noexcept { return RowStore{data_.rows.data(), params_.dim, params_.storage, nullptr}; }
-    float distance_of(float dot, std::uint32_t slot) const noexcept {
-        return params_.metric == Metric::inner_product ? -dot : data_.norms[slot] - 2.0f * dot;
-    }
     const std::uint32_t* neighbours(std::uint32_t slot) const noexcept {
         return data_.edges.data() + std::size_t(slot) * params_.degree;
     }
@@ -168,7 +165,8 @@ private:
     /// Copies borrowed (mapped) arrays into memory before a change.
     void make_writable();
 
-    // Everything the index holds, in one place: load builds a Data and moves it in at once.
+    // Everything the index holds, in one place (read() fills a fresh index's; a member added here
+    // is written and read in graph_io.cc, or rebuilt there from what is).
     struct Data {
         Buffer<std::uint8_t> rows;             // slots x row_bytes(), storage type; may be mapped
         Buffer<float> norms;                   // |x|^2 by slot
