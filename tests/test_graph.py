@@ -125,7 +125,17 @@ filter_leaf = st.one_of(
     st.builds(lambda lo: (F.range("year", lo + 0.5, lo + 30.5), ("range", "year", lo + 0.5, lo + 30.5)),
               st.integers(0, 999)),
     st.builds(lambda v: (F.eq("year", v), ("range", "year", v, v)), st.integers(0, 999)),
+    st.builds(lambda v: (F.isin("year", v), ("isin", "year", v)), st.lists(st.integers(-5, 1005), max_size=6)),
+    st.builds(lambda v: (F.isin("year", v), ("isin", "year", v)),
+              st.lists(st.integers(0, 1998).map(lambda i: i / 2), max_size=6)),  # x.5 matches nothing
 )
+
+
+def _nary(op, pairs):
+    f = pairs[0][0]
+    for g, _ in pairs[1:]:
+        f = f & g if op == "and" else f | g
+    return f, (op, *(spec for _, spec in pairs))
 
 
 def _combine(children):
@@ -133,10 +143,11 @@ def _combine(children):
         st.builds(lambda a, b: (a[0] & b[0], ("and", a[1], b[1])), children, children),
         st.builds(lambda a, b: (a[0] | b[0], ("or", a[1], b[1])), children, children),
         st.builds(lambda a: (~a[0], ("not", a[1])), children),
+        st.builds(_nary, st.sampled_from(["and", "or"]), st.lists(children, min_size=3, max_size=6)),
     )
 
 
-filters = st.recursive(filter_leaf, _combine, max_leaves=5)
+filters = st.recursive(filter_leaf, _combine, max_leaves=12)
 
 
 @settings(max_examples=80)
@@ -194,6 +205,119 @@ def test_filter_errors(world):
         g.search(q, 5, filter="year > 3")
     with pytest.raises(TypeError):
         F.mask(np.array([1, 0, 1]))
+
+
+def matching(g, q, f):
+    """The ids a filter keeps, from an exact search for every vector."""
+    _, found = g.search(q[:1], len(g), filter=f, exact_below=10**9)
+    return set(found[0][found[0] >= 0].tolist())
+
+
+def test_and_or_are_n_ary(world):
+    a, b, c = F.eq("year", 1), F.eq("year", 2), F.labels("tags").any([3])
+    for f in (a | b | c, a | (b | c), (a | b) | (c | a)):
+        assert f._expr.depth == 2 and repr(f).count("|") == f._expr.n_children - 1
+    assert (a | b | c)._expr.n_children == 3
+    assert repr((a | b) & c) == ("(" + "(" + repr(a) + " | " + repr(b) + ") & " + repr(c) + ")")
+    assert ((a | b) & c)._expr.depth == 3
+    # The core form flattens too, whoever builds it.
+    from latefold import _core
+    assert _core.FilterExpr.combine("or", [(a | b)._expr, c._expr]).n_children == 3
+    assert ~~a is a
+    # A shared subtree doubled again and again stays as wide as it was.
+    f = a | b
+    for _ in range(60):
+        f = f | f
+    assert f._expr.n_children == 2
+
+
+def test_wide_or_of_eq(world):
+    g, ids, q, year = world["index"]["ip"], world["ids"], world["q"], world["attrs"]["year"]
+    f = F.eq("year", 0)
+    for v in range(1, 5000):
+        f = f | F.eq("year", 3 * v)
+    assert f._expr.n_children == 5000 and f._expr.depth == 2
+    assert repr(f).count(" | ") == 4999
+    wanted = year % 3 == 0
+    assert matching(g, q, f) == set(ids[wanted].tolist())
+    assert matching(g, q, ~f) == set(ids[~wanted].tolist())
+
+
+def test_deep_chains_work_or_raise_the_documented_error(world):
+    g, ids, q, year = world["index"]["ip"], world["ids"], world["q"], world["attrs"]["year"]
+    assert F.MAX_DEPTH == 1000
+    f = F.range("year", 10, 20)
+    for _ in range(100_000):
+        f = ~f  # ~~f is f
+    assert matching(g, q, f) == set(ids[(year >= 10) & (year <= 20)].tolist())
+    f = F.range("year", None, 900)
+    for v in range(100_000):
+        f = f & F.range("year", None, 999 - v % 50)  # one AND of 100,001 terms
+    assert f._expr.n_children == 100_001
+    assert matching(g, q, f) == set(ids[year <= 900].tolist())
+    # Alternating ops nest: the depth grows by two a step until the documented bound.
+    f, wanted = F.eq("year", 0), year == 0
+    with pytest.raises(ValueError, match="MAX_DEPTH = 1000 levels"):
+        for v in range(1, 100_000):
+            f = ~(f | F.eq("year", v))
+            wanted = ~(wanted | (year == v))
+    assert f._depth == 999
+    # Exactly at the bound: compiles and evaluates.
+    f, wanted = F.range("year", None, 500) & f, (year <= 500) & wanted
+    assert f._expr.depth == 1000 and repr(f).startswith("(Filter.range('year', None, 500) & ~(~(")
+    assert matching(g, q, f) == set(ids[wanted].tolist())
+    with pytest.raises(ValueError, match="MAX_DEPTH"):
+        F.eq("year", 1) | f
+
+
+def test_isin_equals_numpy(world):
+    g, ids, q, attrs = world["index"]["l2"], world["ids"], world["q"], world["attrs"]
+    year, score = attrs["year"], attrs["score"]
+    for values in ([3, 7, 7, 999, 1000, -1], np.array([5, 6], np.int32), np.array([8, 2**63 + 5], np.uint64),
+                   [4.0, 4.5, 1e30, -1e30], {11, 12.0}, [], np.array([17], np.int64)):
+        as_list = list(values) if not isinstance(values, np.ndarray) else values.tolist()
+        wanted = np.isin(year, np.array([v for v in as_list if float(v).is_integer() and abs(v) < 2**62], np.int64))
+        assert matching(g, q, F.isin("year", values)) == set(ids[wanted].tolist()), values
+    chosen = score[::97]
+    for values in (chosen, chosen.astype(np.float32), chosen.tolist() + [2.0, -7, 0]):
+        wanted = np.isin(score, np.asarray(values, np.float64))
+        assert matching(g, q, F.isin("score", values)) == set(ids[wanted].tolist())
+    assert len(matching(g, q, F.isin("score", chosen))) == len(chosen)
+    assert matching(g, q, F.isin("year", [3]) | F.isin("score", chosen[:4])) == \
+        set(ids[(year == 3) | np.isin(score, chosen[:4])].tolist())
+    assert repr(F.isin("year", [2, 1])) == "Filter.isin('year', [2, 1])"
+    with pytest.raises(ValueError, match=r"Filter.labels\('tags'\).any"):
+        g.search(q[:1], 5, filter=F.isin("tags", [1]))
+    with pytest.raises(ValueError, match="NaN"):
+        F.isin("score", [0.5, np.nan])
+    with pytest.raises(TypeError):
+        F.isin("year", [True, False])
+    with pytest.raises(TypeError):
+        F.isin("year", ["a"])
+    with pytest.raises(ValueError, match="1-D"):
+        F.isin("year", [[1, 2]])
+
+
+@pytest.mark.parametrize("nan", [float("nan"), np.float64("nan"), np.float32("nan"), np.float16("nan")])
+def test_nan_bounds_raise(nan):
+    for make in (lambda: F.range("score", nan), lambda: F.range("score", 0.0, nan), lambda: F.range("year", nan, 3)):
+        with pytest.raises(ValueError, match="Filter.range: (lo|hi) is NaN"):
+            make()
+    with pytest.raises(ValueError, match="Filter.eq: value is NaN"):
+        F.eq("score", nan)
+
+
+def test_filters_copy_the_callers_arrays(world):
+    g, ids, q = world["index"]["ip"], world["ids"], world["q"]
+    kept, labels = ids[:5].copy(), np.array([1, 2], np.int64)
+    mask = np.zeros(ids.max() + 1, bool)
+    mask[kept] = True
+    by_ids, by_mask, by_labels = F.ids(kept), F.mask(mask), F.labels("tags").any(labels)
+    text = repr(by_labels)
+    kept[:], mask[:], labels[:] = ids[5:10], False, 40
+    assert matching(g, q, by_ids) == matching(g, q, by_mask) == set(ids[:5].tolist())
+    assert repr(by_labels) == text
+    assert not np.shares_memory(by_ids._args[0], kept) and not np.shares_memory(by_mask._args[0], mask)
 
 
 def test_delete_and_compact(rng):

@@ -1,6 +1,7 @@
 // Filters: built by the Python Filter class, compiled by an index against its columns at search.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "arrays.h"
@@ -54,15 +55,31 @@ void bind_filter(py::module_& m) {
                         f->mask = copied<std::uint8_t>(mask, "mask");
                         return f;
                     })
+        .def_static("isin",
+                    [](const std::string& column, const py::array& ints, const py::array& floats) {
+                        auto f = std::make_shared<FilterExpr>();
+                        f->op = FilterExpr::Op::in_set;
+                        f->column = column;
+                        f->values = copied<std::int64_t>(ints, "values");
+                        f->floats = copied<double>(floats, "values");
+                        // Sorted and distinct: the column's sorted slots are then read in one sweep.
+                        std::sort(f->values.begin(), f->values.end());
+                        f->values.erase(std::unique(f->values.begin(), f->values.end()), f->values.end());
+                        std::sort(f->floats.begin(), f->floats.end());
+                        f->floats.erase(std::unique(f->floats.begin(), f->floats.end()), f->floats.end());
+                        return f;
+                    })
         .def_static("combine", [](const std::string& op, const std::vector<Expr>& children) {
-            auto f = std::make_shared<FilterExpr>();
-            if (op == "and") f->op = FilterExpr::Op::all_of;
-            else if (op == "or") f->op = FilterExpr::Op::any_of;
-            else if (op == "not" && children.size() == 1) f->op = FilterExpr::Op::none_of;
+            FilterExpr::Op kind = FilterExpr::Op::all_of;
+            if (op == "and") kind = FilterExpr::Op::all_of;
+            else if (op == "or") kind = FilterExpr::Op::any_of;
+            else if (op == "not" && children.size() == 1) kind = FilterExpr::Op::none_of;
             else value_error("filter: unknown combination '" + op + "'");
-            f->children.assign(children.begin(), children.end());
-            return f;
-        });
+            return combine_filters(kind, {children.begin(), children.end()});  // invalid_argument: ValueError
+        })
+        .def_property_readonly("depth", [](const FilterExpr& f) { return f.depth; })
+        .def_property_readonly("n_children", [](const FilterExpr& f) { return f.children.size(); });
+    m.attr("FILTER_MAX_DEPTH") = max_filter_depth;
 }
 
 }  // namespace bindings

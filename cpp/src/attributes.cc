@@ -128,6 +128,25 @@ void AttributeStore::range_float(std::size_t column, double lo, double hi, std::
     set_range(columns_[column].floats, columns_[column].sorted_slots, lo, hi, words);
 }
 
+template <class T>
+void AttributeStore::set_in(const std::vector<T>& values, const std::vector<std::uint32_t>& order,
+                            const std::vector<T>& wanted, std::uint64_t* words) const {
+    std::memset(words, 0, bit_words(rows_) * sizeof(std::uint64_t));
+    auto begin = order.begin();  // `wanted` ascends, so each search starts where the last ended
+    for (const T v : wanted) {
+        begin = std::lower_bound(begin, order.end(), v, [&](std::uint32_t s, T x) { return values[s] < x; });
+        for (; begin != order.end() && values[*begin] == v; ++begin) set_bit(words, *begin);
+    }
+}
+
+void AttributeStore::in_int(std::size_t column, const std::vector<std::int64_t>& values, std::uint64_t* words) const {
+    set_in(columns_[column].ints, columns_[column].sorted_slots, values, words);
+}
+
+void AttributeStore::in_float(std::size_t column, const std::vector<double>& values, std::uint64_t* words) const {
+    set_in(columns_[column].floats, columns_[column].sorted_slots, values, words);
+}
+
 void AttributeStore::labels_any(std::size_t column, const std::vector<std::int64_t>& values,
                                 std::uint64_t* words) const {
     std::memset(words, 0, bit_words(rows_) * sizeof(std::uint64_t));

@@ -16,10 +16,12 @@ std::string quoted(const std::string& name) { return "'" + name + "'"; }
 
 FilterNode GraphIndex::compile_filter(const FilterExpr& filter) const {
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    return compile_locked(filter);
+    return compile_locked(filter, 1);
 }
 
-FilterNode GraphIndex::compile_locked(const FilterExpr& f) const {
+FilterNode GraphIndex::compile_locked(const FilterExpr& f, std::size_t level) const {
+    if (level > max_filter_depth)  // trees built in C++ are not checked by combine_filters
+        fail_argument("filter: more than " + std::to_string(max_filter_depth) + " levels of nested &, | and ~");
     const std::vector<AttributeStore::Column>& columns = data_.attributes.columns();
     auto column = [&](const std::string& name) {
         const long c = data_.attributes.find(name);
@@ -61,6 +63,22 @@ FilterNode GraphIndex::compile_locked(const FilterExpr& f) const {
                                   quoted(f.column) + ").any / .all)");
             }
             return node;
+        case FilterExpr::Op::in_set:
+            node.column = column(f.column);
+            switch (columns[node.column].kind) {
+                case ColumnKind::int64:
+                    node.op = FilterNode::Op::in_int;
+                    node.values = f.values;
+                    return node;
+                case ColumnKind::float64:
+                    node.op = FilterNode::Op::in_float;
+                    node.floats = f.floats;
+                    return node;
+                case ColumnKind::labels:
+                    fail_argument("filter: column " + quoted(f.column) + " holds labels; Filter.isin takes a numeric " +
+                                  "column (use Filter.labels(" + quoted(f.column) + ").any(values))");
+            }
+            return node;
         case FilterExpr::Op::ids:
             node.op = FilterNode::Op::slots;
             node.bits.assign(bit_words(data_.slots), 0);
@@ -86,7 +104,8 @@ FilterNode GraphIndex::compile_locked(const FilterExpr& f) const {
                                                        : FilterNode::Op::none_of;
             if (f.children.empty() || (f.op == FilterExpr::Op::none_of && f.children.size() != 1))
                 fail_argument("filter: empty combination");
-            for (const auto& child : f.children) node.children.push_back(compile_locked(*child));
+            node.children.reserve(f.children.size());
+            for (const auto& child : f.children) node.children.push_back(compile_locked(*child, level + 1));
             return node;
     }
     return node;

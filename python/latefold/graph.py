@@ -30,19 +30,38 @@ class Filter:
 
     >>> f = lf.Filter.labels("tags").any([3, 7]) & lf.Filter.range("year", 1990, 1999)
     >>> f = ~lf.Filter.eq("year", 2001) | lf.Filter.ids(np.array([4, 8]))
+    >>> f = lf.Filter.isin("year", [1990, 1995, 2001])
 
-    ``range`` is inclusive at both ends (``None``: unbounded); ``eq`` is ``range(v, v)``;
-    ``labels(c).any(v)`` keeps vectors holding at least one of the labels ``v``, ``.all(v)`` those
-    holding every one (``all([])`` keeps everything, ``any([])`` nothing); ``mask(m)`` keeps the
-    ids ``i`` with ``m[i]`` true (ids outside the mask fail); ``ids(a)`` keeps the listed ids.
-    Combine with ``&``, ``|`` and ``~``.
+    ``range`` is inclusive at both ends (``None``: unbounded; NaN raises ``ValueError``); ``eq``
+    is ``range(v, v)``; ``isin(c, values)`` keeps vectors whose numeric column ``c`` equals one
+    of ``values`` (for a label column use ``labels(c).any(values)``); ``labels(c).any(v)`` keeps
+    vectors holding at least one of the labels ``v``, ``.all(v)`` those holding every one
+    (``all([])`` keeps everything, ``any([])`` nothing); ``mask(m)`` keeps the ids ``i`` with
+    ``m[i]`` true (ids outside the mask fail); ``ids(a)`` keeps the listed ids. Arrays are copied:
+    changing them later does not change the filter.
+
+    Combine with ``&``, ``|`` and ``~``. ``&`` and ``|`` are n-ary (``a | b | c`` is one OR of
+    three filters) and ``~~f`` is ``f``, so a filter of any width stays shallow; nesting deeper
+    than ``Filter.MAX_DEPTH`` (1000) levels raises ``ValueError``.
     """
 
-    __slots__ = ("_op", "_args", "_expr")
+    __slots__ = ("_op", "_args", "_depth", "_built")
+
+    MAX_DEPTH: int = _core.FILTER_MAX_DEPTH
 
     def __init__(self, op: str, expr: Any, *args: Any) -> None:
-        # _expr: the compiled core's form, which an index resolves against its columns.
-        self._op, self._args, self._expr = op, args, expr
+        # Combinations ("and" / "or": args (left, right); "not": (operand,)) come with expr None
+        # and are built on first use (_expr). The n-ary children of & and | are read by
+        # flattening, so building a chain of n `|` costs O(n), not O(n^2).
+        self._op, self._args, self._built = op, args, expr
+        if op in ("and", "or"):
+            self._depth = max(a._depth if a._op == op else a._depth + 1 for a in args)
+        elif op == "not":
+            self._depth = args[0]._depth + 1
+        else:
+            self._depth = 1
+        if self._depth > Filter.MAX_DEPTH:
+            raise ValueError(f"filter: more than Filter.MAX_DEPTH = {Filter.MAX_DEPTH} levels of nested &, | and ~")
 
     # constructors
     @staticmethod
@@ -51,28 +70,45 @@ class Filter:
 
     @staticmethod
     def range(column: str, lo: Optional[numbers.Real] = None, hi: Optional[numbers.Real] = None) -> "Filter":
-        for name, bound in (("lo", lo), ("hi", hi)):
-            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
-                raise TypeError(f"Filter.range: {name} must be a number or None, got {type(bound).__name__}")
-            if bound is not None and isinstance(bound, float) and math.isnan(bound):
-                raise ValueError(f"Filter.range: {name} is NaN")
-        column = _column_name(column)
-        expr = _core.FilterExpr.range(column, _int_bound(lo, math.ceil, _INT64_MIN), _int_bound(hi, math.floor, _INT64_MAX),
-                                      _float_bound(lo, -math.inf), _float_bound(hi, math.inf))
-        return Filter("range", expr, column, lo, hi)
+        return _range("Filter.range", column, ("lo", lo), ("hi", hi))
 
     @staticmethod
     def eq(column: str, value: numbers.Real) -> "Filter":
         if value is None:
             raise TypeError("Filter.eq: value must be a number")
-        return Filter.range(column, value, value)
+        return _range("Filter.eq", column, ("value", value), ("value", value))
+
+    @staticmethod
+    def isin(column: str, values: object) -> "Filter":
+        column = _column_name(column)
+        if isinstance(values, (set, frozenset)):
+            values = sorted(values)
+        array = np.asarray(values)
+        if array.ndim != 1:
+            raise ValueError(f"Filter.isin: values must be 1-D, got shape {array.shape}")
+        if array.size == 0:
+            array = array.astype(np.int64)  # np.asarray([]) is float64
+        if array.dtype.kind in "iu":
+            ints = array[array <= _INT64_MAX].astype(np.int64) if array.dtype.kind == "u" else array.astype(np.int64)
+            floats = _exact_floats(array)
+        elif array.dtype.kind == "f":
+            floats = array.astype(np.float64)
+            if np.isnan(floats).any():
+                raise ValueError("Filter.isin: values hold NaN")
+            # Only whole numbers in the int64 range can equal an int64 value.
+            whole = floats[(floats == np.floor(floats)) & (floats >= -(2.0**63)) & (floats < 2.0**63)]
+            ints = whole.astype(np.int64)
+        else:
+            raise TypeError(f"Filter.isin: values must be integers or floats, got dtype {array.dtype}")
+        expr = _core.FilterExpr.isin(column, np.ascontiguousarray(ints), np.ascontiguousarray(floats))
+        return Filter("isin", expr, column, array.copy())
 
     @staticmethod
     def mask(mask: object) -> "Filter":
         array = np.asarray(mask)
         if array.dtype != np.bool_ or array.ndim != 1:
             raise TypeError(f"Filter.mask: mask must be a 1-D bool array, got {array.dtype} with shape {array.shape}")
-        array = np.ascontiguousarray(array).view(np.uint8)
+        array = array.astype(np.uint8)  # a copy: later changes to the caller's mask do not leak in
         return Filter("mask", _core.FilterExpr.mask(array), array)
 
     @staticmethod
@@ -80,29 +116,78 @@ class Filter:
         array = _validate.int64_array(ids, "Filter.ids")
         if array.ndim != 1:
             raise ValueError(f"Filter.ids: ids must be 1-D, got shape {array.shape}")
+        array = array.copy()  # int64_array returns the caller's array when it is already int64
         return Filter("ids", _core.FilterExpr.ids(array), array)
 
     # combinators
     def __and__(self, other: "Filter") -> "Filter":
-        other = _as_filter(other, "&")
-        return Filter("and", _core.FilterExpr.combine("and", [self._expr, other._expr]), self, other)
+        return Filter("and", None, self, _as_filter(other, "&"))
 
     def __or__(self, other: "Filter") -> "Filter":
-        other = _as_filter(other, "|")
-        return Filter("or", _core.FilterExpr.combine("or", [self._expr, other._expr]), self, other)
+        return Filter("or", None, self, _as_filter(other, "|"))
 
     def __invert__(self) -> "Filter":
-        return Filter("not", _core.FilterExpr.combine("not", [self._expr]), self)
+        return self._args[0] if self._op == "not" else Filter("not", None, self)
+
+    @property
+    def _expr(self) -> Any:
+        """The compiled core's form, which an index resolves against its columns."""
+        stack = [self]
+        while stack:  # post-order without recursion: children first
+            f = stack[-1]
+            if f._built is not None:
+                stack.pop()
+                continue
+            children = f._children()
+            pending = [c for c in children if c._built is None]
+            if pending:
+                stack.extend(pending)
+                continue
+            f._built = _core.FilterExpr.combine(f._op, [c._built for c in children])
+            stack.pop()
+        return self._built
+
+    def _children(self) -> List["Filter"]:
+        """The operands: n-ary for & and | (nested nodes of the same op spliced in)."""
+        if self._op == "not":
+            return [self._args[0]]
+        out: List[Filter] = []
+        stack, spliced = [self._args[1], self._args[0]], {id(self)}
+        while stack:
+            f = stack.pop()
+            if f._op != self._op:
+                out.append(f)
+            elif id(f) not in spliced:  # a shared subtree spliced twice adds nothing (a | a is a)
+                spliced.add(id(f))
+                stack += [f._args[1], f._args[0]]
+        return out
 
     def __repr__(self) -> str:
-        if self._op in ("and", "or"):
-            return f"({self._args[0]!r} {'&' if self._op == 'and' else '|'} {self._args[1]!r})"
-        if self._op == "not":
-            return f"~{self._args[0]!r}"
+        parts: List[str] = []
+        stack: List[Union[str, Filter]] = [self]
+        while stack:  # no recursion: any depth, any width
+            item = stack.pop()
+            if isinstance(item, str):
+                parts.append(item)
+            elif item._op in ("and", "or"):
+                sep = " & " if item._op == "and" else " | "
+                words: List[Union[str, Filter]] = ["("]
+                for i, child in enumerate(item._children()):
+                    words += [sep, child] if i else [child]
+                stack += reversed(words + [")"])
+            elif item._op == "not":
+                stack += [item._args[0], "~"]
+            else:
+                parts.append(item._leaf_repr())
+        return "".join(parts)
+
+    def _leaf_repr(self) -> str:
         if self._op in ("any", "all"):
             return f"Filter.labels({self._args[0]!r}).{self._op}({self._args[1].tolist()!r})"
         if self._op == "range":
             return f"Filter.range({self._args[0]!r}, {self._args[1]!r}, {self._args[2]!r})"
+        if self._op == "isin":
+            return f"Filter.isin({self._args[0]!r}, {self._args[1].tolist()!r})"
         return f"Filter.{self._op}(<{len(self._args[0])} entries>)"
 
 
@@ -121,6 +206,27 @@ class _LabelColumn:
         return Filter("all", _core.FilterExpr.labels(self._column, True, array), self._column, array)
 
 
+def _range(where: str, column: object, lo: Tuple[str, Any], hi: Tuple[str, Any]) -> Filter:
+    for name, bound in (lo, hi):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
+            raise TypeError(f"{where}: {name} must be a number or None, got {type(bound).__name__}")
+        if bound is not None and bound != bound:  # NaN of any float type (float, np.float32, ...)
+            raise ValueError(f"{where}: {name} is NaN")
+    column, lo, hi = _column_name(column), lo[1], hi[1]
+    expr = _core.FilterExpr.range(column, _int_bound(lo, math.ceil, _INT64_MIN), _int_bound(hi, math.floor, _INT64_MAX),
+                                  _float_bound(lo, -math.inf), _float_bound(hi, math.inf))
+    return Filter("range", expr, column, lo, hi)
+
+
+def _exact_floats(array: np.ndarray) -> np.ndarray:
+    """The integers of `array` that a float64 holds exactly, as float64 (no others can equal a
+    float64 value)."""
+    floats = array.astype(np.float64)
+    keep = floats < (2.0**64 if array.dtype.kind == "u" else 2.0**63)
+    keep[keep] = floats[keep].astype(array.dtype) == array[keep]
+    return floats[keep]
+
+
 def _column_name(column: object) -> str:
     if not isinstance(column, str):
         raise TypeError(f"filter: a column name must be a str, got {type(column).__name__}")
@@ -131,7 +237,7 @@ def _labels(labels: object, name: str) -> np.ndarray:
     array = _validate.int64_array(labels, name)
     if array.ndim != 1:
         raise ValueError(f"{name}: labels must be 1-D, got shape {array.shape}")
-    return array
+    return array.copy()  # kept for repr: the caller's later changes must not show
 
 
 def _as_filter(other: object, op: str) -> Filter:

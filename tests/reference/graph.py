@@ -10,13 +10,14 @@ import numpy as np
 def evaluate(spec, ids, columns):
     """Bool mask over rows for a filter spec written as nested tuples:
     ("any"|"all", column, labels), ("range", column, lo, hi), ("mask", bool array),
-    ("ids", int array), ("and"|"or", a, b), ("not", a). `columns`: name -> numeric array or
-    list of label arrays (by row); `ids`: the row ids."""
+    ("ids", int array), ("isin", column, numbers), ("and"|"or", a, b, ...), ("not", a).
+    `columns`: name -> numeric array or list of label arrays (by row); `ids`: the row ids."""
     op = spec[0]
-    if op == "and":
-        return evaluate(spec[1], ids, columns) & evaluate(spec[2], ids, columns)
-    if op == "or":
-        return evaluate(spec[1], ids, columns) | evaluate(spec[2], ids, columns)
+    if op in ("and", "or"):
+        out = evaluate(spec[1], ids, columns)
+        for child in spec[2:]:
+            out = out & evaluate(child, ids, columns) if op == "and" else out | evaluate(child, ids, columns)
+        return out
     if op == "not":
         return ~evaluate(spec[1], ids, columns)
     if op == "mask":
@@ -34,6 +35,9 @@ def evaluate(spec, ids, columns):
             return np.array([bool(wanted & set(int(v) for v in r)) for r in rows], dtype=bool)
         return np.array([wanted <= set(int(v) for v in r) for r in rows], dtype=bool)
     values = np.asarray(columns[spec[1]])
+    if op == "isin":  # exact comparisons of Python numbers, as for ranges
+        wanted = set(spec[2])
+        return np.array([v in wanted for v in values.tolist()], dtype=bool)
     lo = -math.inf if spec[2] is None else spec[2]
     hi = math.inf if spec[3] is None else spec[3]
     # Compare exactly (Python numbers), not through a float64 cast of int64 values.

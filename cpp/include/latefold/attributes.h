@@ -61,11 +61,17 @@ public:
     /// Slots holding at least one of `values` / all of `values` (all of none: every slot).
     void labels_any(std::size_t column, const std::vector<std::int64_t>& values, std::uint64_t* words) const;
     void labels_all(std::size_t column, const std::vector<std::int64_t>& values, std::uint64_t* words) const;
+    /// Slots whose value is one of `values` (sorted, distinct): one binary search per value.
+    void in_int(std::size_t column, const std::vector<std::int64_t>& values, std::uint64_t* words) const;
+    void in_float(std::size_t column, const std::vector<double>& values, std::uint64_t* words) const;
 
 private:
     template <class T>
     void set_range(const std::vector<T>& values, const std::vector<std::uint32_t>& order, T lo, T hi,
                    std::uint64_t* words) const;
+    template <class T>
+    void set_in(const std::vector<T>& values, const std::vector<std::uint32_t>& order, const std::vector<T>& wanted,
+                std::uint64_t* words) const;
     std::size_t rows_ = 0;
     std::vector<Column> columns_;
 };

@@ -161,7 +161,8 @@ private:
     void load_pivots();
     void reserve(std::size_t slots);
 
-    FilterNode compile_locked(const FilterExpr& filter) const;  // the caller holds the lock
+    // The caller holds the lock; `level`: the depth of `filter` in the whole tree.
+    FilterNode compile_locked(const FilterExpr& filter, std::size_t level) const;
     /// Copies borrowed (mapped) arrays into memory before a change.
     void make_writable();
 
