@@ -1,5 +1,6 @@
 // latefold's file format: one container for every object, versioned, checksummed, 64-byte
-// aligned, written atomically and readable in place through a memory mapping.
+// aligned, written atomically and readable in place through a memory mapping. The same bytes in
+// memory (Writer::to_bytes, Reader over FileBytes) are how objects are pickled.
 //
 // Layout (integers in the writer's byte order, which must be the reader's: little-endian on
 // every platform latefold builds for):
@@ -90,7 +91,8 @@ private:
 };
 
 /// Collects what an object's write() describes, then writes it in one pass: arrays are streamed
-/// from the objects' own buffers (no copies), so they must stay unchanged until save() returns.
+/// from the objects' own buffers (no copies), so they must stay unchanged until save() (or
+/// to_bytes()) returns.
 class Writer {
 public:
     explicit Writer(std::string kind);
@@ -143,7 +145,7 @@ public:
     /// messages call them "the data in memory".
     Reader(std::shared_ptr<const FileBytes> bytes, const std::string& kind, bool verify = true);
 
-    const std::string& path() const noexcept { return path_; }
+    const std::string& path() const noexcept { return path_; }  ///< empty for bytes in memory
     std::uint32_t version() const noexcept { return version_; }
     const std::shared_ptr<const FileBytes>& file() const noexcept { return file_; }
 
