@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "latefold/json.h"
 #include "latefold/multivectors.h"
@@ -107,6 +108,25 @@ inline py::object to_python(const Json& value) {
         }
     }
     return py::none();
+}
+
+/// A file image (to_bytes) as a Python bytes object, made without the GIL.
+template <class F>
+py::bytes image_bytes(F&& to_bytes) {
+    std::string image;
+    {
+        py::gil_scoped_release release;
+        image = to_bytes();
+    }
+    return py::bytes(image);
+}
+
+/// The contents of a Python bytes object (valid while the object lives).
+inline std::pair<const char*, std::size_t> bytes_contents(const py::bytes& b) {
+    char* data = nullptr;
+    Py_ssize_t size = 0;
+    if (PyBytes_AsStringAndSize(b.ptr(), &data, &size) != 0) throw py::error_already_set();
+    return {data, std::size_t(size)};
 }
 
 /// Thread count from Python: None or 0 -> all cores.

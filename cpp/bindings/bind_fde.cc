@@ -80,6 +80,13 @@ void bind_fde(py::module_& m) {
                         py::gil_scoped_release release;
                         return std::make_unique<FdeEncoder>(FdeEncoder::load(path));
                     })
+        .def("to_bytes", [](const FdeEncoder& e) { return image_bytes([&] { return e.to_bytes(); }); })
+        .def_static("from_bytes",
+                    [](const py::bytes& image) {
+                        const auto bytes = bytes_contents(image);
+                        py::gil_scoped_release release;
+                        return std::make_unique<FdeEncoder>(FdeEncoder::from_bytes(bytes.first, bytes.second));
+                    })
         .def_property_readonly("output_dim", [](const FdeEncoder& e) { return e.config().output_dim(); })
         .def_property_readonly("block_dim", [](const FdeEncoder& e) { return e.config().block_dim(); })
         .def("encode_queries",

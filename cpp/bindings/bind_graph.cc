@@ -166,7 +166,13 @@ void bind_graph(py::module_& m) {
                         py::gil_scoped_release release;
                         return GraphIndex::load(path, mmap, verify);
                     },
-                    py::arg("path"), py::arg("mmap"), py::arg("verify"));
+                    py::arg("path"), py::arg("mmap"), py::arg("verify"))
+        .def("to_bytes", [](const GraphIndex& g) { return image_bytes([&] { return g.to_bytes(); }); })
+        .def_static("from_bytes", [](const py::bytes& image) {
+            const auto bytes = bytes_contents(image);
+            py::gil_scoped_release release;
+            return GraphIndex::from_bytes(bytes.first, bytes.second);
+        });
 }
 
 }  // namespace bindings

@@ -22,6 +22,34 @@ const std::uint8_t* code_matrix(const ProductQuantizer& pq, const py::array& a) 
 }  // namespace
 
 void bind_pq(py::module_& m) {
+    // lf.PackedCodes pickled: a container of kind "packed_codes" holding both forms of the codes.
+    m.def("packed_codes_to_bytes", [](const py::array& codes, const py::array& packed) {
+        const std::uint8_t* c = typed<std::uint8_t>(codes, "codes", 2);
+        const std::uint8_t* p = typed<std::uint8_t>(packed, "packed codes");
+        io::Writer writer("packed_codes");
+        writer.object("packed_codes", Json::object());
+        writer.array("packed_codes/codes", c, {std::size_t(codes.shape(0)), std::size_t(codes.shape(1))});
+        writer.array("packed_codes/packed", p, {std::size_t(packed.shape(0))});
+        return image_bytes([&] { return writer.to_bytes(); });
+    });
+    m.def("packed_codes_from_bytes", [](const py::bytes& image) {
+        const auto bytes = bytes_contents(image);
+        const io::Reader reader(std::make_shared<const io::FileBytes>(bytes.first, bytes.second), "packed_codes");
+        reader.object("packed_codes");
+        const std::vector<std::size_t> shape = reader.shape("packed_codes/codes");
+        const std::vector<std::size_t> size = reader.shape("packed_codes/packed");
+        if (shape.size() != 2 || size.size() != 1) reader.corrupt("array shapes");
+        const Buffer<std::uint8_t> c = reader.array<std::uint8_t>("packed_codes/codes", shape, true);
+        const Buffer<std::uint8_t> p = reader.array<std::uint8_t>("packed_codes/packed", size, true);
+        // The fast-scan layout: blocks of 32 vectors, code bytes rounded up to pairs.
+        if (size[0] != (shape[0] + 31) / 32 * ((shape[1] + 1) / 2 * 2) * 32) reader.corrupt("packed size");
+        auto codes = new_array<std::uint8_t>({py::ssize_t(shape[0]), py::ssize_t(shape[1])});
+        auto packed = new_array<std::uint8_t>({py::ssize_t(size[0])});
+        std::copy(c.begin(), c.end(), codes.mutable_data());
+        std::copy(p.begin(), p.end(), packed.mutable_data());
+        return py::make_tuple(codes, packed);
+    });
+
     py::class_<ProductQuantizer>(m, "ProductQuantizer")
         .def(py::init([](std::size_t dim, std::size_t sub, std::size_t nbits, const std::string& metric,
                          const std::string& rotation) {
@@ -39,6 +67,13 @@ void bind_pq(py::module_& m) {
                     [](const std::string& path) {
                         py::gil_scoped_release release;
                         return ProductQuantizer::load(path);
+                    })
+        .def("to_bytes", [](const ProductQuantizer& pq) { return image_bytes([&] { return pq.to_bytes(); }); })
+        .def_static("from_bytes",
+                    [](const py::bytes& image) {
+                        const auto bytes = bytes_contents(image);
+                        py::gil_scoped_release release;
+                        return ProductQuantizer::from_bytes(bytes.first, bytes.second);
                     })
         .def_property_readonly("code_size", &ProductQuantizer::code_size)
         .def_property_readonly("trained", &ProductQuantizer::trained)

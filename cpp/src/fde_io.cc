@@ -77,4 +77,14 @@ void FdeEncoder::save(const std::string& path) const {
 
 FdeEncoder FdeEncoder::load(const std::string& path) { return read(io::Reader(path, "fde"), "fde"); }
 
+std::string FdeEncoder::to_bytes() const {
+    io::Writer writer("fde");
+    write(writer, "fde");
+    return writer.to_bytes();
+}
+
+FdeEncoder FdeEncoder::from_bytes(const void* data, std::size_t size) {
+    return read(io::Reader(std::make_shared<const io::FileBytes>(data, size), "fde"), "fde");
+}
+
 }  // namespace latefold

@@ -225,4 +225,15 @@ std::unique_ptr<GraphIndex> GraphIndex::load(const std::string& path, bool mmap,
     return read(io::Reader(path, "graph", verify), "graph", mmap);
 }
 
+std::string GraphIndex::to_bytes() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    io::Writer writer("graph");
+    write(writer, "graph");
+    return writer.to_bytes();
+}
+
+std::unique_ptr<GraphIndex> GraphIndex::from_bytes(const void* data, std::size_t size) {
+    return read(io::Reader(std::make_shared<const io::FileBytes>(data, size), "graph"), "graph", true);
+}
+
 }  // namespace latefold

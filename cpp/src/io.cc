@@ -140,10 +140,17 @@ template <> const char* dtype_string<std::int64_t>() noexcept { return "<i8"; }
 template <> const char* dtype_string<float>() noexcept { return "<f4"; }
 template <> const char* dtype_string<double>() noexcept { return "<f8"; }
 
-// ---------------------------------------------------------------------------------- MappedFile
+// ----------------------------------------------------------------------------------- FileBytes
+
+FileBytes::FileBytes(const void* data, std::size_t size) {
+    const auto* first = static_cast<const std::uint8_t*>(data);
+    owned_.assign(first, first + size);
+    data_ = owned_.data();
+    size_ = size;
+}
 
 #ifdef _WIN32
-MappedFile::MappedFile(const std::string& path) {
+FileBytes::FileBytes(const std::string& path) : mapped_(true) {
     HANDLE file = CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING,
                               FILE_ATTRIBUTE_NORMAL, nullptr);
     if (file == INVALID_HANDLE_VALUE) {
@@ -171,12 +178,12 @@ MappedFile::MappedFile(const std::string& path) {
     }
     CloseHandle(file);
 }
-MappedFile::~MappedFile() {
-    if (data_) UnmapViewOfFile(data_);
+FileBytes::~FileBytes() {
+    if (mapped_ && data_) UnmapViewOfFile(data_);
 }
-void MappedFile::advise_sequential(bool) const noexcept {}
+void FileBytes::advise_sequential(bool) const noexcept {}
 #else
-MappedFile::MappedFile(const std::string& path) {
+FileBytes::FileBytes(const std::string& path) : mapped_(true) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
     if (fd < 0) system_failure("cannot open", path);
     struct stat st;
@@ -199,11 +206,11 @@ MappedFile::MappedFile(const std::string& path) {
     }
     ::close(fd);  // the mapping keeps the file
 }
-MappedFile::~MappedFile() {
-    if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+FileBytes::~FileBytes() {
+    if (mapped_ && data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
 }
-void MappedFile::advise_sequential(bool sequential) const noexcept {
-    if (data_) ::madvise(const_cast<std::uint8_t*>(data_), size_, sequential ? MADV_SEQUENTIAL : MADV_NORMAL);
+void FileBytes::advise_sequential(bool sequential) const noexcept {
+    if (mapped_ && data_) ::madvise(const_cast<std::uint8_t*>(data_), size_, sequential ? MADV_SEQUENTIAL : MADV_NORMAL);
 }
 #endif
 
@@ -321,9 +328,7 @@ private:
 
 }  // namespace
 
-void Writer::save(const std::string& path) const {
-    if (!is_regular_or_absent(path))
-        throw std::invalid_argument(quoted(path) + " exists and is not a regular file: latefold saves to regular files only");
+std::vector<std::uint8_t> Writer::stream(const std::function<void(const void*, std::size_t)>& write) const {
     const std::string meta = Json::object().set("arrays", arrays_).set("objects", objects_).dump();
     std::vector<Section> sections;
     sections.push_back({"meta", meta.data(), meta.size()});
@@ -338,8 +343,7 @@ void Writer::save(const std::string& path) const {
         offset = aligned(offset + s.bytes);
     }
 
-    TemporaryFile file(path);
-    file.write(head.data(), head.size());
+    write(head.data(), head.size());
     static const std::uint8_t zeros[alignment] = {};
     constexpr std::size_t chunk = std::size_t(4) << 20;  // checksummed while still in cache
     for (std::size_t i = 0; i < sections.size(); ++i) {
@@ -349,10 +353,10 @@ void Writer::save(const std::string& path) const {
         for (std::size_t done = 0; done < s.bytes; done += chunk) {
             const std::size_t n = std::min(chunk, s.bytes - done);
             crc = crc32c(p + done, n, crc);
-            file.write(p + done, n);
+            write(p + done, n);
         }
-        if (i + 1 < sections.size()) file.write(zeros, aligned(s.bytes) - s.bytes);  // none at the end:
-                                                                                  // every truncation shows
+        if (i + 1 < sections.size()) write(zeros, aligned(s.bytes) - s.bytes);  // none at the end:
+                                                                              // every truncation shows
         std::uint8_t* entry = head.data() + header_bytes + i * entry_bytes;
         std::memcpy(entry, s.name.data(), s.name.size());
         store<std::uint64_t>(entry + 32, offsets[i]);
@@ -367,17 +371,42 @@ void Writer::save(const std::string& path) const {
     std::uint32_t crc = crc32c(head.data(), 36);
     crc = crc32c(head.data() + header_bytes, table_end - header_bytes, crc);
     store<std::uint32_t>(head.data() + 36, crc);
+    return head;
+}
+
+void Writer::save(const std::string& path) const {
+    if (!is_regular_or_absent(path))
+        throw std::invalid_argument(quoted(path) + " exists and is not a regular file: latefold saves to regular files only");
+    TemporaryFile file(path);
+    const std::vector<std::uint8_t> head = stream([&file](const void* p, std::size_t n) { file.write(p, n); });
     file.rewrite_start(head.data(), head.size());
     file.commit();
 }
 
+std::string Writer::to_bytes() const {
+    std::string out;
+    const std::vector<std::uint8_t> head =
+        stream([&out](const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); });
+    std::memcpy(&out[0], head.data(), head.size());
+    return out;
+}
+
 // -------------------------------------------------------------------------------------- Reader
 
-Reader::Reader(const std::string& path, const std::string& kind, bool verify) : path_(path) {
-    file_ = std::make_shared<const MappedFile>(path);
+Reader::Reader(const std::string& path, const std::string& kind, bool verify)
+    : path_(path), where_(quoted(path)), file_(std::make_shared<const FileBytes>(path)) {
+    check(kind, verify);
+}
+
+Reader::Reader(std::shared_ptr<const FileBytes> bytes, const std::string& kind, bool verify)
+    : where_("the data in memory"), file_(std::move(bytes)) {
+    check(kind, verify);
+}
+
+void Reader::check(const std::string& kind, bool verify) {
     const std::uint8_t* data = file_->data();
     const std::size_t size = file_->size();
-    const std::string where = quoted(path);
+    const std::string& where = where_;
     if (size < header_bytes)
         throw std::invalid_argument(where + " is not a latefold file (too short: " + std::to_string(size) + " bytes)");
     if (std::memcmp(data, magic, 8) != 0) throw std::invalid_argument(where + " is not a latefold file (bad magic)");
@@ -505,7 +534,7 @@ const void* Reader::section(const std::string& name, const char* dtype, std::siz
 }
 
 void Reader::corrupt(const std::string& what) const {
-    throw std::invalid_argument(quoted(path_) + " is corrupt (" + what + ")");
+    throw std::invalid_argument(where_ + " is corrupt (" + what + ")");
 }
 
 }  // namespace io

@@ -82,4 +82,14 @@ void ProductQuantizer::save(const std::string& path) const {
 
 ProductQuantizer ProductQuantizer::load(const std::string& path) { return read(io::Reader(path, "pq"), "pq"); }
 
+std::string ProductQuantizer::to_bytes() const {
+    io::Writer writer("pq");
+    write(writer, "pq");
+    return writer.to_bytes();
+}
+
+ProductQuantizer ProductQuantizer::from_bytes(const void* data, std::size_t size) {
+    return read(io::Reader(std::make_shared<const io::FileBytes>(data, size), "pq"), "pq");
+}
+
 }  // namespace latefold

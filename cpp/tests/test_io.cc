@@ -1,6 +1,6 @@
 // C++ checks of persistence without Python: the JSON codec, the checksums, a save and load of
-// every engine (in memory and mapped), and the reader against every truncation and random bit
-// flips of a graph file (run under ASan/UBSan by .ci/sanitize: a damaged file must be refused
+// every engine (in memory and mapped), the same through bytes in memory (pickling), and the
+// reader against every truncation and random bit flips of a graph file and of its bytes (run under ASan/UBSan by .ci/sanitize: a damaged file must be refused
 // with std::invalid_argument, or load into an index that searches safely).
 #include <cmath>
 #include <cstdio>
@@ -191,6 +191,37 @@ void engines_round_trip(const fs::path& folder) {
         check(mapped->size() == g->size() + 3, "graph (mapped): add after load");
     }
     check(read_file(path) == before, "graph (mapped): the file is never written");
+
+    // In memory: the bytes are the file's, and read back into the same objects.
+    auto same_bytes = [](const std::string& image, const std::vector<char>& file) {
+        return image.size() == file.size() && std::memcmp(image.data(), file.data(), file.size()) == 0;
+    };
+    const std::string fde_image = fde.to_bytes(), pq_image = pq.to_bytes(), graph_image = g->to_bytes();
+    check(same_bytes(fde_image, read_file(folder / "fde.lf")) && same_bytes(pq_image, read_file(folder / "pq.lf")) &&
+              same_bytes(graph_image, before),
+          "to_bytes gives the bytes save writes");
+    check(lf::FdeEncoder::from_bytes(fde_image.data(), fde_image.size()).params() == fde.params(),
+          "FDE: parameters round trip in memory");
+    const lf::ProductQuantizer pq_copy = lf::ProductQuantizer::from_bytes(pq_image.data(), pq_image.size());
+    pq_copy.encode(x.data(), 300, b.data(), 1);
+    check(pq_copy.centroids() == pq.centroids() && a == b, "PQ: centroids and codes round trip in memory");
+    const auto g_copy = lf::GraphIndex::from_bytes(graph_image.data(), graph_image.size());
+    check(search(*g_copy, queries) == expected && g_copy->size() == g->size(), "graph: same results from memory");
+    check(g_copy->to_bytes() == graph_image, "graph: bytes read back write the same bytes");
+    {
+        const std::vector<float> more = random_rows(1, 8, gen);
+        const std::int64_t id = 200000;
+        std::int64_t year = 1, offsets[] = {0, 0};
+        double score = 0;
+        lf::ColumnBatch year_column{"year", lf::ColumnKind::int64, &year}, score_column{"score", lf::ColumnKind::float64};
+        score_column.floats = &score;
+        lf::ColumnBatch tags{"tags", lf::ColumnKind::labels};
+        tags.offsets = offsets;
+        g_copy->add(more.data(), &id, 1, {year_column, score_column, tags}, 1);
+        check(g_copy->size() == g->size() + 1 && search(*g, queries) == expected, "graph: a copy changes alone");
+    }
+    check(throws_invalid_argument([&] { lf::FdeEncoder::from_bytes(graph_image.data(), graph_image.size()); }),
+          "graph bytes are not FDE bytes");
     check(throws_invalid_argument([&] { lf::FdeEncoder::load(path); }), "a graph file is not an FDE file");
 }
 
@@ -230,6 +261,33 @@ void damaged_files_are_refused(const fs::path& folder) {
     check(flips + harmless == 400 && flips > 300, "bit flips refused (or in padding)");
 }
 
+// The same over bytes in memory: every truncation refused, a bit flip refused or harmless.
+void damaged_bytes_are_refused() {
+    std::mt19937 gen(7);
+    std::vector<float> queries;
+    const auto g = small_graph(gen, queries);
+    const std::string image = g->to_bytes();
+    const Results expected = search(*g, queries);
+    std::size_t refused = 0;
+    for (std::size_t cut = 0; cut < image.size(); ++cut)
+        refused += throws_invalid_argument([&] { lf::GraphIndex::from_bytes(image.data(), cut); });
+    check(refused == image.size(), "in memory: every truncation refused");
+    int flips = 0, harmless = 0;
+    for (int trial = 0; trial < 400; ++trial) {
+        std::string damaged = image;
+        const std::size_t at = std::uniform_int_distribution<std::size_t>(0, image.size() - 1)(gen);
+        damaged[at] = char(damaged[at] ^ (1 << (gen() % 8)));
+        try {
+            const auto back = lf::GraphIndex::from_bytes(damaged.data(), damaged.size());
+            if (search(*back, queries) == expected) ++harmless;
+            else check(false, "in memory: damaged bytes gave other results");
+        } catch (const std::invalid_argument&) {
+            ++flips;
+        }
+    }
+    check(flips + harmless == 400 && flips > 300, "in memory: bit flips refused (or in padding)");
+}
+
 }  // namespace
 
 int main() {
@@ -239,6 +297,7 @@ int main() {
     checksums();
     engines_round_trip(folder);
     damaged_files_are_refused(folder);
+    damaged_bytes_are_refused();
     fs::remove_all(folder);
     return latefold_test::summary();
 }

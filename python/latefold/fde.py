@@ -201,7 +201,19 @@ class FDE:
     def load(cls, path: "os.PathLike[str] | str") -> "FDE":
         """Reads an encoder written by :meth:`save` (or by latefold 0.1.0). ValueError for a file
         that is damaged, of another kind, or from a newer latefold."""
-        encoder = _core.FdeEncoder.load(os.fspath(path))
+        return cls._wrap(_core.FdeEncoder.load(os.fspath(path)))
+
+    def __reduce__(self):
+        # Pickled (and copied) as the bytes save() writes.
+        return FDE._from_bytes, (self._encoder.to_bytes(),)
+
+    @classmethod
+    def _from_bytes(cls, image: bytes) -> "FDE":
+        return cls._wrap(_core.FdeEncoder.from_bytes(image))
+
+    @classmethod
+    def _wrap(cls, encoder: Any) -> "FDE":
+        """An FDE around a compiled encoder (its parameters read from it)."""
         fde = cls.__new__(cls)
         params = encoder.params()
         fde._params, fde._encoder = {name: params[name] for name in PARAMETERS}, encoder

@@ -457,9 +457,22 @@ class GraphIndex:
         (edges, ids, offsets), but not the vectors' bytes."""
         if not isinstance(mmap, (bool, np.bool_)) or not isinstance(verify, (bool, np.bool_)):
             raise TypeError("mmap and verify must be bools")
+        return cls._wrap(_core.GraphIndex.load(os.fspath(path), bool(mmap), bool(verify)))
+
+    def __reduce__(self):
+        # Pickled (and copied) as the bytes save() writes: self-contained, also for a mapped index.
+        return GraphIndex._from_bytes, (self._index.to_bytes(),)
+
+    @classmethod
+    def _from_bytes(cls, image: bytes) -> "GraphIndex":
+        return cls._wrap(_core.GraphIndex.from_bytes(image))
+
+    @classmethod
+    def _wrap(cls, core: Any) -> "GraphIndex":
+        """An index around a compiled one (its parameters and quantizer read from it)."""
         index = cls.__new__(cls)
-        index._index = _core.GraphIndex.load(os.fspath(path), bool(mmap), bool(verify))
-        params = index._index.params()
+        index._index = core
+        params = core.params()
         index._params = {name: params[name] for name in ("dim", "metric", "storage", "degree", "ef_construction", "alpha")}
         quantizer = index._index.quantizer()
         index._quantizer = None if quantizer is None else ProductQuantizer._wrap(quantizer)

@@ -107,6 +107,15 @@ class MultiVectors:
             f"tokens={self._tokens.shape[0]})"
         )
 
+    def __reduce__(self):
+        # Pickled (and copied) as the bytes of a latefold container of kind "multivectors".
+        return MultiVectors._from_bytes, (_core.multivectors_to_bytes(self._tokens, self._offsets),)
+
+    @classmethod
+    def _from_bytes(cls, image: bytes) -> "MultiVectors":
+        tokens, offsets = _core.multivectors_from_bytes(image)
+        return cls(tokens, offsets)
+
 
 def _read_only(array: np.ndarray) -> np.ndarray:
     view = array.view()

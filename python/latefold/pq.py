@@ -77,6 +77,14 @@ class PackedCodes:
     def __repr__(self) -> str:
         return f"PackedCodes(n={len(self)}, code_size={self._codes.shape[1]})"
 
+    def __reduce__(self):
+        # Pickled (and copied) as the bytes of a latefold container of kind "packed_codes".
+        return PackedCodes._from_bytes, (_core.packed_codes_to_bytes(self._codes, self._data),)
+
+    @classmethod
+    def _from_bytes(cls, image: bytes) -> "PackedCodes":
+        return cls(*_core.packed_codes_from_bytes(image))
+
 
 class ProductQuantizer:
     """Product quantizer: ``m`` sub-vectors, each replaced by the nearest of 2^nbits centroids.
@@ -346,6 +354,14 @@ class ProductQuantizer:
         """Writes parameters, centroids and rotation to one checksummed file, atomically
         (README, "Files")."""
         self._pq.save(os.fspath(path))
+
+    def __reduce__(self):
+        # Pickled (and copied) as the bytes save() writes.
+        return ProductQuantizer._from_bytes, (self._pq.to_bytes(),)
+
+    @classmethod
+    def _from_bytes(cls, image: bytes) -> "ProductQuantizer":
+        return cls._wrap(_core.ProductQuantizer.from_bytes(image))
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str") -> "ProductQuantizer":

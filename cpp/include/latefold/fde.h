@@ -79,6 +79,9 @@ public:
     static FdeEncoder read(const io::Reader& reader, const std::string& prefix);
     void save(const std::string& path) const;  ///< a file of kind "fde"
     static FdeEncoder load(const std::string& path);
+    /// The bytes save() writes, in memory (pickling), and the encoder back from them (copied).
+    std::string to_bytes() const;
+    static FdeEncoder from_bytes(const void* data, std::size_t size);
 
     /// One row of output_dim floats per item: out[i * output_dim + c].
     void encode_queries(const MultiVectorsView& items, float* out, std::size_t threads = 0) const;

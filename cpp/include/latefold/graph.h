@@ -128,6 +128,10 @@ public:
     static std::unique_ptr<GraphIndex> read(const io::Reader& reader, const std::string& prefix, bool borrow);
     void save(const std::string& path) const;  ///< a file of kind "graph"
     static std::unique_ptr<GraphIndex> load(const std::string& path, bool mmap, bool verify);
+    /// The bytes save() writes, in memory (pickling, copies), and an index back from them: the
+    /// bytes are copied once and the arrays borrowed from that copy, as from a mapped file.
+    std::string to_bytes() const;
+    static std::unique_ptr<GraphIndex> from_bytes(const void* data, std::size_t size);
 
 private:
     struct Candidate {

@@ -1,5 +1,6 @@
 // latefold's file format: one container for every object, versioned, checksummed, 64-byte
-// aligned, written atomically and readable in place through a memory mapping.
+// aligned, written atomically and readable in place through a memory mapping. The same bytes in
+// memory (Writer::to_bytes, Reader over FileBytes) are how objects are pickled.
 //
 // Layout (integers in the writer's byte order, which must be the reader's: little-endian on
 // every platform latefold builds for):
@@ -33,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,29 +62,37 @@ template <> const char* dtype_string<std::int64_t>() noexcept;
 template <> const char* dtype_string<float>() noexcept;
 template <> const char* dtype_string<double>() noexcept;
 
-/// A whole regular file mapped read-only (private: writes elsewhere never show through, and
-/// nothing here writes). std::invalid_argument for what is not a regular file or is empty;
-/// std::system_error (an OSError) when it cannot be opened or mapped. The file must not be
-/// truncated while mapped (reading a page past the new end would raise SIGBUS).
-class MappedFile {
+/// The bytes of a file, read-only: a whole regular file mapped (private: writes elsewhere never
+/// show through, and nothing here writes), or a copy of its own in memory (a file image received
+/// as bytes, e.g. from pickle), aligned like a mapping so that arrays can be used in place.
+/// Mapping: std::invalid_argument for what is not a regular file; std::system_error (an OSError)
+/// when it cannot be opened or mapped. A mapped file must not be truncated while mapped (reading
+/// a page past the new end would raise SIGBUS).
+class FileBytes {
 public:
-    explicit MappedFile(const std::string& path);
-    ~MappedFile();
-    MappedFile(const MappedFile&) = delete;
-    MappedFile& operator=(const MappedFile&) = delete;
+    /// Maps the file at `path`.
+    explicit FileBytes(const std::string& path);
+    /// Copies `size` bytes at `data`.
+    FileBytes(const void* data, std::size_t size);
+    ~FileBytes();
+    FileBytes(const FileBytes&) = delete;
+    FileBytes& operator=(const FileBytes&) = delete;
     const std::uint8_t* data() const noexcept { return data_; }
     std::size_t size() const noexcept { return size_; }
-    /// Tells the kernel how the mapping will be read (sequentially while verifying, at random
-    /// while searching).
+    /// Tells the kernel how a mapping will be read (sequentially while verifying, at random
+    /// while searching); nothing for bytes in memory.
     void advise_sequential(bool sequential) const noexcept;
 
 private:
     const std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
+    bool mapped_ = false;
+    AlignedVector<std::uint8_t> owned_;
 };
 
 /// Collects what an object's write() describes, then writes it in one pass: arrays are streamed
-/// from the objects' own buffers (no copies), so they must stay unchanged until save() returns.
+/// from the objects' own buffers (no copies), so they must stay unchanged until save() (or
+/// to_bytes()) returns.
 class Writer {
 public:
     explicit Writer(std::string kind);
@@ -100,6 +110,8 @@ public:
     /// the old file or the new one under `path`. The file's mode follows the umask. Refuses a
     /// `path` that exists and is not a regular file.
     void save(const std::string& path) const;
+    /// The bytes save() would write, in memory.
+    std::string to_bytes() const;
 
 private:
     struct Section {
@@ -109,6 +121,10 @@ private:
     };
     void add_array(const std::string& name, const char* dtype, std::size_t item, const void* data,
                    std::vector<std::size_t> shape);
+    /// Lays out the file for save() and to_bytes() alike: passes its bytes in order to `write`,
+    /// with zeros in place of the header and table, and returns the header and table, to be
+    /// written over the start once the sections' checksums are known.
+    std::vector<std::uint8_t> stream(const std::function<void(const void*, std::size_t)>& write) const;
     std::string kind_;
     Json objects_ = Json::object();
     Json arrays_ = Json::object();
@@ -125,10 +141,13 @@ public:
     /// little of it. Verifying streams the whole file once (CRC-32C at several GB/s: about the
     /// cost of reading it from the page cache, plus the disk read when it is not cached).
     Reader(const std::string& path, const std::string& kind, bool verify = true);
+    /// The same checks over a file's bytes already in memory (what Writer::to_bytes gives);
+    /// messages call them "the data in memory".
+    Reader(std::shared_ptr<const FileBytes> bytes, const std::string& kind, bool verify = true);
 
-    const std::string& path() const noexcept { return path_; }
+    const std::string& path() const noexcept { return path_; }  ///< empty for bytes in memory
     std::uint32_t version() const noexcept { return version_; }
-    const std::shared_ptr<const MappedFile>& file() const noexcept { return file_; }
+    const std::shared_ptr<const FileBytes>& file() const noexcept { return file_; }
 
     bool has_object(const std::string& prefix) const { return objects_.find(prefix) != nullptr; }
     /// The description written under `prefix`.
@@ -161,11 +180,13 @@ private:
     const Section* find_section(const std::string& name) const;
     const void* section(const std::string& name, const char* dtype, std::size_t item,
                         const std::vector<std::size_t>& shape) const;
+    void check(const std::string& kind, bool verify);
     void adopt_version1(const std::string& kind, Json meta);
 
     std::string path_;
+    std::string where_;  // the file as messages name it
     std::uint32_t version_ = 0;
-    std::shared_ptr<const MappedFile> file_;
+    std::shared_ptr<const FileBytes> file_;
     std::vector<Section> sections_;
     Json objects_ = Json::object();
     Json arrays_ = Json::object();

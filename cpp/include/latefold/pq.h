@@ -69,6 +69,9 @@ public:
     static ProductQuantizer read(const io::Reader& reader, const std::string& prefix);
     void save(const std::string& path) const;  ///< a file of kind "pq"
     static ProductQuantizer load(const std::string& path);
+    /// The bytes save() writes, in memory (pickling), and the quantizer back from them (copied).
+    std::string to_bytes() const;
+    static ProductQuantizer from_bytes(const void* data, std::size_t size);
     std::size_t code_size() const noexcept { return nbits_ == 8 ? m_ : (m_ + 1) / 2; }
     std::size_t offset(std::size_t s) const noexcept { return offset_[s]; }
     std::size_t width(std::size_t s) const noexcept { return offset_[s + 1] - offset_[s]; }
