@@ -135,3 +135,25 @@ def test_objects_of_other_kinds_are_named(tmp_path):
     lf.ProductQuantizer(8, 2).save(tmp_path / "pq.lf")
     with pytest.raises(ValueError, match="holds a 'pq', not a 'graph'"):
         lf.GraphIndex.load(tmp_path / "pq.lf")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file locks")
+def test_a_save_removes_temporary_files_that_a_killed_save_left(tmp_path):
+    import fcntl
+    import time
+
+    old = time.time() - 3600
+    stale = tmp_path / ".a.lf.0123abcd.tmp"      # a killed save's: old, unlocked
+    fresh = tmp_path / ".a.lf.89abcdef.tmp"      # just created by another save
+    live = tmp_path / ".a.lf.deadbeef.tmp"       # being written: locked
+    other = tmp_path / ".b.lf.01234567.tmp"      # another file's
+    odd = tmp_path / ".a.lf.notmine.tmp"         # not a name save makes
+    for p in (stale, fresh, live, other, odd):
+        p.write_bytes(b"partial")
+    for p in (stale, live, other, odd):
+        os.utime(p, (old, old))
+    with open(live, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        lf.FDE(4, 1, 1).save(tmp_path / "a.lf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["a.lf", fresh.name, live.name, other.name, odd.name])

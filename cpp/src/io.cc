@@ -19,10 +19,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #else
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <ctime>
 #endif
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -260,6 +264,9 @@ public:
             if (fd_ < 0 && errno != EEXIST) system_failure("cannot create a file in the folder of", path);
         }
         if (fd_ < 0) system_failure("cannot create a temporary file for", path);
+#ifndef _WIN32
+        ::flock(fd_, LOCK_EX);  // held while writing: tells remove_stale_temporaries this file is live
+#endif
     }
     ~TemporaryFile() {
         if (fd_ >= 0) close_fd();
@@ -326,6 +333,38 @@ private:
     bool committed_ = false;
 };
 
+// Temporary files of earlier saves to `path` whose process died mid-save (".<name>.<8 hex
+// digits>.tmp" beside it): removed when no process holds their lock and they have not been
+// written for a minute (a file just created may not hold its lock yet).
+void remove_stale_temporaries(const std::string& path) {
+#ifndef _WIN32
+    const std::size_t slash = path.find_last_of('/');
+    const std::string folder = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+    const std::string prefix = "." + (slash == std::string::npos ? path : path.substr(slash + 1)) + ".";
+    DIR* dir = ::opendir(folder.c_str());
+    if (!dir) return;
+    const std::time_t now = std::time(nullptr);
+    while (const dirent* entry = ::readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name.size() != prefix.size() + 12 || name.compare(0, prefix.size(), prefix) != 0 ||
+            name.compare(name.size() - 4, 4, ".tmp") != 0 ||
+            name.find_first_not_of("0123456789abcdef", prefix.size()) != name.size() - 4)
+            continue;
+        const std::string stale = folder + "/" + name;
+        const int fd = ::open(stale.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) continue;
+        struct stat st;
+        if (::fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && now - st.st_mtime > 60 &&
+            ::flock(fd, LOCK_EX | LOCK_NB) == 0)
+            ::unlink(stale.c_str());
+        ::close(fd);
+    }
+    ::closedir(dir);
+#else
+    (void)path;
+#endif
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> Writer::stream(const std::function<void(const void*, std::size_t)>& write) const {
@@ -377,6 +416,7 @@ std::vector<std::uint8_t> Writer::stream(const std::function<void(const void*, s
 void Writer::save(const std::string& path) const {
     if (!is_regular_or_absent(path))
         throw std::invalid_argument(quoted(path) + " exists and is not a regular file: latefold saves to regular files only");
+    remove_stale_temporaries(path);
     TemporaryFile file(path);
     const std::vector<std::uint8_t> head = stream([&file](const void* p, std::size_t n) { file.write(p, n); });
     file.rewrite_start(head.data(), head.size());

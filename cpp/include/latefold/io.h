@@ -105,9 +105,11 @@ public:
         add_array(name, dtype_string<T>(), sizeof(T), data, std::move(shape));
     }
 
-    /// Writes the file atomically: a temporary file in the same folder (".<name>.<random>.tmp"),
-    /// flushed and fsynced, renamed over `path`, then the folder fsynced. A crash leaves either
-    /// the old file or the new one under `path`. The file's mode follows the umask. Refuses a
+    /// Writes the file atomically: a temporary file in the same folder (".<name>.<random>.tmp",
+    /// locked while written), flushed and fsynced, renamed over `path`, then the folder fsynced.
+    /// A crash leaves either the old file or the new one under `path`; a temporary file left by
+    /// a process killed mid-save is removed by a later save to the same path once it is a minute
+    /// old and unlocked. The file's mode follows the umask. Refuses a
     /// `path` that exists and is not a regular file.
     void save(const std::string& path) const;
     /// The bytes save() would write, in memory.
