@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "arrays.h"
+#include "latefold/fault.h"
 #include "latefold/simd.h"
 #include "latefold/thread_pool.h"
 
@@ -55,6 +56,8 @@ PYBIND11_MODULE(_core, m) {
         });
         return ran.load();
     });
+    // Test hook: the n-th fault point from now throws std::bad_alloc (MemoryError); 0 disarms.
+    m.def("_fail_after", &lf::fail_after, pybind11::arg("n"));
     lf::bindings::bind_multivectors(m);
     lf::bindings::bind_maxsim(m);
     lf::bindings::bind_fde(m);
