@@ -14,7 +14,8 @@ import numpy as np
 
 
 def threads(value: object) -> Optional[int]:
-    """``None`` (all cores) or a positive int."""
+    """``None`` (all cores) or a positive int; calls use at most 4 x the hardware threads
+    (``_core.max_threads()``), whatever larger number is asked for."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
