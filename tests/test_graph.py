@@ -584,3 +584,18 @@ def test_compact_failing_part_way_changes_nothing(rng, tmp_path):
     reference = build()
     reference.compact()
     assert snapshot(g, q, tmp_path / "a.lf") == snapshot(reference, q, tmp_path / "b.lf")
+
+
+def test_k_and_ef_beyond_the_index_only_pad(rng):
+    x, q = clustered(rng, 500, 16)
+    g = lf.GraphIndex(16)
+    g.add(x)
+    g.delete(np.arange(10))
+    scores, ids = g.search(q, 490, ef=2**70)
+    wide_scores, wide_ids = g.search(q, 10**5, ef=2**70)
+    np.testing.assert_array_equal(wide_ids[:, :490], ids)
+    np.testing.assert_array_equal(wide_scores[:, :490], scores)
+    assert (wide_ids[:, 490:] == -1).all() and (wide_scores[:, 490:] == -np.inf).all()
+    for k in (2**64, 2**62):
+        with pytest.raises(ValueError, match="k = "):
+            g.search(q, k)

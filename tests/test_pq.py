@@ -455,3 +455,19 @@ def test_rotation_bad_input(rng):
     with pytest.raises(ValueError, match="orthogonal"):
         pq._pq.set_rotation(np.ones((8, 8), np.float32))
     np.testing.assert_array_equal(pq.encode(x), before[1])
+
+
+def test_k_beyond_the_codes_only_pads(trained, rng):
+    pq, x = trained
+    codes = pq.encode(x[:1000])
+    q = x[1000:1003]
+    for rescore, vectors in ((0, None), (4, None), (2**64, x[:1000])):
+        scores, ids = pq.search(codes, q, 1000, rescore=rescore, vectors=vectors)
+        wide_scores, wide_ids = pq.search(codes, q, 10**6, rescore=rescore, vectors=vectors)
+        assert wide_ids.shape == (3, 10**6)
+        np.testing.assert_array_equal(wide_ids[:, :1000], ids)
+        np.testing.assert_array_equal(wide_scores[:, :1000], scores)
+        assert (wide_ids[:, 1000:] == -1).all() and np.isnan(wide_scores[:, 1000:]).all()
+    for k in (2**64, 2**62):
+        with pytest.raises(ValueError, match="k = "):
+            pq.search(codes, q, k)

@@ -8,6 +8,7 @@ id or k <= 0 raises ValueError. Nothing is modified before every check has passe
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Optional
 
 import numpy as np
@@ -31,6 +32,15 @@ def positive_int(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def result_count(value: object, name: str, rows: int) -> int:
+    """A positive int k for results of shape (rows, k); one whose results could not even be
+    addressed (8-byte ids) is a ValueError naming it, not an error of the allocation."""
+    k = positive_int(value, name)
+    if k > sys.maxsize // 8 // max(rows, 1):
+        raise ValueError(f"{name} = {k} is too large: {rows} x {k} results cannot be allocated")
+    return k
 
 
 def non_negative_int(value: object, name: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -313,8 +314,8 @@ class GraphIndex:
         ``explain=True`` a third value lists per query the path taken, the matches, the vectors
         scored and the nodes visited."""
         q = self._vectors(queries, "queries", allow_1d=True)
-        k = _validate.positive_int(k, "k")
-        ef = _validate.positive_int(ef, "ef")
+        k = _validate.result_count(k, "k", q.shape[0])
+        ef = min(_validate.positive_int(ef, "ef"), sys.maxsize)  # beyond the index, the same
         exact = 0 if exact_below is None else _validate.non_negative_int(exact_below, "exact_below")
         if gated_above is None:
             gated = 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -295,15 +296,16 @@ class ProductQuantizer:
         Returns
         -------
         ``(scores, ids)`` float32 / int64 ``(n_queries, k)``, best first (ip: descending, l2:
-        ascending); ids ``-1`` (and NaN scores) where fewer than k vectors are allowed.
+        ascending); ids ``-1`` (and NaN scores) where fewer than k vectors are allowed. A k
+        larger than the number of codes only pads: no more than the codes are selected.
         """
         self._require_trained()
         packed = self._packed(codes)._data if isinstance(codes, PackedCodes) else None
         c = codes.codes if packed is not None else self._codes(codes)
         n = c.shape[0]
         q = _validate.float_matrix(queries, "queries", self.dim)
-        k = _validate.positive_int(k, "k")
-        rescore = _validate.non_negative_int(rescore, "rescore")
+        k = _validate.result_count(k, "k", q.shape[0])
+        rescore = min(_validate.non_negative_int(rescore, "rescore"), sys.maxsize)  # beyond n, the same
         mask = None
         if allowed is not None:
             a = np.asarray(allowed)
