@@ -94,8 +94,8 @@ def float_matrix(x: object, name: str, dim: Optional[int] = None, owner: str = "
         raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
     if dim is not None and array.shape[1] != dim:
         raise ValueError(f"{name} has dimension {array.shape[1]}, the {owner} expects {dim}")
-    if array.dtype != np.float32 or not (array.flags.c_contiguous and array.flags.aligned):
-        array = np.ascontiguousarray(array, dtype=np.float32)
+    # np.ascontiguousarray would keep a contiguous but misaligned array as it is.
+    array = np.require(array, dtype=np.float32, requirements=["C", "A"])
     if finite and not np.isfinite(array).all():  # one pass in the common case, the row on failure
         bad = ~np.isfinite(array).all(axis=1)
         raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")

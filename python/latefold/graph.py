@@ -425,9 +425,9 @@ def _numeric_column(name: str, column: object, n: int) -> tuple:
     if array.dtype.kind in "iu":
         if array.dtype == np.uint64 and array.size and array.max() > _INT64_MAX:
             raise ValueError(f"attributes: column {name!r} holds values beyond int64")
-        values, kind = np.ascontiguousarray(array, dtype=np.int64), "int64"
+        values, kind = np.require(array, np.int64, ["C", "A"]), "int64"  # aligned too
     elif array.dtype.kind == "f":
-        values, kind = np.ascontiguousarray(array, dtype=np.float64), "float64"
+        values, kind = np.require(array, np.float64, ["C", "A"]), "float64"
         if np.isnan(values).any():
             raise ValueError(f"attributes: column {name!r} row {int(np.argmax(np.isnan(values)))} is NaN")
     else:

@@ -279,8 +279,9 @@ class ProductQuantizer:
             uint8 ``(n, code_size)``, or 4-bit codes packed by :meth:`pack` (faster: the
             row-major ones are laid out for the fast scan on every call).
         allowed
-            Optional filter: a boolean mask ``(n,)`` or an array of allowed row ids; only those
-            vectors are scored.
+            Optional filter: a bool mask ``(n,)`` or an array of allowed row ids (any integer
+            type of 16 bits or more; 8-bit integer arrays, ambiguous, raise TypeError); only
+            those vectors are scored.
         rescore
             4-bit codes: the fast scan uses 7-bit quantized tables (each score off by at most
             ``m * delta / 2``, delta = the widest table's range / 127, or the sum of the
@@ -309,6 +310,9 @@ class ProductQuantizer:
         mask = None
         if allowed is not None:
             a = np.asarray(allowed)
+            if a.dtype.kind in "iu" and a.dtype.itemsize == 1:
+                raise TypeError(f"allowed: a {a.dtype} array is ambiguous (a 0/1 mask or row ids?); pass a "
+                                f"bool mask (.astype(bool)) or ids of a wider integer type")
             if a.dtype == bool:
                 if a.shape != (n,):
                     raise ValueError(f"allowed mask must have shape ({n},), got {a.shape}")
