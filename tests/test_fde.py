@@ -10,6 +10,7 @@ computed by the reference with |x|, |P| and |signs|), n = L + d + block_dim + 2 
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import latefold as lf
+from reference import container
 from reference import fde as ref
 from strategies import random_set
 
@@ -344,3 +346,31 @@ def test_encode_into_out(rng):
     with pytest.raises(TypeError):
         f.encode_documents(items, out=keep, dtype=np.float16)
     assert not keep.any()
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((16, 1, 30), {}),  # 2^30 partitions of 16: 4 GiB per item
+    ((16, 2**31, 0), {}),
+    ((8, 64, 20), {"projection_dimension": 64}),
+    ((16,), {"final_projection_dimension": 2**26 + 1}),
+])
+def test_output_size_is_bounded(args, kwargs):
+    with pytest.raises(ValueError, match="2\\^26"):
+        lf.FDE(*args, **kwargs)
+
+
+def test_largest_output_is_accepted():
+    assert lf.FDE(16, 1, 22).output_dim == 2**26
+    assert lf.FDE(16, final_projection_dimension=2**26).output_dim == 2**26
+
+
+@pytest.mark.parametrize("params", [{"num_repetitions": 2**31}, {"num_simhash_projections": 27},
+                                    {"final_projection_dimension": 2**31}])
+def test_file_with_a_huge_output_is_refused(tmp_path, params):
+    path = tmp_path / "f.lf"
+    lf.FDE(1, 2, 0, projection_type="identity").save(path)  # 2 values per item
+    version, kind, meta, sections = container.read(path)
+    meta["objects"]["fde"]["params"].update(params)
+    container.write(path, version, kind, dict(sections, meta=json.dumps(meta).encode()))  # checksums valid
+    with pytest.raises(ValueError, match="2\\^26"):
+        lf.FDE.load(path)

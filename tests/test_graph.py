@@ -4,6 +4,9 @@ evaluation, deletions, persistence, concurrency, determinism and bad input."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -12,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import latefold as lf
+from latefold import _core
 from reference import container
 from reference import graph as ref
 
@@ -554,3 +558,168 @@ def test_quantizer_checks(rng):
     g.add(x)
     _, found = g.search(x[:5], 1, ef=32)
     assert (found[:, 0] == np.arange(5)).all()
+
+
+# ---------------------------------------------------------------- failures part-way
+
+def snapshot(g, q, path):
+    """What must not change after a failed add or compact: the saved bytes, the results."""
+    g.save(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    plain = g.search(q, 10, threads=1)
+    filtered = g.search(q, 10, filter=F.range("year", 0, 299), threads=1)
+    return data, len(g), [a.tobytes() for a in plain + filtered]
+
+
+_MEMORY_LIMIT_SCRIPT = textwrap.dedent("""
+    import os, resource, sys, tempfile
+    import numpy as np
+    import latefold as lf
+
+    def address_space():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * resource.getpagesize()
+
+    rng = np.random.default_rng(5)
+    d = 32
+    def attributes(n, year=None):
+        return {"year": rng.integers(0, 1000, n) if year is None else np.full(n, year),
+                "tags": [rng.choice(50, 2, replace=False) for _ in range(n)]}
+    g = lf.GraphIndex(d)
+    g.add(rng.standard_normal((2000, d)).astype(np.float32), attributes=attributes(2000), threads=1)
+    q = rng.standard_normal((20, d)).astype(np.float32)
+    big, big_attributes = rng.standard_normal((60000, d)).astype(np.float32), attributes(60000)
+    big_ids = np.arange(10**6, 10**6 + 60000)
+    folder = tempfile.mkdtemp()
+
+    def state():
+        path = os.path.join(folder, "g.lf")
+        g.save(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        s, i = g.search(q, 10, threads=1)
+        fs, fi = g.search(q, 10, filter=lf.Filter.range("year", 0, 99), threads=1)
+        return data, len(g), g.columns, s.tobytes(), i.tobytes(), fs.tobytes(), fi.tobytes()
+
+    before = state()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    failures = 0
+    # More room each time, until the add fits: the failures happen at many points of the add.
+    for room in range(1 << 20, 1 << 30, 1 << 20):
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + room, hard))
+        try:
+            g.add(big, big_ids, big_attributes, threads=1)
+        except MemoryError:
+            failures += 1
+        else:
+            break
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        assert state() == before, room
+    assert failures > 5, failures
+    assert len(g) == 62000
+    ids = g.add(rng.standard_normal((5, d)).astype(np.float32), attributes=attributes(5, 1234), threads=1)
+    _, found = g.search(q[:1], 10, filter=lf.Filter.eq("year", 1234), threads=1)
+    assert sorted(found[0][:5]) == sorted(ids), (found, ids)
+    path = os.path.join(folder, "h.lf")
+    g.save(path)
+    h = lf.GraphIndex.load(path)
+    assert np.array_equal(h.search(q, 10, threads=1)[1], g.search(q, 10, threads=1)[1])
+    print("ok")
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc/self/statm")
+def test_add_that_runs_out_of_memory_changes_nothing():
+    out = subprocess.run([sys.executable, "-c", _MEMORY_LIMIT_SCRIPT], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+def fail_at(points, call):
+    """Runs call() with its points-th fault point failing; True when it failed there."""
+    _core._fail_after(points)
+    try:
+        call()
+    except MemoryError:
+        return True
+    finally:
+        _core._fail_after(0)
+    return False
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_add_failing_part_way_changes_nothing(rng, tmp_path, quantized):
+    # Fault points throw where the add could run out of memory: while the new vectors search the
+    # graph, while reverse edges change existing nodes, while the entry point is chosen.
+    x, q = clustered(rng, 1500, 16)
+    attrs = attributes(rng, 1500)
+    pq = lf.ProductQuantizer(16, 4).train(x, iterations=2) if quantized else None
+
+    def build():
+        g = lf.GraphIndex(16, degree=8, ef_construction=32, quantizer=pq)
+        g.add(x[:700], None, {k: v[:700] for k, v in attrs.items()}, threads=1)
+        return g
+
+    def add_rest(g):
+        g.add(x[700:], None, {k: v[700:] for k, v in attrs.items()}, threads=2)
+
+    g = build()
+    before = snapshot(g, q, tmp_path / "a.lf")
+    failed = 0
+    for points in list(range(1, 40)) + list(range(40, 4000, 97)):
+        if not fail_at(points, lambda: add_rest(g)):
+            break
+        failed += 1
+        assert snapshot(g, q, tmp_path / "a.lf") == before, points
+    assert failed > 50
+    # A later add gives the index that no failure would have given.
+    g = build()
+    fail_at(800, lambda: add_rest(g))
+    add_rest(g)
+    reference = build()
+    add_rest(reference)
+    assert snapshot(g, q, tmp_path / "a.lf") == snapshot(reference, q, tmp_path / "b.lf")
+
+
+def test_compact_failing_part_way_changes_nothing(rng, tmp_path):
+    x, q = clustered(rng, 1500, 16)
+    ids = np.arange(1500)
+
+    def build():
+        g = lf.GraphIndex(16, degree=8, ef_construction=32)
+        g.add(x, ids, attributes(np.random.default_rng(1), 1500), threads=1)
+        g.delete(ids[::3])
+        return g
+
+    g = build()
+    before = snapshot(g, q, tmp_path / "a.lf")
+    failed = 0
+    for points in list(range(1, 20)) + list(range(20, 4000, 61)):
+        if not fail_at(points, lambda: g.compact(threads=2)):
+            break
+        failed += 1
+        assert snapshot(g, q, tmp_path / "a.lf") == before, points
+    assert failed > 20
+    g = build()
+    fail_at(300, lambda: g.compact(threads=2))
+    g.compact()
+    reference = build()
+    reference.compact()
+    assert snapshot(g, q, tmp_path / "a.lf") == snapshot(reference, q, tmp_path / "b.lf")
+
+
+def test_k_and_ef_beyond_the_index_only_pad(rng):
+    x, q = clustered(rng, 500, 16)
+    g = lf.GraphIndex(16)
+    g.add(x)
+    g.delete(np.arange(10))
+    scores, ids = g.search(q, 490, ef=2**70)
+    wide_scores, wide_ids = g.search(q, 10**5, ef=2**70)
+    np.testing.assert_array_equal(wide_ids[:, :490], ids)
+    np.testing.assert_array_equal(wide_scores[:, :490], scores)
+    assert (wide_ids[:, 490:] == -1).all() and (wide_scores[:, 490:] == -np.inf).all()
+    for k in (2**64, 2**62):
+        with pytest.raises(ValueError, match="k = "):
+            g.search(q, k)

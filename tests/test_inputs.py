@@ -3,10 +3,13 @@ the argument, and no object changed."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import latefold as lf
+from latefold import _core
 from strategies import random_set
 
 
@@ -101,6 +104,32 @@ def test_bad_threads(sets, threads, error):
                  lambda: lf.maxsim_rerank(queries, docs, [[0], [1]], threads=threads)):
         with pytest.raises(error, match="threads"):
             call()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_huge_thread_counts_are_capped(sets):
+    queries, docs = sets
+    before = len(os.listdir("/proc/self/task"))
+    expected = lf.maxsim(queries, docs, threads=1)
+    for threads in (1000, 2**64, np.int64(2**62)):
+        np.testing.assert_array_equal(lf.maxsim(queries, docs, threads=threads), expected)
+        np.testing.assert_array_equal(lf.maxsim_topk(queries, docs, 2, threads=threads)[1],
+                                      lf.maxsim_topk(queries, docs, 2, threads=1)[1])
+    # The pool keeps at most max_threads() - 1 helpers, whatever was asked for.
+    assert len(os.listdir("/proc/self/task")) < before + _core.max_threads()
+    assert _core.max_threads() == 4 * _core.hardware_threads()
+
+
+def test_core_checks_threads_itself(sets):
+    queries, docs = sets
+    q, d = queries, docs
+    args = (np.concatenate(q), np.cumsum([0] + [len(x) for x in q]).astype(np.int64),
+            np.concatenate(d).astype(np.float32), np.cumsum([0] + [len(x) for x in d]).astype(np.int64))
+    for threads, error in ((True, TypeError), (2.0, TypeError), ("2", TypeError), (0, ValueError),
+                           (-(2**70), ValueError)):
+        with pytest.raises(error, match="threads"):
+            _core.maxsim(*args, threads)
+    np.testing.assert_array_equal(_core.maxsim(*args, 2**70), _core.maxsim(*args, 1))
 
 
 def test_odd_layouts_are_read_correctly(rng):

@@ -9,10 +9,13 @@ the kernels' 16-bit sums)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import latefold as lf
+from reference import container
 from reference import pq as ref
 
 
@@ -455,3 +458,67 @@ def test_rotation_bad_input(rng):
     with pytest.raises(ValueError, match="orthogonal"):
         pq._pq.set_rotation(np.ones((8, 8), np.float32))
     np.testing.assert_array_equal(pq.encode(x), before[1])
+
+
+def test_k_beyond_the_codes_only_pads(trained, rng):
+    pq, x = trained
+    codes = pq.encode(x[:1000])
+    q = x[1000:1003]
+    for rescore, vectors in ((0, None), (4, None), (2**64, x[:1000])):
+        scores, ids = pq.search(codes, q, 1000, rescore=rescore, vectors=vectors)
+        wide_scores, wide_ids = pq.search(codes, q, 10**6, rescore=rescore, vectors=vectors)
+        assert wide_ids.shape == (3, 10**6)
+        np.testing.assert_array_equal(wide_ids[:, :1000], ids)
+        np.testing.assert_array_equal(wide_scores[:, :1000], scores)
+        assert (wide_ids[:, 1000:] == -1).all() and np.isnan(wide_scores[:, 1000:]).all()
+    for k in (2**64, 2**62):
+        with pytest.raises(ValueError, match="k = "):
+            pq.search(codes, q, k)
+
+
+@pytest.mark.parametrize("dtype", ["<f8", "<i4", "<f2", ">f4"])
+def test_file_with_centroids_of_another_dtype_is_refused(tmp_path, rng, dtype):
+    path = tmp_path / "pq.lf"
+    lf.ProductQuantizer(8, 2).train(data(rng, 300, 8), iterations=2).save(path)
+    version, kind, meta, sections = container.read(path)
+    values = np.frombuffer(sections["pq/centroids"], "<f4").astype(dtype)  # the same values, recast
+    meta["arrays"]["pq/centroids"]["dtype"] = dtype
+    container.write(path, version, kind, dict(sections, meta=json.dumps(meta).encode(),
+                                              **{"pq/centroids": values.tobytes()}))
+    with pytest.raises(ValueError, match="centroids"):
+        lf.ProductQuantizer.load(path)
+
+
+def test_allowed_is_a_bool_mask_or_ids(trained, rng):
+    pq, x = trained
+    codes = pq.encode(x[:50])
+    mask = np.zeros(50, bool)
+    mask[[4, 9, 30]] = True
+    expected = pq.search(codes, x[:2], 3, allowed=mask)
+    for ids in ([4, 9, 30], np.array([4, 9, 30], np.int16), np.array([4, 9, 30], np.uint32)):
+        np.testing.assert_array_equal(pq.search(codes, x[:2], 3, allowed=ids)[1], expected[1])
+    for ambiguous in (mask.astype(np.uint8), mask.astype(np.int8)):
+        with pytest.raises(TypeError, match="allowed.*ambiguous"):
+            pq.search(codes, x[:2], 3, allowed=ambiguous)
+
+
+def test_misaligned_float32_is_copied(trained):
+    pq, x = trained
+    raw = np.zeros(x[:40].nbytes + 1, np.uint8)
+    misaligned = raw[1:].view(np.float32).reshape(40, x.shape[1])
+    misaligned[:] = x[:40]
+    assert not misaligned.flags.aligned
+    codes = pq.encode(x[:40])
+    np.testing.assert_array_equal(pq.encode(misaligned), codes)
+    np.testing.assert_array_equal(pq.lut(misaligned[:3]), pq.lut(x[:3]))
+    for a, b in zip(pq.search(codes, misaligned[:3], 5, vectors=misaligned), pq.search(codes, x[:3], 5, vectors=x[:40])):
+        np.testing.assert_array_equal(a, b)
+    g, h = lf.GraphIndex(x.shape[1]), lf.GraphIndex(x.shape[1])
+    years = np.arange(40)
+    raw = np.zeros(years.nbytes + 1, np.uint8)
+    odd_years = raw[1:].view(np.int64)
+    odd_years[:] = years
+    g.add(misaligned, odd_years, {"year": odd_years})
+    h.add(x[:40], years, {"year": years})
+    for a, b in zip(g.search(misaligned[:3], 5), h.search(x[:3], 5)):
+        np.testing.assert_array_equal(a, b)

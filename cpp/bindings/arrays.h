@@ -12,6 +12,7 @@
 
 #include "latefold/json.h"
 #include "latefold/multivectors.h"
+#include "latefold/thread_pool.h"
 
 namespace latefold {
 namespace bindings {
@@ -129,12 +130,19 @@ inline std::pair<const char*, std::size_t> bytes_contents(const py::bytes& b) {
     return {data, std::size_t(size)};
 }
 
-/// Thread count from Python: None or 0 -> all cores.
+/// Thread count from Python: None -> all cores (0); any larger int than max_threads() is
+/// capped there (by resolve_threads).
 inline std::size_t as_threads(const py::object& threads) {
     if (threads.is_none()) return 0;
-    const long long t = threads.cast<long long>();
-    if (t < 1) value_error("threads must be at least 1 (or None for all cores)");
-    return std::size_t(t);
+    if (PyBool_Check(threads.ptr()) || !PyIndex_Check(threads.ptr()))
+        type_error("threads must be an int or None, got " + std::string(Py_TYPE(threads.ptr())->tp_name));
+    const py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(threads.ptr()));
+    if (!value) throw py::error_already_set();
+    int overflow = 0;
+    const long long t = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+    if (overflow < 0 || (overflow == 0 && t < 1))
+        value_error("threads must be at least 1 (or None for all cores), got " + std::string(py::str(value)));
+    return overflow > 0 ? max_threads() : std::size_t(t);
 }
 
 }  // namespace bindings

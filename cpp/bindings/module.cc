@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "arrays.h"
+#include "latefold/fault.h"
 #include "latefold/simd.h"
 #include "latefold/thread_pool.h"
 
@@ -43,6 +44,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_simd", &lf::set_active_isa, pybind11::arg("name"));
     m.def("cpu_description", &lf::cpu_description);
     m.def("hardware_threads", &lf::hardware_threads);
+    m.def("max_threads", &lf::max_threads);
     // Test hook: runs `tasks` empty tasks on the pool, task `fail_task` throwing; returns how
     // many ran. Shows that a worker's exception reaches the caller and the pool survives it.
     m.def("_parallel_for_probe", [](std::size_t tasks, std::size_t threads, long long fail_task) {
@@ -55,6 +57,8 @@ PYBIND11_MODULE(_core, m) {
         });
         return ran.load();
     });
+    // Test hook: the n-th fault point from now throws std::bad_alloc (MemoryError); 0 disarms.
+    m.def("_fail_after", &lf::fail_after, pybind11::arg("n"));
     lf::bindings::bind_multivectors(m);
     lf::bindings::bind_maxsim(m);
     lf::bindings::bind_fde(m);

@@ -98,6 +98,26 @@ void AttributeStore::append(const std::vector<ColumnBatch>& batch, std::size_t n
     rows_ += n;
 }
 
+void AttributeStore::truncate(std::size_t rows, std::size_t columns) noexcept {
+    columns_.resize(columns);  // drops the columns an append defined
+    const auto appended = [rows](std::uint32_t slot) { return slot >= rows; };
+    for (Column& c : columns_) {
+        // An append only adds slots >= rows, so removing them restores each index's old order.
+        c.sorted_slots.erase(std::remove_if(c.sorted_slots.begin(), c.sorted_slots.end(), appended),
+                             c.sorted_slots.end());
+        if (c.ints.size() > rows) c.ints.resize(rows);
+        if (c.floats.size() > rows) c.floats.resize(rows);
+        if (c.label_offsets.size() > rows + 1) c.label_offsets.resize(rows + 1);
+        if (c.kind == ColumnKind::labels) c.labels.resize(std::size_t(c.label_offsets.back()));
+        for (auto it = c.postings.begin(); it != c.postings.end();) {
+            std::vector<std::uint32_t>& list = it->second;  // slots ascending: appended ones last
+            while (!list.empty() && list.back() >= rows) list.pop_back();
+            it = list.empty() ? c.postings.erase(it) : std::next(it);
+        }
+    }
+    rows_ = std::min(rows_, rows);
+}
+
 template <class T>
 void AttributeStore::set_range(const std::vector<T>& values, const std::vector<std::uint32_t>& order, T lo,
                                T hi, std::uint64_t* words) const {

@@ -16,8 +16,10 @@
 namespace latefold {
 namespace {
 
-constexpr std::size_t max_block_dim = std::size_t(1) << 31;      // values per encoding
-constexpr std::size_t max_sketched_block_dim = std::size_t(1) << 28;  // with a final sketch
+// Values per item, before and after the final sketch: 2^26 float32 are 256 MiB per item (and per
+// thread's scratch), far above useful encodings (R * 2^k * d_proj is in the thousands), so that
+// no parameters, given or read from a file, can ask for gigabytes per item.
+constexpr std::size_t max_values_per_item = std::size_t(1) << 26;
 constexpr std::size_t items_per_task = 16;
 
 std::uint64_t stream_id(FdeStream kind, std::size_t repetition) {
@@ -53,15 +55,15 @@ void FdeConfig::validate() const {
     } else if (projection_dimension == 0 || projection_dimension >= (std::size_t(1) << 32)) {
         fail_argument("projection_dimension must be in [1, 2^32) with a sketching projection");
     }
-    if (final_projection_dimension >= (std::size_t(1) << 32))
-        fail_argument("final_projection_dimension must be below 2^32");
+    const std::size_t limit = max_values_per_item;
+    if (final_projection_dimension > limit)
+        fail_argument("final_projection_dimension must be at most 2^26 (values per item), got " +
+                      std::to_string(final_projection_dimension));
     // R * 2^k * d_proj without overflow.
-    const std::size_t limit = final_projection_dimension ? max_sketched_block_dim : max_block_dim;
     const std::size_t per_rep = partitions() * projected_dim();
-    if (projected_dim() > limit || partitions() > limit / projected_dim() ||
-        num_repetitions > limit / per_rep)
-        throw std::length_error("FDE output size R * 2^k * d_proj exceeds " + std::to_string(limit) +
-                                " values");
+    if (projected_dim() > limit || partitions() > limit / projected_dim() || num_repetitions > limit / per_rep)
+        fail_argument("num_repetitions * 2^num_simhash_projections * projection_dimension must be at most 2^26 "
+                      "(values per item)");
 }
 
 struct FdeEncoder::Scratch {

@@ -63,7 +63,7 @@ FdeEncoder FdeEncoder::read(const io::Reader& reader, const std::string& prefix)
         c.fill_empty_partitions = p.at("fill_empty_partitions").as_bool();
         c.final_projection_dimension = size_from(p.at("final_projection_dimension"));
         c.validate();
-    } catch (const std::logic_error& error) {  // invalid_argument, length_error
+    } catch (const std::logic_error& error) {  // a missing or invalid parameter
         reader.corrupt(std::string("FDE parameters: ") + error.what());
     }
     return FdeEncoder(c);

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "graph_scratch.h"
+#include "latefold/fault.h"
 #include "latefold/graph.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
@@ -41,7 +42,28 @@ void GraphIndex::prune(std::uint32_t p, std::vector<Candidate>& pool, std::vecto
     }
 }
 
-void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads) {
+struct GraphIndex::EdgeLog {
+    std::vector<std::uint32_t> slots;
+    std::vector<std::uint32_t> saved;  // per slot: its degree, then its `degree` edge entries
+    std::unordered_set<std::uint32_t> logged;
+
+    void save(const Data& d, std::size_t degree, std::uint32_t t) {
+        if (logged.count(t)) return;  // the first copy is the one to restore
+        saved.push_back(d.degrees[t]);
+        saved.insert(saved.end(), d.edges.data() + std::size_t(t) * degree, d.edges.data() + std::size_t(t + 1) * degree);
+        slots.push_back(t);
+        logged.insert(t);
+    }
+    void restore(Data& d, std::size_t degree) const noexcept {
+        for (std::size_t i = 0; i < slots.size(); ++i) {
+            const std::uint32_t* entry = saved.data() + i * (degree + 1);
+            d.degrees.at_mut(slots[i]) = entry[0];
+            std::copy(entry + 1, entry + 1 + degree, d.edges.own().data() + std::size_t(slots[i]) * degree);
+        }
+    }
+};
+
+void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads, EdgeLog& log) {
     // Insert in a fixed pseudo-random order: neighbouring rows are often alike (tokens of one
     // document), and alike vectors in one round could not link to each other.
     std::vector<std::uint32_t> order(n);
@@ -75,20 +97,26 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
                      s, ignored);
             std::vector<Candidate> pool(s.results);
             prune(p, pool, fresh[i], s);
+            fault_point();
         });
-        // 2. Their edges, then the reverse edges in a fixed order (target, source).
+        // 2. Their edges, then the reverse edges in a fixed order (target, source). Existing
+        // nodes about to change are logged first, so that a failed add can restore them.
         std::vector<std::pair<std::uint32_t, std::uint32_t>> reverse;
+        for (std::size_t i = 0; i < b; ++i)
+            for (std::uint32_t t : fresh[i]) reverse.emplace_back(t, order[pos + i]);
+        std::sort(reverse.begin(), reverse.end());
+        std::vector<std::size_t> starts;
+        for (std::size_t r = 0; r < reverse.size(); ++r)
+            if (r == 0 || reverse[r].first != reverse[r - 1].first) {
+                starts.push_back(r);
+                if (reverse[r].first < first) log.save(data_, params_.degree, reverse[r].first);
+            }
+        starts.push_back(reverse.size());
         for (std::size_t i = 0; i < b; ++i) {
             const std::uint32_t p = order[pos + i];
             std::copy(fresh[i].begin(), fresh[i].end(), data_.edges.mutable_data() + std::size_t(p) * params_.degree);
             data_.degrees.at_mut(p) = std::uint32_t(fresh[i].size());
-            for (std::uint32_t t : fresh[i]) reverse.emplace_back(t, p);
         }
-        std::sort(reverse.begin(), reverse.end());
-        std::vector<std::size_t> starts;
-        for (std::size_t r = 0; r < reverse.size(); ++r)
-            if (r == 0 || reverse[r].first != reverse[r - 1].first) starts.push_back(r);
-        starts.push_back(reverse.size());
         parallel_for(starts.size() - 1, resolve_threads(threads, starts.size() - 1), [&](std::size_t g, std::size_t) {
             Scratch& s = thread_scratch();
             const std::uint32_t t = reverse[starts[g]].first;
@@ -97,20 +125,28 @@ void GraphIndex::insert(std::uint32_t first, std::size_t n, std::size_t threads)
             for (std::size_t r = starts[g]; r < starts[g + 1]; ++r)
                 if (std::find(merged.begin(), merged.end(), reverse[r].second) == merged.end())
                     merged.push_back(reverse[r].second);
+            fault_point();
             if (merged.size() <= params_.degree) {
                 std::copy(merged.begin(), merged.end(), edges);
                 data_.degrees.at_mut(t) = std::uint32_t(merged.size());
                 return;
             }
-            relink(t, merged, s);
+            std::vector<std::uint32_t> kept;
+            relink(t, merged, s, kept);
+            std::copy(kept.begin(), kept.end(), edges);
+            data_.degrees.at_mut(t) = std::uint32_t(kept.size());
         });
         pos += b;
         in_graph += b;
-        if (in_graph >= 2 * data_.entry_chosen_at) choose_entries();
+        if (in_graph >= 2 * data_.entry_chosen_at) {
+            Entries entries = choose_entries();
+            set_entries(entries);
+        }
     }
 }
 
-void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& s) {
+void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& s,
+                        std::vector<std::uint32_t>& kept) const {
     s.query.resize(params_.dim);
     const RowStore store = rows();
     store.to_float(p, s.query.data());
@@ -119,10 +155,7 @@ void GraphIndex::relink(std::uint32_t p, const std::vector<std::uint32_t>& candi
         .distances(candidates.data(), candidates.size(), distances.data());
     std::vector<Candidate> pool(candidates.size());
     for (std::size_t j = 0; j < candidates.size(); ++j) pool[j] = {distances[j], candidates[j]};
-    std::vector<std::uint32_t> kept;
     prune(p, pool, kept, s);
-    std::copy(kept.begin(), kept.end(), data_.edges.mutable_data() + std::size_t(p) * params_.degree);
-    data_.degrees.at_mut(p) = std::uint32_t(kept.size());
 }
 
 std::size_t GraphIndex::nearest_to_mean(const std::vector<std::uint32_t>& slots) const {
@@ -143,21 +176,41 @@ std::size_t GraphIndex::nearest_to_mean(const std::vector<std::uint32_t>& slots)
     return best;
 }
 
-void GraphIndex::choose_entries() {
+GraphIndex::Entries GraphIndex::choose_entries() const {
     // The linked live vectors; the entry is the one nearest their mean, the pivots an even
     // sample of them (the entry first).
+    fault_point();
     std::vector<std::uint32_t> linked;
     for (std::uint32_t p = 0; p < data_.slots; ++p)
         if (test_bit(data_.live.data(), p) && (data_.degrees[p] > 0 || p == data_.entry)) linked.push_back(p);
-    data_.entry_chosen_at = linked.size();
-    data_.pivots.clear();
-    if (linked.empty()) return;
-    data_.entry = linked[nearest_to_mean(linked)];
-    data_.pivots.push_back(data_.entry);
+    Entries e;
+    e.entry = data_.entry;
+    e.chosen_at = linked.size();
+    if (linked.empty()) return e;
+    e.entry = linked[nearest_to_mean(linked)];
+    e.pivots.push_back(e.entry);
     const std::size_t stride = (linked.size() + max_pivots - 1) / max_pivots;
-    for (std::size_t i = stride / 2; i < linked.size() && data_.pivots.size() < max_pivots; i += stride)
-        if (linked[i] != data_.entry) data_.pivots.push_back(linked[i]);
-    load_pivots();
+    for (std::size_t i = stride / 2; i < linked.size() && e.pivots.size() < max_pivots; i += stride)
+        if (linked[i] != e.entry) e.pivots.push_back(linked[i]);
+    e.pivot_rows.resize(e.pivots.size() * params_.dim);
+    e.pivot_order.resize(e.pivots.size());
+    for (std::size_t i = 0; i < e.pivots.size(); ++i) {
+        rows().to_float(e.pivots[i], e.pivot_rows.data() + i * params_.dim);
+        e.pivot_order[i] = std::uint32_t(i);
+    }
+    return e;
+}
+
+GraphIndex::Entries GraphIndex::current_entries() const {
+    return Entries{data_.entry, data_.entry_chosen_at, data_.pivots, data_.pivot_rows, data_.pivot_order};
+}
+
+void GraphIndex::set_entries(Entries& e) noexcept {
+    std::swap(data_.entry, e.entry);
+    std::swap(data_.entry_chosen_at, e.chosen_at);
+    data_.pivots.swap(e.pivots);
+    data_.pivot_rows.swap(e.pivot_rows);
+    data_.pivot_order.swap(e.pivot_order);
 }
 
 void GraphIndex::load_pivots() {
@@ -189,6 +242,16 @@ void GraphIndex::reserve(std::size_t slots) {
     if (data_.quantizer) data_.codes.own().resize(slots * data_.quantizer->code_size());
 }
 
+namespace {
+
+// Shrinks a buffer that an add grew (an owned one, then: no copy, no allocation).
+template <class T>
+void shrink(Buffer<T>& buffer, std::size_t size) noexcept {
+    if (buffer.size() > size) buffer.own().resize(size);
+}
+
+}  // namespace
+
 void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n,
                      const std::vector<ColumnBatch>& columns, std::size_t threads) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
@@ -202,35 +265,66 @@ void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n
     if (data_.slots + n > std::size_t(UINT32_MAX)) throw std::length_error("too many vectors for one index (2^32 - 1)");
     data_.attributes.check(columns, n);
     if (n == 0) return;
-    reserve(data_.slots + n);
+    // Any step below may run out of memory; what the steps before it changed is then undone,
+    // so that the index is exactly as it was when the exception leaves.
     const std::uint32_t first = std::uint32_t(data_.slots);
-    std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), vectors, n * row_bytes());
-    data_.attributes.append(columns, n);
-    if (data_.quantizer) {
-        std::vector<float> converted;
-        const float* x = static_cast<const float*>(vectors);
-        if (params_.storage != DType::f32) {
-            converted.resize(n * params_.dim);
-            for (std::uint32_t i = 0; i < n; ++i) rows().to_float(first + i, converted.data() + i * params_.dim);
-            x = converted.data();
+    const std::size_t old_live = data_.live_count, old_columns = data_.attributes.columns().size();
+    Entries old_entries = current_entries();
+    EdgeLog log;
+    std::size_t mapped = 0;  // ids entered in slot_of
+    try {
+        reserve(data_.slots + n);
+        std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), vectors, n * row_bytes());
+        data_.attributes.append(columns, n);
+        fault_point();
+        if (data_.quantizer) {
+            std::vector<float> converted;
+            const float* x = static_cast<const float*>(vectors);
+            if (params_.storage != DType::f32) {
+                converted.resize(n * params_.dim);
+                for (std::uint32_t i = 0; i < n; ++i) rows().to_float(first + i, converted.data() + i * params_.dim);
+                x = converted.data();
+            }
+            data_.quantizer->encode(x, n, data_.codes.mutable_data() + std::size_t(first) * data_.quantizer->code_size(),
+                                    threads);
         }
-        data_.quantizer->encode(x, n, data_.codes.mutable_data() + std::size_t(first) * data_.quantizer->code_size(), threads);
+        const RowStore store = rows();
+        std::vector<float> x(params_.dim);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t p = first + std::uint32_t(i);
+            store.to_float(p, x.data());
+            store.dots(x.data(), &p, 1, data_.norms.mutable_data() + p);
+            data_.ids.at_mut(p) = ids[i];
+            data_.degrees.at_mut(p) = 0;
+        }
+        for (; mapped < n; ++mapped) data_.slot_of.emplace(ids[mapped], first + std::uint32_t(mapped));
+        fault_point();
+        for (std::size_t i = 0; i < n; ++i) set_bit(data_.live.data(), first + i);
+        data_.slots += n;
+        data_.live_count += n;
+        insert(first, n, threads, log);
+        if (!test_bit(data_.live.data(), data_.entry)) {
+            Entries entries = choose_entries();
+            set_entries(entries);
+        }
+    } catch (...) {
+        log.restore(data_, params_.degree);
+        set_entries(old_entries);
+        for (std::size_t i = 0; i < mapped; ++i) data_.slot_of.erase(ids[i]);
+        for (std::size_t p = first; p < std::min<std::size_t>(first + n, 64 * data_.live.size()); ++p)
+            clear_bit(data_.live.data(), p);
+        data_.slots = first;
+        data_.live_count = old_live;
+        data_.attributes.truncate(first, old_columns);
+        shrink(data_.rows, first * row_bytes());
+        shrink(data_.norms, first);
+        shrink(data_.ids, first);
+        if (data_.live.size() > bit_words(first)) data_.live.resize(bit_words(first));
+        shrink(data_.degrees, first);
+        shrink(data_.edges, first * params_.degree);
+        if (data_.quantizer) shrink(data_.codes, first * data_.quantizer->code_size());
+        throw;
     }
-    const RowStore store = rows();
-    std::vector<float> x(params_.dim);
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t p = first + std::uint32_t(i);
-        store.to_float(p, x.data());
-        store.dots(x.data(), &p, 1, data_.norms.mutable_data() + p);
-        data_.ids.at_mut(p) = ids[i];
-        data_.slot_of[ids[i]] = p;
-        set_bit(data_.live.data(), p);
-        data_.degrees.at_mut(p) = 0;
-    }
-    data_.slots += n;
-    data_.live_count += n;
-    insert(first, n, threads);
-    if (!test_bit(data_.live.data(), data_.entry)) choose_entries();
 }
 
 void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
@@ -258,7 +352,14 @@ void GraphIndex::compact(std::size_t threads) {
         if (std::any_of(e, e + data_.degrees[p], dead)) affected.push_back(p);
     }
     // Each affected node takes its live neighbours and the live neighbours of its dead ones,
-    // then prunes. Only dead nodes' edges are read and only live nodes' edges written.
+    // then prunes. Only dead nodes' edges are read and only live nodes' edges written, so the
+    // new edges can be computed aside, then swapped in; a failure before the swap changes nothing.
+    const std::size_t R = params_.degree;
+    std::vector<std::uint32_t> staged(affected.size() * R), staged_degrees(affected.size());
+    std::vector<std::uint32_t> dead_slots;
+    for (std::uint32_t p = 0; p < data_.slots; ++p)
+        if (dead(p) && data_.degrees[p] > 0) dead_slots.push_back(p);
+    std::vector<std::uint32_t> dead_degrees(dead_slots.size());
     parallel_for(affected.size(), resolve_threads(threads, affected.size()), [&](std::size_t i, std::size_t) {
         Scratch& s = thread_scratch();
         const std::uint32_t p = affected[i];
@@ -275,11 +376,31 @@ void GraphIndex::compact(std::size_t threads) {
         }
         std::sort(candidates.begin(), candidates.end());
         candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
-        relink(p, candidates, s);
+        std::vector<std::uint32_t> kept;
+        relink(p, candidates, s, kept);
+        fault_point();
+        std::copy(kept.begin(), kept.end(), staged.data() + i * R);
+        staged_degrees[i] = std::uint32_t(kept.size());
     });
-    for (std::uint32_t p = 0; p < data_.slots; ++p)
-        if (dead(p)) data_.degrees.at_mut(p) = 0;
-    choose_entries();
+    // Swapping leaves the old edges in `staged`, to swap back if choosing the entries fails.
+    auto swap_edges = [&]() noexcept {
+        std::uint32_t* edges = data_.edges.own().data();
+        std::uint32_t* degrees = data_.degrees.own().data();
+        for (std::size_t i = 0; i < affected.size(); ++i) {
+            std::swap_ranges(staged.data() + i * R, staged.data() + (i + 1) * R, edges + std::size_t(affected[i]) * R);
+            std::swap(staged_degrees[i], degrees[affected[i]]);
+        }
+        for (std::size_t i = 0; i < dead_slots.size(); ++i) std::swap(dead_degrees[i], degrees[dead_slots[i]]);
+    };
+    swap_edges();
+    Entries entries;
+    try {
+        entries = choose_entries();
+    } catch (...) {
+        swap_edges();
+        throw;
+    }
+    set_entries(entries);
 }
 
 }  // namespace latefold

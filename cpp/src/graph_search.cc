@@ -207,7 +207,10 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
                         SearchStats* stats) const {
     if (options.k == 0) fail_argument("k must be at least 1");
     std::shared_lock<std::shared_mutex> lock(mutex_);
-    const std::size_t k = options.k, ef = std::max(options.ef, k), words = bit_words(data_.slots);
+    // k beyond the live vectors only pads the results: the searches select no more than those.
+    const std::size_t width = options.k, k = std::min(width, std::max<std::size_t>(1, data_.live_count));
+    const std::size_t ef = std::min(std::max(options.ef, k), std::max<std::size_t>(1, data_.slots));
+    const std::size_t words = bit_words(data_.slots);
     const float pad = params_.metric == Metric::inner_product ? -INFINITY : INFINITY;
     // Planner defaults (bench/bench_graph.py): a traversal scores a few hundred to a few thousand
     // vectors, each a cache miss; an exact scan of the allowed ones streams them, several times
@@ -303,7 +306,7 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
         std::sort(s.results.begin(), s.results.end(), [&](const Candidate& a, const Candidate& b) {
             return a.distance < b.distance || (a.distance == b.distance && data_.ids[a.slot] < data_.ids[b.slot]);
         });
-        for (std::size_t j = 0; j < k; ++j) {
+        for (std::size_t j = 0; j < width; ++j) {
             float score = pad;
             std::int64_t id = -1;
             if (j < s.results.size()) {
@@ -311,8 +314,8 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
                 score = params_.metric == Metric::inner_product ? -c.distance : std::max(0.0f, c.distance + q_norm);
                 id = data_.ids[c.slot];
             }
-            scores[i * k + j] = score;
-            ids[i * k + j] = id;
+            scores[i * width + j] = score;
+            ids[i * width + j] = id;
         }
         if (stats) stats[i] = st;
     });

@@ -127,7 +127,9 @@ ProductQuantizer::Search::Search(const ProductQuantizer& pq, const std::uint8_t*
     lut_.reset(new float[(fast_ ? nq : by_query_ ? threads_ * query_block_ : group_) * m_ * ks_]);
     pairs_ = pq.fastscan_pairs();
     refine_ = options.rescore && (fast_ || options.vectors);
-    keep_ = refine_ ? std::max(k_, options.rescore * k_) : k_;
+    // Beyond n, k only pads the results: the selections keep at most n candidates.
+    const std::size_t select = std::max<std::size_t>(1, std::min(k_, n));
+    keep_ = !refine_ ? select : std::max(select, options.rescore > n / select ? n : options.rescore * select);
     table_bytes_ = kernels::fastscan_table_bytes(pairs_);
     small_.reset(new std::uint8_t[fast_ ? nq * table_bytes_ : 0]);
     base_.assign(nq, 0.0f);
@@ -324,7 +326,7 @@ void ProductQuantizer::Search::rescore(std::size_t q, std::vector<ScoredId>& top
             kern_.adc_rows(lut, codes_ + std::size_t(top[j].id) * pq_.code_size(), pq_.code_size(), &first_row, 1, m_,
                            pq_.nbits_, &value[j]);
     }
-    TopK exact_top(k_);
+    TopK exact_top(std::max<std::size_t>(1, std::min(k_, top.size())));
     for (std::size_t j = 0; j < top.size(); ++j) exact_top.push({key_of(value[j], metric), top[j].id});
     top = exact_top.sorted();
 }

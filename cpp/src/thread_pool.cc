@@ -153,8 +153,10 @@ std::size_t hardware_threads() noexcept {
     return n ? n : 1;
 }
 
+std::size_t max_threads() noexcept { return 4 * hardware_threads(); }
+
 std::size_t resolve_threads(std::size_t requested, std::size_t tasks) noexcept {
-    const std::size_t wanted = requested ? requested : hardware_threads();
+    const std::size_t wanted = requested ? std::min(requested, max_threads()) : hardware_threads();
     return std::max<std::size_t>(1, std::min(wanted, tasks));
 }
 

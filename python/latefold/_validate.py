@@ -8,13 +8,15 @@ id or k <= 0 raises ValueError. Nothing is modified before every check has passe
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Optional
 
 import numpy as np
 
 
 def threads(value: object) -> Optional[int]:
-    """``None`` (all cores) or a positive int."""
+    """``None`` (all cores) or a positive int; calls use at most 4 x the hardware threads
+    (``_core.max_threads()``), whatever larger number is asked for."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -30,6 +32,15 @@ def positive_int(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def result_count(value: object, name: str, rows: int) -> int:
+    """A positive int k for results of shape (rows, k); one whose results could not even be
+    addressed (8-byte ids) is a ValueError naming it, not an error of the allocation."""
+    k = positive_int(value, name)
+    if k > sys.maxsize // 8 // max(rows, 1):
+        raise ValueError(f"{name} = {k} is too large: {rows} x {k} results cannot be allocated")
+    return k
 
 
 def non_negative_int(value: object, name: str) -> int:
@@ -83,8 +94,8 @@ def float_matrix(x: object, name: str, dim: Optional[int] = None, owner: str = "
         raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
     if dim is not None and array.shape[1] != dim:
         raise ValueError(f"{name} has dimension {array.shape[1]}, the {owner} expects {dim}")
-    if array.dtype != np.float32 or not (array.flags.c_contiguous and array.flags.aligned):
-        array = np.ascontiguousarray(array, dtype=np.float32)
+    # np.ascontiguousarray would keep a contiguous but misaligned array as it is.
+    array = np.require(array, dtype=np.float32, requirements=["C", "A"])
     if finite and not np.isfinite(array).all():  # one pass in the common case, the row on failure
         bad = ~np.isfinite(array).all(axis=1)
         raise ValueError(f"{name}: row {int(np.argmax(bad))} holds a NaN or infinite value")

@@ -53,8 +53,9 @@ class FDE:
     final_projection_dimension
         Optional final count sketch of the R * B * d_proj encoding to this many values.
 
-    The encoding of an item is laid out ``[repetition][partition][d_proj]`` (before the final
-    projection). Query partitions hold the SUM of their projected tokens, document partitions
+    R * B * d_proj and final_projection_dimension are at most 2^26 values per item (256 MiB of
+    float32); larger settings raise ValueError. The encoding of an item is laid out
+    ``[repetition][partition][d_proj]`` (before the final projection). Query partitions hold the SUM of their projected tokens, document partitions
     the AVERAGE. Partition indices follow the reference bit for bit (sign bits read as a Gray
     code: partition p holds the sign pattern ``p ^ (p >> 1)``).
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -419,8 +420,8 @@ class GraphIndex:
         ``explain=True`` a third value lists per query the path taken, the matches, the vectors
         scored and the nodes visited."""
         q = self._vectors(queries, "queries", allow_1d=True)
-        k = _validate.positive_int(k, "k")
-        ef = _validate.positive_int(ef, "ef")
+        k = _validate.result_count(k, "k", q.shape[0])
+        ef = min(_validate.positive_int(ef, "ef"), sys.maxsize)  # beyond the index, the same
         exact = 0 if exact_below is None else _validate.non_negative_int(exact_below, "exact_below")
         if gated_above is None:
             gated = 0.0
@@ -543,9 +544,9 @@ def _numeric_column(name: str, column: object, n: int) -> tuple:
     if array.dtype.kind in "iu":
         if array.dtype == np.uint64 and array.size and array.max() > _INT64_MAX:
             raise ValueError(f"attributes: column {name!r} holds values beyond int64")
-        values, kind = np.ascontiguousarray(array, dtype=np.int64), "int64"
+        values, kind = np.require(array, np.int64, ["C", "A"]), "int64"  # aligned too
     elif array.dtype.kind == "f":
-        values, kind = np.ascontiguousarray(array, dtype=np.float64), "float64"
+        values, kind = np.require(array, np.float64, ["C", "A"]), "float64"
         if np.isnan(values).any():
             raise ValueError(f"attributes: column {name!r} row {int(np.argmax(np.isnan(values)))} is NaN")
     else:

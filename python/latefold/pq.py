@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -286,8 +287,9 @@ class ProductQuantizer:
             uint8 ``(n, code_size)``, or 4-bit codes packed by :meth:`pack` (faster: the
             row-major ones are laid out for the fast scan on every call).
         allowed
-            Optional filter: a boolean mask ``(n,)`` or an array of allowed row ids; only those
-            vectors are scored.
+            Optional filter: a bool mask ``(n,)`` or an array of allowed row ids (any integer
+            type of 16 bits or more; 8-bit integer arrays, ambiguous, raise TypeError); only
+            those vectors are scored.
         rescore
             4-bit codes: the fast scan uses 7-bit quantized tables (each score off by at most
             ``m * delta / 2``, delta = the widest table's range / 127, or the sum of the
@@ -303,18 +305,22 @@ class ProductQuantizer:
         Returns
         -------
         ``(scores, ids)`` float32 / int64 ``(n_queries, k)``, best first (ip: descending, l2:
-        ascending); ids ``-1`` (and NaN scores) where fewer than k vectors are allowed.
+        ascending); ids ``-1`` (and NaN scores) where fewer than k vectors are allowed. A k
+        larger than the number of codes only pads: no more than the codes are selected.
         """
         self._require_trained()
         packed = self._packed(codes)._data if isinstance(codes, PackedCodes) else None
         c = codes.codes if packed is not None else self._codes(codes)
         n = c.shape[0]
         q = _validate.float_matrix(queries, "queries", self.dim)
-        k = _validate.positive_int(k, "k")
-        rescore = _validate.non_negative_int(rescore, "rescore")
+        k = _validate.result_count(k, "k", q.shape[0])
+        rescore = min(_validate.non_negative_int(rescore, "rescore"), sys.maxsize)  # beyond n, the same
         mask = None
         if allowed is not None:
             a = np.asarray(allowed)
+            if a.dtype.kind in "iu" and a.dtype.itemsize == 1:
+                raise TypeError(f"allowed: a {a.dtype} array is ambiguous (a 0/1 mask or row ids?); pass a "
+                                f"bool mask (.astype(bool)) or ids of a wider integer type")
             if a.dtype == bool:
                 if a.shape != (n,):
                     raise ValueError(f"allowed mask must have shape ({n},), got {a.shape}")

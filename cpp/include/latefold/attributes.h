@@ -54,6 +54,9 @@ public:
     void check(const std::vector<ColumnBatch>& batch, std::size_t n) const;
     /// Appends n rows (call check first; slots rows() .. rows() + n - 1).
     void append(const std::vector<ColumnBatch>& batch, std::size_t n);
+    /// Undoes the appends made since rows() was `rows` and columns() had `columns` entries,
+    /// complete or interrupted by an exception: the store is then as it was.
+    void truncate(std::size_t rows, std::size_t columns) noexcept;
 
     /// Sets bits (LSB first, 64 per word) of the slots with lo <= value <= hi; words cleared first.
     void range_int(std::size_t column, std::int64_t lo, std::int64_t hi, std::uint64_t* words) const;

@@ -50,7 +50,8 @@ struct FdeConfig {
     bool fill_empty_partitions = false;        ///< documents only
     std::size_t final_projection_dimension = 0;  ///< 0: no final count sketch
 
-    /// Throws std::invalid_argument (or std::length_error for an output too large to address).
+    /// Throws std::invalid_argument, also for more than 2^26 values per item (before or after the
+    /// final sketch).
     void validate() const;
     std::size_t projected_dim() const noexcept {
         return projection_type == FdeProjection::identity ? dimension : projection_dimension;

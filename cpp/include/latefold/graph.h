@@ -156,12 +156,26 @@ private:
                     SearchStats& stats) const;
     void prune(std::uint32_t p, std::vector<Candidate>& pool, std::vector<std::uint32_t>& out,
                Scratch& scratch) const;
-    void insert(std::uint32_t first, std::size_t n, std::size_t threads);
-    /// Replaces p's edges by the pruned candidates (any order; p itself is skipped).
-    void relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& scratch);
+    /// The existing nodes' edges as they were before an add changed them (graph_build.cc).
+    struct EdgeLog;
+    void insert(std::uint32_t first, std::size_t n, std::size_t threads, EdgeLog& log);
+    /// p's new edges: the pruned candidates (any order; p itself is skipped).
+    void relink(std::uint32_t p, const std::vector<std::uint32_t>& candidates, Scratch& scratch,
+                std::vector<std::uint32_t>& kept) const;
     /// Index in `slots` of the vector nearest (Euclidean) to their mean.
     std::size_t nearest_to_mean(const std::vector<std::uint32_t>& slots) const;
-    void choose_entries();
+    /// The traversal starts, apart from the index: a change computes new ones (which may throw),
+    /// then swaps them in (which cannot), and a failed change swaps the saved ones back.
+    struct Entries {
+        std::uint32_t entry = 0;
+        std::size_t chosen_at = 0;
+        std::vector<std::uint32_t> pivots;
+        std::vector<float> pivot_rows;
+        std::vector<std::uint32_t> pivot_order;
+    };
+    Entries choose_entries() const;
+    Entries current_entries() const;
+    void set_entries(Entries& entries) noexcept;  ///< swaps: `entries` gets the old ones
     void load_pivots();
     void reserve(std::size_t slots);
 

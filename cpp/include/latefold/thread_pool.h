@@ -15,7 +15,13 @@ namespace latefold {
 /// Hardware threads of this machine (at least 1).
 std::size_t hardware_threads() noexcept;
 
-/// Resolves a user's thread count: 0 means all hardware threads; never more than `tasks`.
+/// The most threads one call uses: 4 x the hardware threads. More cannot speed up compute-bound
+/// work; the slack leaves room for threads that wait on page faults of memory-mapped files.
+/// It also bounds the pool, whose threads live as long as the process.
+std::size_t max_threads() noexcept;
+
+/// Resolves a user's thread count: 0 means all hardware threads; never more than `tasks` or
+/// max_threads().
 std::size_t resolve_threads(std::size_t requested, std::size_t tasks) noexcept;
 
 void parallel_for(std::size_t tasks, std::size_t threads,
