@@ -631,6 +631,8 @@ _MEMORY_LIMIT_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc/self/statm")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer reserves its shadow memory and aborts when RLIMIT_AS stops it")
 def test_add_that_runs_out_of_memory_changes_nothing():
     out = subprocess.run([sys.executable, "-c", _MEMORY_LIMIT_SCRIPT], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
