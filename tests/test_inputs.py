@@ -160,3 +160,42 @@ def test_worker_exception_reaches_caller_and_pool_survives():
         lf._core._parallel_for_probe(1000, 2, 37)
     assert lf._core._parallel_for_probe(1000, 2, -1) == 1000
     assert lf._core._parallel_for_probe(5, 8, -1) == 5
+
+
+def test_arrays_changed_by_another_thread_during_a_call_do_not_reach_it():
+    # The index arrays (offsets, candidates) are checked once, then read without the GIL: each
+    # call reads a copy of its own, so another thread scribbling on the caller's arrays cannot
+    # make it read outside the tokens.
+    import threading
+
+    rng = np.random.default_rng(0)
+    tokens = rng.standard_normal((40_000, 32)).astype(np.float32)
+    offsets = np.arange(0, 40_001, 10, dtype=np.int64)
+    docs = lf.MultiVectors(tokens, offsets)
+    queries = lf.MultiVectors(rng.standard_normal((32, 32)).astype(np.float32), np.arange(0, 33, 2))
+    good = np.tile(np.arange(4000, dtype=np.int64), (16, 1))
+    candidates = good.copy()
+    expected = lf.maxsim(queries, docs)
+    expected_rerank = lf.maxsim_rerank(queries, docs, good)
+    stop = threading.Event()
+
+    def scribble():
+        while not stop.is_set():
+            offsets[1:] = 10**12
+            candidates[:] = 10**12
+            offsets[:] = np.arange(0, 40_001, 10)
+            candidates[:] = good
+
+    thread = threading.Thread(target=scribble)
+    thread.start()
+    try:
+        for _ in range(20):
+            np.testing.assert_array_equal(lf.maxsim(queries, docs), expected)
+            try:  # checked values are the values used: valid ones give the right scores
+                scores = lf.maxsim_rerank(queries, docs, candidates)
+                np.testing.assert_array_equal(scores, expected_rerank)
+            except ValueError:
+                pass  # the copy caught the scribbled ids: refused
+    finally:
+        stop.set()
+        thread.join()

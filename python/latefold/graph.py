@@ -377,7 +377,8 @@ class GraphIndex:
             start = self._index.slots
             id_array = np.arange(start, start + n, dtype=np.int64)
         else:
-            id_array = _validate.int64_array(ids, "ids")
+            # A copy: the ids are checked in C++ and then used without the GIL.
+            id_array = np.array(_validate.int64_array(ids, "ids"), dtype=np.int64, copy=True)
             if id_array.shape != (n,):
                 raise ValueError(f"ids must have shape ({n},), got {id_array.shape}")
         columns = self._attribute_columns(attributes, n)

@@ -67,7 +67,9 @@ def maxsim_rerank(
     float32 array shaped like ``candidates``.
     """
     q, d, single = _pair(queries, docs)
-    ids = _validate.int64_array(candidates, "candidates")
+    # A copy of our own: the ids are checked here and read later without the GIL, when another
+    # thread could change the caller's array.
+    ids = np.array(_validate.int64_array(candidates, "candidates"), dtype=np.int64, order="C", copy=True)
     if single and ids.ndim == 1:
         ids = ids[None, :]
     if ids.ndim != 2:

@@ -20,8 +20,8 @@ class MultiVectors:
 
     Construction::
 
-        MultiVectors(tokens, offsets)     # flat layout; no copy when tokens are C-contiguous
-                                          # float32/float16 and offsets are int64
+        MultiVectors(tokens, offsets)     # flat layout; tokens not copied when C-contiguous
+                                          # float32/float16 (offsets are: a private copy)
         MultiVectors([a0, a1, ...])       # list of 2-D arrays (one copy)
         MultiVectors(a)                   # one 2-D array = one item (no copy)
 
@@ -151,7 +151,9 @@ def _build(data: object, offsets: object, name: str) -> "tuple[np.ndarray, np.nd
     try:
         if offsets is not None:
             tokens = _validate.token_matrix(data, "tokens")
-            offs = _validate.int64_array(offsets, "offsets")
+            # A copy of our own (n + 1 integers): offsets are checked once and read later without
+            # the GIL, when another thread could change the caller's array.
+            offs = np.array(_validate.int64_array(offsets, "offsets"), dtype=np.int64, order="C", copy=True)
             if offs.ndim != 1:
                 raise ValueError(f"offsets must be 1-D, got shape {offs.shape}")
         elif isinstance(data, (list, tuple)):
