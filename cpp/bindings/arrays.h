@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "latefold/interrupt.h"
 #include "latefold/json.h"
 #include "latefold/multivectors.h"
 #include "latefold/thread_pool.h"
@@ -111,12 +112,19 @@ inline py::object to_python(const Json& value) {
     return py::none();
 }
 
+/// The interpreter's lock released for a call into the core, whose long loops stop on Ctrl-C
+/// (this thread is the one the module's interrupt check looks at).
+struct released_gil {
+    py::gil_scoped_release release;
+    InterruptibleScope interruptible;
+};
+
 /// A file image (to_bytes) as a Python bytes object, made without the GIL.
 template <class F>
 py::bytes image_bytes(F&& to_bytes) {
     std::string image;
     {
-        py::gil_scoped_release release;
+        released_gil release;
         image = to_bytes();
     }
     return py::bytes(image);

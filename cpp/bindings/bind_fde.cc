@@ -37,7 +37,7 @@ py::array_t<float> encode(const FdeEncoder& encoder, const py::array& tokens,
     }
     float* data = out.mutable_data();
     {
-        py::gil_scoped_release release;
+        released_gil release;
         if (documents)
             encoder.encode_documents(items, data, t);
         else
@@ -72,19 +72,19 @@ void bind_fde(py::module_& m) {
         .def("params", [](const FdeEncoder& e) { return to_python(e.params()); })
         .def("save",
              [](const FdeEncoder& e, const std::string& path) {
-                 py::gil_scoped_release release;
+                 released_gil release;
                  e.save(path);
              })
         .def_static("load",
                     [](const std::string& path) {
-                        py::gil_scoped_release release;
+                        released_gil release;
                         return std::make_unique<FdeEncoder>(FdeEncoder::load(path));
                     })
         .def("to_bytes", [](const FdeEncoder& e) { return image_bytes([&] { return e.to_bytes(); }); })
         .def_static("from_bytes",
                     [](const py::bytes& image) {
                         const auto bytes = bytes_contents(image);
-                        py::gil_scoped_release release;
+                        released_gil release;
                         return std::make_unique<FdeEncoder>(FdeEncoder::from_bytes(bytes.first, bytes.second));
                     })
         .def_property_readonly("output_dim", [](const FdeEncoder& e) { return e.config().output_dim(); })
@@ -105,7 +105,7 @@ void bind_fde(py::module_& m) {
                  auto out = new_array<std::uint32_t>(
                      {py::ssize_t(items.rows), py::ssize_t(e.config().num_repetitions)});
                  std::uint32_t* data = out.mutable_data();
-                 py::gil_scoped_release release;
+                 released_gil release;
                  e.partition_indices(items, data, t);
                  return out;
              },

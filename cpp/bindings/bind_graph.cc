@@ -89,7 +89,7 @@ void bind_graph(py::module_& m) {
                  if (std::size_t(ids.shape(0)) != n) value_error("ids: one per vector");
                  const std::vector<ColumnBatch> batch = column_batches(columns, n);
                  const std::size_t t = as_threads(threads);
-                 py::gil_scoped_release release;
+                 released_gil release;
                  g.add(rows, id, n, batch, t);
              })
         .def("remove",
@@ -100,7 +100,7 @@ void bind_graph(py::module_& m) {
         .def("compact",
              [](GraphIndex& g, const py::object& threads) {
                  const std::size_t t = as_threads(threads);
-                 py::gil_scoped_release release;
+                 released_gil release;
                  g.compact(t);
              })
         .def("search",
@@ -142,7 +142,7 @@ void bind_graph(py::module_& m) {
                  float* s = scores.mutable_data();
                  std::int64_t* i = ids.mutable_data();
                  {
-                     py::gil_scoped_release release;
+                     released_gil release;
                      g.search(q, nq, filters.empty() ? nullptr : per_query.data(), o, s, i, stats.data());
                  }
                  py::list info;
@@ -158,19 +158,19 @@ void bind_graph(py::module_& m) {
              })
         .def("save",
              [](const GraphIndex& g, const std::string& path) {
-                 py::gil_scoped_release release;
+                 released_gil release;
                  g.save(path);
              })
         .def_static("load",
                     [](const std::string& path, bool mmap, bool verify) {
-                        py::gil_scoped_release release;
+                        released_gil release;
                         return GraphIndex::load(path, mmap, verify);
                     },
                     py::arg("path"), py::arg("mmap"), py::arg("verify"))
         .def("to_bytes", [](const GraphIndex& g) { return image_bytes([&] { return g.to_bytes(); }); })
         .def_static("from_bytes", [](const py::bytes& image) {
             const auto bytes = bytes_contents(image);
-            py::gil_scoped_release release;
+            released_gil release;
             return GraphIndex::from_bytes(bytes.first, bytes.second);
         });
 }

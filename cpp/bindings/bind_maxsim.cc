@@ -16,7 +16,7 @@ void bind_maxsim(py::module_& m) {
             auto scores = new_array<float>({py::ssize_t(q.count), py::ssize_t(d.count)});
             float* out = scores.mutable_data();
             {
-                py::gil_scoped_release release;
+                released_gil release;
                 maxsim_scores(q, d, out, t);
             }
             return scores;
@@ -42,7 +42,7 @@ void bind_maxsim(py::module_& m) {
             const auto* ids = static_cast<const std::int64_t*>(candidates.data());
             float* out = scores.mutable_data();
             {
-                py::gil_scoped_release release;
+                released_gil release;
                 maxsim_rerank(q, d, ids, per_query, out, t);
             }
             return scores;
@@ -63,7 +63,7 @@ void bind_maxsim(py::module_& m) {
             float* s = scores.mutable_data();
             std::int64_t* i = ids.mutable_data();
             {
-                py::gil_scoped_release release;
+                released_gil release;
                 maxsim_topk(q, d, std::size_t(k), s, i, t);
             }
             return py::make_tuple(scores, ids);

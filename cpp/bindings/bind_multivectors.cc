@@ -18,7 +18,7 @@ void bind_multivectors(py::module_& m) {
             const MultiVectorsView v = as_multivectors(tokens, offsets, name);
             std::int64_t bad;
             {
-                py::gil_scoped_release release;
+                released_gil release;
                 bad = first_non_finite_row(v.tokens, v.rows, v.dim, v.row_stride, v.dtype);
             }
             if (bad >= 0) {

@@ -60,19 +60,19 @@ void bind_pq(py::module_& m) {
         .def("params", [](const ProductQuantizer& pq) { return to_python(pq.params()); })
         .def("save",
              [](const ProductQuantizer& pq, const std::string& path) {
-                 py::gil_scoped_release release;
+                 released_gil release;
                  pq.save(path);
              })
         .def_static("load",
                     [](const std::string& path) {
-                        py::gil_scoped_release release;
+                        released_gil release;
                         return ProductQuantizer::load(path);
                     })
         .def("to_bytes", [](const ProductQuantizer& pq) { return image_bytes([&] { return pq.to_bytes(); }); })
         .def_static("from_bytes",
                     [](const py::bytes& image) {
                         const auto bytes = bytes_contents(image);
-                        py::gil_scoped_release release;
+                        released_gil release;
                         return ProductQuantizer::from_bytes(bytes.first, bytes.second);
                     })
         .def_property_readonly("code_size", &ProductQuantizer::code_size)
@@ -120,7 +120,7 @@ void bind_pq(py::module_& m) {
                 std::size_t max_points, const py::object& threads, std::size_t opq_iterations) {
                  const float* data = float_matrix(x, pq.dim(), "x");
                  const std::size_t n = std::size_t(x.shape(0)), t = as_threads(threads);
-                 py::gil_scoped_release release;
+                 released_gil release;
                  pq.train(data, n, iterations, seed, max_points, t, opq_iterations);
              },
              py::arg("x"), py::arg("iterations"), py::arg("seed"), py::arg("max_points"), py::arg("threads"),
@@ -131,7 +131,7 @@ void bind_pq(py::module_& m) {
                  const std::size_t n = std::size_t(x.shape(0)), t = as_threads(threads);
                  auto codes = new_array<std::uint8_t>({py::ssize_t(n), py::ssize_t(pq.code_size())});
                  std::uint8_t* out = codes.mutable_data();
-                 py::gil_scoped_release release;
+                 released_gil release;
                  pq.encode(data, n, out, t);
                  return codes;
              })
@@ -141,7 +141,7 @@ void bind_pq(py::module_& m) {
                  const std::size_t n = std::size_t(codes.shape(0)), t = as_threads(threads);
                  auto x = new_array<float>({py::ssize_t(n), py::ssize_t(pq.dim())});
                  float* out = x.mutable_data();
-                 py::gil_scoped_release release;
+                 released_gil release;
                  pq.decode(c, n, out, t);
                  return x;
              })
@@ -151,7 +151,7 @@ void bind_pq(py::module_& m) {
                  const std::size_t n = std::size_t(codes.shape(0)), t = as_threads(threads);
                  auto packed = new_array<std::uint8_t>({py::ssize_t(pq.packed_size(n))});
                  std::uint8_t* out = packed.mutable_data();
-                 py::gil_scoped_release release;
+                 released_gil release;
                  pq.pack(c, n, out, t);
                  return packed;
              })
@@ -161,7 +161,7 @@ void bind_pq(py::module_& m) {
                  const std::size_t nq = std::size_t(queries.shape(0)), t = as_threads(threads);
                  auto lut = new_array<float>({py::ssize_t(nq), py::ssize_t(pq.m()), py::ssize_t(pq.ksub())});
                  float* out = lut.mutable_data();
-                 py::gil_scoped_release release;
+                 released_gil release;
                  pq.lookup_tables(q, nq, out, t);
                  return lut;
              })
@@ -207,7 +207,7 @@ void bind_pq(py::module_& m) {
                  float* s = scores.mutable_data();
                  std::int64_t* i = ids.mutable_data();
                  {
-                     py::gil_scoped_release release;
+                     released_gil release;
                      pq.search(c, n, q, nq, options, s, i);
                  }
                  return py::make_tuple(scores, ids);
@@ -237,7 +237,7 @@ void bind_pq(py::module_& m) {
               options.threads = as_threads(threads);
               double objective;
               {
-                  py::gil_scoped_release release;
+                  released_gil release;
                   if (init.is_none()) kmeans_plus_plus(data, n, d, k, seed, c);
                   objective = kmeans_lloyd(data, n, d, k, options, c, assignment.mutable_data());
               }

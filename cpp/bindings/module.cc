@@ -8,6 +8,7 @@
 
 #include "arrays.h"
 #include "latefold/fault.h"
+#include "latefold/interrupt.h"
 #include "latefold/simd.h"
 #include "latefold/thread_pool.h"
 
@@ -25,10 +26,19 @@ void bind_filter(py::module_& m);
 PYBIND11_MODULE(_core, m) {
     namespace lf = latefold;
     m.doc() = "latefold compiled core";
+    // Long calls stop on Ctrl-C: between tasks, the calling thread looks for a pending signal.
+    lf::set_interrupt_check([] {
+        const PyGILState_STATE state = PyGILState_Ensure();
+        const bool stop = PyErr_CheckSignals() != 0;  // leaves KeyboardInterrupt set
+        PyGILState_Release(state);
+        return stop;
+    });
     // File errors carry their errno: OSError picks the subclass (FileNotFoundError, ...).
     pybind11::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
+        } catch (const lf::Interrupted&) {
+            if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
         } catch (const std::system_error& e) {
             PyErr_SetObject(PyExc_OSError, pybind11::make_tuple(e.code().value(), e.what()).ptr());
         }

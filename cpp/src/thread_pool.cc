@@ -4,6 +4,8 @@
 // helper is free (or, after fork(), when the child has no helpers at all).
 #include "latefold/thread_pool.h"
 
+#include "latefold/interrupt.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,6 +16,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "latefold/interrupt.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -66,6 +70,7 @@ struct Job {
             const std::size_t task = next_task.fetch_add(1, std::memory_order_relaxed);
             if (task >= tasks) break;
             try {
+                if (worker == 0) check_interrupt();  // the caller's thread: the one a host marks
                 (*fn)(task, worker);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(mutex);
@@ -171,7 +176,10 @@ void parallel_for(std::size_t tasks, std::size_t threads,
     if (tasks == 0) return;
     threads = resolve_threads(threads, tasks);
     if (threads == 1) {
-        for (std::size_t task = 0; task < tasks; ++task) fn(task, 0);
+        for (std::size_t task = 0; task < tasks; ++task) {
+            check_interrupt();
+            fn(task, 0);
+        }
         return;
     }
     pool_slot()->run(tasks, threads, fn);

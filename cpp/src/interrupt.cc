@@ -1,0 +1,32 @@
+#include "latefold/interrupt.h"
+
+#include <atomic>
+#include <chrono>
+
+namespace latefold {
+
+namespace {
+
+std::atomic<InterruptCheck> installed{nullptr};
+thread_local bool marked = false;
+thread_local std::chrono::steady_clock::time_point last_check{};
+
+}  // namespace
+
+void set_interrupt_check(InterruptCheck check) noexcept { installed.store(check); }
+
+InterruptibleScope::InterruptibleScope() noexcept : was_marked_(marked) { marked = true; }
+InterruptibleScope::~InterruptibleScope() { marked = was_marked_; }
+
+void check_interrupt() {
+    if (!marked) return;
+    const InterruptCheck check = installed.load(std::memory_order_relaxed);
+    if (!check) return;
+    // A check takes the interpreter's lock: often enough for a prompt stop, rarely enough to cost nothing.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_check < std::chrono::milliseconds(50)) return;
+    last_check = now;
+    if (check()) throw Interrupted();
+}
+
+}  // namespace latefold
