@@ -18,6 +18,9 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import latefold as lf
 
+    # Python's own SIGINT handler, even where this process was started with SIGINT ignored (a
+    # background job of a non-interactive shell is).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = np.random.default_rng(0)
     case, threads = sys.argv[1], int(sys.argv[2])
 
