@@ -192,12 +192,7 @@ GraphIndex::Entries GraphIndex::choose_entries() const {
     const std::size_t stride = (linked.size() + max_pivots - 1) / max_pivots;
     for (std::size_t i = stride / 2; i < linked.size() && e.pivots.size() < max_pivots; i += stride)
         if (linked[i] != e.entry) e.pivots.push_back(linked[i]);
-    e.pivot_rows.resize(e.pivots.size() * params_.dim);
-    e.pivot_order.resize(e.pivots.size());
-    for (std::size_t i = 0; i < e.pivots.size(); ++i) {
-        rows().to_float(e.pivots[i], e.pivot_rows.data() + i * params_.dim);
-        e.pivot_order[i] = std::uint32_t(i);
-    }
+    load_pivots(e);
     return e;
 }
 
@@ -213,12 +208,13 @@ void GraphIndex::set_entries(Entries& e) noexcept {
     data_.pivot_order.swap(e.pivot_order);
 }
 
-void GraphIndex::load_pivots() {
-    data_.pivot_rows.resize(data_.pivots.size() * params_.dim);
-    data_.pivot_order.resize(data_.pivots.size());
-    for (std::size_t i = 0; i < data_.pivots.size(); ++i) {
-        rows().to_float(data_.pivots[i], data_.pivot_rows.data() + i * params_.dim);
-        data_.pivot_order[i] = std::uint32_t(i);
+void GraphIndex::load_pivots(Entries& e) const {
+    const RowStore store = rows();
+    e.pivot_rows.resize(e.pivots.size() * params_.dim);
+    e.pivot_order.resize(e.pivots.size());
+    for (std::size_t i = 0; i < e.pivots.size(); ++i) {
+        store.to_float(e.pivots[i], e.pivot_rows.data() + i * params_.dim);
+        e.pivot_order[i] = std::uint32_t(i);
     }
 }
 
@@ -277,18 +273,18 @@ void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n
         std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), vectors, n * row_bytes());
         data_.attributes.append(columns, n);
         fault_point();
+        const RowStore store = rows();
         if (data_.quantizer) {
             std::vector<float> converted;
             const float* x = static_cast<const float*>(vectors);
             if (params_.storage != DType::f32) {
                 converted.resize(n * params_.dim);
-                for (std::uint32_t i = 0; i < n; ++i) rows().to_float(first + i, converted.data() + i * params_.dim);
+                for (std::uint32_t i = 0; i < n; ++i) store.to_float(first + i, converted.data() + i * params_.dim);
                 x = converted.data();
             }
             data_.quantizer->encode(x, n, data_.codes.mutable_data() + std::size_t(first) * data_.quantizer->code_size(),
                                     threads);
         }
-        const RowStore store = rows();
         std::vector<float> x(params_.dim);
         for (std::size_t i = 0; i < n; ++i) {
             const std::uint32_t p = first + std::uint32_t(i);

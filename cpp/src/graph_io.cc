@@ -210,7 +210,9 @@ std::unique_ptr<GraphIndex> GraphIndex::read(const io::Reader& reader, const std
         reader.corrupt(error.what());
     }
     d.attributes.append(batch, n);
-    g.load_pivots();
+    Entries entries{d.entry, d.entry_chosen_at, std::move(d.pivots), {}, {}};
+    g.load_pivots(entries);
+    g.set_entries(entries);
     return index;
 }
 

@@ -176,7 +176,8 @@ private:
     Entries choose_entries() const;
     Entries current_entries() const;
     void set_entries(Entries& entries) noexcept;  ///< swaps: `entries` gets the old ones
-    void load_pivots();
+    /// The pivots' rows as contiguous float32 and their order (0 .. pivots - 1), for `e`.
+    void load_pivots(Entries& e) const;
     void reserve(std::size_t slots);
 
     // The caller holds the lock; `level`: the depth of `filter` in the whole tree.
