@@ -6,7 +6,7 @@
 # every SIMD path and are built for the baseline.
 include(CheckCXXSourceCompiles)
 
-set(LATEFOLD_SIMD_KERNELS maxsim fde nearest fastscan rows pq_scan)
+set(LATEFOLD_SIMD_KERNELS maxsim fde nearest fastscan rows pq_scan centroids)
 
 function(latefold_isa_flags isa out)
   if(MSVC)

@@ -325,15 +325,19 @@ void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n
 
 void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
-    std::unordered_set<std::int64_t> seen;
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i)
         if (!data_.slot_of.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is not in the index");
-        if (!seen.insert(ids[i]).second) fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
-    }
+    // Repeats show as a live bit already cleared by this call (then every bit cleared is set
+    // again): no allocation, so a composite index can rely on a valid remove not failing.
     for (std::size_t i = 0; i < n; ++i) {
-        clear_bit(data_.live.data(), data_.slot_of[ids[i]]);
-        data_.slot_of.erase(ids[i]);
+        const std::uint32_t slot = data_.slot_of.find(ids[i])->second;
+        if (!test_bit(data_.live.data(), slot)) {
+            for (std::size_t j = 0; j < i; ++j) set_bit(data_.live.data(), data_.slot_of.find(ids[j])->second);
+            fail_argument("ids: id " + std::to_string(ids[i]) + " is given twice");
+        }
+        clear_bit(data_.live.data(), slot);
     }
+    for (std::size_t i = 0; i < n; ++i) data_.slot_of.erase(ids[i]);
     data_.live_count -= n;
 }
 

@@ -8,6 +8,7 @@
 from ._version import __version__
 from .fde import FDE
 from .graph import Filter, GraphIndex
+from .index import MultiVectorIndex
 from .maxsim import maxsim, maxsim_rerank, maxsim_topk
 from .multivectors import MultiVectors
 from .pq import PackedCodes, ProductQuantizer, kmeans
@@ -19,6 +20,7 @@ __all__ = [
     "FDE",
     "Filter",
     "GraphIndex",
+    "MultiVectorIndex",
     "MultiVectors",
     "datasets",
     "PackedCodes",

@@ -381,7 +381,7 @@ class GraphIndex:
             id_array = np.array(_validate.int64_array(ids, "ids"), dtype=np.int64, copy=True)
             if id_array.shape != (n,):
                 raise ValueError(f"ids must have shape ({n},), got {id_array.shape}")
-        columns = self._attribute_columns(attributes, n)
+        columns = attribute_columns(attributes, n, self.columns, self._index.slots > 0)
         self._index.add(x, id_array, columns, _validate.threads(threads))
         return id_array
 
@@ -430,7 +430,7 @@ class GraphIndex:
             raise ValueError(f"gated_above must be in (0, 1], got {gated_above!r}")
         else:
             gated = float(gated_above)
-        filters = self._compile_filters(filter, q.shape[0])
+        filters = query_filters(filter, q.shape[0])
         scores, ids, info = self._index.search(q, k, ef, filters, exact, gated, bool(rerank),
                                                _validate.threads(threads))
         if not explain:
@@ -496,39 +496,42 @@ class GraphIndex:
             raise ValueError(f"{name}: row {int(np.argmax(bad))} overflows float16 storage")
         return half.view(np.uint16)
 
-    def _attribute_columns(self, attributes: Optional[Mapping[str, object]], n: int) -> list:
-        if attributes is None:
-            attributes = {}
-        if not isinstance(attributes, Mapping):
-            raise TypeError(f"attributes must be a dict of name -> column, got {type(attributes).__name__}")
-        existing = self.columns
-        columns = []
-        for name, column in attributes.items():
-            if not isinstance(name, str):
-                raise TypeError(f"attributes: column names must be str, got {type(name).__name__}")
-            if isinstance(column, (list, tuple)):
-                columns.append(_label_column(name, column, n))
-            else:
-                columns.append(_numeric_column(name, column, n))
-            kind = columns[-1][1]
-            if name in existing and existing[name] != kind:
-                raise TypeError(f"attributes: column {name!r} holds {existing[name]}, got {kind}")
-        if self._index.slots and set(attributes) != set(existing):
-            missing = sorted(set(existing) - set(attributes))
-            extra = sorted(set(attributes) - set(existing))
-            raise ValueError(f"attributes: every add must give the index's columns {sorted(existing)}"
-                             + (f"; missing {missing}" if missing else "") + (f"; unknown {extra}" if extra else ""))
-        return columns
+def attribute_columns(attributes: Optional[Mapping[str, object]], n: int, existing: Mapping[str, str],
+                      has_rows: bool) -> list:
+    """The core's form of an add's attributes for n rows; `existing`: the index's columns (name ->
+    kind), which every add of an index that has rows must give exactly."""
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"attributes must be a dict of name -> column, got {type(attributes).__name__}")
+    columns = []
+    for name, column in attributes.items():
+        if not isinstance(name, str):
+            raise TypeError(f"attributes: column names must be str, got {type(name).__name__}")
+        if isinstance(column, (list, tuple)):
+            columns.append(_label_column(name, column, n))
+        else:
+            columns.append(_numeric_column(name, column, n))
+        kind = columns[-1][1]
+        if name in existing and existing[name] != kind:
+            raise TypeError(f"attributes: column {name!r} holds {existing[name]}, got {kind}")
+    if has_rows and set(attributes) != set(existing):
+        missing = sorted(set(existing) - set(attributes))
+        extra = sorted(set(attributes) - set(existing))
+        raise ValueError(f"attributes: every add must give the index's columns {sorted(existing)}"
+                         + (f"; missing {missing}" if missing else "") + (f"; unknown {extra}" if extra else ""))
+    return columns
 
-    def _compile_filters(self, spec: object, nq: int) -> list:
-        """The filters' core forms, one per query (None: unfiltered); [] without a filter."""
-        if spec is None:
-            return []
-        if isinstance(spec, (list, tuple)):
-            if len(spec) != nq:
-                raise ValueError(f"filter: a list of filters needs one per query ({nq}), got {len(spec)}")
-            return [None if f is None else _as_query_filter(f)._expr for f in spec]
-        return [_as_query_filter(spec)._expr] * nq
+
+def query_filters(spec: object, nq: int) -> list:
+    """The filters' core forms, one per query (None: unfiltered); [] without a filter."""
+    if spec is None:
+        return []
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != nq:
+            raise ValueError(f"filter: a list of filters needs one per query ({nq}), got {len(spec)}")
+        return [None if f is None else _as_query_filter(f)._expr for f in spec]
+    return [_as_query_filter(spec)._expr] * nq
 
 
 def _as_query_filter(f: object) -> Filter:

@@ -79,6 +79,24 @@ inline float bfloat16_to_float(std::uint16_t bits) noexcept {
     return f;
 }
 
+/// float to IEEE binary16, rounded to nearest even (numpy's astype(float16)): beyond the largest
+/// half an infinity, NaN stays NaN.
+inline half_bits float_to_half(float value) noexcept {
+    std::uint32_t x;
+    std::memcpy(&x, &value, sizeof x);
+    const std::uint32_t sign = (x >> 16) & 0x8000u, abs = x & 0x7FFFFFFFu;
+    if (abs >= 0x7F800000u) return half_bits(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0u));
+    if (abs >= 0x477FF000u) return half_bits(sign | 0x7C00u);  // rounds past 65504
+    if (abs < 0x38800000u) {  // a subnormal half (or zero): units of 2^-24, rounded to even
+        if (abs < 0x33000000u) return half_bits(sign);
+        const std::uint32_t mantissa = (abs & 0x7FFFFFu) | 0x800000u, shift = 126u - (abs >> 23);
+        const std::uint32_t half = mantissa >> shift, rest = mantissa & ((1u << shift) - 1u), mid = 1u << (shift - 1);
+        return half_bits(sign | (half + (rest > mid || (rest == mid && (half & 1u)))));
+    }
+    const std::uint32_t rounded = abs + 0xFFFu + ((abs >> 13) & 1u);  // to nearest even at bit 13
+    return half_bits(sign | ((rounded - 0x38000000u) >> 13));
+}
+
 /// Alignment of every buffer the core allocates (one cache line, one AVX-512 register).
 constexpr std::size_t buffer_alignment = 64;
 

@@ -126,6 +126,16 @@ namespace kernels {
     X(block_codes, void,                                                                                       \
       (const std::uint8_t* codes, std::size_t count, std::size_t bytes, std::size_t pairs, std::uint8_t* out)) \
                                                                                                                \
+    /* Centroid interaction (centroids_<isa>.cc) */                                                           \
+                                                                                                               \
+    /* Approximate MaxSim of one document from its tokens' centroid codes (PLAID's centroid interaction):     \
+       best[j] = max over t < count of table[codes[t] * padded + j] for j < padded (a multiple of 16: a query's \
+       similarity to each centroid, `padded` columns per centroid), returned as best[0] + ... + best[m - 1]    \
+       added in increasing j (the same bits on every path). count >= 1, m <= padded. */                        \
+    X(centroid_maxsim, float,                                                                                  \
+      (const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes, std::size_t count,   \
+       float* best))                                                                                           \
+                                                                                                               \
     /* Rows and half precision (rows_<isa>.cc) */                                                              \
                                                                                                                \
     /* dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float). */                         \

@@ -1,0 +1,190 @@
+// MultiVectorIndex: convert, validate, release the GIL, call. Documents and queries arrive as
+// (tokens, offsets) arrays that the Python layer made for the call (copies the caller cannot
+// change meanwhile); filters as FilterExpr objects, one per query or None.
+#include <pybind11/stl.h>
+
+#include "arrays.h"
+#include "columns.h"
+#include "latefold/index.h"
+
+namespace latefold {
+namespace bindings {
+
+namespace {
+
+IndexParams params_from(const py::dict& p) {
+    IndexParams out;
+    out.dim = p["dim"].cast<std::size_t>();
+    out.candidates = candidate_kind_from_name(p["candidates"].cast<std::string>());
+    out.token_storage = dtype_from_name(p["token_storage"].cast<std::string>());
+    out.vector_storage = dtype_from_name(p["vector_storage"].cast<std::string>());
+    out.degree = p["degree"].cast<std::size_t>();
+    out.ef_construction = p["ef_construction"].cast<std::size_t>();
+    out.centroids = p["centroids"].cast<std::size_t>();
+    out.kmeans_iterations = p["kmeans_iterations"].cast<std::size_t>();
+    out.seed = p["seed"].cast<std::uint64_t>();
+    out.compact_fraction = p["compact_fraction"].cast<double>();
+    if (out.candidates == CandidateKind::fde) {
+        const py::dict f = p["fde"].cast<py::dict>();
+        FdeConfig& c = out.fde;
+        c.dimension = out.dim;
+        c.num_repetitions = f["num_repetitions"].cast<std::size_t>();
+        c.num_simhash_projections = f["num_simhash_projections"].cast<std::size_t>();
+        c.seed = f["seed"].cast<std::uint64_t>();
+        c.projection_type = projection_from_name(f["projection_type"].cast<std::string>());
+        c.projection_dimension = f["projection_dimension"].is_none() ? 0 : f["projection_dimension"].cast<std::size_t>();
+        c.fill_empty_partitions = f["fill_empty_partitions"].cast<bool>();
+        c.final_projection_dimension =
+            f["final_projection_dimension"].is_none() ? 0 : f["final_projection_dimension"].cast<std::size_t>();
+    }
+    return out;
+}
+
+const std::int64_t* id_array(const py::array& ids, std::size_t n) {
+    const std::int64_t* data = typed<std::int64_t>(ids, "ids");
+    if (std::size_t(ids.shape(0)) != n) value_error("ids: one per document");
+    return data;
+}
+
+}  // namespace
+
+void bind_index(py::module_& m) {
+    py::class_<MultiVectorIndex>(m, "MultiVectorIndex")
+        .def(py::init([](const py::dict& params) { return std::make_unique<MultiVectorIndex>(params_from(params)); }))
+        .def("__len__", [](const MultiVectorIndex& x) { return x.size(); })
+        .def("contains", [](const MultiVectorIndex& x, std::int64_t id) { return x.contains(id); })
+        .def("params", [](const MultiVectorIndex& x) { return to_python(x.describe_params()); })
+        .def("columns",
+             [](const MultiVectorIndex& x) {
+                 std::vector<std::pair<std::string, std::string>> out;
+                 for (const auto& c : x.columns()) out.emplace_back(c.first, column_kind_name(c.second));
+                 return out;
+             })
+        .def("ids",
+             [](const MultiVectorIndex& x) {
+                 const std::vector<std::int64_t> ids = x.ids();
+                 auto out = new_array<std::int64_t>({py::ssize_t(ids.size())});
+                 std::copy(ids.begin(), ids.end(), out.mutable_data());
+                 return out;
+             })
+        .def("get",
+             [](const MultiVectorIndex& x, std::int64_t id) -> py::object {
+                 std::vector<std::uint8_t> bytes;
+                 std::size_t rows = 0;
+                 if (!x.get(id, bytes, rows)) return py::none();
+                 const py::ssize_t dim = py::ssize_t(x.params().dim);
+                 if (x.params().token_storage == DType::f32) {
+                     auto out = new_array<float>({py::ssize_t(rows), dim});
+                     std::memcpy(out.mutable_data(), bytes.data(), bytes.size());
+                     return std::move(out);
+                 }
+                 auto out = new_array<std::uint16_t>({py::ssize_t(rows), dim});  // float16 bits
+                 std::memcpy(out.mutable_data(), bytes.data(), bytes.size());
+                 return std::move(out);
+             })
+        .def("stats",
+             [](const MultiVectorIndex& x) {
+                 const IndexStats s = x.stats();
+                 py::dict d;
+                 d["documents"] = s.documents;
+                 d["slots"] = s.slots;
+                 d["tokens"] = s.tokens;
+                 d["deleted_tokens"] = s.deleted_tokens;
+                 d["centroids"] = s.centroids;
+                 d["token_bytes"] = s.token_bytes;
+                 d["code_bytes"] = s.code_bytes;
+                 d["centroid_bytes"] = s.centroid_bytes;
+                 d["vector_bytes"] = s.vector_bytes;
+                 d["graph_bytes"] = s.graph_bytes;
+                 d["id_bytes"] = s.id_bytes;
+                 return d;
+             })
+        .def("add",
+             [](MultiVectorIndex& x, const py::array& tokens, const py::array& offsets, const py::array& ids,
+                const py::list& columns, bool update, const py::object& threads) {
+                 const MultiVectorsView docs = as_multivectors(tokens, offsets, "docs");
+                 const std::int64_t* id = id_array(ids, docs.count);
+                 const std::vector<ColumnBatch> batch = column_batches(columns, docs.count);
+                 const std::size_t t = as_threads(threads);
+                 released_gil release;
+                 if (update)
+                     x.update(docs, id, batch, t);
+                 else
+                     x.add(docs, id, batch, t);
+             })
+        .def("remove",
+             [](MultiVectorIndex& x, const py::array& ids, const py::object& threads) {
+                 const std::int64_t* id = typed<std::int64_t>(ids, "ids");
+                 const std::size_t t = as_threads(threads);
+                 released_gil release;
+                 x.remove(id, std::size_t(ids.shape(0)), t);
+             })
+        .def("compact",
+             [](MultiVectorIndex& x, const py::object& threads) {
+                 const std::size_t t = as_threads(threads);
+                 released_gil release;
+                 x.compact(t);
+             })
+        .def("search",
+             [](const MultiVectorIndex& x, const py::array& tokens, const py::array& offsets, const py::list& filters,
+                std::size_t k, std::size_t candidates, std::size_t ef, std::size_t rerank, bool exact,
+                std::size_t exact_below, double gated_above, const py::object& threads) {
+                 const MultiVectorsView queries = as_multivectors(tokens, offsets, "queries");
+                 const std::size_t nq = queries.count;
+                 std::vector<std::shared_ptr<FilterExpr>> held;  // alive for the call
+                 std::vector<const FilterExpr*> per_query(nq, nullptr);
+                 if (!filters.empty()) {
+                     if (filters.size() != nq) value_error("filter: one per query");
+                     for (std::size_t i = 0; i < nq; ++i) {
+                         const py::handle f = filters[i];
+                         if (f.is_none()) continue;
+                         held.push_back(f.cast<std::shared_ptr<FilterExpr>>());
+                         per_query[i] = held.back().get();
+                     }
+                 }
+                 IndexSearchOptions o;
+                 o.k = k;
+                 o.candidates = candidates;
+                 o.ef = ef;
+                 o.rerank = rerank;
+                 o.exact = exact;
+                 o.exact_below = exact_below;
+                 o.gated_above = gated_above;
+                 o.threads = as_threads(threads);
+                 auto scores = new_array<float>({py::ssize_t(nq), py::ssize_t(k)});
+                 auto ids = new_array<std::int64_t>({py::ssize_t(nq), py::ssize_t(k)});
+                 std::vector<IndexSearchInfo> info(nq);
+                 float* s = scores.mutable_data();
+                 std::int64_t* i = ids.mutable_data();
+                 {
+                     released_gil release;
+                     x.search(queries, filters.empty() ? nullptr : per_query.data(), o, s, i, info.data());
+                 }
+                 py::list out;
+                 for (const IndexSearchInfo& st : info)
+                     out.append(py::make_tuple(search_path_name(st.graph.path), st.graph.matches, st.graph.distances,
+                                               st.graph.visited, st.candidates, st.rescored, st.exact, st.seconds[0],
+                                               st.seconds[1], st.seconds[2]));
+                 return py::make_tuple(scores, ids, out);
+             })
+        .def("save",
+             [](const MultiVectorIndex& x, const std::string& path) {
+                 released_gil release;
+                 x.save(path);
+             })
+        .def_static("load",
+                    [](const std::string& path, bool mmap, bool verify) {
+                        released_gil release;
+                        return MultiVectorIndex::load(path, mmap, verify);
+                    },
+                    py::arg("path"), py::arg("mmap"), py::arg("verify"))
+        .def("to_bytes", [](const MultiVectorIndex& x) { return image_bytes([&] { return x.to_bytes(); }); })
+        .def_static("from_bytes", [](const py::bytes& image) {
+            const auto bytes = bytes_contents(image);
+            released_gil release;
+            return MultiVectorIndex::from_bytes(bytes.first, bytes.second);
+        });
+}
+
+}  // namespace bindings
+}  // namespace latefold

@@ -1,0 +1,178 @@
+// MultiVectorIndex: multi-vector documents searched by MaxSim, in three stages.
+//
+//   1. candidates  one vector per document (the mean of its tokens, or its MUVERA FDE) in a
+//                  filtered GraphIndex: the graph's planner gives the best `candidates` documents
+//                  that pass the query's filter, at any selectivity;
+//   2. rescoring   approximate MaxSim from the tokens' centroid codes (centroids.h: PLAID's
+//                  centroid interaction) keeps the best `rerank` of them;
+//   3. exact       MaxSim over the stored tokens (float16 or float32) of those: the top k.
+//
+// With no centroids (centroids = 0) stage 2 is skipped and every candidate is scored exactly.
+// `exact` searches score every document that passes the filter (exhaustive MaxSim).
+//
+// Documents have stable int64 ids chosen by the user. Inside, a document is a slot (insertion
+// order; an update takes a new slot): its tokens, their codes and its graph vector (whose graph
+// id is the slot). A delete tombstones the slot at once; compaction repairs the graph around
+// deleted slots and drops their tokens (slots keep their numbers: deleted ones become empty).
+//
+// Every mutation is all-or-nothing (a failure or an interrupt leaves the index as it was) and
+// exclusive; searches run concurrently with each other and wait for a mutation to finish.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "latefold/buffer.h"
+#include "latefold/centroids.h"
+#include "latefold/fde.h"
+#include "latefold/filter.h"
+#include "latefold/graph.h"
+#include "latefold/io.h"
+#include "latefold/multivectors.h"
+
+namespace latefold {
+
+enum class CandidateKind : std::uint8_t { mean = 0, fde = 1 };
+const char* candidate_kind_name(CandidateKind kind) noexcept;
+CandidateKind candidate_kind_from_name(const std::string& name);
+
+struct IndexParams {
+    std::size_t dim = 0;
+    CandidateKind candidates = CandidateKind::mean;
+    FdeConfig fde;                      ///< candidates == fde: the encoder (its dimension is dim)
+    DType token_storage = DType::f16;   ///< stored tokens: f16 or f32
+    DType vector_storage = DType::f32;  ///< the graph's candidate vectors: f16 or f32
+    std::size_t degree = 32;            ///< graph degree (GraphParams)
+    std::size_t ef_construction = 128;  ///< graph beam width while inserting
+    /// Token centroids for stage 2: 0 = none (no stage 2); otherwise the most centroids the first
+    /// add trains (fewer when it brings fewer than 32 tokens per centroid; see choose_centroids).
+    std::size_t centroids = 4096;
+    std::size_t kmeans_iterations = 4;
+    std::uint64_t seed = 0;             ///< k-means sample and start
+    /// Deleted tokens, as a fraction of all stored ones, from which the next change compacts first.
+    double compact_fraction = 0.25;
+
+    void validate() const;
+    std::size_t vector_dim() const;  ///< the candidate vectors' dimension
+};
+
+struct IndexSearchOptions {
+    std::size_t k = 10;
+    std::size_t candidates = 256;  ///< stage 1: documents the graph returns
+    std::size_t ef = 0;            ///< graph beam width (0: candidates)
+    std::size_t rerank = 32;       ///< stage 2 keeps this many for exact MaxSim (at least k)
+    bool exact = false;            ///< exhaustive exact MaxSim over the filtered documents
+    std::size_t exact_below = 0;   ///< graph planner (GraphSearchOptions); 0: its default
+    double gated_above = 0.0;
+    std::size_t threads = 0;
+};
+
+/// What one query's search did.
+struct IndexSearchInfo {
+    SearchStats graph;          ///< stage 1's plan, matches and work (path none for exact searches)
+    std::size_t candidates = 0; ///< documents from stage 1 (exact: documents scored)
+    std::size_t rescored = 0;   ///< scored from centroid codes in stage 2
+    std::size_t exact = 0;      ///< scored exactly in stage 3
+    double seconds[3] = {0, 0, 0};  ///< per stage (stage 1 of a batch: its share of the batch)
+};
+
+struct IndexStats {
+    std::size_t documents = 0, slots = 0, tokens = 0, deleted_tokens = 0, centroids = 0;
+    std::size_t token_bytes = 0, code_bytes = 0, centroid_bytes = 0, vector_bytes = 0, graph_bytes = 0,
+                id_bytes = 0;
+};
+
+class MultiVectorIndex {
+public:
+    explicit MultiVectorIndex(const IndexParams& params);
+
+    const IndexParams& params() const noexcept { return params_; }
+    Json describe_params() const;
+    std::size_t size() const;
+    bool contains(std::int64_t id) const;
+    IndexStats stats() const;
+    /// Column name and kind of each attribute.
+    std::vector<std::pair<std::string, ColumnKind>> columns() const;
+    /// A document's stored tokens (token_storage), or false when the id is not in the index.
+    bool get(std::int64_t id, std::vector<std::uint8_t>& tokens, std::size_t& rows) const;
+    /// The ids of the live documents, in slot order.
+    std::vector<std::int64_t> ids() const;
+
+    /// Adds documents (tokens of the storage type) with new unique ids and their attributes.
+    /// The first add that brings tokens trains the centroids on (a sample of) its tokens.
+    void add(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
+             std::size_t threads);
+    /// Replaces the documents of these ids (tokens and attributes).
+    void update(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
+                std::size_t threads);
+    void remove(const std::int64_t* ids, std::size_t n, std::size_t threads);
+    /// Repairs the graph around deleted documents and drops their tokens.
+    void compact(std::size_t threads);
+
+    /// Top-k by MaxSim for each query (float32 tokens); filters[i] (nullable) applies to query i.
+    /// Writes nq * k scores (descending; ties by lower id) and ids, padded with -inf and -1 when
+    /// fewer than k documents match; info (nullable) gets one entry per query.
+    void search(const MultiVectorsView& queries, const FilterExpr* const* filters, const IndexSearchOptions& options,
+                float* scores, std::int64_t* ids, IndexSearchInfo* info) const;
+
+    void write(io::Writer& writer, const std::string& prefix) const;
+    static std::unique_ptr<MultiVectorIndex> read(const io::Reader& reader, const std::string& prefix, bool borrow);
+    void save(const std::string& path) const;  ///< a file of kind "multivector"
+    static std::unique_ptr<MultiVectorIndex> load(const std::string& path, bool mmap, bool verify);
+    std::string to_bytes() const;
+    static std::unique_ptr<MultiVectorIndex> from_bytes(const void* data, std::size_t size);
+
+private:
+    struct Batch;  // a validated add: its candidate vectors, codes, tokens (index.cc)
+
+    std::size_t row_bytes() const noexcept { return params_.dim * dtype_size(params_.token_storage); }
+    MultiVectorsView token_view() const noexcept;
+    /// Validates an add's documents and computes what it adds (nothing changes).
+    Batch prepare(const MultiVectorsView& docs, std::size_t threads);
+    /// Appends a prepared batch under `ids` (new ones, or with `replace` ids in the index, which
+    /// then name the new slots); all-or-nothing.
+    void append(Batch& batch, const std::int64_t* ids, const std::vector<ColumnBatch>& columns, std::size_t threads,
+                bool replace);
+    /// Tombstones slots (their ids already unmapped or remapped).
+    void retire(const std::vector<std::int64_t>& slots) noexcept;
+    void compact_locked(std::size_t threads);
+    /// Compacts when deleted tokens reach compact_fraction of the stored ones: at the start of the
+    /// next change, so that a failed compaction fails a call that has changed nothing.
+    void compact_if_due(std::size_t threads);
+    /// A filter with its ids and masks turned into slots (the graph's ids), compiled by the graph.
+    FilterNode compile_filter(const FilterExpr& filter) const;
+    std::shared_ptr<const FilterExpr> to_slots(const std::shared_ptr<const FilterExpr>& filter, std::size_t level) const;
+    void check_ids(const std::int64_t* ids, std::size_t n, bool present) const;
+
+    void search_exact(const MultiVectorsView& queries, const std::vector<const FilterNode*>& filters,
+                      const IndexSearchOptions& options, float* scores, std::int64_t* ids,
+                      IndexSearchInfo* info) const;
+
+    struct Data {
+        Buffer<std::uint8_t> tokens;     // stored token rows, token_storage; may be mapped
+        Buffer<std::int64_t> offsets;    // slots + 1: slot s = token rows offsets[s] .. offsets[s+1]
+        Buffer<std::uint16_t> codes;     // centroid code per token row (with centroids)
+        Buffer<std::int64_t> ids;        // user id by slot
+        std::vector<std::uint64_t> live; // bitset by slot
+        std::unordered_map<std::int64_t, std::uint32_t> slot_of;  // live ids
+        std::size_t slots = 0, live_count = 0, deleted_tokens = 0;
+        TokenCentroids centroids;
+        std::unique_ptr<FdeEncoder> fde;
+        std::unique_ptr<GraphIndex> graph;  // candidate vectors, graph ids = slots, attributes
+    };
+
+    IndexParams params_;
+    mutable std::shared_mutex mutex_;
+    Data data_;
+};
+
+/// The centroid count the first add trains for `tokens` tokens: at most `most`, at most one per
+/// 32 tokens, a power of two, at least 16 (none below 16 * 32 tokens: then 0).
+std::size_t choose_centroids(std::size_t most, std::size_t tokens) noexcept;
+
+}  // namespace latefold

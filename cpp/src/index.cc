@@ -1,0 +1,416 @@
+// MultiVectorIndex: parameters, state queries and the mutations (add, update, delete, compact).
+#include "latefold/index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <unordered_set>
+
+#include "kernels/float32_rows.h"
+#include "latefold/fault.h"
+#include "latefold/random.h"
+#include "latefold/thread_pool.h"
+
+namespace latefold {
+
+const char* candidate_kind_name(CandidateKind kind) noexcept {
+    switch (kind) {
+        case CandidateKind::mean: return "mean";
+        case CandidateKind::fde: return "fde";
+    }
+    return "?";
+}
+
+CandidateKind candidate_kind_from_name(const std::string& name) {
+    for (CandidateKind k : {CandidateKind::mean, CandidateKind::fde})
+        if (name == candidate_kind_name(k)) return k;
+    fail_argument("candidates must be 'mean' or 'fde', got '" + name + "'");
+}
+
+void IndexParams::validate() const {
+    if (dim == 0) fail_argument("dim must be at least 1");
+    auto float_storage = [](DType t, const char* name) {
+        switch (t) {
+            case DType::f32:
+            case DType::f16: return;
+            case DType::bf16:
+            case DType::i8: break;
+        }
+        fail_argument(std::string(name) + " must be 'float32' or 'float16', got '" + dtype_name(t) + "'");
+    };
+    float_storage(token_storage, "token_storage");
+    float_storage(vector_storage, "vector_storage");
+    if (candidates == CandidateKind::fde) {
+        if (fde.dimension != dim) fail_argument("the FDE's dimension must be the index's dim");
+        fde.validate();
+    }
+    if (centroids > TokenCentroids::max_count)
+        fail_argument("centroids must be at most " + std::to_string(TokenCentroids::max_count));
+    if (kmeans_iterations == 0 || kmeans_iterations > 1000) fail_argument("kmeans_iterations must be in [1, 1000]");
+    if (!(compact_fraction > 0.0 && compact_fraction <= 1.0)) fail_argument("compact_fraction must be in (0, 1]");
+}
+
+std::size_t IndexParams::vector_dim() const {
+    return candidates == CandidateKind::fde ? fde.output_dim() : dim;
+}
+
+std::size_t choose_centroids(std::size_t most, std::size_t tokens) noexcept {
+    std::size_t c = 16;
+    if (most < 16 || tokens < 32 * c) return 0;
+    while (c * 2 <= most && 32 * c * 2 <= tokens) c *= 2;
+    return c;
+}
+
+MultiVectorIndex::MultiVectorIndex(const IndexParams& params) : params_(params) {
+    params_.validate();
+    if (params_.candidates == CandidateKind::fde) data_.fde = std::make_unique<FdeEncoder>(params_.fde);
+    GraphParams g;
+    g.dim = params_.vector_dim();
+    g.metric = Metric::inner_product;
+    g.storage = params_.vector_storage;
+    g.degree = params_.degree;
+    g.ef_construction = params_.ef_construction;
+    data_.graph = std::make_unique<GraphIndex>(g);
+    data_.offsets = Buffer<std::int64_t>(AlignedVector<std::int64_t>(1, 0));
+}
+
+std::size_t MultiVectorIndex::size() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return data_.live_count;
+}
+
+bool MultiVectorIndex::contains(std::int64_t id) const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return data_.slot_of.count(id) != 0;
+}
+
+IndexStats MultiVectorIndex::stats() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    IndexStats s;
+    s.documents = data_.live_count;
+    s.slots = data_.slots;
+    s.tokens = std::size_t(data_.offsets[data_.slots]);
+    s.deleted_tokens = data_.deleted_tokens;
+    s.centroids = data_.centroids.count();
+    s.token_bytes = s.tokens * row_bytes();
+    s.code_bytes = data_.codes.size() * sizeof(std::uint16_t);
+    s.centroid_bytes = data_.centroids.bytes();
+    s.vector_bytes = data_.slots * params_.vector_dim() * dtype_size(params_.vector_storage);
+    s.graph_bytes = data_.slots * (params_.degree + 1) * sizeof(std::uint32_t);
+    s.id_bytes = data_.slots * (2 * sizeof(std::int64_t));
+    return s;
+}
+
+std::vector<std::pair<std::string, ColumnKind>> MultiVectorIndex::columns() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::vector<std::pair<std::string, ColumnKind>> out;
+    for (const auto& c : data_.graph->attributes().columns()) out.emplace_back(c.name, c.kind);
+    return out;
+}
+
+bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, std::size_t& rows) const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    const auto it = data_.slot_of.find(id);
+    if (it == data_.slot_of.end()) return false;
+    const std::size_t first = std::size_t(data_.offsets[it->second]);
+    rows = std::size_t(data_.offsets[it->second + 1]) - first;
+    const std::uint8_t* p = data_.tokens.data() + first * row_bytes();
+    tokens.assign(p, p + rows * row_bytes());
+    return true;
+}
+
+std::vector<std::int64_t> MultiVectorIndex::ids() const {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::vector<std::int64_t> out;
+    out.reserve(data_.live_count);
+    for (std::size_t s = 0; s < data_.slots; ++s)
+        if (test_bit(data_.live.data(), s)) out.push_back(data_.ids[s]);
+    return out;
+}
+
+MultiVectorsView MultiVectorIndex::token_view() const noexcept {
+    MultiVectorsView v;
+    v.tokens = data_.tokens.data();
+    v.offsets = data_.offsets.data();
+    v.count = data_.slots;
+    v.rows = std::size_t(data_.offsets[data_.slots]);
+    v.dim = params_.dim;
+    v.row_stride = params_.dim;
+    v.dtype = params_.token_storage;
+    return v;
+}
+
+// ------------------------------------------------------------------------------------ adding
+
+// Everything an add computes before it changes anything.
+struct MultiVectorIndex::Batch {
+    std::size_t count = 0, rows = 0;
+    AlignedVector<std::uint8_t> vectors;  // count x vector_dim, vector_storage
+    AlignedVector<std::uint16_t> codes;   // the new tokens' codes, or every token's when retrained
+    TokenCentroids centroids;             // new centroids (retrained), else empty
+    const MultiVectorsView* docs = nullptr;
+};
+
+void MultiVectorIndex::check_ids(const std::int64_t* ids, std::size_t n, bool present) const {
+    std::unordered_set<std::int64_t> seen;
+    seen.reserve(n);
+    std::vector<std::int64_t> wrong, repeated;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!seen.insert(ids[i]).second && repeated.size() < 5) repeated.push_back(ids[i]);
+        if ((data_.slot_of.count(ids[i]) != 0) != present && wrong.size() < 5) wrong.push_back(ids[i]);
+    }
+    auto list = [](const std::vector<std::int64_t>& v) {
+        std::string s;
+        for (std::int64_t id : v) s += (s.empty() ? "" : ", ") + std::to_string(id);
+        return s;
+    };
+    if (!repeated.empty()) fail_argument("ids: repeated id(s) " + list(repeated));
+    if (!wrong.empty())
+        fail_argument(std::string("ids: ") + (present ? "not in the index: " : "already in the index: ") + list(wrong));
+}
+
+MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& docs, std::size_t threads) {
+    docs.validate("docs");
+    if (docs.dim != params_.dim)
+        fail_argument("docs: tokens have dimension " + std::to_string(docs.dim) + ", the index " + std::to_string(params_.dim));
+    if (docs.dtype != params_.token_storage)
+        fail_argument(std::string("docs: tokens must be ") + dtype_name(params_.token_storage) + " (the token storage)");
+    const std::int64_t bad = first_non_finite_row(docs.tokens, docs.rows, docs.dim, docs.row_stride, docs.dtype);
+    if (bad >= 0) {
+        const std::size_t item = std::size_t(std::upper_bound(docs.offsets, docs.offsets + docs.count + 1, bad) - docs.offsets - 1);
+        fail_argument("docs: document " + std::to_string(item) + " has a token that is not finite");
+    }
+    Batch b;
+    b.docs = &docs;
+    b.count = docs.count;
+    b.rows = docs.rows;
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t vdim = params_.vector_dim(), vbytes = vdim * dtype_size(params_.vector_storage);
+    b.vectors.resize(b.count * vbytes);
+    // Candidate vectors (float32, then to the graph's storage).
+    std::vector<float> vectors(b.count * vdim);
+    if (params_.candidates == CandidateKind::fde) {
+        data_.fde->encode_documents(docs, vectors.data(), threads);
+    } else {
+        const std::size_t workers = resolve_threads(threads, b.count);
+        std::vector<AlignedVector<float>> scratch(workers);
+        parallel_for(b.count, threads, [&](std::size_t d, std::size_t worker) {
+            const std::size_t n = docs.item_length(d);
+            const Rows rows = float_rows(docs, std::size_t(docs.offsets[d]), n, scratch[worker], kern);
+            float* out = vectors.data() + d * vdim;
+            for (std::size_t t = 0; t < n; ++t)
+                for (std::size_t k = 0; k < vdim; ++k) out[k] += rows.data[t * rows.stride + k];
+            for (std::size_t k = 0; k < vdim; ++k) out[k] /= float(n);
+        });
+    }
+    for (std::size_t i = 0; i < vectors.size(); ++i)
+        if (!std::isfinite(vectors[i]))
+            fail_argument("docs: document " + std::to_string(i / vdim) + " gives a candidate vector that is not finite");
+    if (params_.vector_storage == DType::f16) {
+        half_bits* out = reinterpret_cast<half_bits*>(b.vectors.data());
+        for (std::size_t i = 0; i < vectors.size(); ++i) out[i] = float_to_half(vectors[i]);
+    } else {
+        std::memcpy(b.vectors.data(), vectors.data(), vectors.size() * sizeof(float));
+    }
+    fault_point();
+
+    // Centroids: trained (again) when the index grows enough (choose_centroids), over a sample of
+    // all tokens; then every token gets a code.
+    const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
+    const std::size_t have = data_.centroids.count();
+    const std::size_t want = choose_centroids(params_.centroids, stored + b.rows);
+    const bool retrain = want > have && (want >= 4 * have || want == params_.centroids);
+    const MultiVectorsView old = token_view();
+    auto token_row = [&](std::size_t r, AlignedVector<float>& scratch) {  // row r of old then new tokens
+        return r < stored ? float_rows(old, r, 1, scratch, kern) : float_rows(docs, r - stored, 1, scratch, kern);
+    };
+    if (retrain) {
+        const std::size_t total = stored + b.rows;
+        const std::size_t sample = std::min(total, 32 * want);
+        // A seeded sample without replacement, in random order (partial Fisher-Yates over row numbers).
+        std::vector<std::size_t> order(total);
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        const std::uint64_t key = random::stream_key(params_.seed, std::uint64_t(9) << 32);
+        for (std::size_t i = 0; i < sample; ++i) {
+            const std::size_t j = std::min(total - 1, i + std::size_t(random::unit(random::word(key, i)) * double(total - i)));
+            std::swap(order[i], order[j]);
+        }
+        std::vector<float> x(sample * params_.dim);
+        AlignedVector<float> scratch;
+        for (std::size_t i = 0; i < sample; ++i) {
+            const Rows row = token_row(order[i], scratch);
+            std::copy(row.data, row.data + params_.dim, x.data() + i * params_.dim);
+        }
+        b.centroids = TokenCentroids::train(x.data(), sample, params_.dim, params_.dim, want, params_.kmeans_iterations,
+                                            params_.seed, threads);
+    }
+    const TokenCentroids& centroids = retrain ? b.centroids : data_.centroids;
+    if (!centroids.empty()) {
+        const std::size_t first = retrain ? 0 : stored, total = stored + b.rows;
+        b.codes.resize(total - first);
+        constexpr std::size_t chunk = 4096;
+        const std::size_t tasks = (total - first + chunk - 1) / chunk;
+        std::vector<AlignedVector<float>> scratch(resolve_threads(threads, tasks));
+        parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
+            const std::size_t r0 = first + task * chunk, r1 = std::min(total, r0 + chunk);
+            AlignedVector<float>& rows = scratch[worker];
+            rows.resize((r1 - r0) * params_.dim);
+            AlignedVector<float> one;
+            for (std::size_t r = r0; r < r1; ++r) {
+                const Rows row = token_row(r, one);
+                std::copy(row.data, row.data + params_.dim, rows.data() + (r - r0) * params_.dim);
+            }
+            centroids.assign(rows.data(), r1 - r0, params_.dim, b.codes.data() + (r0 - first), 1);
+        });
+    }
+    return b;
+}
+
+void MultiVectorIndex::append(Batch& b, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
+                              std::size_t threads, bool replace) {
+    const MultiVectorsView& docs = *b.docs;
+    const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
+    const std::size_t slots = data_.slots + b.count;
+    // Room for everything first (may throw; changes nothing that shows).
+    AlignedVector<std::uint8_t>& tokens = data_.tokens.own();
+    AlignedVector<std::int64_t>& offsets = data_.offsets.own();
+    AlignedVector<std::int64_t>& user_ids = data_.ids.own();
+    tokens.reserve((stored + b.rows) * row_bytes());
+    offsets.reserve(slots + 1);
+    user_ids.reserve(slots);
+    AlignedVector<std::uint16_t>* codes = nullptr;
+    if (!b.centroids.empty() || !data_.centroids.empty()) {
+        codes = &data_.codes.own();
+        codes->reserve(stored + b.rows);
+    }
+    data_.live.reserve(bit_words(slots));
+    fault_point();
+    // New ids enter the map now (node allocations may throw), and leave it again on failure.
+    std::size_t mapped = 0;
+    try {
+        if (!replace)
+            for (; mapped < b.count; ++mapped) data_.slot_of.emplace(ids[mapped], std::uint32_t(data_.slots + mapped));
+        // The graph's add: all-or-nothing itself, and the last step that can fail.
+        std::vector<std::int64_t> graph_ids(b.count);
+        std::iota(graph_ids.begin(), graph_ids.end(), std::int64_t(data_.slots));
+        data_.graph->add(b.vectors.data(), graph_ids.data(), b.count, columns, threads);
+    } catch (...) {
+        for (std::size_t i = 0; i < mapped; ++i) data_.slot_of.erase(ids[i]);
+        throw;
+    }
+    // Commit: within reserved capacity, nothing below throws.
+    for (std::size_t d = 0; d < b.count; ++d) {
+        const std::size_t n = docs.item_length(d);
+        const auto* src = static_cast<const std::uint8_t*>(docs.item_data(d));
+        if (docs.row_stride == docs.dim) {
+            tokens.insert(tokens.end(), src, src + n * row_bytes());
+        } else {
+            for (std::size_t r = 0; r < n; ++r) {
+                const std::uint8_t* row = src + r * docs.row_stride * dtype_size(docs.dtype);
+                tokens.insert(tokens.end(), row, row + row_bytes());
+            }
+        }
+        offsets.push_back(offsets.back() + std::int64_t(n));
+        user_ids.push_back(ids[d]);
+        if (replace) data_.slot_of.find(ids[d])->second = std::uint32_t(data_.slots + d);
+    }
+    if (!b.centroids.empty()) {
+        std::swap(data_.centroids, b.centroids);
+        codes->assign(b.codes.begin(), b.codes.end());  // every token's (fits: reserved)
+    } else if (codes) {
+        codes->insert(codes->end(), b.codes.begin(), b.codes.end());
+    }
+    data_.live.resize(bit_words(slots), 0);
+    for (std::size_t s = data_.slots; s < slots; ++s) set_bit(data_.live.data(), s);
+    data_.slots = slots;
+    data_.live_count += b.count;
+}
+
+void MultiVectorIndex::add(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
+                           std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    check_ids(ids, docs.count, false);
+    if (data_.slots + docs.count > std::size_t(UINT32_MAX)) fail_argument("docs: an index holds fewer than 2^32 documents");
+    compact_if_due(threads);
+    Batch b = prepare(docs, threads);
+    append(b, ids, columns, threads, false);
+}
+
+void MultiVectorIndex::update(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
+                              std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    check_ids(ids, docs.count, true);
+    if (data_.slots + docs.count > std::size_t(UINT32_MAX)) fail_argument("docs: an index holds fewer than 2^32 documents");
+    compact_if_due(threads);
+    std::vector<std::int64_t> old(docs.count);
+    for (std::size_t i = 0; i < docs.count; ++i) old[i] = data_.slot_of.at(ids[i]);
+    Batch b = prepare(docs, threads);
+    append(b, ids, columns, threads, true);  // the ids now name the new slots
+    retire(old);
+}
+
+void MultiVectorIndex::remove(const std::int64_t* ids, std::size_t n, std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    check_ids(ids, n, true);
+    compact_if_due(threads);
+    std::vector<std::int64_t> slots(n);
+    for (std::size_t i = 0; i < n; ++i) slots[i] = data_.slot_of.at(ids[i]);
+    for (std::size_t i = 0; i < n; ++i) data_.slot_of.erase(ids[i]);
+    retire(slots);
+}
+
+void MultiVectorIndex::retire(const std::vector<std::int64_t>& slots) noexcept {
+    data_.graph->remove(slots.data(), slots.size());  // slots known and distinct: cannot fail
+    for (std::int64_t s : slots) {
+        clear_bit(data_.live.data(), std::size_t(s));
+        data_.deleted_tokens += std::size_t(data_.offsets[s + 1] - data_.offsets[s]);
+    }
+    data_.live_count -= slots.size();
+}
+
+void MultiVectorIndex::compact_if_due(std::size_t threads) {
+    const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
+    if (data_.deleted_tokens && double(data_.deleted_tokens) >= params_.compact_fraction * double(stored))
+        compact_locked(threads);
+}
+
+void MultiVectorIndex::compact(std::size_t threads) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    compact_locked(threads);
+}
+
+void MultiVectorIndex::compact_locked(std::size_t threads) {
+    // New token, code and offset arrays without the deleted slots' tokens, built aside (may
+    // throw), then the graph's compaction (all-or-nothing), then the swap.
+    const std::size_t live_tokens = std::size_t(data_.offsets[data_.slots]) - data_.deleted_tokens;
+    AlignedVector<std::uint8_t> tokens;
+    AlignedVector<std::int64_t> offsets;
+    AlignedVector<std::uint16_t> codes;
+    tokens.reserve(live_tokens * row_bytes());
+    offsets.reserve(data_.slots + 1);
+    const bool with_codes = !data_.codes.empty();
+    if (with_codes) codes.reserve(live_tokens);
+    offsets.push_back(0);
+    for (std::size_t s = 0; s < data_.slots; ++s) {
+        const std::size_t first = std::size_t(data_.offsets[s]), last = std::size_t(data_.offsets[s + 1]);
+        if (test_bit(data_.live.data(), s)) {
+            const std::uint8_t* p = data_.tokens.data() + first * row_bytes();
+            tokens.insert(tokens.end(), p, p + (last - first) * row_bytes());
+            if (with_codes) codes.insert(codes.end(), data_.codes.data() + first, data_.codes.data() + last);
+            offsets.push_back(offsets.back() + std::int64_t(last - first));
+        } else {
+            offsets.push_back(offsets.back());
+        }
+    }
+    fault_point();
+    data_.graph->compact(threads);
+    data_.tokens = Buffer<std::uint8_t>(std::move(tokens));
+    data_.offsets = Buffer<std::int64_t>(std::move(offsets));
+    if (with_codes) data_.codes = Buffer<std::uint16_t>(std::move(codes));
+    data_.deleted_tokens = 0;
+}
+
+}  // namespace latefold

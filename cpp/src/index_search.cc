@@ -1,0 +1,284 @@
+// MultiVectorIndex search: the three stages (index.h), the exhaustive search, and the filters
+// (user ids and masks turned into slots, the graph's ids).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "kernels/float32_rows.h"
+#include "kernels/table.h"
+#include "latefold/index.h"
+#include "latefold/thread_pool.h"
+#include "latefold/topk.h"
+
+namespace latefold {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A query's tokens packed for the MaxSim kernel (kernels/layouts.h).
+struct PackedQuery {
+    AlignedVector<float> packed, scratch;
+    std::size_t tokens = 0, padded = 0;
+
+    void pack(const MultiVectorsView& queries, std::size_t q, const kernels::KernelTable& kern) {
+        tokens = queries.item_length(q);
+        padded = kernels::padded_query_rows(tokens);
+        const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), tokens, scratch, kern);
+        packed.resize(padded * queries.dim);
+        kernels::pack_columns(
+            tokens, queries.dim, [&](std::size_t t, std::size_t k) { return rows.data[t * rows.stride + k]; },
+            packed.data());
+    }
+};
+
+// Slots scored per task of an exhaustive search.
+constexpr std::size_t exact_chunk = 512;
+
+}  // namespace
+
+std::shared_ptr<const FilterExpr> MultiVectorIndex::to_slots(const std::shared_ptr<const FilterExpr>& f,
+                                                             std::size_t level) const {
+    if (level > max_filter_depth)
+        fail_argument("filter: more than " + std::to_string(max_filter_depth) + " levels of nested &, | and ~");
+    switch (f->op) {
+        case FilterExpr::Op::ids: {
+            auto out = std::make_shared<FilterExpr>(*f);
+            for (std::int64_t& id : out->values) {
+                const auto it = data_.slot_of.find(id);
+                if (it == data_.slot_of.end()) fail_argument("filter: id " + std::to_string(id) + " is not in the index");
+                id = it->second;
+            }
+            return out;
+        }
+        case FilterExpr::Op::mask: {  // mask[id] keeps the document `id`
+            auto out = std::make_shared<FilterExpr>();
+            out->op = FilterExpr::Op::ids;
+            for (std::size_t s = 0; s < data_.slots; ++s) {
+                const std::int64_t id = data_.ids[s];
+                if (test_bit(data_.live.data(), s) && id >= 0 && std::uint64_t(id) < f->mask.size() && f->mask[std::size_t(id)])
+                    out->values.push_back(std::int64_t(s));
+            }
+            return out;
+        }
+        case FilterExpr::Op::all_of:
+        case FilterExpr::Op::any_of:
+        case FilterExpr::Op::none_of: {
+            std::shared_ptr<FilterExpr> out;
+            for (std::size_t i = 0; i < f->children.size(); ++i) {
+                auto child = to_slots(f->children[i], level + 1);
+                if (child == f->children[i]) continue;
+                if (!out) out = std::make_shared<FilterExpr>(*f);
+                out->children[i] = std::move(child);
+            }
+            return out ? out : f;
+        }
+        case FilterExpr::Op::labels_any:
+        case FilterExpr::Op::labels_all:
+        case FilterExpr::Op::range:
+        case FilterExpr::Op::in_set: return f;
+    }
+    return f;
+}
+
+FilterNode MultiVectorIndex::compile_filter(const FilterExpr& filter) const {
+    // A non-owning pointer to the caller's filter, for to_slots (which copies what it changes).
+    const std::shared_ptr<const FilterExpr> root(&filter, [](const FilterExpr*) {});
+    return data_.graph->compile_filter(*to_slots(root, 1));
+}
+
+void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr* const* filters,
+                              const IndexSearchOptions& options, float* scores, std::int64_t* ids,
+                              IndexSearchInfo* info) const {
+    queries.validate("queries");
+    if (queries.count && queries.dim != params_.dim)
+        fail_argument("queries: tokens have dimension " + std::to_string(queries.dim) + ", the index " +
+                      std::to_string(params_.dim));
+    if (queries.dtype != DType::f32 && queries.dtype != DType::f16) fail_argument("queries: tokens must be float32 or float16");
+    if (first_non_finite_row(queries.tokens, queries.rows, queries.dim, queries.row_stride, queries.dtype) >= 0)
+        fail_argument("queries: a token is not finite");
+    if (options.k == 0) fail_argument("k must be at least 1");
+    const std::size_t nq = queries.count, k = options.k;
+    std::fill(scores, scores + nq * k, -std::numeric_limits<float>::infinity());
+    std::fill(ids, ids + nq * k, std::int64_t(-1));
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    // One compiled filter per distinct filter.
+    std::vector<FilterNode> compiled;
+    std::vector<const FilterNode*> per_query(nq, nullptr);
+    if (filters) {
+        std::unordered_map<const FilterExpr*, std::size_t> seen;
+        compiled.reserve(nq);
+        for (std::size_t q = 0; q < nq; ++q) {
+            if (!filters[q]) continue;
+            const auto it = seen.find(filters[q]);
+            if (it == seen.end()) {
+                seen.emplace(filters[q], compiled.size());
+                compiled.push_back(compile_filter(*filters[q]));
+            }
+        }
+        for (std::size_t q = 0; q < nq; ++q)
+            if (filters[q]) per_query[q] = &compiled[seen[filters[q]]];
+    }
+    if (!nq || !data_.live_count) return;
+    if (options.exact) {
+        search_exact(queries, per_query, options, scores, ids, info);
+        return;
+    }
+
+    // Stage 1: candidate vectors of the queries, then the graph.
+    const Clock::time_point start = Clock::now();
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t vdim = params_.vector_dim();
+    std::vector<float> vectors(nq * vdim, 0.0f);
+    if (params_.candidates == CandidateKind::fde) {
+        data_.fde->encode_queries(queries, vectors.data(), options.threads);
+    } else {
+        AlignedVector<float> scratch;
+        for (std::size_t q = 0; q < nq; ++q) {  // a sum: the scale does not change the ranking
+            const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), queries.item_length(q), scratch, kern);
+            for (std::size_t t = 0; t < queries.item_length(q); ++t)
+                for (std::size_t c = 0; c < vdim; ++c) vectors[q * vdim + c] += rows.data[t * rows.stride + c];
+        }
+    }
+    const std::size_t width = std::max(options.candidates, k);
+    GraphSearchOptions g;
+    g.k = width;
+    g.ef = std::max(options.ef, width);
+    g.exact_below = options.exact_below;
+    g.gated_above = options.gated_above;
+    g.threads = options.threads;
+    std::vector<float> graph_scores(nq * width);
+    std::vector<std::int64_t> candidates(nq * width);
+    std::vector<SearchStats> stats(nq);
+    data_.graph->search(vectors.data(), nq, filters ? per_query.data() : nullptr, g, graph_scores.data(),
+                        candidates.data(), stats.data());
+    const double stage1 = seconds_since(start) / double(nq);
+
+    // Stages 2 and 3, a query per task.
+    const std::size_t keep = std::max(options.rerank, k);
+    const bool rescore = !data_.centroids.empty();
+    const MultiVectorsView stored = token_view();
+    const std::size_t workers = resolve_threads(options.threads, nq);
+    struct Scratch {
+        PackedQuery query;
+        AlignedVector<float> table, best, rows;
+        std::vector<ScoredId> ranked;
+    };
+    std::vector<Scratch> scratch(workers);
+    parallel_for(nq, options.threads, [&](std::size_t q, std::size_t worker) {
+        Scratch& s = scratch[worker];
+        Clock::time_point t0 = Clock::now();
+        s.query.pack(queries, q, kern);
+        const std::int64_t* found = candidates.data() + q * width;
+        const std::size_t n = std::size_t(std::find(found, found + width, std::int64_t(-1)) - found);
+        s.ranked.clear();
+        for (std::size_t i = 0; i < n; ++i) s.ranked.push_back({0.0f, found[i]});  // id: the slot
+        IndexSearchInfo local;
+        local.graph = stats[q];
+        local.candidates = n;
+        local.seconds[0] = stage1;
+        if (rescore && n > keep) {
+            const std::size_t padded = s.query.padded;
+            s.table.resize(data_.centroids.count() * padded);
+            s.best.resize(padded);
+            data_.centroids.query_table(s.query.packed.data(), padded, s.table.data());
+            for (ScoredId& c : s.ranked) {
+                const std::size_t first = std::size_t(data_.offsets[c.id]);
+                const std::size_t rows = std::size_t(data_.offsets[c.id + 1]) - first;
+                c.score = kern.centroid_maxsim(s.table.data(), padded, s.query.tokens, data_.codes.data() + first, rows,
+                                               s.best.data());
+            }
+            std::nth_element(s.ranked.begin(), s.ranked.begin() + std::ptrdiff_t(keep), s.ranked.end(), RanksBefore());
+            s.ranked.resize(keep);
+            local.rescored = n;
+        }
+        const Clock::time_point t1 = Clock::now();
+        local.seconds[1] = std::chrono::duration<double>(t1 - t0).count();
+        TopK top(k);
+        for (const ScoredId& c : s.ranked) {
+            const std::size_t slot = std::size_t(c.id), first = std::size_t(data_.offsets[slot]);
+            const std::size_t rows = std::size_t(data_.offsets[slot + 1]) - first;
+            const Rows doc = float_rows(stored, first, rows, s.rows, kern);
+            const float score = kern.maxsim_packed(s.query.packed.data(), s.query.padded, params_.dim, doc.data, rows,
+                                                   doc.stride);
+            top.push({score, data_.ids[slot]});
+        }
+        local.exact = s.ranked.size();
+        const std::vector<ScoredId> best = top.sorted();
+        for (std::size_t i = 0; i < best.size(); ++i) {
+            scores[q * k + i] = best[i].score;
+            ids[q * k + i] = best[i].id;
+        }
+        local.seconds[2] = seconds_since(t1);
+        if (info) info[q] = local;
+    });
+}
+
+void MultiVectorIndex::search_exact(const MultiVectorsView& queries, const std::vector<const FilterNode*>& filters,
+                                    const IndexSearchOptions& options, float* scores, std::int64_t* ids,
+                                    IndexSearchInfo* info) const {
+    const Clock::time_point start = Clock::now();
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t nq = queries.count, k = options.k, words = bit_words(data_.slots);
+    // Each query's allowed slots: its filter's and live.
+    std::vector<std::vector<std::uint64_t>> allowed(nq);
+    std::vector<std::size_t> matches(nq, 0);
+    parallel_for(nq, options.threads, [&](std::size_t q, std::size_t) {
+        allowed[q].assign(data_.live.begin(), data_.live.begin() + std::ptrdiff_t(words));
+        if (filters[q]) {
+            std::vector<std::uint64_t> bits(words);
+            evaluate_filter(*filters[q], data_.graph->attributes(), bits.data());
+            for (std::size_t w = 0; w < words; ++w) allowed[q][w] &= bits[w];
+        }
+        for (std::uint64_t w : allowed[q]) matches[q] += std::size_t(__builtin_popcountll(w));
+    });
+    std::vector<PackedQuery> packed(nq);
+    parallel_for(nq, options.threads, [&](std::size_t q, std::size_t) { packed[q].pack(queries, q, kern); });
+    const std::size_t chunks = (data_.slots + exact_chunk - 1) / exact_chunk;
+    std::vector<TopK> best(nq * chunks, TopK(k));
+    const MultiVectorsView stored = token_view();
+    std::vector<AlignedVector<float>> scratch(resolve_threads(options.threads, nq * chunks));
+    parallel_for(nq * chunks, options.threads, [&](std::size_t task, std::size_t worker) {
+        const std::size_t q = task / chunks, chunk = task % chunks;
+        const std::size_t s1 = std::min(data_.slots, (chunk + 1) * exact_chunk);
+        for (std::size_t slot = chunk * exact_chunk; slot < s1; ++slot) {
+            if (!test_bit(allowed[q].data(), slot)) continue;
+            const std::size_t first = std::size_t(data_.offsets[slot]);
+            const std::size_t rows = std::size_t(data_.offsets[slot + 1]) - first;
+            const Rows doc = float_rows(stored, first, rows, scratch[worker], kern);
+            best[task].push({kern.maxsim_packed(packed[q].packed.data(), packed[q].padded, params_.dim, doc.data, rows,
+                                                doc.stride),
+                             data_.ids[slot]});
+        }
+    });
+    const double seconds = seconds_since(start) / double(nq);
+    for (std::size_t q = 0; q < nq; ++q) {
+        TopK merged(k);
+        for (std::size_t c = 0; c < chunks; ++c)
+            for (const ScoredId& e : best[q * chunks + c].sorted()) merged.push(e);
+        const std::vector<ScoredId> top = merged.sorted();
+        for (std::size_t i = 0; i < top.size(); ++i) {
+            scores[q * k + i] = top[i].score;
+            ids[q * k + i] = top[i].id;
+        }
+        if (info) {
+            IndexSearchInfo local;
+            local.graph.path = SearchPath::none;
+            local.graph.matches = matches[q];
+            local.candidates = matches[q];
+            local.exact = matches[q];
+            local.seconds[2] = seconds;
+            info[q] = local;
+        }
+    }
+}
+
+}  // namespace latefold

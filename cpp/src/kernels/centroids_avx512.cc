@@ -1,0 +1,14 @@
+// The centroid interaction kernel for AVX-512 (F, BW, DQ, VL).
+#include "centroid_template.h"
+#include "vector_avx512.h"
+
+namespace latefold {
+namespace kernels {
+
+float centroid_maxsim_avx512(const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes,
+                           std::size_t count, float* best) {
+    return centroid_maxsim<Avx512>(table, padded, m, codes, count, best);
+}
+
+}  // namespace kernels
+}  // namespace latefold
