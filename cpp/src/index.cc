@@ -11,6 +11,7 @@
 
 #include "kernels/float32_rows.h"
 #include "latefold/fault.h"
+#include "latefold/interrupt.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
 
@@ -334,7 +335,6 @@ void MultiVectorIndex::add(const MultiVectorsView& docs, const std::int64_t* ids
     std::unique_lock<std::shared_mutex> lock(mutex_);
     check_ids(ids, docs.count, false);
     if (data_.slots + docs.count > std::size_t(UINT32_MAX)) fail_argument("docs: an index holds fewer than 2^32 documents");
-    compact_if_due(threads);
     Batch b = prepare(docs, threads);
     append(b, ids, columns, threads, false);
 }
@@ -344,22 +344,22 @@ void MultiVectorIndex::update(const MultiVectorsView& docs, const std::int64_t* 
     std::unique_lock<std::shared_mutex> lock(mutex_);
     check_ids(ids, docs.count, true);
     if (data_.slots + docs.count > std::size_t(UINT32_MAX)) fail_argument("docs: an index holds fewer than 2^32 documents");
-    compact_if_due(threads);
     std::vector<std::int64_t> old(docs.count);
     for (std::size_t i = 0; i < docs.count; ++i) old[i] = data_.slot_of.at(ids[i]);
     Batch b = prepare(docs, threads);
     append(b, ids, columns, threads, true);  // the ids now name the new slots
     retire(old);
+    compact_if_due(threads);
 }
 
 void MultiVectorIndex::remove(const std::int64_t* ids, std::size_t n, std::size_t threads) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
     check_ids(ids, n, true);
-    compact_if_due(threads);
     std::vector<std::int64_t> slots(n);
     for (std::size_t i = 0; i < n; ++i) slots[i] = data_.slot_of.at(ids[i]);
     for (std::size_t i = 0; i < n; ++i) data_.slot_of.erase(ids[i]);
     retire(slots);
+    compact_if_due(threads);
 }
 
 void MultiVectorIndex::retire(const std::vector<std::int64_t>& slots) noexcept {
@@ -371,10 +371,16 @@ void MultiVectorIndex::retire(const std::vector<std::int64_t>& slots) noexcept {
     data_.live_count -= slots.size();
 }
 
-void MultiVectorIndex::compact_if_due(std::size_t threads) {
+void MultiVectorIndex::compact_if_due(std::size_t threads) noexcept {
     const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
-    if (data_.deleted_tokens && double(data_.deleted_tokens) >= params_.compact_fraction * double(stored))
+    if (!data_.deleted_tokens || double(data_.deleted_tokens) < params_.compact_fraction * double(stored)) return;
+    // The change that called this has succeeded: its compaction runs to the end (no Ctrl-C), and
+    // one that fails (memory) leaves the index as valid as before, to compact at a later change.
+    try {
+        UninterruptibleScope whole;
         compact_locked(threads);
+    } catch (const std::exception&) {
+    }
 }
 
 void MultiVectorIndex::compact(std::size_t threads) {

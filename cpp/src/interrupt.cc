@@ -18,6 +18,9 @@ void set_interrupt_check(InterruptCheck check) noexcept { installed.store(check)
 InterruptibleScope::InterruptibleScope() noexcept : was_marked_(marked) { marked = true; }
 InterruptibleScope::~InterruptibleScope() { marked = was_marked_; }
 
+UninterruptibleScope::UninterruptibleScope() noexcept : was_marked_(marked) { marked = false; }
+UninterruptibleScope::~UninterruptibleScope() { marked = was_marked_; }
+
 void check_interrupt() {
     if (!marked) return;
     const InterruptCheck check = installed.load(std::memory_order_relaxed);

@@ -52,8 +52,9 @@ class MultiVectorIndex:
         number, recoding every token then: a build costs about that of coding every token twice.
     kmeans_iterations : Lloyd iterations of each centroid training.
     seed : the centroid training's sample and start.
-    compact_fraction : deleted tokens, as a fraction of all stored ones, from which the next
-        change (add, update or delete) first compacts the index.
+    compact_fraction : deleted tokens, as a fraction of all stored ones, from which a delete or
+        update compacts the index once it has succeeded (Ctrl-C does not stop that compaction;
+        one that runs out of memory is left for a later change).
 
     Documents are token matrices given as a `MultiVectors`, a list of 2-D arrays (one per
     document) or one 2-D array (one document). Ids are int64 chosen by the user (default:
@@ -204,8 +205,8 @@ class MultiVectorIndex:
         self._index.remove(array, _validate.threads(threads))
 
     def compact(self, *, threads: Optional[int] = None) -> None:
-        """Repairs the graph around deleted documents and frees their tokens now (changes do it
-        on their own once ``compact_fraction`` of the tokens are deleted)."""
+        """Repairs the graph around deleted documents and frees their tokens now (deletes and
+        updates do it on their own once ``compact_fraction`` of the tokens are deleted)."""
         self._index.compact(_validate.threads(threads))
 
     # ------------------------------------------------------------------ search

@@ -54,7 +54,7 @@ struct IndexParams {
     std::size_t centroids = 4096;
     std::size_t kmeans_iterations = 4;
     std::uint64_t seed = 0;             ///< k-means sample and start
-    /// Deleted tokens, as a fraction of all stored ones, from which the next change compacts first.
+    /// Deleted tokens, as a fraction of all stored ones, from which a delete or update compacts.
     double compact_fraction = 0.25;
 
     void validate() const;
@@ -141,9 +141,9 @@ private:
     /// Tombstones slots (their ids already unmapped or remapped).
     void retire(const std::vector<std::int64_t>& slots) noexcept;
     void compact_locked(std::size_t threads);
-    /// Compacts when deleted tokens reach compact_fraction of the stored ones: at the start of the
-    /// next change, so that a failed compaction fails a call that has changed nothing.
-    void compact_if_due(std::size_t threads);
+    /// Compacts when deleted tokens reach compact_fraction of the stored ones (after a delete or
+    /// update has succeeded; a compaction that fails leaves the index valid and uncompacted).
+    void compact_if_due(std::size_t threads) noexcept;
     /// A filter with its ids and masks turned into slots (the graph's ids), compiled by the graph.
     FilterNode compile_filter(const FilterExpr& filter) const;
     std::shared_ptr<const FilterExpr> to_slots(const std::shared_ptr<const FilterExpr>& filter, std::size_t level) const;

@@ -30,6 +30,19 @@ private:
     bool was_marked_;
 };
 
+/// Unmarks the current thread for the scope's lifetime: work that must finish once begun (a
+/// clean-up after a change that has already succeeded).
+class UninterruptibleScope {
+public:
+    UninterruptibleScope() noexcept;
+    ~UninterruptibleScope();
+    UninterruptibleScope(const UninterruptibleScope&) = delete;
+    UninterruptibleScope& operator=(const UninterruptibleScope&) = delete;
+
+private:
+    bool was_marked_;
+};
+
 /// Throws Interrupted when the current thread is marked and the check says stop.
 void check_interrupt();
 
