@@ -21,6 +21,7 @@ IndexParams params_from(const py::dict& p) {
     out.degree = p["degree"].cast<std::size_t>();
     out.ef_construction = p["ef_construction"].cast<std::size_t>();
     out.centroids = p["centroids"].cast<std::size_t>();
+    out.centroid_levels = p["centroid_levels"].cast<std::size_t>();
     out.kmeans_iterations = p["kmeans_iterations"].cast<std::size_t>();
     out.seed = p["seed"].cast<std::uint64_t>();
     out.compact_fraction = p["compact_fraction"].cast<double>();
@@ -91,6 +92,7 @@ void bind_index(py::module_& m) {
                  d["tokens"] = s.tokens;
                  d["deleted_tokens"] = s.deleted_tokens;
                  d["centroids"] = s.centroids;
+                 d["centroid_levels"] = s.centroid_levels;
                  d["token_bytes"] = s.token_bytes;
                  d["code_bytes"] = s.code_bytes;
                  d["centroid_bytes"] = s.centroid_bytes;

@@ -12,24 +12,34 @@
 namespace latefold {
 
 TokenCentroids TokenCentroids::train(const float* rows, std::size_t n, std::size_t stride, std::size_t dim,
-                                     std::size_t count, std::size_t iterations, std::uint64_t seed,
+                                     std::size_t count, std::size_t levels, std::size_t iterations, std::uint64_t seed,
                                      std::size_t threads) {
-    if (count == 0 || count > n || count > max_count)
-        fail_argument("token centroids: need 1 <= count <= min(rows, " + std::to_string(max_count) + ")");
+    if (levels < 1 || levels > 2 || count == 0 || levels * count > n || levels * count > max_count)
+        fail_argument("token centroids: need 1 <= levels <= 2 and 1 <= levels * count <= min(rows, " +
+                      std::to_string(max_count) + ")");
     std::vector<float> x(n * dim);
     for (std::size_t i = 0; i < n; ++i) std::copy(rows + i * stride, rows + i * stride + dim, x.data() + i * dim);
-    // The callers pass a random sample in random order: its first rows are a random start (k-means++
-    // seeding would cost count passes over the sample).
-    AlignedVector<float> centres(x.begin(), x.begin() + std::ptrdiff_t(count * dim));
     KMeansOptions options;
     options.iterations = iterations;
     options.seed = seed;
     options.threads = threads;
-    kmeans_lloyd(x.data(), n, dim, count, options, centres.data(), nullptr);
     TokenCentroids out;
-    out.centroids_ = Buffer<float>(std::move(centres));
     out.count_ = count;
+    out.levels_ = levels;
     out.dim_ = dim;
+    AlignedVector<float> centres(levels * count * dim);
+    for (std::size_t level = 0; level < levels; ++level) {
+        // The sample is random and in random order: its first rows are a random start (k-means++
+        // seeding would cost count passes over the sample).
+        float* c = centres.data() + level * count * dim;
+        std::copy(x.begin(), x.begin() + std::ptrdiff_t(count * dim), c);
+        std::vector<std::uint32_t> nearest(n);
+        kmeans_lloyd(x.data(), n, dim, count, options, c, nearest.data());
+        if (level + 1 < levels)  // the next level learns what this one leaves
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t k = 0; k < dim; ++k) x[i * dim + k] -= c[nearest[i] * dim + k];
+    }
+    out.centroids_ = Buffer<float>(std::move(centres));
     return out;
 }
 
@@ -38,16 +48,26 @@ void TokenCentroids::assign(const float* rows, std::size_t n, std::size_t stride
     std::vector<std::uint32_t> nearest(n);
     std::vector<float> distance(n);
     assign_nearest(rows, n, stride, dim_, centroids_.data(), count_, nearest.data(), distance.data(), threads);
-    for (std::size_t i = 0; i < n; ++i) codes[i] = std::uint16_t(nearest[i]);
+    for (std::size_t i = 0; i < n; ++i) codes[i * levels_] = std::uint16_t(nearest[i]);
+    if (levels_ == 1) return;
+    std::vector<float> residual(n * dim_);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t k = 0; k < dim_; ++k)
+            residual[i * dim_ + k] = rows[i * stride + k] - centroids_[nearest[i] * dim_ + k];
+    assign_nearest(residual.data(), n, dim_, dim_, centroids_.data() + count_ * dim_, count_, nearest.data(),
+                   distance.data(), threads);
+    for (std::size_t i = 0; i < n; ++i) codes[i * 2 + 1] = std::uint16_t(count_ + nearest[i]);
 }
 
 void TokenCentroids::query_table(const float* packed_query, std::size_t padded, float* table) const {
-    kernels::active_kernels().project_rows(centroids_.data(), count_, dim_, dim_, packed_query, padded, table, padded);
+    kernels::active_kernels().project_rows(centroids_.data(), rows(), dim_, dim_, packed_query, padded, table, padded);
 }
 
 void TokenCentroids::write(io::Writer& writer, const std::string& prefix) const {
-    writer.object(prefix, Json::object().set("count", static_cast<unsigned long long>(count_)));
-    writer.array(prefix + "/centroids", centroids_.data(), {count_, dim_});
+    writer.object(prefix, Json::object()
+                              .set("count", static_cast<unsigned long long>(count_))
+                              .set("levels", static_cast<unsigned long long>(levels_)));
+    writer.array(prefix + "/centroids", centroids_.data(), {levels_ * count_, dim_});
 }
 
 TokenCentroids TokenCentroids::read(const io::Reader& reader, const std::string& prefix, std::size_t dim,
@@ -55,12 +75,14 @@ TokenCentroids TokenCentroids::read(const io::Reader& reader, const std::string&
     TokenCentroids out;
     try {
         out.count_ = std::size_t(reader.object(prefix).at("count").as_uint());
+        out.levels_ = std::size_t(reader.object(prefix).at("levels").as_uint());
     } catch (const std::logic_error& error) {
         reader.corrupt("token centroids: " + std::string(error.what()));
     }
-    if (out.count_ == 0 || out.count_ > max_count) reader.corrupt("token centroids: count out of range");
+    if (out.levels_ < 1 || out.levels_ > 2 || out.count_ == 0 || out.count_ * out.levels_ > max_count)
+        reader.corrupt("token centroids: count out of range");
     out.dim_ = dim;
-    out.centroids_ = reader.array<float>(prefix + "/centroids", {out.count_, dim}, borrow);
+    out.centroids_ = reader.array<float>(prefix + "/centroids", {out.rows(), dim}, borrow);
     for (std::size_t i = 0; i < out.centroids_.size(); ++i)
         if (!std::isfinite(out.centroids_[i])) reader.corrupt("token centroids: a value is not finite");
     return out;

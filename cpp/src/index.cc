@@ -50,6 +50,9 @@ void IndexParams::validate() const {
     }
     if (centroids > TokenCentroids::max_count)
         fail_argument("centroids must be at most " + std::to_string(TokenCentroids::max_count));
+    if (centroid_levels < 1 || centroid_levels > 2) fail_argument("centroid_levels must be 1 or 2");
+    if (centroid_levels * centroids > TokenCentroids::max_count)
+        fail_argument("centroid_levels * centroids must be at most " + std::to_string(TokenCentroids::max_count));
     if (kmeans_iterations == 0 || kmeans_iterations > 1000) fail_argument("kmeans_iterations must be in [1, 1000]");
     if (!(compact_fraction > 0.0 && compact_fraction <= 1.0)) fail_argument("compact_fraction must be in (0, 1]");
 }
@@ -58,10 +61,10 @@ std::size_t IndexParams::vector_dim() const {
     return candidates == CandidateKind::fde ? fde.output_dim() : dim;
 }
 
-std::size_t choose_centroids(std::size_t most, std::size_t tokens) noexcept {
+std::size_t choose_centroids(std::size_t most, std::size_t levels, std::size_t tokens) noexcept {
     std::size_t c = 16;
-    if (most < 16 || tokens < 32 * c) return 0;
-    while (c * 2 <= most && 32 * c * 2 <= tokens) c *= 2;
+    if (most < c || tokens < 16 * levels * c) return 0;
+    while (c * 2 <= most && 16 * levels * c * 2 <= tokens) c *= 2;
     return c;
 }
 
@@ -96,6 +99,7 @@ IndexStats MultiVectorIndex::stats() const {
     s.tokens = std::size_t(data_.offsets[data_.slots]);
     s.deleted_tokens = data_.deleted_tokens;
     s.centroids = data_.centroids.count();
+    s.centroid_levels = data_.centroids.empty() ? 0 : data_.centroids.levels();
     s.token_bytes = s.tokens * row_bytes();
     s.code_bytes = data_.codes.size() * sizeof(std::uint16_t);
     s.centroid_bytes = data_.centroids.bytes();
@@ -222,7 +226,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& docs, 
     // all tokens; then every token gets a code.
     const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
     const std::size_t have = data_.centroids.count();
-    const std::size_t want = choose_centroids(params_.centroids, stored + b.rows);
+    const std::size_t want = choose_centroids(params_.centroids, params_.centroid_levels, stored + b.rows);
     const bool retrain = want > have && (want >= 4 * have || want == params_.centroids);
     const MultiVectorsView old = token_view();
     auto token_row = [&](std::size_t r, AlignedVector<float>& scratch) {  // row r of old then new tokens
@@ -230,7 +234,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& docs, 
     };
     if (retrain) {
         const std::size_t total = stored + b.rows;
-        const std::size_t sample = std::min(total, 32 * want);
+        const std::size_t sample = std::min(total, 32 * params_.centroid_levels * want);
         // A seeded sample without replacement, in random order (partial Fisher-Yates over row numbers).
         std::vector<std::size_t> order(total);
         std::iota(order.begin(), order.end(), std::size_t(0));
@@ -245,13 +249,13 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& docs, 
             const Rows row = token_row(order[i], scratch);
             std::copy(row.data, row.data + params_.dim, x.data() + i * params_.dim);
         }
-        b.centroids = TokenCentroids::train(x.data(), sample, params_.dim, params_.dim, want, params_.kmeans_iterations,
-                                            params_.seed, threads);
+        b.centroids = TokenCentroids::train(x.data(), sample, params_.dim, params_.dim, want, params_.centroid_levels,
+                                            params_.kmeans_iterations, params_.seed, threads);
     }
     const TokenCentroids& centroids = retrain ? b.centroids : data_.centroids;
     if (!centroids.empty()) {
-        const std::size_t first = retrain ? 0 : stored, total = stored + b.rows;
-        b.codes.resize(total - first);
+        const std::size_t first = retrain ? 0 : stored, total = stored + b.rows, levels = centroids.levels();
+        b.codes.resize((total - first) * levels);
         constexpr std::size_t chunk = 4096;
         const std::size_t tasks = (total - first + chunk - 1) / chunk;
         std::vector<AlignedVector<float>> scratch(resolve_threads(threads, tasks));
@@ -264,7 +268,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& docs, 
                 const Rows row = token_row(r, one);
                 std::copy(row.data, row.data + params_.dim, rows.data() + (r - r0) * params_.dim);
             }
-            centroids.assign(rows.data(), r1 - r0, params_.dim, b.codes.data() + (r0 - first), 1);
+            centroids.assign(rows.data(), r1 - r0, params_.dim, b.codes.data() + (r0 - first) * levels, 1);
         });
     }
     return b;
@@ -285,7 +289,7 @@ void MultiVectorIndex::append(Batch& b, const std::int64_t* ids, const std::vect
     AlignedVector<std::uint16_t>* codes = nullptr;
     if (!b.centroids.empty() || !data_.centroids.empty()) {
         codes = &data_.codes.own();
-        codes->reserve(stored + b.rows);
+        codes->reserve((stored + b.rows) * (b.centroids.empty() ? data_.centroids : b.centroids).levels());
     }
     data_.live.reserve(bit_words(slots));
     fault_point();
@@ -397,15 +401,17 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
     AlignedVector<std::uint16_t> codes;
     tokens.reserve(live_tokens * row_bytes());
     offsets.reserve(data_.slots + 1);
-    const bool with_codes = !data_.codes.empty();
-    if (with_codes) codes.reserve(live_tokens);
+    const bool with_codes = !data_.centroids.empty();
+    const std::size_t levels = with_codes ? data_.centroids.levels() : 0;
+    if (with_codes) codes.reserve(live_tokens * levels);
     offsets.push_back(0);
     for (std::size_t s = 0; s < data_.slots; ++s) {
         const std::size_t first = std::size_t(data_.offsets[s]), last = std::size_t(data_.offsets[s + 1]);
         if (test_bit(data_.live.data(), s)) {
             const std::uint8_t* p = data_.tokens.data() + first * row_bytes();
             tokens.insert(tokens.end(), p, p + (last - first) * row_bytes());
-            if (with_codes) codes.insert(codes.end(), data_.codes.data() + first, data_.codes.data() + last);
+            if (with_codes)
+                codes.insert(codes.end(), data_.codes.data() + first * levels, data_.codes.data() + last * levels);
             offsets.push_back(offsets.back() + std::int64_t(last - first));
         } else {
             offsets.push_back(offsets.back());

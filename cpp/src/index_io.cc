@@ -17,6 +17,7 @@ Json MultiVectorIndex::describe_params() const {
                    .set("degree", static_cast<unsigned long long>(p.degree))
                    .set("ef_construction", static_cast<unsigned long long>(p.ef_construction))
                    .set("centroids", static_cast<unsigned long long>(p.centroids))
+                   .set("centroid_levels", static_cast<unsigned long long>(p.centroid_levels))
                    .set("kmeans_iterations", static_cast<unsigned long long>(p.kmeans_iterations))
                    .set("seed", static_cast<unsigned long long>(p.seed))
                    .set("compact_fraction", p.compact_fraction);
@@ -36,7 +37,7 @@ void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) cons
     writer.array(prefix + "/ids", d.ids.data(), {n});
     writer.array(prefix + "/live_bits", reinterpret_cast<const std::uint8_t*>(d.live.data()), {bit_words(n) * 8});
     if (!d.centroids.empty()) {
-        writer.array(prefix + "/codes", d.codes.data(), {rows});
+        writer.array(prefix + "/codes", d.codes.data(), {rows, d.centroids.levels()});
         d.centroids.write(writer, prefix + "/centroids");
     }
     if (d.fde) d.fde->write(writer, prefix + "/fde");
@@ -56,6 +57,7 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
         params.degree = std::size_t(p.at("degree").as_uint());
         params.ef_construction = std::size_t(p.at("ef_construction").as_uint());
         params.centroids = std::size_t(p.at("centroids").as_uint());
+        params.centroid_levels = std::size_t(p.at("centroid_levels").as_uint());
         params.kmeans_iterations = std::size_t(p.at("kmeans_iterations").as_uint());
         params.seed = p.at("seed").as_uint();
         params.compact_fraction = p.at("compact_fraction").as_number();
@@ -104,11 +106,11 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
 
     if (reader.has_object(prefix + "/centroids")) {
         d.centroids = TokenCentroids::read(reader, prefix + "/centroids", dim, borrow);
-        d.codes = reader.array<std::uint16_t>(prefix + "/codes", {rows}, borrow);
+        const std::size_t levels = d.centroids.levels(), count = d.centroids.count();
+        d.codes = reader.array<std::uint16_t>(prefix + "/codes", {rows, levels}, borrow);
         const std::uint16_t* codes = d.codes.data();
-        const std::size_t count = d.centroids.count();
-        for (std::size_t r = 0; r < rows; ++r)  // a code indexes a table: it must be in range
-            if (codes[r] >= count) reader.corrupt("centroid code of token " + std::to_string(r));
+        for (std::size_t r = 0; r < rows * levels; ++r)  // a code indexes the table's rows of its level
+            if (codes[r] / count != r % levels) reader.corrupt("centroid code of token " + std::to_string(r / levels));
     }
     d.graph = GraphIndex::read(reader, prefix + "/graph", borrow);
     const GraphParams& g = d.graph->params();

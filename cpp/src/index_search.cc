@@ -165,6 +165,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     // Stages 2 and 3, a query per task.
     const std::size_t keep = std::max(options.rerank, k);
     const bool rescore = !data_.centroids.empty();
+    const std::size_t levels = rescore ? data_.centroids.levels() : 0;
     const MultiVectorsView stored = token_view();
     const std::size_t workers = resolve_threads(options.threads, nq);
     struct Scratch {
@@ -187,14 +188,14 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         local.seconds[0] = stage1;
         if (rescore && n > keep) {
             const std::size_t padded = s.query.padded;
-            s.table.resize(data_.centroids.count() * padded);
+            s.table.resize(data_.centroids.rows() * padded);
             s.best.resize(padded);
             data_.centroids.query_table(s.query.packed.data(), padded, s.table.data());
             for (ScoredId& c : s.ranked) {
                 const std::size_t first = std::size_t(data_.offsets[c.id]);
                 const std::size_t rows = std::size_t(data_.offsets[c.id + 1]) - first;
-                c.score = kern.centroid_maxsim(s.table.data(), padded, s.query.tokens, data_.codes.data() + first, rows,
-                                               s.best.data());
+                c.score = kern.centroid_maxsim(s.table.data(), padded, s.query.tokens, data_.codes.data() + first * levels,
+                                               rows, levels, s.best.data());
             }
             std::nth_element(s.ranked.begin(), s.ranked.begin() + std::ptrdiff_t(keep), s.ranked.end(), RanksBefore());
             s.ranked.resize(keep);

@@ -46,10 +46,15 @@ class MultiVectorIndex:
         beyond its range).
     vector_storage : storage of the candidate vectors in the graph (``"float32"`` or ``"float16"``).
     degree, ef_construction : the graph's (`GraphIndex`).
-    centroids : most token centroids for stage 2 (0: no stage 2, every candidate is scored
-        exactly). The index trains them when it first holds 512 tokens (16 centroids, one per 32
-        tokens, a power of two) and again each time it has grown enough for 4x as many, up to this
-        number, recoding every token then: a build costs about that of coding every token twice.
+    centroids : most token centroids per level for stage 2 (0: no stage 2, every candidate is
+        scored exactly). The index trains them (k-means over a sample of its tokens) when it first
+        holds 16 tokens per centroid for 16 centroids per level, and again each time it has grown
+        enough for 4x as many (a power of two, 16 tokens per centroid), up to this number,
+        recoding every token then: a build costs about that of coding every token twice. More
+        centroids approximate MaxSim better in stage 2 and cost more per query (a table of
+        ``centroid_levels * centroids`` rows of query-token similarities).
+    centroid_levels : codes per token: 1 (its nearest centroid) or 2 (and the nearest residual
+        centroid to what remains: a better approximation for the same table size).
     kmeans_iterations : Lloyd iterations of each centroid training.
     seed : the centroid training's sample and start.
     compact_fraction : deleted tokens, as a fraction of all stored ones, from which a delete or
@@ -69,7 +74,8 @@ class MultiVectorIndex:
 
     def __init__(self, dim: int, *, candidates: str = "mean", fde: Optional[FDE] = None,
                  token_storage: str = "float16", vector_storage: str = "float32", degree: int = 32,
-                 ef_construction: int = 128, centroids: int = 4096, kmeans_iterations: int = 4,
+                 ef_construction: int = 128, centroids: int = 2048, centroid_levels: int = 2,
+                 kmeans_iterations: int = 4,
                  seed: int = 0, compact_fraction: float = 0.25) -> None:
         dim = _validate.positive_int(dim, "dim")
         if candidates not in CANDIDATES:
@@ -83,6 +89,11 @@ class MultiVectorIndex:
         centroids = _validate.non_negative_int(centroids, "centroids")
         if centroids > 65536:
             raise ValueError(f"centroids must be at most 65536, got {centroids}")
+        levels = _validate.positive_int(centroid_levels, "centroid_levels")
+        if levels > 2:
+            raise ValueError(f"centroid_levels must be 1 or 2, got {levels}")
+        if levels * centroids > 65536:
+            raise ValueError(f"centroid_levels * centroids must be at most 65536, got {levels * centroids}")
         iterations = _validate.positive_int(kmeans_iterations, "kmeans_iterations")
         if iterations > 1000:
             raise ValueError(f"kmeans_iterations must be at most 1000, got {iterations}")
@@ -96,7 +107,7 @@ class MultiVectorIndex:
             "dim": dim, "candidates": candidates, "token_storage": token_storage,
             "vector_storage": vector_storage, "degree": degree,
             "ef_construction": _validate.positive_int(ef_construction, "ef_construction"),
-            "centroids": centroids, "kmeans_iterations": iterations, "seed": seed,
+            "centroids": centroids, "centroid_levels": levels, "kmeans_iterations": iterations, "seed": seed,
             "compact_fraction": float(compact_fraction),
         }
         if candidates == "fde":
@@ -211,7 +222,7 @@ class MultiVectorIndex:
 
     # ------------------------------------------------------------------ search
     def search(self, queries: object, k: int = 10, *, filter: object = None, candidates: int = 256,
-               rerank: int = 32, ef: Optional[int] = None, exact: bool = False, threads: Optional[int] = None,
+               rerank: int = 48, ef: Optional[int] = None, exact: bool = False, threads: Optional[int] = None,
                explain: bool = False) -> SearchResult:
         """Top-k documents by MaxSim for each query: ``(scores, ids)``, float32 / int64 arrays
         ``(n_queries, k)`` (1-D for one 2-D array), best first (ties: lower id first), padded with

@@ -2,11 +2,13 @@
 // (Santhanam et al., "PLAID: An Efficient Engine for Late Interaction Retrieval", CIKM 2022).
 //
 // Every stored token is replaced by the id of its nearest of C centroids (k-means over a sample
-// of tokens; two bytes a token). For a query Q, table[c][j] = <q_j, centroid_c> costs C x |Q| inner
-// products once; a document's approximate MaxSim is then sum_j max_t table[code_t][j] — one row of
-// the table per document token, no arithmetic on the tokens themselves. It ranks a few hundred
-// candidates for a fraction of the cost of exact MaxSim, so that only the best few dozen are
-// scored exactly.
+// of tokens; two bytes a token) and, with two levels, also by the nearest of C residual centroids
+// to what remains (residual quantization, Chen et al. 2010: the sum of the two approximates the
+// token much better than either alone, for twice the codes). For a query Q, table[c][j] =
+// <q_j, centroid_c> costs (levels x C) x |Q| inner products once; a document's approximate MaxSim
+// is then sum_j max_t (sum over the token's codes of table[code][j]) — table rows per document
+// token, no arithmetic on the tokens themselves. It ranks a few hundred candidates for a fraction
+// of the cost of exact MaxSim, so that only the best few dozen are scored exactly.
 #pragma once
 
 #include <cstddef>
@@ -25,24 +27,30 @@ public:
 
     TokenCentroids() = default;
     /// k-means (kmeans.h, deterministic for a seed) of `count` centroids over n float32 rows
-    /// (row i at rows + i * stride); 1 <= count <= min(n, max_count).
+    /// (row i at rows + i * stride), then with 2 levels of `count` more over their residuals;
+    /// 1 <= count, levels * count <= min(n, max_count). The rows must be a random sample in
+    /// random order: the first ones start the iterations.
     static TokenCentroids train(const float* rows, std::size_t n, std::size_t stride, std::size_t dim,
-                                std::size_t count, std::size_t iterations, std::uint64_t seed,
+                                std::size_t count, std::size_t levels, std::size_t iterations, std::uint64_t seed,
                                 std::size_t threads);
 
     bool empty() const noexcept { return count_ == 0; }
-    std::size_t count() const noexcept { return count_; }
+    std::size_t count() const noexcept { return count_; }  ///< per level
+    std::size_t levels() const noexcept { return levels_; }
+    std::size_t rows() const noexcept { return count_ * levels_; }  ///< of the table
     std::size_t dim() const noexcept { return dim_; }
     const float* data() const noexcept { return centroids_.data(); }
     std::size_t bytes() const noexcept { return centroids_.size() * sizeof(float); }
 
-    /// The nearest centroid (L2) of each of n float32 rows.
+    /// Each of n float32 rows' codes, levels() of them (rows of the table: the second level's
+    /// are count() and up): its nearest centroid (L2), then the nearest residual centroid to
+    /// what remains.
     void assign(const float* rows, std::size_t n, std::size_t stride, std::uint16_t* codes,
                 std::size_t threads) const;
 
     /// A query's table for the centroid_maxsim kernel: table[c * padded + j] = <q_j, centroid_c>
-    /// (0 for the padding columns), from the query packed in the MaxSim layout (kernels/layouts.h)
-    /// with `padded` columns. Holds count() * padded floats.
+    /// (0 for the padding columns) for every centroid of both levels, from the query packed in the
+    /// MaxSim layout (kernels/layouts.h) with `padded` columns. Holds rows() * padded floats.
     void query_table(const float* packed_query, std::size_t padded, float* table) const;
 
     void write(io::Writer& writer, const std::string& prefix) const;
@@ -50,8 +58,8 @@ public:
     static TokenCentroids read(const io::Reader& reader, const std::string& prefix, std::size_t dim, bool borrow);
 
 private:
-    Buffer<float> centroids_;  // count x dim
-    std::size_t count_ = 0, dim_ = 0;
+    Buffer<float> centroids_;  // levels x count x dim: the centroids, then the residual ones
+    std::size_t count_ = 0, levels_ = 1, dim_ = 0;
 };
 
 }  // namespace latefold

@@ -49,9 +49,11 @@ struct IndexParams {
     DType vector_storage = DType::f32;  ///< the graph's candidate vectors: f16 or f32
     std::size_t degree = 32;            ///< graph degree (GraphParams)
     std::size_t ef_construction = 128;  ///< graph beam width while inserting
-    /// Token centroids for stage 2: 0 = none (no stage 2); otherwise the most centroids the first
-    /// add trains (fewer when it brings fewer than 32 tokens per centroid; see choose_centroids).
-    std::size_t centroids = 4096;
+    /// Token centroids for stage 2, per level: 0 = none (no stage 2); otherwise the most the index
+    /// trains as it grows (choose_centroids).
+    std::size_t centroids = 2048;
+    /// Codes per token: 1 (a centroid) or 2 (and a residual centroid; see centroids.h).
+    std::size_t centroid_levels = 2;
     std::size_t kmeans_iterations = 4;
     std::uint64_t seed = 0;             ///< k-means sample and start
     /// Deleted tokens, as a fraction of all stored ones, from which a delete or update compacts.
@@ -65,7 +67,7 @@ struct IndexSearchOptions {
     std::size_t k = 10;
     std::size_t candidates = 256;  ///< stage 1: documents the graph returns
     std::size_t ef = 0;            ///< graph beam width (0: candidates)
-    std::size_t rerank = 32;       ///< stage 2 keeps this many for exact MaxSim (at least k)
+    std::size_t rerank = 48;       ///< stage 2 keeps this many for exact MaxSim (at least k)
     bool exact = false;            ///< exhaustive exact MaxSim over the filtered documents
     std::size_t exact_below = 0;   ///< graph planner (GraphSearchOptions); 0: its default
     double gated_above = 0.0;
@@ -82,7 +84,7 @@ struct IndexSearchInfo {
 };
 
 struct IndexStats {
-    std::size_t documents = 0, slots = 0, tokens = 0, deleted_tokens = 0, centroids = 0;
+    std::size_t documents = 0, slots = 0, tokens = 0, deleted_tokens = 0, centroids = 0, centroid_levels = 0;
     std::size_t token_bytes = 0, code_bytes = 0, centroid_bytes = 0, vector_bytes = 0, graph_bytes = 0,
                 id_bytes = 0;
 };
@@ -171,8 +173,10 @@ private:
     Data data_;
 };
 
-/// The centroid count the first add trains for `tokens` tokens: at most `most`, at most one per
-/// 32 tokens, a power of two, at least 16 (none below 16 * 32 tokens: then 0).
-std::size_t choose_centroids(std::size_t most, std::size_t tokens) noexcept;
+/// The centroids per level an index of `tokens` tokens trains: a power of two, at least 16, at
+/// most `most`, and at least 16 tokens per centroid of every level (0 below 16 * levels * 16
+/// tokens). The index trains when this first exceeds 0 and again when it reaches 4x the count it
+/// has, or `most`.
+std::size_t choose_centroids(std::size_t most, std::size_t levels, std::size_t tokens) noexcept;
 
 }  // namespace latefold

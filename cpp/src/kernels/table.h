@@ -128,13 +128,15 @@ namespace kernels {
                                                                                                                \
     /* Centroid interaction (centroids_<isa>.cc) */                                                           \
                                                                                                                \
-    /* Approximate MaxSim of one document from its tokens' centroid codes (PLAID's centroid interaction):     \
-       best[j] = max over t < count of table[codes[t] * padded + j] for j < padded (a multiple of 16: a query's \
-       similarity to each centroid, `padded` columns per centroid), returned as best[0] + ... + best[m - 1]    \
-       added in increasing j (the same bits on every path). count >= 1, m <= padded. */                        \
+    /* Approximate MaxSim of one document from its tokens' centroid codes (PLAID's centroid interaction,     \
+       with `levels` residual codes a token): token t's row r_t[j] = sum over l < levels of                    \
+       table[codes[t * levels + l] * padded + j] (added in increasing l), best[j] = max over t < count of      \
+       r_t[j] for j < padded (a multiple of 16: a query's similarity to each centroid, `padded` columns per    \
+       centroid), returned as best[0] + ... + best[m - 1] added in increasing j (the same bits on every        \
+       path). count >= 1, 1 <= levels <= 2, m <= padded. */                                                    \
     X(centroid_maxsim, float,                                                                                  \
       (const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes, std::size_t count,   \
-       float* best))                                                                                           \
+       std::size_t levels, float* best))                                                                       \
                                                                                                                \
     /* Rows and half precision (rows_<isa>.cc) */                                                              \
                                                                                                                \

@@ -1,0 +1,304 @@
+"""MultiVectorIndex end to end: recall@10 against exact MaxSim, nDCG@10 against qrels, queries/s
+at 1 and 2 threads, build time, bytes per document and peak memory, beside exhaustive
+`lf.maxsim_topk`, the hand glue a user writes today (candidate vectors in a `GraphIndex`, then
+`lf.maxsim_rerank` of 200 candidates), and the PLAID engine when its peer environment exists.
+
+    python bench/bench_index.py                         # shared sets + synthetic 10k
+    python bench/bench_index.py --sets synthetic --sizes 10000 100000
+    python bench/bench_index.py --plaid-python /path/to/plaid-venv/bin/python
+
+Data: ../shared/data (scifact-dev-128, netflix-dev-128 with label and year filters,
+limit-small-128) and synthetic clustered token sets (documents of 60-140 tokens drawn around a
+few of 2,000 topic directions, queries of 32 tokens around two topics; exact ground truth by
+`lf.maxsim_topk`). Writes results/index.json and, with matplotlib, results/index_recall_qps.png
+and results/index_scaling.png. Queries run as one batch per call; the first call warms up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import _harness as h
+import latefold as lf
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SWEEP = [(64, 16), (128, 24), (128, 32), (256, 32), (256, 48), (512, 64), (1024, 96)]
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------- data
+
+def load_shared(name):
+    d = DATA / name
+    if not d.exists():
+        return None
+    docs = lf.MultiVectors(np.load(d / "docs_tokens.npy"), np.load(d / "docs_offsets.npy"))
+    queries = lf.MultiVectors(np.load(d / "queries_tokens.npy").astype(np.float32), np.load(d / "queries_offsets.npy"))
+    gt = np.load(next(d.glob("gt_maxsim_top*_ids.npy")))
+    out = {"name": name, "docs": docs, "queries": queries, "truth": gt[:, :10], "filters": [None]}
+    qrels = (d / "qrels.tsv").read_text().splitlines()[1:]
+    if qrels:
+        doc_row = {x: i for i, x in enumerate((d / "doc_ids.txt").read_text().split())}
+        query_row = {x: i for i, x in enumerate((d / "query_ids.txt").read_text().split())}
+        rel = {}
+        for line in qrels:
+            q, doc, score = line.split("\t")
+            if q in query_row and doc in doc_row and float(score) > 0:
+                rel.setdefault(query_row[q], {})[doc_row[doc]] = float(score)
+        out["qrels"] = rel
+    if name.startswith("netflix"):
+        labels, offsets = np.load(d / "doc_labels.npy"), np.load(d / "doc_labels_offsets.npy")
+        names = (d / "labels.txt").read_text().split("\n")
+        out["attributes"] = {"labels": [labels[offsets[i]:offsets[i + 1]] for i in range(len(docs))],
+                             "year": np.load(d / "doc_year.npy").astype(np.int64)}
+        drama = names.index(next(n for n in names if n.startswith("genre:") and "Drama" in n))
+        out["filters"] = [None, ("label " + names[drama], lf.Filter.labels("labels").any([drama])),
+                          ("year >= 2019", lf.Filter.range("year", 2019, None))]
+    return out
+
+
+def synthetic(n_docs, n_queries=100, dim=128, seed=0):
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((2000, dim)).astype(np.float32)
+    lengths = rng.integers(60, 141, size=n_docs)
+    offsets = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = np.empty((offsets[-1], dim), dtype=np.float16)
+    for start in range(0, n_docs, 5000):  # in blocks: bounded float32 temporaries
+        stop = min(n_docs, start + 5000)
+        own = rng.integers(0, len(topics), size=(stop - start, 3))
+        rows = np.repeat(np.arange(stop - start), lengths[start:stop])
+        pick = own[rows, rng.integers(0, 3, size=len(rows))]
+        x = topics[pick] + 0.6 * rng.standard_normal((len(rows), dim)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        tokens[offsets[start]:offsets[stop]] = x
+    q = []
+    for _ in range(n_queries):
+        pick = topics[rng.integers(0, len(topics), size=2)][rng.integers(0, 2, size=32)]
+        x = pick + 0.6 * rng.standard_normal(pick.shape).astype(np.float32)
+        q.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
+    docs, queries = lf.MultiVectors(tokens, offsets), lf.MultiVectors(q)
+    t = time.perf_counter()
+    _, truth = lf.maxsim_topk(queries, docs, 10)
+    log(f"  synthetic {n_docs}: ground truth in {time.perf_counter() - t:.1f}s")
+    return {"name": f"synthetic-{n_docs}", "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
+
+
+# -------------------------------------------------------------------------------------- metrics
+
+def recall(found, truth):
+    return float(np.mean([len(set(f[f >= 0].tolist()) & set(t[t >= 0].tolist())) / max(1, (t >= 0).sum())
+                          for f, t in zip(found, truth)]))
+
+
+def ndcg10(found, qrels):
+    out = []
+    for q, rel in qrels.items():
+        dcg = sum(rel.get(int(d), 0) / math.log2(i + 2) for i, d in enumerate(found[q][:10]))
+        ideal = sum(r / math.log2(i + 2) for i, r in enumerate(sorted(rel.values(), reverse=True)[:10]))
+        out.append(dcg / ideal if ideal else 0.0)
+    return float(np.mean(out))
+
+
+def peak_reset():
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM
+    except OSError:
+        pass
+
+
+def peak_bytes():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def timed(fn, threads):
+    result, stats = h.measure(lambda: fn(threads), repeats=3, warmup=1, max_seconds=3.0)
+    return result, stats["best_s"]
+
+
+# -------------------------------------------------------------------------------------- runs
+
+def exact_truth(data, f):
+    if f is None:
+        return data["truth"]
+    index = data["exact_index"]
+    return index.search(data["queries"], 10, filter=f, exact=True)[1]
+
+
+def run_dataset(data, args, rows):
+    name, docs, queries = data["name"], data["docs"], data["queries"]
+    nq = len(queries)
+    log(f"{name}: {len(docs)} documents, {docs.tokens.shape[0]} tokens, {nq} queries")
+    # Exhaustive MaxSim (what every other figure is relative to).
+    for threads in args.threads:
+        (_, ids), secs = timed(lambda t: lf.maxsim_topk(queries, docs, 10, threads=t), threads)
+        rows.append({"dataset": name, "method": "exhaustive maxsim_topk", "threads": threads, "recall": 1.0,
+                     "qps": nq / secs, "filter": None})
+    exhaustive = {r["threads"]: r["qps"] for r in rows if r["dataset"] == name and r["method"].startswith("exhaustive")}
+
+    # The hand glue: mean vectors in a GraphIndex, then maxsim_rerank of 200 candidates.
+    means = np.stack([d.astype(np.float32).mean(axis=0) for d in docs])
+    glue = lf.GraphIndex(docs.dim)
+    glue.add(means)
+    qmeans = np.stack([q.mean(axis=0) for q in queries])
+
+    def hand_glue(t):
+        _, cand = glue.search(qmeans, min(200, len(docs)), ef=200, threads=t)
+        scores = lf.maxsim_rerank(queries, docs, cand, threads=t)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+        return np.take_along_axis(cand, order, axis=1)
+
+    for threads in args.threads:
+        found, secs = timed(hand_glue, threads)
+        rows.append({"dataset": name, "method": "hand glue (mean graph + rerank 200)", "threads": threads,
+                     "recall": recall(found, data["truth"]), "qps": nq / secs, "filter": None,
+                     "speedup": nq / secs / exhaustive[threads]})
+
+    for kind in args.candidates:
+        peak_reset()
+        before = peak_bytes()
+        t = time.perf_counter()
+        index = lf.MultiVectorIndex(docs.dim, candidates=kind)
+        index.add(docs, attributes=data.get("attributes"))
+        build = time.perf_counter() - t
+        stats = index.stats()
+        build_row = {"dataset": name, "method": f"MultiVectorIndex {kind}", "build_s": build,
+                     "bytes_per_doc": stats["bytes_per_document"], "memory_fraction": stats["memory_bytes"] / stats["token_bytes"],
+                     "peak_bytes": peak_bytes(), "rss_before": before, "centroids": stats["centroids"]}
+        log(f"  {kind}: build {build:.1f}s, {stats['bytes_per_document']:.0f} bytes/doc, in-memory part "
+            f"{build_row['memory_fraction']:.1%} of the tokens")
+        rows.append(build_row)
+        data["exact_index"] = index
+        for label_f in data["filters"]:
+            label, f = (None, None) if label_f is None else label_f
+            truth = exact_truth(data, f)
+            if f is not None:
+                (_, _), secs = timed(lambda th: index.search(queries, 10, filter=f, exact=True, threads=th), args.threads[-1])
+                rows.append({"dataset": name, "method": "exhaustive (exact=True)", "threads": args.threads[-1],
+                             "recall": 1.0, "qps": nq / secs, "filter": label})
+            for cand, rr in SWEEP:
+                for threads in args.threads:
+                    (scores, found), secs = timed(lambda th: index.search(queries, 10, filter=f, candidates=cand, rerank=rr,
+                                                                           threads=th), threads)
+                    row = {"dataset": name, "method": f"MultiVectorIndex {kind}", "threads": threads,
+                           "candidates": cand, "rerank": rr, "recall": recall(found, truth), "qps": nq / secs,
+                           "filter": label, "speedup": nq / secs / exhaustive[threads]}
+                    if "qrels" in data and f is None:
+                        row["ndcg10"] = ndcg10(found, data["qrels"])
+                    rows.append(row)
+                log(f"  {kind} {label or ''} cand {cand} rerank {rr}: recall {row['recall']:.3f} "
+                    f"{row['qps']:.0f} q/s ({row['speedup']:.1f}x exhaustive, {threads} threads)")
+    if "qrels" in data:
+        rows.append({"dataset": name, "method": "exact MaxSim ndcg", "ndcg10": ndcg10(data["truth"], data["qrels"])})
+
+
+def run_plaid(args, name, rows):
+    """The PLAID engine through its own environment (bench/_plaid_peer.py)."""
+    script = Path(__file__).resolve().parent / "_plaid_peer.py"
+    for threads in args.threads:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "plaid.json"
+            cmd = [args.plaid_python, str(script), "--data", str(DATA / name), "--out", str(out), "--threads", str(threads)]
+            run = subprocess.run(cmd, capture_output=True, text=True, env=h.thread_env(threads))
+            if run.returncode != 0:
+                log(f"  PLAID failed on {name}: {run.stderr[-2000:]}")
+                return
+            result = json.loads(out.read_text())
+        for s in result["settings"]:
+            rows.append({"dataset": name, "method": f"PLAID ({result['engine']}, nbits {result['nbits']})",
+                         "threads": threads, "recall": s["recall_at_10"], "qps": s["qps"],
+                         "setting": {k: s[k] for k in ("ncells", "centroid_score_threshold", "ndocs")},
+                         "build_s": result["build_seconds"], "bytes_per_doc": result.get("bytes_per_doc")})
+            log(f"  PLAID {threads}t {rows[-1]['setting']}: recall {s['recall_at_10']:.3f} {s['qps']:.0f} q/s")
+
+
+def plot(rows, results):
+    plt, why = h.try_import("matplotlib.pyplot")
+    if plt is None:
+        log(f"no plot: {why}")
+        return
+    names = sorted({r["dataset"] for r in rows if "qps" in r})
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        methods = sorted({r["method"] for r in rows if r["dataset"] == name and "qps" in r and r.get("filter") is None})
+        for m in methods:
+            pts = sorted((r["recall"], r["qps"]) for r in rows if r["dataset"] == name and r["method"] == m
+                         and r.get("threads") == 1 and r.get("filter") is None and "qps" in r)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "s", ms=3, label=m)
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("recall@10 (vs exact MaxSim)")
+        ax.set_ylabel("queries/s (1 thread)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(results / "index_recall_qps.png", dpi=110)
+    sizes = sorted({int(r["dataset"].split("-")[1]) for r in rows if r["dataset"].startswith("synthetic-")})
+    if len(sizes) > 1:
+        fig, ax = plt.subplots(figsize=(4.5, 3.6))
+        for m in ("MultiVectorIndex mean", "exhaustive maxsim_topk", "hand glue (mean graph + rerank 200)"):
+            pts = []
+            for n in sizes:
+                cands = [r for r in rows if r["dataset"] == f"synthetic-{n}" and r["method"] == m and r.get("threads") == 1
+                         and "qps" in r and r.get("recall", 0) >= 0.95]
+                if cands:
+                    pts.append((n, max(c["qps"] for c in cands)))
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=m + " (best at recall >= 0.95)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("documents")
+        ax.set_ylabel("queries/s (1 thread)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(results / "index_scaling.png", dpi=110)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sets", nargs="+", default=["scifact-dev-128", "netflix-dev-128", "limit-small-128", "synthetic"])
+    p.add_argument("--sizes", nargs="+", type=int, default=[10000], help="synthetic corpus sizes")
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--candidates", nargs="+", default=["mean", "fde"])
+    p.add_argument("--plaid-python", default=None, help="python of a venv with PyLate (../shared/peers/README.md)")
+    p.add_argument("--out", default="index.json")
+    args = p.parse_args(argv)
+    h.touch_memory(1.0)
+    machine = h.machine_facts()
+    rows = []
+    for name in args.sets:
+        sets = [synthetic(n) for n in args.sizes] if name == "synthetic" else [load_shared(name)]
+        for data in sets:
+            if data is None:
+                log(f"{name}: not found under {DATA}")
+                continue
+            run_dataset(data, args, rows)
+            if args.plaid_python and name != "synthetic":
+                run_plaid(args, name, rows)
+            del data
+    path = h.write_json(args.out, {"machine": machine, "rows": rows, "simd": lf.simd_info()})
+    log(f"wrote {path}")
+    plot(rows, h.RESULTS_DIR)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
