@@ -12,6 +12,7 @@ def test_demo_runs(capsys):
     assert main(["demo", "--threads", "2", "--examples", "1"]) == 0
     out = capsys.readouterr().out
     assert "exact MaxSim" in out and "recall@2" in out and "CC BY 4.0" in out
+    assert "MultiVectorIndex" in out and "recall@10 against exact MaxSim: 1.0000" in out
 
 
 def test_demo_recall_matches_reference_figures():

@@ -14,7 +14,7 @@ import pytest
 import latefold as lf
 
 FOLDER = os.path.join(os.path.dirname(__file__), "fixtures")
-VERSIONS = sorted(v for v in os.listdir(FOLDER) if os.path.isdir(os.path.join(FOLDER, v)))
+VERSIONS = sorted(v for v in os.listdir(FOLDER) if os.path.isfile(os.path.join(FOLDER, v, "expected.npz")))
 
 
 def _ragged(flat, offsets):
@@ -96,3 +96,22 @@ def test_graph_empty(fixture):
     assert len(index) == 0 and index.dim == 16
     scores, ids = index.search(np.ones((1, 16), np.float32), k=2)
     assert (ids == -1).all()
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_multivector_index_v2(mmap):
+    """A MultiVectorIndex file of format version 2 (fixtures/v2/make_multivector.py): its searches,
+    filtered and exact, give the recorded results, and it takes changes after loading."""
+    folder = os.path.join(FOLDER, "v2")
+    with np.load(os.path.join(folder, "multivector_expected.npz")) as data:
+        e = dict(data)
+    index = lf.MultiVectorIndex.load(os.path.join(folder, "multivector.lf"), mmap=mmap)
+    assert len(index) == 98 and 105 not in index and 130 in index
+    np.testing.assert_array_equal(index.get(130), e["doc0"])
+    queries = list(e["queries"])
+    f = lf.Filter.eq("year", 2) | lf.Filter.labels("tags").any([7])
+    _same_ranking(*index.search(queries, 5), e["scores"], e["ids"])
+    _same_ranking(*index.search(queries, 5, filter=f), e["filtered_scores"], e["filtered_ids"])
+    _same_ranking(*index.search(queries, 5, exact=True), e["exact_scores"], e["exact_ids"])
+    index.add([queries[0]], ids=[7], attributes={"year": np.array([2]), "tags": [[7]]})
+    assert index.search(queries[0], 1, exact=True)[1][0] == 7
