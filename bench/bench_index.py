@@ -206,6 +206,33 @@ def run_dataset(data, args, rows):
                     f"{row['qps']:.0f} q/s ({row['speedup']:.1f}x exhaustive, {threads} threads)")
     if "qrels" in data:
         rows.append({"dataset": name, "method": "exact MaxSim ndcg", "ndcg10": ndcg10(data["truth"], data["qrels"])})
+    for factor in args.pool:
+        t = time.perf_counter()
+        index = lf.MultiVectorIndex(docs.dim, pool_factor=factor)
+        index.add(docs)
+        build = time.perf_counter() - t
+        stats = index.stats()
+        for cand, rr in ((256, 48), (512, 96)):
+            for threads in args.threads:
+                (_, found), secs = timed(lambda th: index.search(queries, 10, candidates=cand, rerank=rr, threads=th), threads)
+                rows.append({"dataset": name, "method": f"MultiVectorIndex mean, pool_factor {factor}", "threads": threads,
+                             "candidates": cand, "rerank": rr, "recall": recall(found, data["truth"]), "qps": nq / secs,
+                             "filter": None, "speedup": nq / secs / exhaustive[threads], "build_s": build,
+                             "bytes_per_doc": stats["bytes_per_document"],
+                             **({"ndcg10": ndcg10(found, data["qrels"])} if "qrels" in data else {})})
+            log(f"  pool {factor} cand {cand} rerank {rr}: recall {rows[-1]['recall']:.3f} {rows[-1]['qps']:.0f} q/s, "
+                f"{stats['bytes_per_document']:.0f} bytes/doc, build {build:.1f}s")
+    if args.query_ball:
+        index = data["exact_index"] if data["exact_index"].params["candidates"] == "mean" else None
+        for ball in args.query_ball if index is not None else ():
+            for threads in args.threads:
+                (_, found, info), secs = timed(lambda th: index.search(queries, 10, query_ball=ball, threads=th,
+                                                                     explain=True), threads)
+                rows.append({"dataset": name, "method": f"MultiVectorIndex mean, query_ball {ball}", "threads": threads,
+                             "candidates": 256, "rerank": 48, "recall": recall(found, data["truth"]), "qps": nq / secs,
+                             "filter": None, "speedup": nq / secs / exhaustive[threads],
+                             "seconds_rescore": float(np.mean([e["seconds_rescore"] for e in info]))})
+            log(f"  query_ball {ball}: recall {rows[-1]['recall']:.3f} {rows[-1]['qps']:.0f} q/s")
 
 
 def run_plaid(args, name, rows):
@@ -277,7 +304,10 @@ def main(argv=None) -> int:
     p.add_argument("--sets", nargs="+", default=["scifact-dev-128", "netflix-dev-128", "limit-small-128", "synthetic"])
     p.add_argument("--sizes", nargs="+", type=int, default=[10000], help="synthetic corpus sizes")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--candidates", nargs="+", default=["mean", "fde"])
+    p.add_argument("--candidates", nargs="+", default=["fde", "mean"], help="candidate vectors (mean last: "
+                   "the query_ball runs use its index)")
+    p.add_argument("--pool", nargs="*", type=int, default=[2, 4], help="pool_factor values to measure")
+    p.add_argument("--query-ball", nargs="*", type=float, default=[0.9, 0.8], help="query_ball values to measure")
     p.add_argument("--plaid-python", default=None, help="python of a venv with PyLate (../shared/peers/README.md)")
     p.add_argument("--out", default="index.json")
     args = p.parse_args(argv)

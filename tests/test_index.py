@@ -460,3 +460,55 @@ class IndexModel(RuleBasedStateMachine):
 
 TestIndexModel = IndexModel.TestCase
 TestIndexModel.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+
+
+# ------------------------------------------------------------------ token pooling and query balls
+
+@given(n=st.integers(1, 24), dim=st.integers(1, 9), seed=st.integers(0, 2**32 - 1), data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_pool_tokens_matches_reference(n, dim, seed, data):
+    from reference.pooling import pool_tokens
+    target = data.draw(st.integers(1, n))
+    rows = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    got = _core._pool_tokens(rows, target)
+    # Distinct random cosines make every merge decision the reference's; the means then agree to
+    # float32 rounding of float64 sums.
+    np.testing.assert_allclose(got, pool_tokens(rows, target), rtol=1e-5, atol=1e-5)
+
+
+@given(n=st.integers(1, 30), dim=st.integers(1, 9), seed=st.integers(0, 2**32 - 1), tau=st.floats(-0.5, 1.5))
+@settings(max_examples=60, deadline=None)
+def test_carve_query_matches_reference(n, dim, seed, tau):
+    from reference.pooling import carve_query
+    rows = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    want = carve_query(rows, tau)
+    got = _core._carve_query(rows, tau)
+    if got.shape == want.shape:  # an inner product within float32 rounding of tau may decide otherwise
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_pooled_index_and_query_balls(rng, corpus):
+    docs, queries = corpus
+    index = lf.MultiVectorIndex(DIM, token_storage="float32", pool_factor=2)
+    index.add(docs)
+    assert [len(index.get(i)) for i in range(5)] == [-(-len(d) // 2) for d in docs[:5]]
+    pairs = [np.repeat(d[:3], 2, axis=0) for d in docs[:3]]  # each token twice: pooling halves exactly
+    exact = lf.MultiVectorIndex(DIM, token_storage="float32", pool_factor=2)
+    exact.add(pairs)
+    for i, d in enumerate(docs[:3]):
+        np.testing.assert_allclose(exact.get(i), d[:3], rtol=1e-6)
+    _, truth = lf.maxsim_topk(queries, docs, 10)
+    _, ids = index.search(queries, 10)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) >= 0.7  # an approximation
+    plain = lf.MultiVectorIndex(DIM, token_storage="float32")
+    plain.add(docs)
+    s1, i1 = plain.search(queries, 10, query_ball=2.0)  # no two unit tokens that close: no change
+    s2, i2 = plain.search(queries, 10)
+    np.testing.assert_array_equal(i1, i2)
+    _, i3, info = plain.search(queries, 10, query_ball=0.5, explain=True)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i3, truth)]) >= 0.8
+    with pytest.raises(ValueError, match="query_ball"):
+        plain.search(queries, 10, query_ball=0)
+    with pytest.raises(ValueError, match="pool_factor"):
+        lf.MultiVectorIndex(DIM, pool_factor=17)

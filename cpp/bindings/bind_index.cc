@@ -6,6 +6,7 @@
 #include "arrays.h"
 #include "columns.h"
 #include "latefold/index.h"
+#include "latefold/pooling.h"
 
 namespace latefold {
 namespace bindings {
@@ -24,6 +25,7 @@ IndexParams params_from(const py::dict& p) {
     out.centroid_levels = p["centroid_levels"].cast<std::size_t>();
     out.kmeans_iterations = p["kmeans_iterations"].cast<std::size_t>();
     out.seed = p["seed"].cast<std::uint64_t>();
+    out.pool_factor = p["pool_factor"].cast<std::size_t>();
     out.compact_fraction = p["compact_fraction"].cast<double>();
     if (out.candidates == CandidateKind::fde) {
         const py::dict f = p["fde"].cast<py::dict>();
@@ -50,6 +52,24 @@ const std::int64_t* id_array(const py::array& ids, std::size_t n) {
 }  // namespace
 
 void bind_index(py::module_& m) {
+    // The pooling functions (pooling.h) on one set's float32 rows, for tests against a reference.
+    m.def("_pool_tokens", [](const py::array& rows, std::size_t target) {
+        const float* x = typed<float>(rows, "rows", 2);
+        const std::size_t n = std::size_t(rows.shape(0)), dim = std::size_t(rows.shape(1));
+        if (target < 1 || target > n) value_error("target must be in [1, rows]");
+        auto out = new_array<float>({py::ssize_t(target), py::ssize_t(dim)});
+        pool_tokens(x, n, dim, target, out.mutable_data());
+        return out;
+    });
+    m.def("_carve_query", [](const py::array& rows, float tau) {
+        const float* x = typed<float>(rows, "rows", 2);
+        const std::size_t n = std::size_t(rows.shape(0)), dim = std::size_t(rows.shape(1));
+        std::vector<float> out(n * dim);
+        const std::size_t balls = carve_query(x, n, dim, tau, out.data());
+        auto result = new_array<float>({py::ssize_t(balls), py::ssize_t(dim)});
+        std::copy(out.begin(), out.begin() + std::ptrdiff_t(balls * dim), result.mutable_data());
+        return result;
+    });
     py::class_<MultiVectorIndex>(m, "MultiVectorIndex")
         .def(py::init([](const py::dict& params) { return std::make_unique<MultiVectorIndex>(params_from(params)); }))
         .def("__len__", [](const MultiVectorIndex& x) { return x.size(); })
@@ -129,7 +149,7 @@ void bind_index(py::module_& m) {
              })
         .def("search",
              [](const MultiVectorIndex& x, const py::array& tokens, const py::array& offsets, const py::list& filters,
-                std::size_t k, std::size_t candidates, std::size_t ef, std::size_t rerank, bool exact,
+                std::size_t k, std::size_t candidates, std::size_t ef, std::size_t rerank, float query_ball, bool exact,
                 std::size_t exact_below, double gated_above, const py::object& threads) {
                  const MultiVectorsView queries = as_multivectors(tokens, offsets, "queries");
                  const std::size_t nq = queries.count;
@@ -149,6 +169,7 @@ void bind_index(py::module_& m) {
                  o.candidates = candidates;
                  o.ef = ef;
                  o.rerank = rerank;
+                 o.query_ball = query_ball;
                  o.exact = exact;
                  o.exact_below = exact_below;
                  o.gated_above = gated_above;

@@ -12,6 +12,7 @@
 #include "kernels/float32_rows.h"
 #include "latefold/fault.h"
 #include "latefold/interrupt.h"
+#include "latefold/pooling.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
 
@@ -55,6 +56,7 @@ void IndexParams::validate() const {
         fail_argument("centroid_levels * centroids must be at most " + std::to_string(TokenCentroids::max_count));
     if (kmeans_iterations == 0 || kmeans_iterations > 1000) fail_argument("kmeans_iterations must be in [1, 1000]");
     if (!(compact_fraction > 0.0 && compact_fraction <= 1.0)) fail_argument("compact_fraction must be in (0, 1]");
+    if (pool_factor < 1 || pool_factor > 16) fail_argument("pool_factor must be in [1, 16]");
 }
 
 std::size_t IndexParams::vector_dim() const {
@@ -153,10 +155,16 @@ MultiVectorsView MultiVectorIndex::token_view() const noexcept {
 // Everything an add computes before it changes anything.
 struct MultiVectorIndex::Batch {
     std::size_t count = 0, rows = 0;
+    bool pooled_used = false;              // pool_factor > 1: the pooled tokens below are stored
+    AlignedVector<std::uint8_t> pooled;    // (storage type), a view over them
+    AlignedVector<std::int64_t> pooled_offsets;
+    MultiVectorsView pooled_view;
     AlignedVector<std::uint8_t> vectors;  // count x vector_dim, vector_storage
     AlignedVector<std::uint16_t> codes;   // the new tokens' codes, or every token's when retrained
     TokenCentroids centroids;             // new centroids (retrained), else empty
-    const MultiVectorsView* docs = nullptr;
+
+    /// The documents to store: the pooled ones, or those given.
+    const MultiVectorsView& stored(const MultiVectorsView& given) const { return pooled_used ? pooled_view : given; }
 };
 
 void MultiVectorIndex::check_ids(const std::int64_t* ids, std::size_t n, bool present) const {
@@ -177,22 +185,73 @@ void MultiVectorIndex::check_ids(const std::int64_t* ids, std::size_t n, bool pr
         fail_argument(std::string("ids: ") + (present ? "not in the index: " : "already in the index: ") + list(wrong));
 }
 
-MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& docs, std::size_t threads) {
-    docs.validate("docs");
-    if (docs.dim != params_.dim)
-        fail_argument("docs: tokens have dimension " + std::to_string(docs.dim) + ", the index " + std::to_string(params_.dim));
-    if (docs.dtype != params_.token_storage)
+void MultiVectorIndex::pool(const MultiVectorsView& docs, Batch& b, std::size_t threads) const {
+    const std::size_t factor = params_.pool_factor, window = IndexParams::pool_window, dim = params_.dim;
+    auto pooled_length = [&](std::size_t n) {
+        std::size_t out = 0;
+        for (std::size_t start = 0; start < n; start += window) out += (std::min(window, n - start) + factor - 1) / factor;
+        return out;
+    };
+    b.pooled_offsets.assign(docs.count + 1, 0);
+    for (std::size_t d = 0; d < docs.count; ++d)
+        b.pooled_offsets[d + 1] = b.pooled_offsets[d] + std::int64_t(pooled_length(docs.item_length(d)));
+    const std::size_t rows = std::size_t(b.pooled_offsets[docs.count]);
+    b.pooled.resize(rows * row_bytes());
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    std::vector<AlignedVector<float>> scratch(resolve_threads(threads, docs.count));
+    std::vector<std::vector<float>> pooled(scratch.size());
+    parallel_for(docs.count, threads, [&](std::size_t d, std::size_t worker) {
+        const std::size_t n = docs.item_length(d);
+        const Rows x = float_rows(docs, std::size_t(docs.offsets[d]), n, scratch[worker], kern);
+        std::vector<float>& out = pooled[worker];
+        out.resize(pooled_length(n) * dim);
+        std::vector<float> packed;
+        std::size_t written = 0;
+        for (std::size_t start = 0; start < n; start += window) {
+            const std::size_t w = std::min(window, n - start);
+            packed.resize(w * dim);
+            for (std::size_t r = 0; r < w; ++r)
+                std::copy(x.data + (start + r) * x.stride, x.data + (start + r) * x.stride + dim, packed.data() + r * dim);
+            const std::size_t keep = (w + factor - 1) / factor;
+            pool_tokens(packed.data(), w, dim, keep, out.data() + written * dim);
+            written += keep;
+        }
+        std::uint8_t* dst = b.pooled.data() + std::size_t(b.pooled_offsets[d]) * row_bytes();
+        if (params_.token_storage == DType::f16) {
+            half_bits* h = reinterpret_cast<half_bits*>(dst);
+            for (std::size_t i = 0; i < out.size(); ++i) h[i] = float_to_half(out[i]);
+        } else {
+            std::memcpy(dst, out.data(), out.size() * sizeof(float));
+        }
+    });
+    MultiVectorsView& v = b.pooled_view;
+    v.tokens = b.pooled.data();
+    v.offsets = b.pooled_offsets.data();
+    v.count = docs.count;
+    v.rows = rows;
+    v.dim = v.row_stride = dim;
+    v.dtype = params_.token_storage;
+    b.pooled_used = true;
+}
+
+MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given, std::size_t threads) {
+    given.validate("docs");
+    if (given.dim != params_.dim)
+        fail_argument("docs: tokens have dimension " + std::to_string(given.dim) + ", the index " + std::to_string(params_.dim));
+    if (given.dtype != params_.token_storage)
         fail_argument(std::string("docs: tokens must be ") + dtype_name(params_.token_storage) + " (the token storage)");
-    const std::int64_t bad = first_non_finite_row(docs.tokens, docs.rows, docs.dim, docs.row_stride, docs.dtype);
+    const std::int64_t bad = first_non_finite_row(given.tokens, given.rows, given.dim, given.row_stride, given.dtype);
     if (bad >= 0) {
-        const std::size_t item = std::size_t(std::upper_bound(docs.offsets, docs.offsets + docs.count + 1, bad) - docs.offsets - 1);
+        const std::size_t item =
+            std::size_t(std::upper_bound(given.offsets, given.offsets + given.count + 1, bad) - given.offsets - 1);
         fail_argument("docs: document " + std::to_string(item) + " has a token that is not finite");
     }
     Batch b;
-    b.docs = &docs;
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    if (params_.pool_factor > 1) pool(given, b, threads);
+    const MultiVectorsView& docs = b.stored(given);
     b.count = docs.count;
     b.rows = docs.rows;
-    const kernels::KernelTable& kern = kernels::active_kernels();
     const std::size_t vdim = params_.vector_dim(), vbytes = vdim * dtype_size(params_.vector_storage);
     b.vectors.resize(b.count * vbytes);
     // Candidate vectors (float32, then to the graph's storage).
@@ -274,9 +333,9 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& docs, 
     return b;
 }
 
-void MultiVectorIndex::append(Batch& b, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
-                              std::size_t threads, bool replace) {
-    const MultiVectorsView& docs = *b.docs;
+void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std::int64_t* ids,
+                              const std::vector<ColumnBatch>& columns, std::size_t threads, bool replace) {
+    const MultiVectorsView& docs = b.stored(given);
     const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
     const std::size_t slots = data_.slots + b.count;
     // Room for everything first (may throw; changes nothing that shows).
@@ -340,7 +399,7 @@ void MultiVectorIndex::add(const MultiVectorsView& docs, const std::int64_t* ids
     check_ids(ids, docs.count, false);
     if (data_.slots + docs.count > std::size_t(UINT32_MAX)) fail_argument("docs: an index holds fewer than 2^32 documents");
     Batch b = prepare(docs, threads);
-    append(b, ids, columns, threads, false);
+    append(docs, b, ids, columns, threads, false);
 }
 
 void MultiVectorIndex::update(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
@@ -351,7 +410,7 @@ void MultiVectorIndex::update(const MultiVectorsView& docs, const std::int64_t* 
     std::vector<std::int64_t> old(docs.count);
     for (std::size_t i = 0; i < docs.count; ++i) old[i] = data_.slot_of.at(ids[i]);
     Batch b = prepare(docs, threads);
-    append(b, ids, columns, threads, true);  // the ids now name the new slots
+    append(docs, b, ids, columns, threads, true);  // the ids now name the new slots
     retire(old);
     compact_if_due(threads);
 }

@@ -20,6 +20,7 @@ Json MultiVectorIndex::describe_params() const {
                    .set("centroid_levels", static_cast<unsigned long long>(p.centroid_levels))
                    .set("kmeans_iterations", static_cast<unsigned long long>(p.kmeans_iterations))
                    .set("seed", static_cast<unsigned long long>(p.seed))
+                   .set("pool_factor", static_cast<unsigned long long>(p.pool_factor))
                    .set("compact_fraction", p.compact_fraction);
     if (data_.fde) out.set("fde", data_.fde->params());
     return out;
@@ -60,6 +61,7 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
         params.centroid_levels = std::size_t(p.at("centroid_levels").as_uint());
         params.kmeans_iterations = std::size_t(p.at("kmeans_iterations").as_uint());
         params.seed = p.at("seed").as_uint();
+        params.pool_factor = std::size_t(p.at("pool_factor").as_uint());
         params.compact_fraction = p.at("compact_fraction").as_number();
         if (params.candidates == CandidateKind::fde) params.fde = FdeEncoder::read(reader, prefix + "/fde").config();
         index = std::make_unique<MultiVectorIndex>(params);

@@ -11,6 +11,7 @@
 #include "kernels/float32_rows.h"
 #include "kernels/table.h"
 #include "latefold/index.h"
+#include "latefold/pooling.h"
 #include "latefold/thread_pool.h"
 #include "latefold/topk.h"
 
@@ -30,13 +31,15 @@ struct PackedQuery {
     std::size_t tokens = 0, padded = 0;
 
     void pack(const MultiVectorsView& queries, std::size_t q, const kernels::KernelTable& kern) {
-        tokens = queries.item_length(q);
+        const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), queries.item_length(q), scratch, kern);
+        pack_rows(rows.data, rows.stride, queries.item_length(q), queries.dim);
+    }
+    void pack_rows(const float* rows, std::size_t stride, std::size_t n, std::size_t dim) {
+        tokens = n;
         padded = kernels::padded_query_rows(tokens);
-        const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), tokens, scratch, kern);
-        packed.resize(padded * queries.dim);
+        packed.resize(padded * dim);
         kernels::pack_columns(
-            tokens, queries.dim, [&](std::size_t t, std::size_t k) { return rows.data[t * rows.stride + k]; },
-            packed.data());
+            tokens, dim, [&](std::size_t t, std::size_t k) { return rows[t * stride + k]; }, packed.data());
     }
 };
 
@@ -169,7 +172,8 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     const MultiVectorsView stored = token_view();
     const std::size_t workers = resolve_threads(options.threads, nq);
     struct Scratch {
-        PackedQuery query;
+        PackedQuery query, balls;
+        std::vector<float> carved;
         AlignedVector<float> table, best, rows;
         std::vector<ScoredId> ranked;
     };
@@ -187,14 +191,26 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         local.candidates = n;
         local.seconds[0] = stage1;
         if (rescore && n > keep) {
-            const std::size_t padded = s.query.padded;
+            const PackedQuery* q2 = &s.query;
+            if (options.query_ball > 0.0f) {  // stage 2 from the query's balls
+                const std::size_t m = queries.item_length(q);
+                const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), m, s.query.scratch, kern);
+                std::vector<float> dense(m * params_.dim);
+                for (std::size_t t = 0; t < m; ++t)
+                    std::copy(rows.data + t * rows.stride, rows.data + t * rows.stride + params_.dim, dense.data() + t * params_.dim);
+                s.carved.resize(m * params_.dim);
+                const std::size_t balls = carve_query(dense.data(), m, params_.dim, options.query_ball, s.carved.data());
+                s.balls.pack_rows(s.carved.data(), params_.dim, balls, params_.dim);
+                q2 = &s.balls;
+            }
+            const std::size_t padded = q2->padded;
             s.table.resize(data_.centroids.rows() * padded);
             s.best.resize(padded);
-            data_.centroids.query_table(s.query.packed.data(), padded, s.table.data());
+            data_.centroids.query_table(q2->packed.data(), padded, s.table.data());
             for (ScoredId& c : s.ranked) {
                 const std::size_t first = std::size_t(data_.offsets[c.id]);
                 const std::size_t rows = std::size_t(data_.offsets[c.id + 1]) - first;
-                c.score = kern.centroid_maxsim(s.table.data(), padded, s.query.tokens, data_.codes.data() + first * levels,
+                c.score = kern.centroid_maxsim(s.table.data(), padded, q2->tokens, data_.codes.data() + first * levels,
                                                rows, levels, s.best.data());
             }
             std::nth_element(s.ranked.begin(), s.ranked.begin() + std::ptrdiff_t(keep), s.ranked.end(), RanksBefore());

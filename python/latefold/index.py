@@ -57,6 +57,10 @@ class MultiVectorIndex:
         centroid to what remains: a better approximation for the same table size).
     kmeans_iterations : Lloyd iterations of each centroid training.
     seed : the centroid training's sample and start.
+    pool_factor : token pooling at add time (off at 1): each document keeps ceil(L / pool_factor)
+        tokens, the means of clusters of similar tokens (hierarchical clustering by cosine, in
+        windows of 1,024 tokens; Clavie et al. 2024). Memory and exact-stage time shrink by about
+        the factor; scores become MaxSim against the pooled tokens (``get`` returns those).
     compact_fraction : deleted tokens, as a fraction of all stored ones, from which a delete or
         update compacts the index once it has succeeded (Ctrl-C does not stop that compaction;
         one that runs out of memory is left for a later change).
@@ -75,8 +79,8 @@ class MultiVectorIndex:
     def __init__(self, dim: int, *, candidates: str = "mean", fde: Optional[FDE] = None,
                  token_storage: str = "float16", vector_storage: str = "float32", degree: int = 32,
                  ef_construction: int = 128, centroids: int = 2048, centroid_levels: int = 2,
-                 kmeans_iterations: int = 4,
-                 seed: int = 0, compact_fraction: float = 0.25) -> None:
+                 kmeans_iterations: int = 4, seed: int = 0, compact_fraction: float = 0.25,
+                 pool_factor: int = 1) -> None:
         dim = _validate.positive_int(dim, "dim")
         if candidates not in CANDIDATES:
             raise ValueError(f"candidates must be one of {CANDIDATES}, got {candidates!r}")
@@ -100,6 +104,9 @@ class MultiVectorIndex:
         seed = _validate.non_negative_int(seed, "seed")
         if seed > 2**64 - 1:
             raise ValueError("seed must be below 2**64")
+        pool_factor = _validate.positive_int(pool_factor, "pool_factor")
+        if pool_factor > 16:
+            raise ValueError(f"pool_factor must be in [1, 16], got {pool_factor}")
         if isinstance(compact_fraction, bool) or not isinstance(compact_fraction, numbers.Real) \
                 or not 0 < float(compact_fraction) <= 1:
             raise ValueError(f"compact_fraction must be in (0, 1], got {compact_fraction!r}")
@@ -108,7 +115,7 @@ class MultiVectorIndex:
             "vector_storage": vector_storage, "degree": degree,
             "ef_construction": _validate.positive_int(ef_construction, "ef_construction"),
             "centroids": centroids, "centroid_levels": levels, "kmeans_iterations": iterations, "seed": seed,
-            "compact_fraction": float(compact_fraction),
+            "compact_fraction": float(compact_fraction), "pool_factor": pool_factor,
         }
         if candidates == "fde":
             if fde is None:
@@ -222,8 +229,8 @@ class MultiVectorIndex:
 
     # ------------------------------------------------------------------ search
     def search(self, queries: object, k: int = 10, *, filter: object = None, candidates: int = 256,
-               rerank: int = 48, ef: Optional[int] = None, exact: bool = False, threads: Optional[int] = None,
-               explain: bool = False) -> SearchResult:
+               rerank: int = 48, ef: Optional[int] = None, exact: bool = False, query_ball: Optional[float] = None,
+               threads: Optional[int] = None, explain: bool = False) -> SearchResult:
         """Top-k documents by MaxSim for each query: ``(scores, ids)``, float32 / int64 arrays
         ``(n_queries, k)`` (1-D for one 2-D array), best first (ties: lower id first), padded with
         ``-inf`` and ``-1`` only when fewer than k documents match.
@@ -232,7 +239,10 @@ class MultiVectorIndex:
         with one of these (or None) per query. ``candidates``: documents stage 1 takes from the
         graph (more: higher recall, slower); ``ef``: its beam width (default ``candidates``);
         ``rerank``: the documents stage 2 keeps for exact MaxSim (at least k). ``exact=True``
-        scores every document that passes the filter. ``explain=True`` adds a list with, per
+        scores every document that passes the filter. ``query_ball`` (off by default): stage 2
+        scores each query as its balls of this inner-product radius (MUVERA's ball carving: tokens
+        with <q, q'> >= query_ball merged into their sum), fewer query tokens for the centroid
+        table; stage 3 still uses every query token. ``explain=True`` adds a list with, per
         query, the graph's plan, matches, vectors scored and nodes visited, the documents of each
         stage, and each stage's seconds (stage 1: the batch's time over its queries)."""
         q, single = as_multivectors(queries, "queries")
@@ -240,6 +250,11 @@ class MultiVectorIndex:
         candidates = _validate.positive_int(candidates, "candidates")
         rerank = _validate.positive_int(rerank, "rerank")
         ef = 0 if ef is None else _validate.positive_int(ef, "ef")
+        ball = 0.0
+        if query_ball is not None:
+            if isinstance(query_ball, bool) or not isinstance(query_ball, numbers.Real) or not 0 < float(query_ball) <= 1e30:
+                raise ValueError(f"query_ball must be a positive number, got {query_ball!r}")
+            ball = float(query_ball)
         if not isinstance(exact, (bool, np.bool_)) or not isinstance(explain, (bool, np.bool_)):
             raise TypeError("exact and explain must be bools")
         if q.dim != self.dim:
@@ -250,7 +265,7 @@ class MultiVectorIndex:
         filters = query_filters(filter, len(q))
         tokens = np.ascontiguousarray(q.tokens, dtype=np.float32)
         scores, ids, info = self._index.search(tokens, np.array(q.offsets, dtype=np.int64), filters, k, candidates,
-                                               ef, rerank, bool(exact), 0, 0.0, _validate.threads(threads))
+                                               ef, rerank, ball, bool(exact), 0, 0.0, _validate.threads(threads))
         if single:
             scores, ids = scores[0], ids[0]
         if not explain:

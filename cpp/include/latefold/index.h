@@ -56,6 +56,10 @@ struct IndexParams {
     std::size_t centroid_levels = 2;
     std::size_t kmeans_iterations = 4;
     std::uint64_t seed = 0;             ///< k-means sample and start
+    /// Token pooling at add time (pooling.h): each document keeps ceil(L / pool_factor) tokens,
+    /// pooled in windows of at most pool_window consecutive tokens; 1 = off.
+    std::size_t pool_factor = 1;
+    static constexpr std::size_t pool_window = 1024;
     /// Deleted tokens, as a fraction of all stored ones, from which a delete or update compacts.
     double compact_fraction = 0.25;
 
@@ -68,6 +72,7 @@ struct IndexSearchOptions {
     std::size_t candidates = 256;  ///< stage 1: documents the graph returns
     std::size_t ef = 0;            ///< graph beam width (0: candidates)
     std::size_t rerank = 48;       ///< stage 2 keeps this many for exact MaxSim (at least k)
+    float query_ball = 0.0f;       ///< > 0: stage 2 uses the query's balls of this radius (pooling.h)
     bool exact = false;            ///< exhaustive exact MaxSim over the filtered documents
     std::size_t exact_below = 0;   ///< graph planner (GraphSearchOptions); 0: its default
     double gated_above = 0.0;
@@ -138,8 +143,10 @@ private:
     Batch prepare(const MultiVectorsView& docs, std::size_t threads);
     /// Appends a prepared batch under `ids` (new ones, or with `replace` ids in the index, which
     /// then name the new slots); all-or-nothing.
-    void append(Batch& batch, const std::int64_t* ids, const std::vector<ColumnBatch>& columns, std::size_t threads,
-                bool replace);
+    void append(const MultiVectorsView& docs, Batch& batch, const std::int64_t* ids,
+                const std::vector<ColumnBatch>& columns, std::size_t threads, bool replace);
+    /// The documents' tokens pooled (pool_factor > 1) into the batch.
+    void pool(const MultiVectorsView& docs, Batch& batch, std::size_t threads) const;
     /// Tombstones slots (their ids already unmapped or remapped).
     void retire(const std::vector<std::int64_t>& slots) noexcept;
     void compact_locked(std::size_t threads);
