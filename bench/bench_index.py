@@ -241,7 +241,8 @@ def run_plaid(args, name, rows):
     for threads in args.threads:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "plaid.json"
-            cmd = [args.plaid_python, str(script), "--data", str(DATA / name), "--out", str(out), "--threads", str(threads)]
+            cmd = [args.plaid_python, str(script), "--data", str(DATA / name), "--out", str(out), "--threads", str(threads),
+                   "--warmup-queries", "100"]
             run = subprocess.run(cmd, capture_output=True, text=True, env=h.thread_env(threads))
             if run.returncode != 0:
                 log(f"  PLAID failed on {name}: {run.stderr[-2000:]}")

@@ -349,12 +349,21 @@ def test_corrupted_files_are_rejected(tmp_path, rng):
         bad.write_bytes(bytes(image[:cut]))
         with pytest.raises(ValueError):
             lf.MultiVectorIndex.load(bad)
-    for position in rng.integers(0, len(image), size=40).tolist():
+    queries = [d[:3] for d in docs[:4]]
+    want = index.search(queries, 5)
+    for position in rng.integers(0, len(image), size=60).tolist():
         flipped = bytearray(image)
         flipped[position] ^= 1 << int(rng.integers(0, 8))
         bad.write_bytes(bytes(flipped))
-        with pytest.raises(ValueError):
-            lf.MultiVectorIndex.load(bad)
+        try:
+            loaded = lf.MultiVectorIndex.load(bad)
+        except ValueError:
+            continue
+        # Accepted: only a flip in the padding between sections (or the header's reserved bytes)
+        # can be, and then nothing it holds changed.
+        got = loaded.search(queries, 5)
+        np.testing.assert_array_equal(got[1], want[1])
+        assert pickle.dumps(loaded) == pickle.dumps(index)
     with pytest.raises(ValueError, match="holds a 'multivector', not a 'graph'"):
         lf.GraphIndex.load(path)
 
@@ -370,10 +379,14 @@ def test_concurrent_searches_with_a_writer(rng):
     stop = threading.Event()
 
     def searcher():
+        # Every read takes the index's lock: none may hold the GIL while it waits (a change holding
+        # the lock asks for the GIL to look for Ctrl-C).
         try:
             while not stop.is_set():
                 s, i = index.search(queries, 5, threads=1)
                 assert ((i >= 0) & (i < 300)).all() and (np.diff(s, axis=1) <= 0).all()
+                assert len(index) >= 99 and index.stats()["documents"] >= 99 and 0 in index
+                index.get(0), index.ids, index.columns
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -383,6 +396,7 @@ def test_concurrent_searches_with_a_writer(rng):
     for start in range(100, 300, 50):
         index.add(docs[start:start + 50])
         index.delete([start - 1])
+        index.update([start], [docs[0]])
     stop.set()
     for t in threads:
         t.join()

@@ -43,6 +43,13 @@ IndexParams params_from(const py::dict& p) {
     return out;
 }
 
+/// f() with the GIL released (it takes the index's lock).
+template <class F>
+auto unlocked(F&& f) {
+    py::gil_scoped_release release;
+    return f();
+}
+
 const std::int64_t* id_array(const py::array& ids, std::size_t n) {
     const std::int64_t* data = typed<std::int64_t>(ids, "ids");
     if (std::size_t(ids.shape(0)) != n) value_error("ids: one per document");
@@ -72,18 +79,20 @@ void bind_index(py::module_& m) {
     });
     py::class_<MultiVectorIndex>(m, "MultiVectorIndex")
         .def(py::init([](const py::dict& params) { return std::make_unique<MultiVectorIndex>(params_from(params)); }))
-        .def("__len__", [](const MultiVectorIndex& x) { return x.size(); })
-        .def("contains", [](const MultiVectorIndex& x, std::int64_t id) { return x.contains(id); })
+        // Every call that takes the index's lock releases the GIL first: a change holding the lock
+        // asks for the GIL (Ctrl-C checks), so waiting for the lock with the GIL would deadlock.
+        .def("__len__", [](const MultiVectorIndex& x) { return unlocked([&] { return x.size(); }); })
+        .def("contains", [](const MultiVectorIndex& x, std::int64_t id) { return unlocked([&] { return x.contains(id); }); })
         .def("params", [](const MultiVectorIndex& x) { return to_python(x.describe_params()); })
         .def("columns",
              [](const MultiVectorIndex& x) {
                  std::vector<std::pair<std::string, std::string>> out;
-                 for (const auto& c : x.columns()) out.emplace_back(c.first, column_kind_name(c.second));
+                 for (const auto& c : unlocked([&] { return x.columns(); })) out.emplace_back(c.first, column_kind_name(c.second));
                  return out;
              })
         .def("ids",
              [](const MultiVectorIndex& x) {
-                 const std::vector<std::int64_t> ids = x.ids();
+                 const std::vector<std::int64_t> ids = unlocked([&] { return x.ids(); });
                  auto out = new_array<std::int64_t>({py::ssize_t(ids.size())});
                  std::copy(ids.begin(), ids.end(), out.mutable_data());
                  return out;
@@ -92,7 +101,7 @@ void bind_index(py::module_& m) {
              [](const MultiVectorIndex& x, std::int64_t id) -> py::object {
                  std::vector<std::uint8_t> bytes;
                  std::size_t rows = 0;
-                 if (!x.get(id, bytes, rows)) return py::none();
+                 if (!unlocked([&] { return x.get(id, bytes, rows); })) return py::none();
                  const py::ssize_t dim = py::ssize_t(x.params().dim);
                  if (x.params().token_storage == DType::f32) {
                      auto out = new_array<float>({py::ssize_t(rows), dim});
@@ -105,7 +114,7 @@ void bind_index(py::module_& m) {
              })
         .def("stats",
              [](const MultiVectorIndex& x) {
-                 const IndexStats s = x.stats();
+                 const IndexStats s = unlocked([&] { return x.stats(); });
                  py::dict d;
                  d["documents"] = s.documents;
                  d["slots"] = s.slots;
@@ -137,9 +146,10 @@ void bind_index(py::module_& m) {
         .def("remove",
              [](MultiVectorIndex& x, const py::array& ids, const py::object& threads) {
                  const std::int64_t* id = typed<std::int64_t>(ids, "ids");
+                 const std::size_t n = std::size_t(ids.shape(0));
                  const std::size_t t = as_threads(threads);
                  released_gil release;
-                 x.remove(id, std::size_t(ids.shape(0)), t);
+                 x.remove(id, n, t);
              })
         .def("compact",
              [](MultiVectorIndex& x, const py::object& threads) {
