@@ -394,7 +394,7 @@ def test_concurrent_searches_with_a_writer(rng):
     for t in threads:
         t.start()
     for start in range(100, 300, 50):
-        index.add(docs[start:start + 50])
+        index.add(docs[start:start + 50], ids=np.arange(start, start + 50))
         index.delete([start - 1])
         index.update([start], [docs[0]])
     stop.set()
