@@ -179,6 +179,20 @@ def test_mask_and_id_filters(world):
         g.search(q, 5, filter=F.ids([-12345]))
 
 
+def test_filter_array_of_8_bit_integers_is_ambiguous(world):
+    # A 0/1 byte array could be a mask or the ids {0, 1}: refused, as by pq.search(allowed=).
+    g, ids, q = world["index"]["ip"], world["ids"], world["q"][:2]
+    mask = np.zeros(ids.max() + 1, dtype=bool)
+    mask[ids[::7]] = True
+    for ambiguous in (mask.astype(np.uint8), mask.astype(np.int8)):
+        for f in (ambiguous, [ambiguous, None]):
+            with pytest.raises(TypeError, match="filter.*ambiguous"):
+                g.search(q, 5, filter=f)
+    for f in (mask, ids[::7].astype(np.int32), ids[::7].astype(np.uint32)):
+        _, found = g.search(q, len(ids), filter=f, exact_below=10**9)
+        assert set(found[0][found[0] >= 0].tolist()) == set(ids[::7].tolist())
+
+
 def test_filter_per_query_and_padding(world):
     g, ids, q = world["index"]["l2"], world["ids"], world["q"][:3]
     fs = [F.ids(ids[:3]), None, F.eq("year", 10**6)]
