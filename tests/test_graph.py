@@ -4,6 +4,7 @@ evaluation, deletions, persistence, concurrency, determinism and bad input."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -432,6 +433,53 @@ def test_concurrent_searches_match_sequential(world):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_attribute_columns_changed_by_another_thread_during_an_add_do_not_reach_it():
+    # The columns are checked (no NaN, label offsets in range) and then read without the GIL: the
+    # add reads a copy of its own, so what another thread writes into the caller's arrays
+    # meanwhile cannot slip past the checks (a NaN would break the column's sorted order).
+    rng = np.random.default_rng(3)
+    n, d = 20_000, 16
+    x = rng.standard_normal((3 * n, d)).astype(np.float32)
+    score, year = np.full(n, 0.5), np.arange(n)
+    stop = threading.Event()
+
+    def scribble():
+        while not stop.is_set():
+            score[:] = np.nan
+            year[:] = -1
+            score[:] = 0.5
+            year[:] = np.arange(n)
+
+    g = lf.GraphIndex(d, degree=8, ef_construction=16)
+    g.add(x[:n], attributes={"score": np.full(n, 0.5), "year": np.arange(n)}, threads=2)
+    thread = threading.Thread(target=scribble)
+    thread.start()
+    added = refused = 0
+    try:
+        for i in range(40):
+            ids = np.arange(n + i * 1000, n + (i + 1) * 1000)
+            try:  # a NaN in the copy is refused; any other values are the ones checked and stored
+                g.add(x[ids], ids, {"score": score[:1000], "year": year[:1000]}, threads=2)
+                added += 1
+            except ValueError:
+                refused += 1
+    finally:
+        stop.set()
+        thread.join()
+    print(f"{added} adds, {refused} refused")
+    assert len(g) == n + 1000 * added
+    q = x[:1]
+
+    def matches(f):
+        return g.search(q, 1, filter=f, explain=True)[2][0]["matches"]
+
+    assert matches(F.range("score", None, None)) == matches(F.eq("score", 0.5)) == len(g)
+    assert matches(F.eq("year", -1)) + matches(F.range("year", 0, n)) == len(g)
+    h = pickle.loads(pickle.dumps(g))
+    for f in (None, F.range("year", 0, 499), F.eq("score", 0.5)):
+        np.testing.assert_array_equal(h.search(x[:20], 10, filter=f)[1], g.search(x[:20], 10, filter=f)[1])
 
 
 def test_float16_storage(rng):
