@@ -250,7 +250,7 @@ void shrink(Buffer<T>& buffer, std::size_t size) noexcept {
 
 void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n,
                      const std::vector<ColumnBatch>& columns, std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     {
         std::unordered_set<std::int64_t> seen;
         for (std::size_t i = 0; i < n; ++i) {
@@ -324,7 +324,7 @@ void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n
 }
 
 void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     std::unordered_set<std::int64_t> seen;
     for (std::size_t i = 0; i < n; ++i) {
         if (!data_.slot_of.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is not in the index");
@@ -338,7 +338,7 @@ void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
 }
 
 void GraphIndex::compact(std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     make_writable();
     auto dead = [&](std::uint32_t p) { return !test_bit(data_.live.data(), p); };
     std::vector<std::uint32_t> affected;

@@ -35,7 +35,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,6 +43,7 @@
 #include "latefold/buffer.h"
 #include "latefold/common.h"
 #include "latefold/filter.h"
+#include "latefold/fork_safe_mutex.h"
 #include "latefold/io.h"
 #include "latefold/pq.h"
 #include "latefold/row_store.h"
@@ -208,7 +208,7 @@ private:
     static constexpr std::size_t max_pivots = 64;
 
     GraphParams params_;
-    mutable std::shared_mutex mutex_;  // searches share it; add / remove / compact own it
+    mutable ForkSafeSharedMutex mutex_;  // searches share it; add / remove / compact own it
     Data data_;
 };
 
