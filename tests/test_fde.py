@@ -186,6 +186,7 @@ def test_threads_and_dtypes(rng):
     np.testing.assert_array_equal(half, base.astype(np.float16))
 
 
+@pytest.mark.concurrency
 def test_constructor_releases_the_gil():
     # Generating the matrices of a large configuration runs without the GIL: another thread
     # runs meanwhile. With a switch interval longer than the test, a thread that holds the GIL

@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.concurrency
+
 SCRIPT = textwrap.dedent("""
     import os, sys, threading, time
     import numpy as np

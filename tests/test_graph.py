@@ -413,6 +413,7 @@ def test_load_rejects_corruption(world, tmp_path):
         h.search(world["q"][:2], 5)  # a flip in padding: still a working index
 
 
+@pytest.mark.concurrency
 def test_concurrent_searches_match_sequential(world):
     g, q = world["index"]["ip"], world["q"]
     fs = [None, F.range("year", 0, 99), F.labels("tags").any([1, 2]), F.range("year", 0, 600)]
@@ -435,6 +436,7 @@ def test_concurrent_searches_match_sequential(world):
     assert not errors
 
 
+@pytest.mark.concurrency
 def test_attribute_columns_changed_by_another_thread_during_an_add_do_not_reach_it():
     # The columns are checked (no NaN, label offsets in range) and then read without the GIL: the
     # add reads a copy of its own, so what another thread writes into the caller's arrays
