@@ -437,6 +437,45 @@ def test_concurrent_searches_match_sequential(world):
 
 
 @pytest.mark.concurrency
+def test_searches_during_adds_see_whole_adds():
+    # An add owns the index while searches share it: each search sees the index before or after
+    # a whole add (its vectors, attributes and edges), never part of one.
+    rng = np.random.default_rng(11)
+    d, batch = 16, 300
+    x = rng.standard_normal((12 * batch, d)).astype(np.float32)
+    g = lf.GraphIndex(d, degree=8, ef_construction=24)
+    g.add(x[:batch], attributes={"batch": np.zeros(batch, np.int64)}, threads=2)
+    done, errors = threading.Event(), []
+
+    def add():
+        try:
+            for b in range(1, 12):
+                g.add(x[b * batch:(b + 1) * batch], attributes={"batch": np.full(batch, b)}, threads=2)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            done.set()
+
+    def search():
+        try:
+            while not done.is_set():
+                _, found, stats = g.search(x[:8], 5, filter=F.range("batch", 0, 100), threads=2, explain=True)
+                assert all(s["matches"] % batch == 0 for s in stats), stats
+                assert ((found >= 0) & (found < len(x))).all()
+                assert len(g) % batch == 0
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=add)] + [threading.Thread(target=search) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(g) == len(x)
+
+
+@pytest.mark.concurrency
 def test_attribute_columns_changed_by_another_thread_during_an_add_do_not_reach_it():
     # The columns are checked (no NaN, label offsets in range) and then read without the GIL: the
     # add reads a copy of its own, so what another thread writes into the caller's arrays

@@ -48,6 +48,13 @@ bool GraphIndex::contains(std::int64_t id) const {
     return data_.slot_of.count(id) != 0;
 }
 
+std::vector<std::pair<std::string, ColumnKind>> GraphIndex::columns() const {
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
+    std::vector<std::pair<std::string, ColumnKind>> out;
+    for (const AttributeStore::Column& c : data_.attributes.columns()) out.emplace_back(c.name, c.kind);
+    return out;
+}
+
 void GraphIndex::set_quantizer(const ProductQuantizer& quantizer) {
     std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     if (data_.slots != 0) fail_argument("a quantizer can only be set on an empty index");

@@ -37,6 +37,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "latefold/attributes.h"
@@ -91,6 +92,8 @@ public:
     bool contains(std::int64_t id) const;
     /// The attribute columns (not to be read while another thread adds).
     const AttributeStore& attributes() const noexcept { return data_.attributes; }
+    /// Each attribute column's name and kind, in order (read under the lock: safe during an add).
+    std::vector<std::pair<std::string, ColumnKind>> columns() const;
 
     /// Scores traversals by PQ codes (see above). Only on an empty index; the quantizer must be
     /// trained, of the index's dim and metric. It is copied.
