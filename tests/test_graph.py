@@ -523,6 +523,46 @@ def test_attribute_columns_changed_by_another_thread_during_an_add_do_not_reach_
         np.testing.assert_array_equal(h.search(x[:20], 10, filter=f)[1], g.search(x[:20], 10, filter=f)[1])
 
 
+@pytest.mark.concurrency
+@pytest.mark.parametrize("storage", ["float32", "float16"])
+def test_vectors_changed_by_another_thread_during_an_add_do_not_reach_it(storage):
+    # The rows are checked (finite) and then read without the GIL: the add checks its own copy
+    # and reads only that, so a NaN another thread writes meanwhile is refused, never stored (a
+    # stored NaN breaks the order of the graph's candidate lists).
+    rng = np.random.default_rng(4)
+    n, d = 10_000, 8  # the larger the add, the longer the time between the checks and the copy
+    good = rng.standard_normal((n, d)).astype(np.float32)
+    x = good.copy()
+    stop = threading.Event()
+
+    def scribble():
+        while not stop.is_set():
+            x[n // 2] = np.nan
+            x[n // 2] = good[n // 2]
+
+    g = lf.GraphIndex(d, storage=storage, degree=8, ef_construction=16)
+    thread = threading.Thread(target=scribble)
+    thread.start()
+    added = refused = 0
+    try:
+        for i in range(40):
+            if added == 5:
+                break
+            try:
+                g.add(x, np.arange(i * n, (i + 1) * n), threads=2)
+                added += 1
+            except ValueError:
+                refused += 1
+    finally:
+        stop.set()
+        thread.join()
+    print(f"{added} adds, {refused} refused")
+    assert len(g) == n * added
+    # An exact scan scores every stored vector: all finite.
+    scores, found = g.search(good[:1], len(g), exact_below=10**9)
+    assert np.isfinite(scores).all() and len(set(found[0].tolist())) == len(g)
+
+
 def test_float16_storage(rng):
     x, q = clustered(rng, 2000, 40)
     g = lf.GraphIndex(40, storage="float16", metric="l2")

@@ -10,6 +10,7 @@
 #include "graph_scratch.h"
 #include "latefold/fault.h"
 #include "latefold/graph.h"
+#include "latefold/multivectors.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
 
@@ -270,13 +271,18 @@ void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n
     std::size_t mapped = 0;  // ids entered in slot_of
     try {
         reserve(data_.slots + n);
-        std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), vectors, n * row_bytes());
+        std::uint8_t* stored = data_.rows.mutable_data() + data_.slots * row_bytes();
+        std::memcpy(stored, vectors, n * row_bytes());
+        // Checked in the index's copy: the caller's rows, checked before, may be changed by
+        // another thread meanwhile, and a NaN would break the graph's order. Only the copy is read below.
+        const std::int64_t bad = first_non_finite_row(stored, n, params_.dim, params_.dim, params_.storage);
+        if (bad >= 0) fail_argument("vectors: row " + std::to_string(bad) + " holds a NaN or infinite value");
         data_.attributes.append(columns, n);
         fault_point();
         const RowStore store = rows();
         if (data_.quantizer) {
             std::vector<float> converted;
-            const float* x = static_cast<const float*>(vectors);
+            const float* x = reinterpret_cast<const float*>(stored);
             if (params_.storage != DType::f32) {
                 converted.resize(n * params_.dim);
                 for (std::uint32_t i = 0; i < n; ++i) store.to_float(first + i, converted.data() + i * params_.dim);
