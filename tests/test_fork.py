@@ -20,12 +20,12 @@ SCRIPT = textwrap.dedent("""
     import latefold as lf
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((60_000, 32)).astype(np.float32)
-    docs = lf.MultiVectors(rng.standard_normal((4000, 32)).astype(np.float32), np.arange(0, 4001, 20))
-    queries = lf.MultiVectors(rng.standard_normal((64, 32)).astype(np.float32), np.arange(0, 65, 8))
+    x = rng.standard_normal((20_000, 16)).astype(np.float32)
+    docs = lf.MultiVectors(rng.standard_normal((4000, 16)).astype(np.float32), np.arange(0, 4001, 20))
+    queries = lf.MultiVectors(rng.standard_normal((64, 16)).astype(np.float32), np.arange(0, 65, 8))
     expected = lf.maxsim(queries, docs, threads=1)
-    searched = lf.GraphIndex(32)
-    searched.add(x[:5000], threads=2)
+    searched = lf.GraphIndex(16)
+    searched.add(x[:2000], threads=2)
     expected_search = searched.search(x[:10], 5, threads=1)
 
     def child(changed):
@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent("""
         assert np.array_equal(lf.maxsim(queries, docs, threads=2), expected)
         # An index that threads of the parent were searching: it works, changes included.
         assert all(np.array_equal(a, b) for a, b in zip(searched.search(x[:10], 5, threads=2), expected_search))
-        searched.add(x[5000:5100], threads=2)
+        searched.add(x[2000:2100], threads=2)
         # The index another thread was adding to: refused (it may be half changed), not a hang.
         try:
             changed.search(x[:3], 5)
@@ -44,16 +44,16 @@ SCRIPT = textwrap.dedent("""
 
     outcomes = []
     for attempt in range(3):
-        changed = lf.GraphIndex(32)
+        changed = lf.GraphIndex(16)
         adding = threading.Thread(target=lambda: changed.add(x, threads=2), daemon=True)
         stop = threading.Event()
         def search():
             while not stop.is_set():
-                searched.search(x[:2000], 10, threads=2)
+                searched.search(x[:500], 10, threads=2)
         searching = threading.Thread(target=search, daemon=True)
         adding.start()
         searching.start()
-        time.sleep(0.2)
+        time.sleep(0.05)
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -81,7 +81,7 @@ SCRIPT = textwrap.dedent("""
         outcomes.append(outcome)
         if outcome == "refused":
             break
-    # The add runs for seconds and the fork comes 0.2 s into it: refused at the first attempt
+    # The add runs for about ten times the 0.05 s before the fork: refused at the first attempt
     # unless the machine stalled the add's start.
     assert "refused" in outcomes, outcomes
     print(outcomes)
