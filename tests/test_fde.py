@@ -186,6 +186,38 @@ def test_threads_and_dtypes(rng):
     np.testing.assert_array_equal(half, base.astype(np.float16))
 
 
+@pytest.mark.concurrency
+def test_constructor_releases_the_gil():
+    # Generating the matrices of a large configuration runs without the GIL: another thread
+    # runs meanwhile. With a switch interval longer than the test, a thread that holds the GIL
+    # keeps it until it blocks or releases it: the counter moves only if the constructor
+    # releases it (the loop's sleep(0) hands the GIL back).
+    import sys
+    import threading
+    import time
+
+    state, ran = {"inside": False, "done": False}, [0]
+
+    def build():
+        state["inside"] = True
+        lf.FDE(512, 40, projection_type="dense_sign", projection_dimension=256, seed=7)
+        state["inside"] = False
+        state["done"] = True
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100)
+    try:
+        thread = threading.Thread(target=build)
+        thread.start()
+        while not state["done"]:
+            ran[0] += state["inside"]
+            time.sleep(0)
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert ran[0] > 0
+
+
 def test_fde_retrieval_recalls_maxsim_neighbours():
     # The point of FDE: inner products rank documents like MaxSim does (paper's setting).
     data = lf.datasets.load_limit_small()

@@ -4,6 +4,7 @@ evaluation, deletions, persistence, concurrency, determinism and bad input."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -177,6 +178,20 @@ def test_mask_and_id_filters(world):
     assert set(found[0][found[0] >= 0].tolist()) == set(i for i in ids[::7].tolist() if i < len(short))
     with pytest.raises(ValueError, match="not in the index"):
         g.search(q, 5, filter=F.ids([-12345]))
+
+
+def test_filter_array_of_8_bit_integers_is_ambiguous(world):
+    # A 0/1 byte array could be a mask or the ids {0, 1}: refused, as by pq.search(allowed=).
+    g, ids, q = world["index"]["ip"], world["ids"], world["q"][:2]
+    mask = np.zeros(ids.max() + 1, dtype=bool)
+    mask[ids[::7]] = True
+    for ambiguous in (mask.astype(np.uint8), mask.astype(np.int8)):
+        for f in (ambiguous, [ambiguous, None]):
+            with pytest.raises(TypeError, match="filter.*ambiguous"):
+                g.search(q, 5, filter=f)
+    for f in (mask, ids[::7].astype(np.int32), ids[::7].astype(np.uint32)):
+        _, found = g.search(q, len(ids), filter=f, exact_below=10**9)
+        assert set(found[0][found[0] >= 0].tolist()) == set(ids[::7].tolist())
 
 
 def test_filter_per_query_and_padding(world):
@@ -398,6 +413,7 @@ def test_load_rejects_corruption(world, tmp_path):
         h.search(world["q"][:2], 5)  # a flip in padding: still a working index
 
 
+@pytest.mark.concurrency
 def test_concurrent_searches_match_sequential(world):
     g, q = world["index"]["ip"], world["q"]
     fs = [None, F.range("year", 0, 99), F.labels("tags").any([1, 2]), F.range("year", 0, 600)]
@@ -418,6 +434,133 @@ def test_concurrent_searches_match_sequential(world):
     for t in threads:
         t.join()
     assert not errors
+
+
+@pytest.mark.concurrency
+def test_searches_during_adds_see_whole_adds():
+    # An add owns the index while searches share it: each search sees the index before or after
+    # a whole add (its vectors, attributes and edges), never part of one.
+    rng = np.random.default_rng(11)
+    d, batch = 16, 300
+    x = rng.standard_normal((12 * batch, d)).astype(np.float32)
+    g = lf.GraphIndex(d, degree=8, ef_construction=24)
+    g.add(x[:batch], attributes={"batch": np.zeros(batch, np.int64)}, threads=2)
+    done, errors = threading.Event(), []
+
+    def add():
+        try:
+            for b in range(1, 12):
+                g.add(x[b * batch:(b + 1) * batch], attributes={"batch": np.full(batch, b)}, threads=2)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            done.set()
+
+    def search():
+        try:
+            while not done.is_set():
+                _, found, stats = g.search(x[:8], 5, filter=F.range("batch", 0, 100), threads=2, explain=True)
+                assert all(s["matches"] % batch == 0 for s in stats), stats
+                assert ((found >= 0) & (found < len(x))).all()
+                assert len(g) % batch == 0
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=add)] + [threading.Thread(target=search) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(g) == len(x)
+
+
+@pytest.mark.concurrency
+def test_attribute_columns_changed_by_another_thread_during_an_add_do_not_reach_it():
+    # The columns are checked (no NaN, label offsets in range) and then read without the GIL: the
+    # add reads a copy of its own, so what another thread writes into the caller's arrays
+    # meanwhile cannot slip past the checks (a NaN would break the column's sorted order).
+    rng = np.random.default_rng(3)
+    n, d = 20_000, 16
+    x = rng.standard_normal((3 * n, d)).astype(np.float32)
+    score, year = np.full(n, 0.5), np.arange(n)
+    stop = threading.Event()
+
+    def scribble():
+        while not stop.is_set():
+            score[:] = np.nan
+            year[:] = -1
+            score[:] = 0.5
+            year[:] = np.arange(n)
+
+    g = lf.GraphIndex(d, degree=8, ef_construction=16)
+    g.add(x[:n], attributes={"score": np.full(n, 0.5), "year": np.arange(n)}, threads=2)
+    thread = threading.Thread(target=scribble)
+    thread.start()
+    added = refused = 0
+    try:
+        for i in range(40):
+            ids = np.arange(n + i * 1000, n + (i + 1) * 1000)
+            try:  # a NaN in the copy is refused; any other values are the ones checked and stored
+                g.add(x[ids], ids, {"score": score[:1000], "year": year[:1000]}, threads=2)
+                added += 1
+            except ValueError:
+                refused += 1
+    finally:
+        stop.set()
+        thread.join()
+    print(f"{added} adds, {refused} refused")
+    assert len(g) == n + 1000 * added
+    q = x[:1]
+
+    def matches(f):
+        return g.search(q, 1, filter=f, explain=True)[2][0]["matches"]
+
+    assert matches(F.range("score", None, None)) == matches(F.eq("score", 0.5)) == len(g)
+    assert matches(F.eq("year", -1)) + matches(F.range("year", 0, n)) == len(g)
+    h = pickle.loads(pickle.dumps(g))
+    for f in (None, F.range("year", 0, 499), F.eq("score", 0.5)):
+        np.testing.assert_array_equal(h.search(x[:20], 10, filter=f)[1], g.search(x[:20], 10, filter=f)[1])
+
+
+@pytest.mark.concurrency
+@pytest.mark.parametrize("storage", ["float32", "float16"])
+def test_vectors_changed_by_another_thread_during_an_add_do_not_reach_it(storage):
+    # The rows are checked (finite) and then read without the GIL: the add checks its own copy
+    # and reads only that, so a NaN another thread writes meanwhile is refused, never stored (a
+    # stored NaN breaks the order of the graph's candidate lists).
+    rng = np.random.default_rng(4)
+    n, d = 10_000, 8  # the larger the add, the longer the time between the checks and the copy
+    good = rng.standard_normal((n, d)).astype(np.float32)
+    x = good.copy()
+    stop = threading.Event()
+
+    def scribble():
+        while not stop.is_set():
+            x[n // 2] = np.nan
+            x[n // 2] = good[n // 2]
+
+    g = lf.GraphIndex(d, storage=storage, degree=8, ef_construction=16)
+    thread = threading.Thread(target=scribble)
+    thread.start()
+    added = refused = 0
+    try:
+        for i in range(40):
+            if added == 5:
+                break
+            try:
+                g.add(x, np.arange(i * n, (i + 1) * n), threads=2)
+                added += 1
+            except ValueError:
+                refused += 1
+    finally:
+        stop.set()
+        thread.join()
+    print(f"{added} adds, {refused} refused")
+    assert len(g) == n * added
+    # An exact scan scores every stored vector: all finite.
+    scores, found = g.search(good[:1], len(g), exact_below=10**9)
+    assert np.isfinite(scores).all() and len(set(found[0].tolist())) == len(g)
 
 
 def test_float16_storage(rng):

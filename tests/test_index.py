@@ -370,6 +370,7 @@ def test_corrupted_files_are_rejected(tmp_path, rng):
 
 # ------------------------------------------------------------------------------ concurrency
 
+@pytest.mark.concurrency
 def test_concurrent_searches_with_a_writer(rng):
     docs, centres = clustered_docs(rng, 300)
     queries = queries_from(rng, centres, 4)

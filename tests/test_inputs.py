@@ -155,6 +155,7 @@ def test_odd_layouts_are_read_correctly(rng):
         np.testing.assert_array_equal(lf.maxsim([q], [q]), lf.maxsim([np.array(q)], [np.array(q)]))
 
 
+@pytest.mark.concurrency
 def test_worker_exception_reaches_caller_and_pool_survives():
     with pytest.raises(ValueError, match="task 37 failed"):
         lf._core._parallel_for_probe(1000, 2, 37)
@@ -162,6 +163,16 @@ def test_worker_exception_reaches_caller_and_pool_survives():
     assert lf._core._parallel_for_probe(5, 8, -1) == 5
 
 
+@pytest.mark.concurrency
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_failed_task_stops_the_others_at_their_next_check(nested):
+    # The caller's Ctrl-C or any task's exception stops the tasks still running on other threads
+    # (unmarked pool helpers) at their next interrupt check, not at their end: the probe's other
+    # task checks in a loop that would otherwise run for the whole minute.
+    assert lf._core._stop_probe(nested, 60.0)
+
+
+@pytest.mark.concurrency
 def test_arrays_changed_by_another_thread_during_a_call_do_not_reach_it():
     # The index arrays (offsets, candidates) are checked once, then read without the GIL: each
     # call reads a copy of its own, so another thread scribbling on the caller's arrays cannot

@@ -13,6 +13,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.concurrency
+
 SCRIPT = textwrap.dedent("""
     import hashlib, os, signal, sys, tempfile, threading, time
     import numpy as np

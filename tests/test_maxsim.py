@@ -177,6 +177,7 @@ def test_extreme_magnitudes(rng):
     assert_close(lf.maxsim([q], d), [q], d)
 
 
+@pytest.mark.concurrency
 def test_concurrent_calls_from_python_threads(rng):
     # The GIL is released during compute and the pool serves several callers at once.
     from concurrent.futures import ThreadPoolExecutor

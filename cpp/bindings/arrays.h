@@ -119,6 +119,14 @@ struct released_gil {
     InterruptibleScope interruptible;
 };
 
+/// f() without the GIL, for a call that waits for an object's lock: the lock's holder may be
+/// waiting for the GIL (a long call asks the interpreter for Ctrl-C between chunks).
+template <class F>
+auto without_gil(F&& f) -> decltype(f()) {
+    py::gil_scoped_release release;
+    return f();
+}
+
 /// A file image (to_bytes) as a Python bytes object, made without the GIL.
 template <class F>
 py::bytes image_bytes(F&& to_bytes) {

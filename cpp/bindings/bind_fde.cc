@@ -64,6 +64,9 @@ void bind_fde(py::module_& m) {
                  c.projection_dimension = projection_dimension;
                  c.fill_empty_partitions = fill_empty_partitions;
                  c.final_projection_dimension = final_projection_dimension;
+                 c.validate();
+                 // Generating the matrices takes long for large configurations.
+                 released_gil release;
                  return std::make_unique<FdeEncoder>(c);
              }),
              py::arg("dimension"), py::arg("num_repetitions"), py::arg("num_simhash_projections"),

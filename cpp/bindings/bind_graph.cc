@@ -26,14 +26,18 @@ void bind_graph(py::module_& m) {
              }),
              py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("degree"), py::arg("ef_construction"),
              py::arg("alpha"))
-        .def("set_quantizer", [](GraphIndex& g, const ProductQuantizer& pq) { g.set_quantizer(pq); })
-        .def("__len__", [](const GraphIndex& g) { return g.size(); })
-        .def_property_readonly("slots", [](const GraphIndex& g) { return g.slots(); })
-        .def("contains", [](const GraphIndex& g, std::int64_t id) { return g.contains(id); })
+        // Every call that takes the index's lock waits for it without the GIL (without_gil).
+        .def("set_quantizer",
+             [](GraphIndex& g, const ProductQuantizer& pq) { without_gil([&] { g.set_quantizer(pq); }); })
+        .def("__len__", [](const GraphIndex& g) { return without_gil([&] { return g.size(); }); })
+        .def_property_readonly("slots", [](const GraphIndex& g) { return without_gil([&] { return g.slots(); }); })
+        .def("contains",
+             [](const GraphIndex& g, std::int64_t id) { return without_gil([&] { return g.contains(id); }); })
         .def("columns",
              [](const GraphIndex& g) {
                  std::vector<std::pair<std::string, std::string>> out;
-                 for (const auto& c : g.attributes().columns()) out.emplace_back(c.name, column_kind_name(c.kind));
+                 for (const auto& c : without_gil([&] { return g.columns(); }))
+                     out.emplace_back(c.first, column_kind_name(c.second));
                  return out;
              })
         .def("add",
@@ -50,15 +54,17 @@ void bind_graph(py::module_& m) {
                  const std::size_t n = std::size_t(x.shape(0));
                  const std::int64_t* id = typed<std::int64_t>(ids, "ids");
                  if (std::size_t(ids.shape(0)) != n) value_error("ids: one per vector");
-                 const std::vector<ColumnBatch> batch = column_batches(columns, n);
+                 const Columns batch = column_batches(columns, n);
                  const std::size_t t = as_threads(threads);
                  released_gil release;
-                 g.add(rows, id, n, batch, t);
+                 g.add(rows, id, n, batch.batches, t);
              })
         .def("remove",
              [](GraphIndex& g, const py::array& ids) {
                  const std::int64_t* id = typed<std::int64_t>(ids, "ids");
-                 g.remove(id, std::size_t(ids.shape(0)));
+                 // A copy: the ids are checked, then used, without the GIL.
+                 const std::vector<std::int64_t> copy(id, id + ids.shape(0));
+                 without_gil([&] { g.remove(copy.data(), copy.size()); });
              })
         .def("compact",
              [](GraphIndex& g, const py::object& threads) {
@@ -86,7 +92,8 @@ void bind_graph(py::module_& m) {
                          if (f.is_none()) continue;
                          const FilterNode*& node = seen[f.ptr()];
                          if (!node) {
-                             compiled.push_back(g.compile_filter(*f.cast<std::shared_ptr<FilterExpr>>()));
+                             const std::shared_ptr<FilterExpr> expr = f.cast<std::shared_ptr<FilterExpr>>();
+                             compiled.push_back(without_gil([&] { return g.compile_filter(*expr); }));
                              node = &compiled.back();  // stable: reserved above
                          }
                          per_query[i] = node;

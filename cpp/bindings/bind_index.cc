@@ -135,13 +135,13 @@ void bind_index(py::module_& m) {
                 const py::list& columns, bool update, const py::object& threads) {
                  const MultiVectorsView docs = as_multivectors(tokens, offsets, "docs");
                  const std::int64_t* id = id_array(ids, docs.count);
-                 const std::vector<ColumnBatch> batch = column_batches(columns, docs.count);
+                 const Columns batch = column_batches(columns, docs.count);
                  const std::size_t t = as_threads(threads);
                  released_gil release;
                  if (update)
-                     x.update(docs, id, batch, t);
+                     x.update(docs, id, batch.batches, t);
                  else
-                     x.add(docs, id, batch, t);
+                     x.add(docs, id, batch.batches, t);
              })
         .def("remove",
              [](MultiVectorIndex& x, const py::array& ids, const py::object& threads) {

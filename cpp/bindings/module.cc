@@ -4,7 +4,10 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <chrono>
+#include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include "arrays.h"
 #include "latefold/fault.h"
@@ -67,6 +70,39 @@ PYBIND11_MODULE(_core, m) {
             ++ran;
         });
         return ran.load();
+    });
+    // Test hook: two tasks on two threads; one fails once the other has started, which then
+    // checks for interrupts in a loop (inside a one-thread parallel_for of its own when
+    // `nested`) for at most `seconds`. True when the check stopped it: a failed call stops its
+    // other tasks at their next check, on any thread.
+    m.def("_stop_probe", [](bool nested, double seconds) {
+        std::atomic<bool> started{false}, stopped{false};
+        const auto limit = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+        auto spin = [&] {
+            started = true;
+            try {
+                while (std::chrono::steady_clock::now() < limit) lf::check_interrupt();
+            } catch (const lf::Interrupted&) {
+                stopped = true;
+                throw;
+            }
+        };
+        pybind11::gil_scoped_release release;
+        try {
+            lf::parallel_for(2, 2, [&](std::size_t task, std::size_t) {
+                if (task == 1) {
+                    if (nested)
+                        lf::parallel_for(1, 1, [&](std::size_t, std::size_t) { spin(); });
+                    else
+                        spin();
+                    return;
+                }
+                while (!started && std::chrono::steady_clock::now() < limit) std::this_thread::yield();
+                throw std::runtime_error("task 0 failed");
+            });
+        } catch (const std::runtime_error&) {
+        }
+        return stopped.load();
     });
     // Test hook: the n-th fault point from now throws std::bad_alloc (MemoryError); 0 disarms.
     m.def("_fail_after", &lf::fail_after, pybind11::arg("n"));

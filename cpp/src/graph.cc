@@ -34,22 +34,29 @@ GraphIndex::GraphIndex(const GraphParams& params) : params_(params) {
 }
 
 std::size_t GraphIndex::size() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     return data_.live_count;
 }
 
 std::size_t GraphIndex::slots() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     return data_.slots;
 }
 
 bool GraphIndex::contains(std::int64_t id) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     return data_.slot_of.count(id) != 0;
 }
 
+std::vector<std::pair<std::string, ColumnKind>> GraphIndex::columns() const {
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
+    std::vector<std::pair<std::string, ColumnKind>> out;
+    for (const AttributeStore::Column& c : data_.attributes.columns()) out.emplace_back(c.name, c.kind);
+    return out;
+}
+
 void GraphIndex::set_quantizer(const ProductQuantizer& quantizer) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     if (data_.slots != 0) fail_argument("a quantizer can only be set on an empty index");
     if (!quantizer.trained()) fail_argument("the quantizer is not trained");
     if (quantizer.dim() != params_.dim) fail_argument("the quantizer's dim differs from the index's");

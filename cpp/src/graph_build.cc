@@ -10,6 +10,7 @@
 #include "graph_scratch.h"
 #include "latefold/fault.h"
 #include "latefold/graph.h"
+#include "latefold/multivectors.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
 
@@ -250,7 +251,7 @@ void shrink(Buffer<T>& buffer, std::size_t size) noexcept {
 
 void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n,
                      const std::vector<ColumnBatch>& columns, std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     {
         std::unordered_set<std::int64_t> seen;
         for (std::size_t i = 0; i < n; ++i) {
@@ -270,13 +271,18 @@ void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n
     std::size_t mapped = 0;  // ids entered in slot_of
     try {
         reserve(data_.slots + n);
-        std::memcpy(data_.rows.mutable_data() + data_.slots * row_bytes(), vectors, n * row_bytes());
+        std::uint8_t* stored = data_.rows.mutable_data() + data_.slots * row_bytes();
+        std::memcpy(stored, vectors, n * row_bytes());
+        // Checked in the index's copy: the caller's rows, checked before, may be changed by
+        // another thread meanwhile, and a NaN would break the graph's order. Only the copy is read below.
+        const std::int64_t bad = first_non_finite_row(stored, n, params_.dim, params_.dim, params_.storage);
+        if (bad >= 0) fail_argument("vectors: row " + std::to_string(bad) + " holds a NaN or infinite value");
         data_.attributes.append(columns, n);
         fault_point();
         const RowStore store = rows();
         if (data_.quantizer) {
             std::vector<float> converted;
-            const float* x = static_cast<const float*>(vectors);
+            const float* x = reinterpret_cast<const float*>(stored);
             if (params_.storage != DType::f32) {
                 converted.resize(n * params_.dim);
                 for (std::uint32_t i = 0; i < n; ++i) store.to_float(first + i, converted.data() + i * params_.dim);
@@ -324,7 +330,7 @@ void GraphIndex::add(const void* vectors, const std::int64_t* ids, std::size_t n
 }
 
 void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     for (std::size_t i = 0; i < n; ++i)
         if (!data_.slot_of.count(ids[i])) fail_argument("ids: id " + std::to_string(ids[i]) + " is not in the index");
     // Repeats show as a live bit already cleared by this call (then every bit cleared is set
@@ -342,7 +348,7 @@ void GraphIndex::remove(const std::int64_t* ids, std::size_t n) {
 }
 
 void GraphIndex::compact(std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     make_writable();
     auto dead = [&](std::uint32_t p) { return !test_bit(data_.live.data(), p); };
     std::vector<std::uint32_t> affected;

@@ -15,7 +15,7 @@ std::string quoted(const std::string& name) { return "'" + name + "'"; }
 }  // namespace
 
 FilterNode GraphIndex::compile_filter(const FilterExpr& filter) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     return compile_locked(filter, 1);
 }
 

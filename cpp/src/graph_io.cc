@@ -217,7 +217,7 @@ std::unique_ptr<GraphIndex> GraphIndex::read(const io::Reader& reader, const std
 }
 
 void GraphIndex::save(const std::string& path) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);  // the arrays stay as described until written
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);  // the arrays stay as described until written
     io::Writer writer("graph");
     write(writer, "graph");
     writer.save(path);
@@ -228,7 +228,7 @@ std::unique_ptr<GraphIndex> GraphIndex::load(const std::string& path, bool mmap,
 }
 
 std::string GraphIndex::to_bytes() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     io::Writer writer("graph");
     write(writer, "graph");
     return writer.to_bytes();

@@ -206,7 +206,7 @@ void GraphIndex::search(const float* queries, std::size_t nq, const FilterNode* 
                         const GraphSearchOptions& options, float* scores, std::int64_t* ids,
                         SearchStats* stats) const {
     if (options.k == 0) fail_argument("k must be at least 1");
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     // k beyond the live vectors only pads the results: the searches select no more than those.
     const std::size_t width = options.k, k = std::min(width, std::max<std::size_t>(1, data_.live_count));
     const std::size_t ef = std::min(std::max(options.ef, k), std::max<std::size_t>(1, data_.slots));

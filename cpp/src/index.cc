@@ -84,17 +84,17 @@ MultiVectorIndex::MultiVectorIndex(const IndexParams& params) : params_(params) 
 }
 
 std::size_t MultiVectorIndex::size() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     return data_.live_count;
 }
 
 bool MultiVectorIndex::contains(std::int64_t id) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     return data_.slot_of.count(id) != 0;
 }
 
 IndexStats MultiVectorIndex::stats() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     IndexStats s;
     s.documents = data_.live_count;
     s.slots = data_.slots;
@@ -112,14 +112,14 @@ IndexStats MultiVectorIndex::stats() const {
 }
 
 std::vector<std::pair<std::string, ColumnKind>> MultiVectorIndex::columns() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     std::vector<std::pair<std::string, ColumnKind>> out;
     for (const auto& c : data_.graph->attributes().columns()) out.emplace_back(c.name, c.kind);
     return out;
 }
 
 bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, std::size_t& rows) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     const auto it = data_.slot_of.find(id);
     if (it == data_.slot_of.end()) return false;
     const std::size_t first = std::size_t(data_.offsets[it->second]);
@@ -130,7 +130,7 @@ bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, s
 }
 
 std::vector<std::int64_t> MultiVectorIndex::ids() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     std::vector<std::int64_t> out;
     out.reserve(data_.live_count);
     for (std::size_t s = 0; s < data_.slots; ++s)
@@ -395,7 +395,7 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
 
 void MultiVectorIndex::add(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
                            std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     check_ids(ids, docs.count, false);
     if (data_.slots + docs.count > std::size_t(UINT32_MAX)) fail_argument("docs: an index holds fewer than 2^32 documents");
     Batch b = prepare(docs, threads);
@@ -404,7 +404,7 @@ void MultiVectorIndex::add(const MultiVectorsView& docs, const std::int64_t* ids
 
 void MultiVectorIndex::update(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
                               std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     check_ids(ids, docs.count, true);
     if (data_.slots + docs.count > std::size_t(UINT32_MAX)) fail_argument("docs: an index holds fewer than 2^32 documents");
     std::vector<std::int64_t> old(docs.count);
@@ -416,7 +416,7 @@ void MultiVectorIndex::update(const MultiVectorsView& docs, const std::int64_t* 
 }
 
 void MultiVectorIndex::remove(const std::int64_t* ids, std::size_t n, std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     check_ids(ids, n, true);
     std::vector<std::int64_t> slots(n);
     for (std::size_t i = 0; i < n; ++i) slots[i] = data_.slot_of.at(ids[i]);
@@ -447,7 +447,7 @@ void MultiVectorIndex::compact_if_due(std::size_t threads) noexcept {
 }
 
 void MultiVectorIndex::compact(std::size_t threads) {
-    std::unique_lock<std::shared_mutex> lock(mutex_);
+    std::unique_lock<ForkSafeSharedMutex> lock(mutex_);
     compact_locked(threads);
 }
 

@@ -126,7 +126,7 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
 }
 
 void MultiVectorIndex::save(const std::string& path) const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);  // the arrays stay as described until written
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);  // the arrays stay as described until written
     io::Writer writer("multivector");
     write(writer, "index");
     writer.save(path);
@@ -137,7 +137,7 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::load(const std::string& path
 }
 
 std::string MultiVectorIndex::to_bytes() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     io::Writer writer("multivector");
     write(writer, "index");
     return writer.to_bytes();

@@ -112,7 +112,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     const std::size_t nq = queries.count, k = options.k;
     std::fill(scores, scores + nq * k, -std::numeric_limits<float>::infinity());
     std::fill(ids, ids + nq * k, std::int64_t(-1));
-    std::shared_lock<std::shared_mutex> lock(mutex_);
+    std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     // One compiled filter per distinct filter.
     std::vector<FilterNode> compiled;
     std::vector<const FilterNode*> per_query(nq, nullptr);

@@ -10,8 +10,14 @@ namespace {
 std::atomic<InterruptCheck> installed{nullptr};
 thread_local bool marked = false;
 thread_local std::chrono::steady_clock::time_point last_check{};
+thread_local const StopFlag* stop_flag = nullptr;
 
 }  // namespace
+
+const StopFlag* current_stop_flag() noexcept { return stop_flag; }
+
+StopScope::StopScope(const StopFlag* flag) noexcept : previous_(stop_flag) { stop_flag = flag; }
+StopScope::~StopScope() { stop_flag = previous_; }
 
 void set_interrupt_check(InterruptCheck check) noexcept { installed.store(check); }
 
@@ -22,6 +28,8 @@ UninterruptibleScope::UninterruptibleScope() noexcept : was_marked_(marked) { ma
 UninterruptibleScope::~UninterruptibleScope() { marked = was_marked_; }
 
 void check_interrupt() {
+    for (const StopFlag* f = stop_flag; f; f = f->outer)
+        if (f->stopping->load(std::memory_order_relaxed)) throw Interrupted();
     if (!marked) return;
     const InterruptCheck check = installed.load(std::memory_order_relaxed);
     if (!check) return;

@@ -6,6 +6,7 @@
 
 #include "kernels/table.h"
 #include "latefold/common.h"
+#include "latefold/interrupt.h"
 #include "latefold/random.h"
 #include "latefold/thread_pool.h"
 
@@ -13,6 +14,24 @@ namespace latefold {
 namespace {
 
 constexpr std::size_t points_per_task = 1024;
+// Interrupt checks come after at most about this many multiply-adds (a few ms), whatever n, d
+// and k: a Ctrl-C stops a training part-way through a pass, and the helper threads of a
+// stopping call return from their tasks as soon.
+constexpr std::size_t work_per_check = std::size_t(1) << 22;
+
+std::size_t points_per_check(std::size_t work_per_point) {
+    return std::max<std::size_t>(1, work_per_check / std::max<std::size_t>(1, work_per_point));
+}
+
+// f(i) for i in [0, n), with an interrupt check before each run of `chunk` points.
+template <class F>
+void checked_loop(std::size_t n, std::size_t chunk, F f) {
+    for (std::size_t first = 0; first < n; first += chunk) {
+        check_interrupt();
+        const std::size_t last = std::min(n, first + chunk);
+        for (std::size_t i = first; i < last; ++i) f(i);
+    }
+}
 
 double squared_distance(const float* a, const float* b, std::size_t d) {
     double sum = 0.0;
@@ -30,9 +49,10 @@ void kmeans_plus_plus(const float* x, std::size_t n, std::size_t d, std::size_t 
     if (k == 0 || k > n) fail_argument("k-means++ needs 1 <= k <= n");
     const std::uint64_t key = random::stream_key(seed, std::uint64_t(5) << 32);
     std::size_t chosen = std::size_t(random::below(random::word(key, 0), std::uint32_t(n)));
+    const std::size_t check_every = points_per_check(d);
     std::vector<double> nearest(n);
     std::copy(x + chosen * d, x + chosen * d + d, centroids);
-    for (std::size_t i = 0; i < n; ++i) nearest[i] = squared_distance(x + i * d, centroids, d);
+    checked_loop(n, check_every, [&](std::size_t i) { nearest[i] = squared_distance(x + i * d, centroids, d); });
     for (std::size_t c = 1; c < k; ++c) {
         double total = 0.0;
         for (double v : nearest) total += v;
@@ -52,8 +72,9 @@ void kmeans_plus_plus(const float* x, std::size_t n, std::size_t d, std::size_t 
         }
         float* centre = centroids + c * d;
         std::copy(x + chosen * d, x + chosen * d + d, centre);
-        for (std::size_t i = 0; i < n; ++i)
+        checked_loop(n, check_every, [&](std::size_t i) {
             nearest[i] = std::min(nearest[i], squared_distance(x + i * d, centre, d));
+        });
     }
 }
 
@@ -70,10 +91,13 @@ void assign_nearest(const float* x, std::size_t n, std::size_t stride, std::size
         bias[c] = norm;
     }
     const kernels::KernelTable& kern = kernels::active_kernels();
-    const std::size_t tasks = (n + points_per_task - 1) / points_per_task;
+    // Each point costs k * d: fewer points per task for many or wide centres (parallel_for
+    // checks for interrupts between tasks). Each point's centre does not depend on the split.
+    const std::size_t per_task = std::min(points_per_task, points_per_check(k * d));
+    const std::size_t tasks = (n + per_task - 1) / per_task;
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
-        const std::size_t first = task * points_per_task;
-        const std::size_t count = std::min(n, first + points_per_task) - first;
+        const std::size_t first = task * per_task;
+        const std::size_t count = std::min(n, first + per_task) - first;
         kern.nearest_rows(x + first * stride, count, stride, d, packed.data(), bias.data(), width,
                           assignment + first, distance + first);
         for (std::size_t i = first; i < first + count; ++i) {
@@ -98,12 +122,16 @@ double kmeans_lloyd(const float* x, std::size_t n, std::size_t d, std::size_t k,
     const std::uint64_t key = random::stream_key(options.seed, std::uint64_t(6) << 32);
     std::uint64_t draws = 0;
     double objective = 0.0;
+    const std::size_t check_every = points_per_check(d);
     for (std::size_t it = 0;; ++it) {
+        check_interrupt();
         assign_nearest(x, n, d, d, centroids, k, assign.data(), distance.data(), options.threads);
         if (it == options.iterations) {
             // The objective exactly (float64), not from the expanded float32 distances.
             objective = 0.0;
-            for (std::size_t i = 0; i < n; ++i) objective += squared_distance(x + i * d, centroids + assign[i] * d, d);
+            checked_loop(n, check_every, [&](std::size_t i) {
+                objective += squared_distance(x + i * d, centroids + assign[i] * d, d);
+            });
             break;
         }
         parallel_for(tasks, options.threads, [&](std::size_t task, std::size_t) {

@@ -4,8 +4,6 @@
 // helper is free (or, after fork(), when the child has no helpers at all).
 #include "latefold/thread_pool.h"
 
-#include "latefold/interrupt.h"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -60,17 +58,20 @@ struct Job {
     std::size_t next_worker = 1;   // worker index of the next helper (pool's mutex)
     std::atomic<std::size_t> next_task{0};
     std::atomic<bool> failed{false};
+    StopFlag stop{&failed, nullptr};  // `outer`: the flag of the call this one runs inside
     std::exception_ptr error;      // first exception (guarded by `mutex`)
     std::atomic<std::size_t> active_helpers{0};  // helpers working now (changed under `mutex`)
     std::mutex mutex;
     std::condition_variable helpers_done;
 
     void work(std::size_t worker) {
+        // Tasks that check between chunks stop once this call or one around it is stopping.
+        const StopScope scope(&stop);
         while (!failed.load(std::memory_order_relaxed)) {
             const std::size_t task = next_task.fetch_add(1, std::memory_order_relaxed);
             if (task >= tasks) break;
             try {
-                if (worker == 0) check_interrupt();  // the caller's thread: the one a host marks
+                check_interrupt();
                 (*fn)(task, worker);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(mutex);
@@ -89,6 +90,7 @@ public:
         job->fn = &fn;
         job->tasks = tasks;
         job->helper_slots = threads - 1;
+        job->stop.outer = current_stop_flag();
         {
             std::lock_guard<std::mutex> lock(mutex_);
             while (workers_.size() < threads - 1) workers_.emplace_back([this] { serve(); });

@@ -62,6 +62,18 @@ def int64_array(value: object, name: str) -> np.ndarray:
     return np.require(array, dtype=np.int64, requirements=["C", "A"])
 
 
+def mask_or_ids(value: object, name: str) -> np.ndarray:
+    """A filter given as an array: a bool mask (returned as it is) or ids (as int64, see
+    int64_array). 8-bit integer arrays are refused: 0/1 bytes read as a mask or as ids differ."""
+    array = np.asarray(value)
+    if array.dtype.kind in "iu" and array.dtype.itemsize == 1:
+        raise TypeError(f"{name}: a {array.dtype} array is ambiguous (a 0/1 mask or ids?); pass a bool "
+                        f"mask (.astype(bool)) or ids of a wider integer type (.astype(np.int64))")
+    if array.dtype == np.bool_:
+        return array
+    return int64_array(array, name)
+
+
 TOKEN_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 
 

@@ -409,7 +409,8 @@ class GraphIndex:
         first (ip: descending inner product; l2: ascending squared distance), padded with
         ``-inf`` (ip) / ``+inf`` (l2) and id ``-1`` only when fewer than k vectors match.
 
-        ``filter``: a `Filter`, a bool mask indexed by id, an int array of allowed ids, or a list
+        ``filter``: a `Filter`, a bool mask indexed by id, an array of allowed ids (any integer
+        type of 16 bits or more; 8-bit integer arrays, ambiguous, raise TypeError), or a list
         with one of these (or None) per query. ``ef``: beam width (at least k is used); larger
         gives higher recall. The plan of each query follows its filter's exact match count:
         ``exact_below`` (default ``2 * ef * degree``, and anything under 3% of the index) or fewer
@@ -538,8 +539,9 @@ def _as_query_filter(f: object) -> Filter:
     if isinstance(f, Filter):
         return f
     if isinstance(f, np.ndarray):
-        return Filter.mask(f) if f.dtype == np.bool_ else Filter.ids(f)
-    raise TypeError(f"filter must be a Filter, a bool mask, an int64 id array or a list of these, "
+        array = _validate.mask_or_ids(f, "filter")  # the rule of ProductQuantizer.search(allowed=)
+        return Filter.mask(array) if array.dtype == np.bool_ else Filter.ids(array)
+    raise TypeError(f"filter must be a Filter, a bool mask, an integer id array or a list of these, "
                     f"got {type(f).__name__}")
 
 

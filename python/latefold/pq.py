@@ -317,22 +317,18 @@ class ProductQuantizer:
         rescore = min(_validate.non_negative_int(rescore, "rescore"), sys.maxsize)  # beyond n, the same
         mask = None
         if allowed is not None:
-            a = np.asarray(allowed)
-            if a.dtype.kind in "iu" and a.dtype.itemsize == 1:
-                raise TypeError(f"allowed: a {a.dtype} array is ambiguous (a 0/1 mask or row ids?); pass a "
-                                f"bool mask (.astype(bool)) or ids of a wider integer type")
+            a = _validate.mask_or_ids(allowed, "allowed")
             if a.dtype == bool:
                 if a.shape != (n,):
                     raise ValueError(f"allowed mask must have shape ({n},), got {a.shape}")
                 bits = a
             else:
-                ids = _validate.int64_array(a, "allowed")
-                if ids.ndim != 1:
+                if a.ndim != 1:
                     raise ValueError("allowed ids must be 1-D")
-                if ids.size and (ids.min() < 0 or ids.max() >= n):
+                if a.size and (a.min() < 0 or a.max() >= n):
                     raise ValueError(f"allowed ids must lie in [0, {n})")
                 bits = np.zeros(n, dtype=bool)
-                bits[ids] = True
+                bits[a] = True
             mask = np.packbits(bits, bitorder="little")
         rows = None
         if vectors is not None:

@@ -35,15 +35,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "latefold/attributes.h"
 #include "latefold/buffer.h"
 #include "latefold/common.h"
 #include "latefold/filter.h"
+#include "latefold/fork_safe_mutex.h"
 #include "latefold/io.h"
 #include "latefold/pq.h"
 #include "latefold/row_store.h"
@@ -91,6 +92,8 @@ public:
     bool contains(std::int64_t id) const;
     /// The attribute columns (not to be read while another thread adds).
     const AttributeStore& attributes() const noexcept { return data_.attributes; }
+    /// Each attribute column's name and kind, in order (read under the lock: safe during an add).
+    std::vector<std::pair<std::string, ColumnKind>> columns() const;
 
     /// Scores traversals by PQ codes (see above). Only on an empty index; the quantizer must be
     /// trained, of the index's dim and metric. It is copied.
@@ -208,7 +211,7 @@ private:
     static constexpr std::size_t max_pivots = 64;
 
     GraphParams params_;
-    mutable std::shared_mutex mutex_;  // searches share it; add / remove / compact own it
+    mutable ForkSafeSharedMutex mutex_;  // searches share it; add / remove / compact own it
     Data data_;
 };
 

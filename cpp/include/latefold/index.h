@@ -30,6 +30,7 @@
 #include "latefold/buffer.h"
 #include "latefold/centroids.h"
 #include "latefold/fde.h"
+#include "latefold/fork_safe_mutex.h"
 #include "latefold/filter.h"
 #include "latefold/graph.h"
 #include "latefold/io.h"
@@ -176,7 +177,7 @@ private:
     };
 
     IndexParams params_;
-    mutable std::shared_mutex mutex_;
+    mutable ForkSafeSharedMutex mutex_;  // searches share it; changes own it
     Data data_;
 };
 

@@ -3,8 +3,15 @@
 // parallel_for asks the check between tasks on a marked thread, at most every 50 ms, and stops
 // the call by throwing Interrupted (the host's own error already says why). Calls that change an
 // object undo what they did, as for any exception.
+//
+// The pool's helper threads are not marked: they stop through the call they work for. Each
+// parallel_for has a StopFlag, set once one of its tasks failed (the caller's being interrupted
+// included), and check_interrupt() on a thread working for it throws once it or the flag of any
+// call around it (nested parallel_for) is set. Long tasks call check_interrupt() between chunks
+// of bounded work, so that a stop takes effect within a chunk, not a whole task.
 #pragma once
 
+#include <atomic>
 #include <exception>
 
 namespace latefold {
@@ -43,7 +50,29 @@ private:
     bool was_marked_;
 };
 
-/// Throws Interrupted when the current thread is marked and the check says stop.
+/// The stop flag of one parallel_for (thread_pool.cc) and of the call it runs inside, if any.
+struct StopFlag {
+    const std::atomic<bool>* stopping = nullptr;
+    const StopFlag* outer = nullptr;
+};
+
+/// The flag of the parallel_for the current thread works for (nullptr: none).
+const StopFlag* current_stop_flag() noexcept;
+
+/// Makes `flag` the current thread's for the scope's lifetime.
+class StopScope {
+public:
+    explicit StopScope(const StopFlag* flag) noexcept;
+    ~StopScope();
+    StopScope(const StopScope&) = delete;
+    StopScope& operator=(const StopScope&) = delete;
+
+private:
+    const StopFlag* previous_;
+};
+
+/// Throws Interrupted when a call the current thread works for is stopping, or when the thread
+/// is marked and the check says stop.
 void check_interrupt();
 
 }  // namespace latefold
