@@ -260,9 +260,10 @@ void MultiVectorIndex::search_exact(const MultiVectorsView& queries, const std::
     std::vector<PackedQuery> packed(nq);
     parallel_for(nq, options.threads, [&](std::size_t q, std::size_t) { packed[q].pack(queries, q, kern); });
     const std::size_t chunks = (data_.slots + exact_chunk - 1) / exact_chunk;
-    std::vector<TopK> best(nq * chunks, TopK(k));
     const MultiVectorsView stored = token_view();
-    std::vector<AlignedVector<float>> scratch(resolve_threads(options.threads, nq * chunks));
+    const std::size_t workers = resolve_threads(options.threads, nq * chunks);
+    std::vector<AlignedVector<float>> scratch(workers);
+    std::vector<TopK> best(workers * nq, TopK(k));  // per worker and query; merged below
     parallel_for(nq * chunks, options.threads, [&](std::size_t task, std::size_t worker) {
         const std::size_t q = task / chunks, chunk = task % chunks;
         const std::size_t s1 = std::min(data_.slots, (chunk + 1) * exact_chunk);
@@ -271,16 +272,16 @@ void MultiVectorIndex::search_exact(const MultiVectorsView& queries, const std::
             const std::size_t first = std::size_t(data_.offsets[slot]);
             const std::size_t rows = std::size_t(data_.offsets[slot + 1]) - first;
             const Rows doc = float_rows(stored, first, rows, scratch[worker], kern);
-            best[task].push({kern.maxsim_packed(packed[q].packed.data(), packed[q].padded, params_.dim, doc.data, rows,
-                                                doc.stride),
-                             data_.ids[slot]});
+            best[worker * nq + q].push({kern.maxsim_packed(packed[q].packed.data(), packed[q].padded, params_.dim,
+                                                           doc.data, rows, doc.stride),
+                                        data_.ids[slot]});
         }
     });
     const double seconds = seconds_since(start) / double(nq);
     for (std::size_t q = 0; q < nq; ++q) {
         TopK merged(k);
-        for (std::size_t c = 0; c < chunks; ++c)
-            for (const ScoredId& e : best[q * chunks + c].sorted()) merged.push(e);
+        for (std::size_t w = 0; w < workers; ++w)
+            for (const ScoredId& e : best[w * nq + q].sorted()) merged.push(e);
         const std::vector<ScoredId> top = merged.sorted();
         for (std::size_t i = 0; i < top.size(); ++i) {
             scores[q * k + i] = top[i].score;
