@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _core, _validate
-from .multivectors import MultiVectorsLike, as_multivectors
+from .multivectors import MultiVectorsLike, as_items, core_args
 
 PROJECTIONS = ("identity", "ams_sketch", "dense_sign")
 PARAMETERS = ("dimension", "num_repetitions", "num_simhash_projections", "seed", "projection_type",
@@ -132,7 +132,7 @@ class FDE:
         out_dtype = np.dtype(dtype)
         if out_dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise TypeError(f"dtype must be float32 or float16, got {out_dtype}")
-        mv, single = as_multivectors(items, name)
+        mv, single = as_items(items, name)
         if len(mv) and mv.dim != self._params["dimension"]:
             raise ValueError(f"{name} have token dimension {mv.dim}, the encoder expects "
                              f"{self._params['dimension']}")
@@ -146,7 +146,7 @@ class FDE:
             # One item may be written into a 1-D out (through a view of the encoder's shape).
             target = out.reshape(1, -1) if single and out.ndim == 1 else out
         encode = self._encoder.encode_documents if documents else self._encoder.encode_queries
-        result = encode(mv.tokens, mv.offsets, t, target)
+        result = encode(*core_args(mv), t, target)
         if out is not None:
             return out
         result = result.astype(out_dtype, copy=False)
@@ -169,11 +169,11 @@ class FDE:
     def partition_indices(self, items: MultiVectorsLike, *, threads: Optional[int] = None) -> np.ndarray:
         """The SimHash partition of every token in every repetition: uint32 ``(T, R)``, rows in
         the order of ``MultiVectors(items).tokens``."""
-        mv, _ = as_multivectors(items, "items")
+        mv, _ = as_items(items, "items")
         if len(mv) and mv.dim != self._params["dimension"]:
             raise ValueError(f"items have token dimension {mv.dim}, the encoder expects "
                              f"{self._params['dimension']}")
-        return self._encoder.partition_indices(mv.tokens, mv.offsets, _validate.threads(threads))
+        return self._encoder.partition_indices(*core_args(mv), _validate.threads(threads))
 
     # ------------------------------------------------------------------ the random matrices
     def _repetition(self, r: object) -> int:

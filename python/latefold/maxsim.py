@@ -12,12 +12,12 @@ import numpy as np
 
 from . import _core
 from . import _validate
-from .multivectors import MultiVectorsLike, as_multivectors
+from .multivectors import MultiVectorsLike, as_items, core_args
 
 
 def _pair(queries: MultiVectorsLike, docs: MultiVectorsLike):
-    q, single = as_multivectors(queries, "queries")
-    d, _ = as_multivectors(docs, "docs")
+    q, single = as_items(queries, "queries")
+    d, _ = as_items(docs, "docs")
     if len(q) and len(d) and q.dim != d.dim:
         raise ValueError(
             f"queries have token dimension {q.dim} but docs have {d.dim}"
@@ -43,7 +43,7 @@ def maxsim(
     float32 array ``(n_queries, n_docs)``; ``(n_docs,)`` when ``queries`` is one 2-D array.
     """
     q, d, single = _pair(queries, docs)
-    scores = _core.maxsim(q.tokens, q.offsets, d.tokens, d.offsets, _validate.threads(threads))
+    scores = _core.maxsim(*core_args(q), *core_args(d), _validate.threads(threads))
     return scores[0] if single else scores
 
 
@@ -84,9 +84,7 @@ def maxsim_rerank(
                 f"candidates[{bad[0]}, {bad[1]}] = {ids[bad[0], bad[1]]} is not a document "
                 f"index in [0, {len(d)}) nor -1 (padding)"
             )
-    scores = _core.maxsim_rerank(
-        q.tokens, q.offsets, d.tokens, d.offsets, ids, _validate.threads(threads)
-    )
+    scores = _core.maxsim_rerank(*core_args(q), *core_args(d), ids, _validate.threads(threads))
     return scores[0] if single else scores
 
 
@@ -108,7 +106,5 @@ def maxsim_topk(
     k = _validate.positive_int(k, "k")
     if k > len(d):
         raise ValueError(f"k = {k} is larger than the number of documents ({len(d)})")
-    scores, ids = _core.maxsim_topk(
-        q.tokens, q.offsets, d.tokens, d.offsets, k, _validate.threads(threads)
-    )
+    scores, ids = _core.maxsim_topk(*core_args(q), *core_args(d), k, _validate.threads(threads))
     return (scores[0], ids[0]) if single else (scores, ids)

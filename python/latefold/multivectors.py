@@ -172,6 +172,24 @@ def _build(data: object, offsets: object, name: str) -> "tuple[np.ndarray, np.nd
     return _read_only(tokens), _read_only(offs)
 
 
+def as_items(value: object, name: str) -> "tuple[Union[MultiVectors, _core.RaggedItems], bool]":
+    """What a core call reads: a list or tuple of 2-D arrays as ``_core.RaggedItems`` (the arrays
+    read where they lie, through a table of their addresses: no copy of the whole corpus; an item
+    that is strided, misaligned, not an ndarray, or float16 among float32 items is copied alone),
+    any other form as MultiVectors. Both have ``len`` and ``dim``; the flag says whether it was a
+    single 2-D array. Errors as for MultiVectors(value)."""
+    if isinstance(value, (list, tuple)):
+        return _core.RaggedItems(value, name, _validate.token_matrix), False
+    return as_multivectors(value, name)
+
+
+def core_args(items: "Union[MultiVectors, _core.RaggedItems]") -> tuple:
+    """The (tokens, offsets) arguments of a core call for as_items' result."""
+    if isinstance(items, MultiVectors):
+        return items._tokens, items._offsets
+    return items, None
+
+
 def as_multivectors(value: object, name: str) -> "tuple[MultiVectors, bool]":
     """Any accepted form as MultiVectors; the flag says whether it was a single 2-D array."""
     if isinstance(value, MultiVectors):
