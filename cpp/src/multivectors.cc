@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kernels/table.h"
+
 namespace latefold {
 
 void MultiVectorsView::validate(const char* name) const {
@@ -35,6 +37,7 @@ namespace {
 // A value is NaN or infinite exactly when all its exponent bits are set; testing bits keeps the
 // loop branch-free and independent of floating-point flags. An OR of equality tests vectorises
 // on the baseline instruction set (a maximum of unsigned 32-bit values would need SSE4.1).
+// float32 rows have a kernel (first_non_finite); this loop serves the 16-bit types and scales.
 template <class Bits, Bits exponent_mask>
 std::int64_t first_bad_row(const Bits* data, std::size_t rows, std::size_t dim, std::size_t stride) {
     for (std::size_t r = 0; r < rows; ++r) {
@@ -50,9 +53,11 @@ std::int64_t first_bad_row(const Bits* data, std::size_t rows, std::size_t dim, 
 std::int64_t first_non_finite_row(const void* tokens, std::size_t rows, std::size_t dim,
                                   std::size_t row_stride, DType dtype, const float* scales) noexcept {
     switch (dtype) {
-        case DType::f32:
-            return first_bad_row<std::uint32_t, 0x7F800000u>(static_cast<const std::uint32_t*>(tokens), rows, dim,
-                                                             row_stride);
+        case DType::f32: {  // the active path's kernel (the common case: worth a SIMD loop)
+            const std::size_t bad = kernels::active_kernels().first_non_finite(static_cast<const float*>(tokens), rows,
+                                                                                row_stride, dim);
+            return bad < rows ? std::int64_t(bad) : -1;
+        }
         case DType::f16:
             return first_bad_row<std::uint16_t, 0x7C00u>(static_cast<const std::uint16_t*>(tokens), rows, dim,
                                                          row_stride);
