@@ -404,8 +404,9 @@ void FdeEncoder::for_each_sketched(const MultiVectorsView& items, const char* na
 void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t threads,
                         bool documents) const {
     check_items(items);
-    for_each_sketched(items, documents ? "docs" : "queries", threads, true, [&](std::size_t i, const float* rows, std::size_t stride,
-                                                std::size_t at, Scratch& s) {
+    const char* name = documents ? "docs" : "queries";
+    for_each_sketched(items, name, threads, true, [&](std::size_t i, const float* rows, std::size_t stride,
+                                                      std::size_t at, Scratch& s) {
         encode_item(rows, items.item_length(i), stride, at, documents, s, out + i * config_.output_dim());
     });
 }
@@ -423,7 +424,7 @@ void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t*
     check_items(items);
     const std::size_t reps = config_.num_repetitions;
     for_each_sketched(items, "items", threads, false, [&](std::size_t i, const float*, std::size_t, std::size_t at,
-                                                 Scratch& s) {
+                                                          Scratch& s) {
         const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
         for (std::size_t t = 0; t < count; ++t)
             for (std::size_t r = 0; r < reps; ++r) out[(first + t) * reps + r] = s.part[r * s.lanes + at + t];

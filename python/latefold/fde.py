@@ -155,15 +155,17 @@ class FDE:
     def encode_queries(self, queries: MultiVectorsLike, *, threads: Optional[int] = None,
                        dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Query encodings (partition SUMs), ``(n, output_dim)``; ``(output_dim,)`` for one
-        2-D array. ``dtype`` float32 (default) or float16. ``out``: a float32 C-contiguous
-        array of that shape to write into (and return): reusing one saves allocating and
-        first-touching a large output on every call."""
+        2-D array. ``queries``: ``MultiVectors``, a list of 2-D arrays (read where they lie, no
+        copy of the corpus, as for `latefold.maxsim`) or one 2-D array. ``dtype`` float32
+        (default) or float16. ``out``: a float32 C-contiguous array of that shape to write into
+        (and return): reusing one saves allocating and first-touching a large output on every
+        call; it is written only once every value has been checked."""
         return self._encode(queries, "queries", False, threads, dtype, out)
 
     def encode_documents(self, docs: MultiVectorsLike, *, threads: Optional[int] = None,
                          dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """Document encodings (partition AVERAGEs, empty ones filled if configured); ``dtype``
-        and ``out`` as for `encode_queries`."""
+        """Document encodings (partition AVERAGEs, empty ones filled if configured); ``docs``,
+        ``dtype`` and ``out`` as for `encode_queries`."""
         return self._encode(docs, "docs", True, threads, dtype, out)
 
     def partition_indices(self, items: MultiVectorsLike, *, threads: Optional[int] = None) -> np.ndarray:

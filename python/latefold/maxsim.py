@@ -33,8 +33,11 @@ def maxsim(
     Parameters
     ----------
     queries, docs
-        ``MultiVectors``, a list of 2-D arrays, or one 2-D array (a single item); float32 or
-        float16 tokens of the same dimension.
+        ``MultiVectors``, a list (or tuple) of 2-D arrays, or one 2-D array (a single item);
+        float32 or float16 tokens of the same dimension. A list's arrays are read where they lie
+        (no copy of the corpus; an item that is not C-contiguous and aligned, or float16 among
+        float32 items, is copied alone) and its values checked on this call: for many calls
+        over one corpus a ``MultiVectors`` checks them once. The same for every function here.
     threads
         Threads to use; ``None`` uses every core.
 

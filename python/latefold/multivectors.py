@@ -25,6 +25,10 @@ class MultiVectors:
         MultiVectors([a0, a1, ...])       # list of 2-D arrays (one copy)
         MultiVectors(a)                   # one 2-D array = one item (no copy)
 
+    ``maxsim``, ``maxsim_rerank``, ``maxsim_topk`` and ``FDE.encode_*`` also take the list
+    itself and read its arrays where they lie (no copy), checking its values on every call;
+    a MultiVectors pays one copy and one check for any number of calls.
+
     Every item must hold at least one token and every value must be finite (``ValueError``
     otherwise, naming the item). float16 and float32 are kept as they are; other dtypes raise
     ``TypeError`` (convert explicitly, e.g. ``x.astype(np.float32)``). A list mixing float16 and

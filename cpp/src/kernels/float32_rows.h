@@ -32,7 +32,8 @@ inline void convert_rows(const MultiVectorsView& set, const void* src, std::size
             if (stride == dim) {
                 std::memcpy(out, from, rows * dim * sizeof(float));
             } else {
-                for (std::size_t r = 0; r < rows; ++r) std::memcpy(out + r * dim, from + r * stride, dim * sizeof(float));
+                for (std::size_t r = 0; r < rows; ++r)
+                    std::memcpy(out + r * dim, from + r * stride, dim * sizeof(float));
             }
             break;
         }

@@ -36,7 +36,8 @@ void dot_rows_f16_avx2(const float* q, const half_bits* base, std::size_t stride
 std::size_t first_non_finite_avx2(const float* rows, std::size_t count, std::size_t stride, std::size_t dim) {
     const __m256i exponent = _mm256_set1_epi32(0x7F800000);
     const std::size_t tail = dim % 8;
-    const __m256i tail_lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(tail)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i tail_lanes =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(int(tail)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     for (std::size_t t = 0; t < count; ++t) {
         const float* row = rows + t * stride;
         __m256i worst = _mm256_setzero_si256();
