@@ -197,9 +197,13 @@ def test_the_first_bad_item_is_named_whatever_the_threads(rng, side):
                 lf.maxsim(q, d, threads=threads)
             with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):
                 lf.maxsim_topk(q, d, 3, threads=threads)
-            with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):
-                fde = lf.FDE(16, 2, 2)
-                fde.encode_queries(q, threads=threads) if side == "queries" else fde.encode_documents(d, threads=threads)
+            with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):  # a scan of every item
+                lf.maxsim_rerank(q, d, np.zeros((len(q), 2), np.int64), threads=threads)
+            fde = lf.FDE(16, 2, 2)
+            encode = fde.encode_queries if side == "queries" else fde.encode_documents
+            for out in (None, np.zeros((len(items), fde.output_dim), np.float32)):  # out=: scanned first
+                with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):
+                    encode(items, threads=threads, out=out)
 
 
 def test_fde_out_is_untouched_when_an_item_is_bad(rng):

@@ -41,7 +41,7 @@ py::array_t<float> encode(const FdeEncoder& encoder, const py::object& tokens,
     {
         released_gil release;
         if (!into.is_none()) {  // the caller's array is written only once every value passed
-            check_unchecked_values(items, name);
+            check_unchecked_values(items, name, t);
             items.values_checked = true;
         }
         if (documents)

@@ -96,22 +96,25 @@ struct BlockGrid {
     std::size_t tasks() const { return doc_blocks() * query_blocks; }
 
     // Calls fn(query, doc, score) for every pair of task `task`, queries outermost. The first
-    // task of each block of documents reports their rows to `check` when it is needed.
+    // task of each block of documents reports their rows to `check` when it is needed, each
+    // right after the kernel read it (from cache then: a scan before would be a second pass
+    // over memory, as long as the kernel's own for a single query).
     template <class Fn>
     void run(std::size_t task, const MultiVectorsView& docs, const PackedQueries& packed,
              AlignedVector<float>& scratch, const KernelTable& kern, FiniteCheck& check, Fn&& fn) const {
         const std::size_t block = task / query_blocks, qb = task % query_blocks;
         const std::size_t d0 = doc_bounds[block], d1 = doc_bounds[block + 1];
         const ItemRows rows = float_items(docs, d0, d1, scratch, kern);
-        if (qb == 0 && check.needed())
-            for (std::size_t d = d0; d < d1; ++d) check.rows(d, rows.item(d), docs.item_length(d), rows.stride);
         const std::size_t q0 = qb * query_block;
         const std::size_t q1 = std::min(packed.padded.size(), q0 + query_block);
+        const bool checking = qb == 0 && check.needed();
         for (std::size_t q = q0; q < q1; ++q) {
             const float* query = packed.query(q);
-            for (std::size_t d = d0; d < d1; ++d)
-                fn(q, d, kern.maxsim_packed(query, packed.padded[q], docs.dim, rows.item(d),
-                                            docs.item_length(d), rows.stride));
+            for (std::size_t d = d0; d < d1; ++d) {
+                const float* doc = rows.item(d);
+                fn(q, d, kern.maxsim_packed(query, packed.padded[q], docs.dim, doc, docs.item_length(d), rows.stride));
+                if (checking && q == q0) check.rows(d, doc, docs.item_length(d), rows.stride);
+            }
         }
     }
 };
@@ -122,8 +125,8 @@ void maxsim_scores(const MultiVectorsView& queries, const MultiVectorsView& docs
                    std::size_t threads) {
     check_pair(queries, docs);
     if (!queries.count || !docs.count) {  // nothing is read: check what was not yet
-        check_unchecked_values(queries, "queries");
-        check_unchecked_values(docs, "docs");
+        check_unchecked_values(queries, "queries", threads);
+        check_unchecked_values(docs, "docs", threads);
         return;
     }
     const KernelTable& kern = kernels::active_kernels();
@@ -151,8 +154,8 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
                           ") nor -1 (padding)");
     }
     // Only the candidates are read, but every value of the call's input must be finite.
-    check_unchecked_values(queries, "queries");
-    check_unchecked_values(docs, "docs");
+    check_unchecked_values(queries, "queries", threads);
+    check_unchecked_values(docs, "docs", threads);
     if (!queries.count || !per_query) return;
     const KernelTable& kern = kernels::active_kernels();
     const std::size_t blocks = (per_query + rerank_block - 1) / rerank_block;
@@ -192,8 +195,8 @@ void maxsim_topk(const MultiVectorsView& queries, const MultiVectorsView& docs, 
         fail_argument("k = " + std::to_string(k) + " is larger than the number of documents (" +
                       std::to_string(docs.count) + ")");
     if (!queries.count) {  // nothing is read: check what was not yet
-        check_unchecked_values(queries, "queries");
-        check_unchecked_values(docs, "docs");
+        check_unchecked_values(queries, "queries", threads);
+        check_unchecked_values(docs, "docs", threads);
         return;
     }
     const KernelTable& kern = kernels::active_kernels();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/table.h"
+#include "latefold/thread_pool.h"
 
 namespace latefold {
 
@@ -72,20 +73,26 @@ std::int64_t first_non_finite_row(const void* tokens, std::size_t rows, std::siz
     return -1;
 }
 
-NonFiniteToken first_non_finite_token(const MultiVectorsView& v) noexcept {
-    const std::int64_t* o = v.offsets;
-    if (v.flat()) {  // one pass over all rows (the common case), then the item holding the row
-        const std::int64_t bad = first_non_finite_row(v.tokens, v.rows, v.dim, v.row_stride, v.dtype, v.scales);
-        if (bad < 0) return {};
-        const std::int64_t item = std::int64_t(std::upper_bound(o, o + v.count + 1, bad) - o - 1);
-        return {item, bad - o[item]};
-    }
-    for (std::size_t i = 0; i < v.count; ++i) {
+namespace {
+// The first non-finite token of items [begin, end), item by item.
+NonFiniteToken first_in_items(const MultiVectorsView& v, std::size_t begin, std::size_t end) noexcept {
+    for (std::size_t i = begin; i < end; ++i) {
         const std::int64_t bad = first_non_finite_row(v.item_data(i), v.item_length(i), v.dim, v.row_stride, v.dtype,
-                                                      v.scales ? v.scales + o[i] : nullptr);
+                                                      v.scales ? v.scales + v.offsets[i] : nullptr);
         if (bad >= 0) return {std::int64_t(i), bad};
     }
     return {};
+}
+}  // namespace
+
+NonFiniteToken first_non_finite_token(const MultiVectorsView& v) noexcept {
+    if (!v.flat()) return first_in_items(v, 0, v.count);
+    // One pass over all rows, then the item holding the row.
+    const std::int64_t bad = first_non_finite_row(v.tokens, v.rows, v.dim, v.row_stride, v.dtype, v.scales);
+    if (bad < 0) return {};
+    const std::int64_t* o = v.offsets;
+    const std::int64_t item = std::int64_t(std::upper_bound(o, o + v.count + 1, bad) - o - 1);
+    return {item, bad - o[item]};
 }
 
 void fail_non_finite(const char* name, NonFiniteToken bad) {
@@ -94,8 +101,17 @@ void fail_non_finite(const char* name, NonFiniteToken bad) {
                   ") holds a NaN or infinite value");
 }
 
-void check_unchecked_values(const MultiVectorsView& view, const char* name) {
-    if (!view.values_checked) fail_non_finite(name, first_non_finite_token(view));
+void check_unchecked_values(const MultiVectorsView& view, const char* name, std::size_t threads) {
+    if (view.values_checked) return;
+    constexpr std::size_t items_per_task = 256;
+    const std::size_t tasks = (view.count + items_per_task - 1) / items_per_task;
+    if (resolve_threads(threads, tasks) <= 1) return fail_non_finite(name, first_non_finite_token(view));
+    std::vector<NonFiniteToken> found(tasks);  // per run of items: its first; the lowest wins
+    parallel_for(tasks, threads, [&](std::size_t task, std::size_t) {
+        found[task] = first_in_items(view, task * items_per_task, std::min(view.count, (task + 1) * items_per_task));
+    });
+    for (const NonFiniteToken& bad : found)
+        if (bad.item >= 0) return fail_non_finite(name, bad);
 }
 
 }  // namespace latefold

@@ -67,7 +67,8 @@ NonFiniteToken first_non_finite_token(const MultiVectorsView& view) noexcept;
 /// `bad` names a token.
 void fail_non_finite(const char* name, NonFiniteToken bad);
 
-/// For a view whose values are not yet checked: first_non_finite_token, then fail_non_finite.
-void check_unchecked_values(const MultiVectorsView& view, const char* name);
+/// For a view whose values are not yet checked: first_non_finite_token (items scanned on up to
+/// `threads` threads, 0 = all cores), then fail_non_finite.
+void check_unchecked_values(const MultiVectorsView& view, const char* name, std::size_t threads = 1);
 
 }  // namespace latefold
