@@ -6,6 +6,7 @@
 
 #include <mutex>
 
+#include "kernels/table.h"
 #include "latefold/multivectors.h"
 
 namespace latefold {
@@ -13,16 +14,16 @@ namespace latefold {
 class FiniteCheck {
 public:
     FiniteCheck(const MultiVectorsView& view, const char* name) noexcept
-        : needed_(!view.values_checked), dim_(view.dim), name_(name) {}
+        : needed_(!view.values_checked), dim_(view.dim), name_(name), kern_(kernels::active_kernels()) {}
 
     bool needed() const noexcept { return needed_; }
 
     /// Item `item`'s float32 rows as the engine reads them (`count` rows, `stride` apart).
     void rows(std::size_t item, const float* data, std::size_t count, std::size_t stride) {
-        const std::int64_t bad = first_non_finite_row(data, count, dim_, stride, DType::f32);
-        if (bad < 0) return;
+        const std::size_t bad = kern_.first_non_finite(data, count, stride, dim_);
+        if (bad == count) return;
         std::lock_guard<std::mutex> lock(mutex_);
-        if (found_.item < 0 || std::int64_t(item) < found_.item) found_ = {std::int64_t(item), bad};
+        if (found_.item < 0 || std::int64_t(item) < found_.item) found_ = {std::int64_t(item), std::int64_t(bad)};
     }
 
     /// After the loop: std::invalid_argument naming the lowest item found, if any.
@@ -32,6 +33,7 @@ private:
     bool needed_;
     std::size_t dim_;
     const char* name_;
+    const kernels::KernelTable& kern_;
     std::mutex mutex_;
     NonFiniteToken found_;
 };
