@@ -1,9 +1,10 @@
-// FDE: convert, validate, release the GIL, call.
+// FDE: convert, validate, release the GIL, call. Items are (tokens, offsets) arrays or a
+// RaggedItems (offsets None).
 #include <pybind11/stl.h>
 
-#include "arrays.h"
 #include "latefold/fde.h"
 #include "latefold/random.h"
+#include "ragged_items.h"
 
 namespace latefold {
 namespace bindings {
@@ -18,10 +19,11 @@ py::array_t<T> vector_as_array(const std::vector<T>& v, py::ssize_t rows, py::ss
 }
 
 // Into `into` (a float32 (items, output_dim) C-contiguous writeable array) when given.
-py::array_t<float> encode(const FdeEncoder& encoder, const py::array& tokens,
-                          const py::array& offsets, const py::object& threads, bool documents,
+py::array_t<float> encode(const FdeEncoder& encoder, const py::object& tokens,
+                          const py::object& offsets, const py::object& threads, bool documents,
                           const py::object& into) {
-    const MultiVectorsView items = as_multivectors(tokens, offsets, documents ? "docs" : "queries");
+    const char* name = documents ? "docs" : "queries";
+    MultiVectorsView items = as_items(tokens, offsets, name);
     const std::size_t t = as_threads(threads);
     const py::ssize_t rows = py::ssize_t(items.count), cols = py::ssize_t(encoder.config().output_dim());
     py::array_t<float> out;
@@ -38,6 +40,10 @@ py::array_t<float> encode(const FdeEncoder& encoder, const py::array& tokens,
     float* data = out.mutable_data();
     {
         released_gil release;
+        if (!into.is_none()) {  // the caller's array is written only once every value passed
+            check_unchecked_values(items, name, t);
+            items.values_checked = true;
+        }
         if (documents)
             encoder.encode_documents(items, data, t);
         else
@@ -93,17 +99,17 @@ void bind_fde(py::module_& m) {
         .def_property_readonly("output_dim", [](const FdeEncoder& e) { return e.config().output_dim(); })
         .def_property_readonly("block_dim", [](const FdeEncoder& e) { return e.config().block_dim(); })
         .def("encode_queries",
-             [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
+             [](const FdeEncoder& e, const py::object& tokens, const py::object& offsets,
                 const py::object& threads, const py::object& out) { return encode(e, tokens, offsets, threads, false, out); },
              py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none(), py::arg("out") = py::none())
         .def("encode_documents",
-             [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
+             [](const FdeEncoder& e, const py::object& tokens, const py::object& offsets,
                 const py::object& threads, const py::object& out) { return encode(e, tokens, offsets, threads, true, out); },
              py::arg("tokens"), py::arg("offsets"), py::arg("threads") = py::none(), py::arg("out") = py::none())
         .def("partition_indices",
-             [](const FdeEncoder& e, const py::array& tokens, const py::array& offsets,
+             [](const FdeEncoder& e, const py::object& tokens, const py::object& offsets,
                 const py::object& threads) {
-                 const MultiVectorsView items = as_multivectors(tokens, offsets, "items");
+                 const MultiVectorsView items = as_items(tokens, offsets, "items");
                  const std::size_t t = as_threads(threads);
                  auto out = new_array<std::uint32_t>(
                      {py::ssize_t(items.rows), py::ssize_t(e.config().num_repetitions)});

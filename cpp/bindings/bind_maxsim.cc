@@ -1,6 +1,7 @@
-// MaxSim: convert, validate, release the GIL, call.
-#include "arrays.h"
+// MaxSim: convert, validate, release the GIL, call. Queries and docs are (tokens, offsets) arrays
+// or a RaggedItems (offsets None).
 #include "latefold/maxsim.h"
+#include "ragged_items.h"
 
 namespace latefold {
 namespace bindings {
@@ -8,10 +9,10 @@ namespace bindings {
 void bind_maxsim(py::module_& m) {
     m.def(
         "maxsim",
-        [](const py::array& q_tokens, const py::array& q_offsets, const py::array& d_tokens,
-           const py::array& d_offsets, const py::object& threads) {
-            const MultiVectorsView q = as_multivectors(q_tokens, q_offsets, "queries");
-            const MultiVectorsView d = as_multivectors(d_tokens, d_offsets, "docs");
+        [](const py::object& q_tokens, const py::object& q_offsets, const py::object& d_tokens,
+           const py::object& d_offsets, const py::object& threads) {
+            const MultiVectorsView q = as_items(q_tokens, q_offsets, "queries");
+            const MultiVectorsView d = as_items(d_tokens, d_offsets, "docs");
             const std::size_t t = as_threads(threads);
             auto scores = new_array<float>({py::ssize_t(q.count), py::ssize_t(d.count)});
             float* out = scores.mutable_data();
@@ -26,10 +27,10 @@ void bind_maxsim(py::module_& m) {
 
     m.def(
         "maxsim_rerank",
-        [](const py::array& q_tokens, const py::array& q_offsets, const py::array& d_tokens,
-           const py::array& d_offsets, const py::array& candidates, const py::object& threads) {
-            const MultiVectorsView q = as_multivectors(q_tokens, q_offsets, "queries");
-            const MultiVectorsView d = as_multivectors(d_tokens, d_offsets, "docs");
+        [](const py::object& q_tokens, const py::object& q_offsets, const py::object& d_tokens,
+           const py::object& d_offsets, const py::array& candidates, const py::object& threads) {
+            const MultiVectorsView q = as_items(q_tokens, q_offsets, "queries");
+            const MultiVectorsView d = as_items(d_tokens, d_offsets, "docs");
             if (!py::isinstance<py::array_t<std::int64_t>>(candidates) || candidates.ndim() != 2)
                 type_error("candidates must be a 2-D int64 array");
             require_c_contiguous(candidates, "candidates");
@@ -52,10 +53,10 @@ void bind_maxsim(py::module_& m) {
 
     m.def(
         "maxsim_topk",
-        [](const py::array& q_tokens, const py::array& q_offsets, const py::array& d_tokens,
-           const py::array& d_offsets, long long k, const py::object& threads) {
-            const MultiVectorsView q = as_multivectors(q_tokens, q_offsets, "queries");
-            const MultiVectorsView d = as_multivectors(d_tokens, d_offsets, "docs");
+        [](const py::object& q_tokens, const py::object& q_offsets, const py::object& d_tokens,
+           const py::object& d_offsets, long long k, const py::object& threads) {
+            const MultiVectorsView q = as_items(q_tokens, q_offsets, "queries");
+            const MultiVectorsView d = as_items(d_tokens, d_offsets, "docs");
             if (k < 1) value_error("k must be at least 1, got " + std::to_string(k));
             const std::size_t t = as_threads(threads);
             auto scores = new_array<float>({py::ssize_t(q.count), py::ssize_t(k)});

@@ -18,6 +18,7 @@
 namespace latefold {
 namespace bindings {
 void bind_multivectors(py::module_& m);
+void bind_ragged_items(py::module_& m);
 void bind_maxsim(py::module_& m);
 void bind_fde(py::module_& m);
 void bind_pq(py::module_& m);
@@ -107,6 +108,7 @@ PYBIND11_MODULE(_core, m) {
     // Test hook: the n-th fault point from now throws std::bad_alloc (MemoryError); 0 disarms.
     m.def("_fail_after", &lf::fail_after, pybind11::arg("n"));
     lf::bindings::bind_multivectors(m);
+    lf::bindings::bind_ragged_items(m);
     lf::bindings::bind_maxsim(m);
     lf::bindings::bind_fde(m);
     lf::bindings::bind_pq(m);

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "finite_check.h"
 #include "kernels/float32_rows.h"
 #include "kernels/table.h"
 #include "latefold/random.h"
@@ -363,44 +364,49 @@ void FdeEncoder::encode_item(const float* rows, std::size_t count, std::size_t s
     }
 }
 
-void FdeEncoder::for_each_sketched(const MultiVectorsView& items, std::size_t threads, bool project,
-                                   const ItemFn& fn) const {
+void FdeEncoder::for_each_sketched(const MultiVectorsView& items, const char* name, std::size_t threads,
+                                   bool project, const ItemFn& fn) const {
     constexpr std::size_t batch_tokens = 128;  // rows per SimHash product (short items share one)
     const std::size_t d = config_.dimension;
     const bool lanes_needed = config_.num_simhash_projections > 0 || (project && config_.projection_type == FdeProjection::ams_sketch);
     const std::size_t tasks = (items.count + items_per_task - 1) / items_per_task;
     const kernels::KernelTable& kern = kernels::active_kernels();
     std::vector<Scratch> scratch(resolve_threads(threads, tasks));
+    FiniteCheck check(items, name);
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
         Scratch& s = scratch[worker];
         const std::size_t last = std::min(items.count, (task + 1) * items_per_task);
         for (std::size_t i = task * items_per_task; i < last;) {
             std::size_t j = i, tokens = 0;
             while (j < last && (j == i || tokens + items.item_length(j) <= batch_tokens)) tokens += items.item_length(j++);
-            const std::size_t first_row = std::size_t(items.offsets[i]);
-            const Rows rows = float_rows(items, first_row, tokens, s.tokens, kern);
+            const ItemRows rows = float_items(items, i, j, s.tokens, kern, true);  // one run: the batch
+            const float* batch = rows.item(i);
+            if (check.needed())
+                for (std::size_t c = i; c < j; ++c) check.rows(c, rows.item(c), items.item_length(c), rows.stride);
             s.lanes = (tokens + 15) / 16 * 16;
             if (lanes_needed) {
                 s.transposed.resize(d * s.lanes);
                 s.norms.resize(s.lanes);
-                kern.to_lanes(rows.data, tokens, rows.stride, d, s.transposed.data(), s.lanes, s.norms.data());
+                kern.to_lanes(batch, tokens, rows.stride, d, s.transposed.data(), s.lanes, s.norms.data());
             }
-            partition_tokens(rows.data, tokens, rows.stride, s);
-            if (project) project_tokens(rows.data, tokens, rows.stride, s);
+            partition_tokens(batch, tokens, rows.stride, s);
+            if (project) project_tokens(batch, tokens, rows.stride, s);
             for (; i < j; ++i) {
-                const std::size_t at = std::size_t(items.offsets[i]) - first_row;
-                fn(i, rows.data + at * rows.stride, rows.stride, at, s);
+                const std::size_t at = std::size_t(items.offsets[i]) - rows.first_row;
+                fn(i, rows.item(i), rows.stride, at, s);
             }
         }
     });
+    check.raise();
 }
 
 
 void FdeEncoder::encode(const MultiVectorsView& items, float* out, std::size_t threads,
                         bool documents) const {
     check_items(items);
-    for_each_sketched(items, threads, true, [&](std::size_t i, const float* rows, std::size_t stride,
-                                                std::size_t at, Scratch& s) {
+    const char* name = documents ? "docs" : "queries";
+    for_each_sketched(items, name, threads, true, [&](std::size_t i, const float* rows, std::size_t stride,
+                                                      std::size_t at, Scratch& s) {
         encode_item(rows, items.item_length(i), stride, at, documents, s, out + i * config_.output_dim());
     });
 }
@@ -417,8 +423,8 @@ void FdeEncoder::partition_indices(const MultiVectorsView& items, std::uint32_t*
                                    std::size_t threads) const {
     check_items(items);
     const std::size_t reps = config_.num_repetitions;
-    for_each_sketched(items, threads, false, [&](std::size_t i, const float*, std::size_t, std::size_t at,
-                                                 Scratch& s) {
+    for_each_sketched(items, "items", threads, false, [&](std::size_t i, const float*, std::size_t, std::size_t at,
+                                                          Scratch& s) {
         const std::size_t count = items.item_length(i), first = std::size_t(items.offsets[i]);
         for (std::size_t t = 0; t < count; ++t)
             for (std::size_t r = 0; r < reps; ++r) out[(first + t) * reps + r] = s.part[r * s.lanes + at + t];

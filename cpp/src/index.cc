@@ -202,7 +202,8 @@ void MultiVectorIndex::pool(const MultiVectorsView& docs, Batch& b, std::size_t 
     std::vector<std::vector<float>> pooled(scratch.size());
     parallel_for(docs.count, threads, [&](std::size_t d, std::size_t worker) {
         const std::size_t n = docs.item_length(d);
-        const Rows x = float_rows(docs, std::size_t(docs.offsets[d]), n, scratch[worker], kern);
+        const ItemRows items = float_items(docs, d, d + 1, scratch[worker], kern);
+        const float* x = items.item(d);
         std::vector<float>& out = pooled[worker];
         out.resize(pooled_length(n) * dim);
         std::vector<float> packed;
@@ -211,7 +212,7 @@ void MultiVectorIndex::pool(const MultiVectorsView& docs, Batch& b, std::size_t 
             const std::size_t w = std::min(window, n - start);
             packed.resize(w * dim);
             for (std::size_t r = 0; r < w; ++r)
-                std::copy(x.data + (start + r) * x.stride, x.data + (start + r) * x.stride + dim, packed.data() + r * dim);
+                std::copy(x + (start + r) * items.stride, x + (start + r) * items.stride + dim, packed.data() + r * dim);
             const std::size_t keep = (w + factor - 1) / factor;
             pool_tokens(packed.data(), w, dim, keep, out.data() + written * dim);
             written += keep;
@@ -240,12 +241,8 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
         fail_argument("docs: tokens have dimension " + std::to_string(given.dim) + ", the index " + std::to_string(params_.dim));
     if (given.dtype != params_.token_storage)
         fail_argument(std::string("docs: tokens must be ") + dtype_name(params_.token_storage) + " (the token storage)");
-    const std::int64_t bad = first_non_finite_row(given.tokens, given.rows, given.dim, given.row_stride, given.dtype);
-    if (bad >= 0) {
-        const std::size_t item =
-            std::size_t(std::upper_bound(given.offsets, given.offsets + given.count + 1, bad) - given.offsets - 1);
-        fail_argument("docs: document " + std::to_string(item) + " has a token that is not finite");
-    }
+    if (!given.flat()) fail_argument("docs: the index takes one array of token rows");
+    fail_non_finite("docs", first_non_finite_token(given));
     Batch b;
     const kernels::KernelTable& kern = kernels::active_kernels();
     if (params_.pool_factor > 1) pool(given, b, threads);
@@ -263,10 +260,11 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
         std::vector<AlignedVector<float>> scratch(workers);
         parallel_for(b.count, threads, [&](std::size_t d, std::size_t worker) {
             const std::size_t n = docs.item_length(d);
-            const Rows rows = float_rows(docs, std::size_t(docs.offsets[d]), n, scratch[worker], kern);
+            const ItemRows items = float_items(docs, d, d + 1, scratch[worker], kern);
+            const float* x = items.item(d);
             float* out = vectors.data() + d * vdim;
             for (std::size_t t = 0; t < n; ++t)
-                for (std::size_t k = 0; k < vdim; ++k) out[k] += rows.data[t * rows.stride + k];
+                for (std::size_t k = 0; k < vdim; ++k) out[k] += x[t * items.stride + k];
             for (std::size_t k = 0; k < vdim; ++k) out[k] /= float(n);
         });
     }
@@ -288,8 +286,11 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     const std::size_t want = choose_centroids(params_.centroids, params_.centroid_levels, stored + b.rows);
     const bool retrain = want > have && (want >= 4 * have || want == params_.centroids);
     const MultiVectorsView old = token_view();
-    auto token_row = [&](std::size_t r, AlignedVector<float>& scratch) {  // row r of old then new tokens
-        return r < stored ? float_rows(old, r, 1, scratch, kern) : float_rows(docs, r - stored, 1, scratch, kern);
+    auto token_row = [&](std::size_t r, float* out) {  // row r of the stored tokens, then of the new ones (flat)
+        const MultiVectorsView& set = r < stored ? old : docs;
+        const std::size_t row = r < stored ? r : r - stored;
+        const char* at = static_cast<const char*>(set.tokens) + row * set.row_stride * dtype_size(set.dtype);
+        convert_rows(set, at, row, 1, out, kern);
     };
     if (retrain) {
         const std::size_t total = stored + b.rows;
@@ -303,11 +304,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
             std::swap(order[i], order[j]);
         }
         std::vector<float> x(sample * params_.dim);
-        AlignedVector<float> scratch;
-        for (std::size_t i = 0; i < sample; ++i) {
-            const Rows row = token_row(order[i], scratch);
-            std::copy(row.data, row.data + params_.dim, x.data() + i * params_.dim);
-        }
+        for (std::size_t i = 0; i < sample; ++i) token_row(order[i], x.data() + i * params_.dim);
         b.centroids = TokenCentroids::train(x.data(), sample, params_.dim, params_.dim, want, params_.centroid_levels,
                                             params_.kmeans_iterations, params_.seed, threads);
     }
@@ -322,11 +319,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
             const std::size_t r0 = first + task * chunk, r1 = std::min(total, r0 + chunk);
             AlignedVector<float>& rows = scratch[worker];
             rows.resize((r1 - r0) * params_.dim);
-            AlignedVector<float> one;
-            for (std::size_t r = r0; r < r1; ++r) {
-                const Rows row = token_row(r, one);
-                std::copy(row.data, row.data + params_.dim, rows.data() + (r - r0) * params_.dim);
-            }
+            for (std::size_t r = r0; r < r1; ++r) token_row(r, rows.data() + (r - r0) * params_.dim);
             centroids.assign(rows.data(), r1 - r0, params_.dim, b.codes.data() + (r0 - first) * levels, 1);
         });
     }

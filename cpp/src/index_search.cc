@@ -31,8 +31,8 @@ struct PackedQuery {
     std::size_t tokens = 0, padded = 0;
 
     void pack(const MultiVectorsView& queries, std::size_t q, const kernels::KernelTable& kern) {
-        const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), queries.item_length(q), scratch, kern);
-        pack_rows(rows.data, rows.stride, queries.item_length(q), queries.dim);
+        const ItemRows items = float_items(queries, q, q + 1, scratch, kern);
+        pack_rows(items.item(q), items.stride, queries.item_length(q), queries.dim);
     }
     void pack_rows(const float* rows, std::size_t stride, std::size_t n, std::size_t dim) {
         tokens = n;
@@ -106,8 +106,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         fail_argument("queries: tokens have dimension " + std::to_string(queries.dim) + ", the index " +
                       std::to_string(params_.dim));
     if (queries.dtype != DType::f32 && queries.dtype != DType::f16) fail_argument("queries: tokens must be float32 or float16");
-    if (first_non_finite_row(queries.tokens, queries.rows, queries.dim, queries.row_stride, queries.dtype) >= 0)
-        fail_argument("queries: a token is not finite");
+    fail_non_finite("queries", first_non_finite_token(queries));
     if (options.k == 0) fail_argument("k must be at least 1");
     const std::size_t nq = queries.count, k = options.k;
     std::fill(scores, scores + nq * k, -std::numeric_limits<float>::infinity());
@@ -146,9 +145,10 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     } else {
         AlignedVector<float> scratch;
         for (std::size_t q = 0; q < nq; ++q) {  // a sum: the scale does not change the ranking
-            const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), queries.item_length(q), scratch, kern);
+            const ItemRows items = float_items(queries, q, q + 1, scratch, kern);
+            const float* x = items.item(q);
             for (std::size_t t = 0; t < queries.item_length(q); ++t)
-                for (std::size_t c = 0; c < vdim; ++c) vectors[q * vdim + c] += rows.data[t * rows.stride + c];
+                for (std::size_t c = 0; c < vdim; ++c) vectors[q * vdim + c] += x[t * items.stride + c];
         }
     }
     const std::size_t width = std::max(options.candidates, k);
@@ -194,10 +194,11 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
             const PackedQuery* q2 = &s.query;
             if (options.query_ball > 0.0f) {  // stage 2 from the query's balls
                 const std::size_t m = queries.item_length(q);
-                const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), m, s.query.scratch, kern);
+                const ItemRows items = float_items(queries, q, q + 1, s.query.scratch, kern);
+                const float* x = items.item(q);
                 std::vector<float> dense(m * params_.dim);
                 for (std::size_t t = 0; t < m; ++t)
-                    std::copy(rows.data + t * rows.stride, rows.data + t * rows.stride + params_.dim, dense.data() + t * params_.dim);
+                    std::copy(x + t * items.stride, x + t * items.stride + params_.dim, dense.data() + t * params_.dim);
                 s.carved.resize(m * params_.dim);
                 const std::size_t balls = carve_query(dense.data(), m, params_.dim, options.query_ball, s.carved.data());
                 s.balls.pack_rows(s.carved.data(), params_.dim, balls, params_.dim);
@@ -223,9 +224,9 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         for (const ScoredId& c : s.ranked) {
             const std::size_t slot = std::size_t(c.id), first = std::size_t(data_.offsets[slot]);
             const std::size_t rows = std::size_t(data_.offsets[slot + 1]) - first;
-            const Rows doc = float_rows(stored, first, rows, s.rows, kern);
-            const float score = kern.maxsim_packed(s.query.packed.data(), s.query.padded, params_.dim, doc.data, rows,
-                                                   doc.stride);
+            const ItemRows doc = float_items(stored, slot, slot + 1, s.rows, kern);
+            const float score = kern.maxsim_packed(s.query.packed.data(), s.query.padded, params_.dim, doc.item(slot),
+                                                   rows, doc.stride);
             top.push({score, data_.ids[slot]});
         }
         local.exact = s.ranked.size();
@@ -271,9 +272,9 @@ void MultiVectorIndex::search_exact(const MultiVectorsView& queries, const std::
             if (!test_bit(allowed[q].data(), slot)) continue;
             const std::size_t first = std::size_t(data_.offsets[slot]);
             const std::size_t rows = std::size_t(data_.offsets[slot + 1]) - first;
-            const Rows doc = float_rows(stored, first, rows, scratch[worker], kern);
+            const ItemRows doc = float_items(stored, slot, slot + 1, scratch[worker], kern);
             best[worker * nq + q].push({kern.maxsim_packed(packed[q].packed.data(), packed[q].padded, params_.dim,
-                                                           doc.data, rows, doc.stride),
+                                                           doc.item(slot), rows, doc.stride),
                                         data_.ids[slot]});
         }
     });

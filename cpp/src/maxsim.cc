@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "finite_check.h"
 #include "kernels/float32_rows.h"
 #include "kernels/table.h"
 #include "latefold/thread_pool.h"
@@ -32,17 +33,20 @@ void check_pair(const MultiVectorsView& queries, const MultiVectorsView& docs) {
 }
 
 // Packs query `q` into `out` (see kernels/layouts.h for the layout); returns its padded row count.
+// `check`: the rows are reported to it.
 std::size_t pack_query(const MultiVectorsView& queries, std::size_t q, float* out,
-                       AlignedVector<float>& scratch, const KernelTable& kern) {
+                       AlignedVector<float>& scratch, const KernelTable& kern, FiniteCheck* check = nullptr) {
     const std::size_t m = queries.item_length(q), dim = queries.dim;
-    const Rows rows = float_rows(queries, std::size_t(queries.offsets[q]), m, scratch, kern);
+    const ItemRows rows = float_items(queries, q, q + 1, scratch, kern);
+    const float* query = rows.item(q);
+    if (check) check->rows(q, query, m, rows.stride);
     kernels::pack_columns(
-        m, dim, [&](std::size_t token, std::size_t k) { return rows.data[token * rows.stride + k]; },
+        m, dim, [&](std::size_t token, std::size_t k) { return query[token * rows.stride + k]; },
         out);
     return kernels::padded_query_rows(m);
 }
 
-// Every query packed once, side by side.
+// Every query packed once, side by side (its values checked as they are read, when not yet).
 struct PackedQueries {
     AlignedVector<float> data;
     std::vector<std::size_t> start, padded;  // per query: offset into data, padded rows
@@ -56,9 +60,11 @@ struct PackedQueries {
         }
         data.resize(start[queries.count]);
         std::vector<AlignedVector<float>> scratch(resolve_threads(threads, queries.count));
+        FiniteCheck check(queries, "queries");
         parallel_for(queries.count, threads, [&](std::size_t q, std::size_t worker) {
-            pack_query(queries, q, data.data() + start[q], scratch[worker], kern);
+            pack_query(queries, q, data.data() + start[q], scratch[worker], kern, check.needed() ? &check : nullptr);
         });
+        check.raise();
     }
     const float* query(std::size_t q) const { return data.data() + start[q]; }
 };
@@ -89,23 +95,25 @@ struct BlockGrid {
     std::size_t doc_blocks() const { return doc_bounds.size() - 1; }
     std::size_t tasks() const { return doc_blocks() * query_blocks; }
 
-    // Calls fn(query, doc, score) for every pair of task `task`, queries outermost.
+    // Calls fn(query, doc, score) for every pair of task `task`, queries outermost. The first
+    // task of each block of documents reports their rows to `check` when it is needed, each
+    // right after the kernel read it (from cache then: a scan before would be a second pass
+    // over memory, as long as the kernel's own for a single query).
     template <class Fn>
     void run(std::size_t task, const MultiVectorsView& docs, const PackedQueries& packed,
-             AlignedVector<float>& scratch, const KernelTable& kern, Fn&& fn) const {
+             AlignedVector<float>& scratch, const KernelTable& kern, FiniteCheck& check, Fn&& fn) const {
         const std::size_t block = task / query_blocks, qb = task % query_blocks;
         const std::size_t d0 = doc_bounds[block], d1 = doc_bounds[block + 1];
-        const std::size_t first_row = std::size_t(docs.offsets[d0]);
-        const Rows rows = float_rows(docs, first_row, std::size_t(docs.offsets[d1]) - first_row,
-                                    scratch, kern);
+        const ItemRows rows = float_items(docs, d0, d1, scratch, kern);
         const std::size_t q0 = qb * query_block;
         const std::size_t q1 = std::min(packed.padded.size(), q0 + query_block);
+        const bool checking = qb == 0 && check.needed();
         for (std::size_t q = q0; q < q1; ++q) {
             const float* query = packed.query(q);
             for (std::size_t d = d0; d < d1; ++d) {
-                const float* doc = rows.data + (std::size_t(docs.offsets[d]) - first_row) * rows.stride;
-                fn(q, d, kern.maxsim_packed(query, packed.padded[q], docs.dim, doc,
-                                            docs.item_length(d), rows.stride));
+                const float* doc = rows.item(d);
+                fn(q, d, kern.maxsim_packed(query, packed.padded[q], docs.dim, doc, docs.item_length(d), rows.stride));
+                if (checking && q == q0) check.rows(d, doc, docs.item_length(d), rows.stride);
             }
         }
     }
@@ -116,15 +124,21 @@ struct BlockGrid {
 void maxsim_scores(const MultiVectorsView& queries, const MultiVectorsView& docs, float* scores,
                    std::size_t threads) {
     check_pair(queries, docs);
-    if (!queries.count || !docs.count) return;
+    if (!queries.count || !docs.count) {  // nothing is read: check what was not yet
+        check_unchecked_values(queries, "queries", threads);
+        check_unchecked_values(docs, "docs", threads);
+        return;
+    }
     const KernelTable& kern = kernels::active_kernels();
     const PackedQueries packed(queries, threads, kern);
     const BlockGrid grid(queries, docs, threads);
     std::vector<AlignedVector<float>> scratch(resolve_threads(threads, grid.tasks()));
+    FiniteCheck check(docs, "docs");
     parallel_for(grid.tasks(), threads, [&](std::size_t task, std::size_t worker) {
-        grid.run(task, docs, packed, scratch[worker], kern,
+        grid.run(task, docs, packed, scratch[worker], kern, check,
                  [&](std::size_t q, std::size_t d, float s) { scores[q * docs.count + d] = s; });
     });
+    check.raise();
 }
 
 void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs,
@@ -139,6 +153,9 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
                           " is not a document index in [0, " + std::to_string(docs.count) +
                           ") nor -1 (padding)");
     }
+    // Only the candidates are read, but every value of the call's input must be finite.
+    check_unchecked_values(queries, "queries", threads);
+    check_unchecked_values(docs, "docs", threads);
     if (!queries.count || !per_query) return;
     const KernelTable& kern = kernels::active_kernels();
     const std::size_t blocks = (per_query + rerank_block - 1) / rerank_block;
@@ -164,8 +181,8 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
                 continue;
             }
             const std::size_t d = std::size_t(id), rows = docs.item_length(d);
-            const Rows doc = float_rows(docs, std::size_t(docs.offsets[d]), rows, doc_scratch[worker], kern);
-            out = kern.maxsim_packed(query.data(), padded, docs.dim, doc.data, rows, doc.stride);
+            const ItemRows doc = float_items(docs, d, d + 1, doc_scratch[worker], kern);
+            out = kern.maxsim_packed(query.data(), padded, docs.dim, doc.item(d), rows, doc.stride);
         }
     });
 }
@@ -177,7 +194,11 @@ void maxsim_topk(const MultiVectorsView& queries, const MultiVectorsView& docs, 
     if (k > docs.count)
         fail_argument("k = " + std::to_string(k) + " is larger than the number of documents (" +
                       std::to_string(docs.count) + ")");
-    if (!queries.count) return;
+    if (!queries.count) {  // nothing is read: check what was not yet
+        check_unchecked_values(queries, "queries", threads);
+        check_unchecked_values(docs, "docs", threads);
+        return;
+    }
     const KernelTable& kern = kernels::active_kernels();
     const PackedQueries packed(queries, threads, kern);
     const BlockGrid grid(queries, docs, threads);
@@ -185,11 +206,13 @@ void maxsim_topk(const MultiVectorsView& queries, const MultiVectorsView& docs, 
     std::vector<AlignedVector<float>> scratch(workers);
     // One selection per (worker, query); merged once at the end.
     std::vector<TopK> best(workers * queries.count, TopK(k));
+    FiniteCheck check(docs, "docs");
     parallel_for(grid.tasks(), threads, [&](std::size_t task, std::size_t worker) {
         TopK* mine = best.data() + worker * queries.count;
-        grid.run(task, docs, packed, scratch[worker], kern,
+        grid.run(task, docs, packed, scratch[worker], kern, check,
                  [&](std::size_t q, std::size_t d, float s) { mine[q].push({s, std::int64_t(d)}); });
     });
+    check.raise();
     for (std::size_t q = 0; q < queries.count; ++q) {
         TopK merged(k);
         for (std::size_t w = 0; w < workers; ++w)

@@ -1,11 +1,13 @@
 // C++ checks of the core without Python: every compiled SIMD path against the scalar twin on
-// sizes around the register widths, the thread pool's error path, and top-k ordering.
+// sizes around the register widths (the finiteness scan included), the thread pool's error path,
+// and top-k ordering.
 // Built with -DLATEFOLD_BUILD_CPP_TESTS=ON (and LATEFOLD_SANITIZE=ON for ASan/UBSan runs).
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -355,6 +357,48 @@ void centroid_maxsim_matches_scalar() {
     }
 }
 
+// The finiteness scan: every path finds the row the scalar twin finds (and the planted one), for
+// NaN (any payload, either sign), +-infinity and the largest finite values around it, at every
+// column of widths around the vector widths; values between rows (the stride's padding) are not read.
+void finite_scan_matches_scalar() {
+    std::mt19937 gen(29);
+    std::normal_distribution<float> normal;
+    const auto& scalar = latefold::kernels::kernels_for(latefold::Isa::scalar);
+    const float inf = std::numeric_limits<float>::infinity(), big = std::numeric_limits<float>::max();
+    std::uint32_t payload_nan_bits = 0xFF800001u;  // negative NaN with the smallest payload
+    float payload_nan;
+    std::memcpy(&payload_nan, &payload_nan_bits, sizeof payload_nan);
+    const float specials[] = {std::numeric_limits<float>::quiet_NaN(), payload_nan, inf, -inf};
+    for (std::size_t dim : {1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 100, 128})
+        for (std::size_t pad : {0, 3})  // rows without gaps are read as one run first
+            for (std::size_t rows : {1, 2, 6}) {
+                const std::size_t stride = dim + pad;
+                std::vector<float> data(rows * stride);
+                for (std::size_t r = 0; r < rows; ++r)
+                    for (std::size_t k = 0; k < stride; ++k)
+                        data[r * stride + k] = k < dim ? (gen() % 7 == 0 ? (gen() % 2 ? big : -big) : normal(gen))
+                                                       : specials[gen() % 4];  // padding: never read
+                for (latefold::Isa isa : latefold::supported_isas()) {
+                    const auto& k = latefold::kernels::kernels_for(isa);
+                    check(k.first_non_finite(data.data(), rows, stride, dim) == rows, "finite rows pass", double(dim));
+                    check(k.first_non_finite(data.data(), 0, stride, dim) == 0, "no rows pass", double(dim));
+                }
+                for (std::size_t col = 0; col < dim; ++col) {
+                    const std::size_t row = gen() % rows;
+                    const float saved = data[row * stride + col];
+                    data[row * stride + col] = specials[gen() % 4];
+                    const std::size_t want = scalar.first_non_finite(data.data(), rows, stride, dim);
+                    check(want == row, "scalar finds the planted value", double(want), double(row));
+                    for (latefold::Isa isa : latefold::supported_isas()) {
+                        const auto& k = latefold::kernels::kernels_for(isa);
+                        const std::size_t got = k.first_non_finite(data.data(), rows, stride, dim);
+                        check(got == want, latefold::isa_name(isa), double(got), double(want));
+                    }
+                    data[row * stride + col] = saved;
+                }
+            }
+}
+
 void pool_rethrows_and_survives() {
     bool caught = false;
     try {
@@ -405,11 +449,12 @@ int main() {
     f16_conversion_is_exact();
     tile_kernels_match_scalar();
     dot_rows_match_scalar();
+    finite_scan_matches_scalar();
     pq_kernels_match_scalar();
     centroid_maxsim_matches_scalar();
     pool_rethrows_and_survives();
     topk_order();
     reservoir_keeps_the_best();
-    std::printf("%d passed, %d failed\n", failures ? 0 : 9, failures ? 1 : 0);
+    std::printf("%d passed, %d failed\n", failures ? 0 : 10, failures ? 1 : 0);
     return failures ? 1 : 0;
 }

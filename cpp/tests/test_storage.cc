@@ -1,14 +1,18 @@
 // C++ checks of the storage types without Python: RowStore reads float32, float16, bfloat16 and
 // int8 rows (with scales) exactly as their values, and its inner products stay within the float32
 // accumulation bound of a float64 reference; Scorer gives the distances search ranks by; MaxSim
-// reads bfloat16 and int8 tokens as their values.
+// reads bfloat16 and int8 tokens as their values; items read through a table of addresses give
+// the bits of the same items in one flat array.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "latefold/fde.h"
 #include "latefold/maxsim.h"
 #include "latefold/row_store.h"
 
@@ -191,11 +195,175 @@ void maxsim_reads_every_token_type() {
     }
 }
 
+
+// A table of item addresses (a list of arrays) reads as the flat layout of the same rows: MaxSim
+// (all pairs, rerank, top-k) and FDE encodings give the same bits, for every token type, padded
+// rows, and items of one token to several hundred (FDE batches short items together, and a
+// table's batch is gathered); validation and the finiteness scan name the same item.
+void item_tables_read_as_flat_rows() {
+    std::mt19937 gen(23);
+    const std::size_t dim = 33, stride = 37, docs = 40;
+    std::vector<std::int64_t> offsets = {0};
+    for (std::size_t d = 0; d < docs; ++d)
+        offsets.push_back(offsets.back() + std::int64_t(d % 13 == 5 ? 150 + gen() % 200 : 1 + gen() % 30));
+    const std::size_t rows = std::size_t(offsets.back());
+    std::vector<float> queries(40 * dim);
+    for (float& v : queries) v = std::normal_distribution<float>()(gen);
+    const std::vector<std::int64_t> query_offsets = {0, 7, 8, 40};
+    lf::MultiVectorsView q;
+    q.tokens = queries.data(), q.offsets = query_offsets.data(), q.rows = 40, q.count = 3, q.dim = q.row_stride = dim;
+    lf::FdeConfig config;
+    config.dimension = dim, config.num_repetitions = 3, config.num_simhash_projections = 4;
+    config.projection_type = lf::FdeProjection::ams_sketch, config.projection_dimension = 8;
+    config.fill_empty_partitions = true;
+    const lf::FdeEncoder fde(config);
+    const std::size_t out_dim = config.output_dim();
+    for (lf::DType dtype : {lf::DType::f32, lf::DType::f16, lf::DType::bf16, lf::DType::i8}) {
+        const std::size_t size = lf::dtype_size(dtype);
+        std::vector<std::uint8_t> bytes(rows * stride * size);
+        for (std::size_t i = 0; i < rows * stride; ++i) {
+            const float f = std::normal_distribution<float>()(gen);
+            switch (dtype) {
+                case lf::DType::f32: std::memcpy(&bytes[4 * i], &f, 4); break;
+                case lf::DType::f16: {
+                    const std::uint16_t h = std::uint16_t((gen() & 0x8000) | (10 + gen() % 8) << 10 | (gen() & 1023));
+                    std::memcpy(&bytes[2 * i], &h, 2);
+                    break;
+                }
+                case lf::DType::bf16: {
+                    const std::uint16_t b = std::uint16_t((gen() & 0x8000) | (120 + gen() % 10) << 7 | (gen() & 127));
+                    std::memcpy(&bytes[2 * i], &b, 2);
+                    break;
+                }
+                case lf::DType::i8: bytes[i] = std::uint8_t(gen()); break;
+            }
+        }
+        std::vector<float> scales(rows);
+        for (float& v : scales) v = std::uniform_real_distribution<float>(0.001f, 0.1f)(gen);
+        lf::MultiVectorsView flat;
+        flat.tokens = bytes.data(), flat.offsets = offsets.data(), flat.rows = rows, flat.count = docs;
+        flat.dim = dim, flat.row_stride = stride, flat.dtype = dtype;
+        flat.scales = dtype == lf::DType::i8 ? scales.data() : nullptr;
+        // Each item copied to an allocation of its own.
+        std::vector<std::vector<std::uint8_t>> items(docs);
+        std::vector<const void*> table(docs);
+        for (std::size_t d = 0; d < docs; ++d) {
+            const auto* first = static_cast<const std::uint8_t*>(flat.item_data(d));
+            items[d].assign(first, first + flat.item_length(d) * stride * size);
+            table[d] = items[d].data();
+        }
+        lf::MultiVectorsView ragged = flat;
+        ragged.tokens = nullptr, ragged.item_rows = table.data();
+        ragged.validate("docs");
+        const std::string type = lf::dtype_name(dtype);
+        for (std::size_t threads : {1, 3}) {
+            std::vector<float> a(3 * docs), b(3 * docs);
+            lf::maxsim_scores(q, flat, a.data(), threads);
+            lf::maxsim_scores(q, ragged, b.data(), threads);
+            check(a == b, "maxsim over a table of " + type + " items");
+            std::vector<float> ta(3 * 5), tb(3 * 5);
+            std::vector<std::int64_t> ia(3 * 5), ib(3 * 5);
+            lf::maxsim_topk(q, flat, 5, ta.data(), ia.data(), threads);
+            lf::maxsim_topk(q, ragged, 5, tb.data(), ib.data(), threads);
+            check(ta == tb && ia == ib, "maxsim top-k over a table of " + type + " items");
+            const std::vector<std::int64_t> candidates = {39, 2, -1, 0, 5, 18, 31, 5, 7};
+            std::vector<float> ra(9), rb(9);
+            lf::maxsim_rerank(q, flat, candidates.data(), 3, ra.data(), threads);
+            lf::maxsim_rerank(q, ragged, candidates.data(), 3, rb.data(), threads);
+            check(ra == rb, "maxsim rerank over a table of " + type + " items");
+            // As queries too (packed one item at a time).
+            std::vector<float> qa(docs * 3), qb(docs * 3);
+            lf::maxsim_scores(flat, q, qa.data(), threads);
+            lf::maxsim_scores(ragged, q, qb.data(), threads);
+            check(qa == qb, "maxsim of a table of " + type + " queries");
+            for (bool documents : {false, true}) {
+                std::vector<float> ea(docs * out_dim), eb(docs * out_dim);
+                if (documents) {
+                    fde.encode_documents(flat, ea.data(), threads);
+                    fde.encode_documents(ragged, eb.data(), threads);
+                } else {
+                    fde.encode_queries(flat, ea.data(), threads);
+                    fde.encode_queries(ragged, eb.data(), threads);
+                }
+                check(std::memcmp(ea.data(), eb.data(), ea.size() * sizeof(float)) == 0,
+                      "FDE encodings of a table of " + type + " items");
+            }
+            std::vector<std::uint32_t> pa(rows * config.num_repetitions), pb(pa.size());
+            fde.partition_indices(flat, pa.data(), threads);
+            fde.partition_indices(ragged, pb.data(), threads);
+            check(pa == pb, "FDE partitions of a table of " + type + " items");
+        }
+        // A non-finite value (for int8: scale) in item 17, token 2, found in both layouts.
+        const std::size_t row = std::size_t(offsets[17]) + 2;
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        if (dtype == lf::DType::i8) {
+            scales[row] = nan;
+        } else {
+            const std::uint32_t bits32 = 0x7FC00000u;
+            const std::uint16_t bits16 = dtype == lf::DType::f16 ? 0x7E00 : 0x7FC0;
+            std::uint8_t* at = items[17].data() + 2 * stride * size + 5 * size;
+            std::memcpy(at, dtype == lf::DType::f32 ? static_cast<const void*>(&bits32) : &bits16, size);
+            std::memcpy(&bytes[(row * stride + 5) * size], at, size);
+        }
+        for (const lf::MultiVectorsView* v : {&flat, &ragged}) {
+            const lf::NonFiniteToken bad = lf::first_non_finite_token(*v);
+            check(bad.item == 17 && bad.token == 2, "the non-finite token of " + type + " items, " +
+                                                    (v->flat() ? "flat" : "table"));
+        }
+        // Values not yet checked are checked by every reader, which names the same token.
+        lf::MultiVectorsView unchecked = ragged;
+        unchecked.values_checked = false;
+        for (const char* name : {"docs", "queries"}) {
+            const std::string message = std::string(name) + ": item 17 (token 2) holds a NaN or infinite value";
+            const auto fails = [&](const char* what, const std::function<void()>& call) {
+                std::string got;
+                try {
+                    call();
+                } catch (const std::invalid_argument& error) {
+                    got = error.what();
+                }
+                check(got == message, std::string(what) + " over unchecked " + type + " items: " + got);
+            };
+            const bool docs_side = std::string(name) == "docs";
+            const std::vector<std::int64_t> candidates = {0, 1, 2};  // item 17 is not read: still refused
+            std::vector<float> scores(docs * out_dim * 3);
+            std::vector<std::int64_t> ids(docs * 3);
+            for (std::size_t threads : {1, 3}) {
+                fails("maxsim", [&] {
+                    docs_side ? lf::maxsim_scores(q, unchecked, scores.data(), threads)
+                              : lf::maxsim_scores(unchecked, q, scores.data(), threads);
+                });
+                fails("maxsim top-k", [&] {
+                    docs_side ? lf::maxsim_topk(q, unchecked, 2, scores.data(), ids.data(), threads)
+                              : lf::maxsim_topk(unchecked, q, 2, scores.data(), ids.data(), threads);
+                });
+                if (docs_side) {
+                    fails("maxsim rerank", [&] {
+                        lf::maxsim_rerank(q, unchecked, candidates.data(), 1, scores.data(), threads);
+                    });
+                    fails("FDE documents", [&] { fde.encode_documents(unchecked, scores.data(), threads); });
+                } else {
+                    fails("FDE queries", [&] { fde.encode_queries(unchecked, scores.data(), threads); });
+                }
+            }
+        }
+        table[11] = nullptr;
+        bool refused = false;
+        try {
+            ragged.validate("docs");
+        } catch (const std::invalid_argument& error) {
+            refused = std::string(error.what()) == "docs: item 11 has no rows";
+        }
+        check(refused, "a table with an item missing is refused");
+    }
+}
+
 }  // namespace
 
 int main() {
     rows_read_as_their_values();
     code_scorer_matches_the_quantizer();
     maxsim_reads_every_token_type();
+    item_tables_read_as_flat_rows();
     return latefold_test::summary();
 }

@@ -1,6 +1,6 @@
 """Stubs of the compiled module latefold._core (private: use the latefold package)."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -17,26 +17,46 @@ def multivectors_to_bytes(tokens: np.ndarray, offsets: np.ndarray) -> bytes: ...
 def multivectors_from_bytes(image: bytes) -> Tuple[np.ndarray, np.ndarray]: ...
 def packed_codes_to_bytes(codes: np.ndarray, packed: np.ndarray) -> bytes: ...
 def packed_codes_from_bytes(image: bytes) -> Tuple[np.ndarray, np.ndarray]: ...
+
+class RaggedItems:
+    """A list (or tuple) of 2-D token arrays read where they lie: the arrays are held, their
+    addresses and lengths kept in a table of its own (a later change to the list does not reach
+    it); items that cannot be read in place are made so by ``normalize(item, "item i")``, and
+    float16 items among float32 ones widened, each alone. Values are checked by the call that
+    reads them. Errors start with ``name`` and name the item."""
+    def __init__(self, items: Union[List[Any], Tuple[Any, ...]], name: str,
+                 normalize: Callable[[Any, str], np.ndarray]) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def rows(self) -> int: ...
+
+# Token rows: (tokens, offsets) arrays, or a RaggedItems with offsets None.
+Tokens = Union[np.ndarray, RaggedItems]
+
 def maxsim(
-    q_tokens: np.ndarray,
-    q_offsets: np.ndarray,
-    d_tokens: np.ndarray,
-    d_offsets: np.ndarray,
+    q_tokens: Tokens,
+    q_offsets: Optional[np.ndarray],
+    d_tokens: Tokens,
+    d_offsets: Optional[np.ndarray],
     threads: Optional[int] = None,
 ) -> np.ndarray: ...
 def maxsim_rerank(
-    q_tokens: np.ndarray,
-    q_offsets: np.ndarray,
-    d_tokens: np.ndarray,
-    d_offsets: np.ndarray,
+    q_tokens: Tokens,
+    q_offsets: Optional[np.ndarray],
+    d_tokens: Tokens,
+    d_offsets: Optional[np.ndarray],
     candidates: np.ndarray,
     threads: Optional[int] = None,
 ) -> np.ndarray: ...
 def maxsim_topk(
-    q_tokens: np.ndarray,
-    q_offsets: np.ndarray,
-    d_tokens: np.ndarray,
-    d_offsets: np.ndarray,
+    q_tokens: Tokens,
+    q_offsets: Optional[np.ndarray],
+    d_tokens: Tokens,
+    d_offsets: Optional[np.ndarray],
     k: int,
     threads: Optional[int] = None,
 ) -> Tuple[np.ndarray, np.ndarray]: ...
@@ -58,11 +78,12 @@ class FdeEncoder:
     def output_dim(self) -> int: ...
     @property
     def block_dim(self) -> int: ...
-    def encode_queries(self, tokens: np.ndarray, offsets: np.ndarray, threads: Optional[int] = None,
+    def encode_queries(self, tokens: Tokens, offsets: Optional[np.ndarray], threads: Optional[int] = None,
                        out: Optional[np.ndarray] = None) -> np.ndarray: ...
-    def encode_documents(self, tokens: np.ndarray, offsets: np.ndarray, threads: Optional[int] = None,
+    def encode_documents(self, tokens: Tokens, offsets: Optional[np.ndarray], threads: Optional[int] = None,
                          out: Optional[np.ndarray] = None) -> np.ndarray: ...
-    def partition_indices(self, tokens: np.ndarray, offsets: np.ndarray, threads: Optional[int] = None) -> np.ndarray: ...
+    def partition_indices(self, tokens: Tokens, offsets: Optional[np.ndarray],
+                          threads: Optional[int] = None) -> np.ndarray: ...
     def simhash_matrix(self, r: int) -> np.ndarray: ...
     def projection_matrix(self, r: int) -> np.ndarray: ...
     def final_projection(self) -> Tuple[np.ndarray, np.ndarray]: ...

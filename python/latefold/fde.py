@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _core, _validate
-from .multivectors import MultiVectorsLike, as_multivectors
+from .multivectors import MultiVectorsLike, as_items, core_args
 
 PROJECTIONS = ("identity", "ams_sketch", "dense_sign")
 PARAMETERS = ("dimension", "num_repetitions", "num_simhash_projections", "seed", "projection_type",
@@ -132,7 +132,7 @@ class FDE:
         out_dtype = np.dtype(dtype)
         if out_dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise TypeError(f"dtype must be float32 or float16, got {out_dtype}")
-        mv, single = as_multivectors(items, name)
+        mv, single = as_items(items, name)
         if len(mv) and mv.dim != self._params["dimension"]:
             raise ValueError(f"{name} have token dimension {mv.dim}, the encoder expects "
                              f"{self._params['dimension']}")
@@ -146,7 +146,7 @@ class FDE:
             # One item may be written into a 1-D out (through a view of the encoder's shape).
             target = out.reshape(1, -1) if single and out.ndim == 1 else out
         encode = self._encoder.encode_documents if documents else self._encoder.encode_queries
-        result = encode(mv.tokens, mv.offsets, t, target)
+        result = encode(*core_args(mv), t, target)
         if out is not None:
             return out
         result = result.astype(out_dtype, copy=False)
@@ -155,25 +155,27 @@ class FDE:
     def encode_queries(self, queries: MultiVectorsLike, *, threads: Optional[int] = None,
                        dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Query encodings (partition SUMs), ``(n, output_dim)``; ``(output_dim,)`` for one
-        2-D array. ``dtype`` float32 (default) or float16. ``out``: a float32 C-contiguous
-        array of that shape to write into (and return): reusing one saves allocating and
-        first-touching a large output on every call."""
+        2-D array. ``queries``: ``MultiVectors``, a list of 2-D arrays (read where they lie, no
+        copy of the corpus, as for `latefold.maxsim`) or one 2-D array. ``dtype`` float32
+        (default) or float16. ``out``: a float32 C-contiguous array of that shape to write into
+        (and return): reusing one saves allocating and first-touching a large output on every
+        call; it is written only once every value has been checked."""
         return self._encode(queries, "queries", False, threads, dtype, out)
 
     def encode_documents(self, docs: MultiVectorsLike, *, threads: Optional[int] = None,
                          dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """Document encodings (partition AVERAGEs, empty ones filled if configured); ``dtype``
-        and ``out`` as for `encode_queries`."""
+        """Document encodings (partition AVERAGEs, empty ones filled if configured); ``docs``,
+        ``dtype`` and ``out`` as for `encode_queries`."""
         return self._encode(docs, "docs", True, threads, dtype, out)
 
     def partition_indices(self, items: MultiVectorsLike, *, threads: Optional[int] = None) -> np.ndarray:
         """The SimHash partition of every token in every repetition: uint32 ``(T, R)``, rows in
         the order of ``MultiVectors(items).tokens``."""
-        mv, _ = as_multivectors(items, "items")
+        mv, _ = as_items(items, "items")
         if len(mv) and mv.dim != self._params["dimension"]:
             raise ValueError(f"items have token dimension {mv.dim}, the encoder expects "
                              f"{self._params['dimension']}")
-        return self._encoder.partition_indices(mv.tokens, mv.offsets, _validate.threads(threads))
+        return self._encoder.partition_indices(*core_args(mv), _validate.threads(threads))
 
     # ------------------------------------------------------------------ the random matrices
     def _repetition(self, r: object) -> int:

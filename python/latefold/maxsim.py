@@ -12,12 +12,12 @@ import numpy as np
 
 from . import _core
 from . import _validate
-from .multivectors import MultiVectorsLike, as_multivectors
+from .multivectors import MultiVectorsLike, as_items, core_args
 
 
 def _pair(queries: MultiVectorsLike, docs: MultiVectorsLike):
-    q, single = as_multivectors(queries, "queries")
-    d, _ = as_multivectors(docs, "docs")
+    q, single = as_items(queries, "queries")
+    d, _ = as_items(docs, "docs")
     if len(q) and len(d) and q.dim != d.dim:
         raise ValueError(
             f"queries have token dimension {q.dim} but docs have {d.dim}"
@@ -33,8 +33,11 @@ def maxsim(
     Parameters
     ----------
     queries, docs
-        ``MultiVectors``, a list of 2-D arrays, or one 2-D array (a single item); float32 or
-        float16 tokens of the same dimension.
+        ``MultiVectors``, a list (or tuple) of 2-D arrays, or one 2-D array (a single item);
+        float32 or float16 tokens of the same dimension. A list's arrays are read where they lie
+        (no copy of the corpus; an item that is not C-contiguous and aligned, or float16 among
+        float32 items, is copied alone) and its values checked on this call: for many calls
+        over one corpus a ``MultiVectors`` checks them once. The same for every function here.
     threads
         Threads to use; ``None`` uses every core.
 
@@ -43,7 +46,7 @@ def maxsim(
     float32 array ``(n_queries, n_docs)``; ``(n_docs,)`` when ``queries`` is one 2-D array.
     """
     q, d, single = _pair(queries, docs)
-    scores = _core.maxsim(q.tokens, q.offsets, d.tokens, d.offsets, _validate.threads(threads))
+    scores = _core.maxsim(*core_args(q), *core_args(d), _validate.threads(threads))
     return scores[0] if single else scores
 
 
@@ -84,9 +87,7 @@ def maxsim_rerank(
                 f"candidates[{bad[0]}, {bad[1]}] = {ids[bad[0], bad[1]]} is not a document "
                 f"index in [0, {len(d)}) nor -1 (padding)"
             )
-    scores = _core.maxsim_rerank(
-        q.tokens, q.offsets, d.tokens, d.offsets, ids, _validate.threads(threads)
-    )
+    scores = _core.maxsim_rerank(*core_args(q), *core_args(d), ids, _validate.threads(threads))
     return scores[0] if single else scores
 
 
@@ -108,7 +109,5 @@ def maxsim_topk(
     k = _validate.positive_int(k, "k")
     if k > len(d):
         raise ValueError(f"k = {k} is larger than the number of documents ({len(d)})")
-    scores, ids = _core.maxsim_topk(
-        q.tokens, q.offsets, d.tokens, d.offsets, k, _validate.threads(threads)
-    )
+    scores, ids = _core.maxsim_topk(*core_args(q), *core_args(d), k, _validate.threads(threads))
     return (scores[0], ids[0]) if single else (scores, ids)

@@ -25,6 +25,10 @@ class MultiVectors:
         MultiVectors([a0, a1, ...])       # list of 2-D arrays (one copy)
         MultiVectors(a)                   # one 2-D array = one item (no copy)
 
+    ``maxsim``, ``maxsim_rerank``, ``maxsim_topk`` and ``FDE.encode_*`` also take the list
+    itself and read its arrays where they lie (no copy), checking its values on every call;
+    a MultiVectors pays one copy and one check for any number of calls.
+
     Every item must hold at least one token and every value must be finite (``ValueError``
     otherwise, naming the item). float16 and float32 are kept as they are; other dtypes raise
     ``TypeError`` (convert explicitly, e.g. ``x.astype(np.float32)``). A list mixing float16 and
@@ -170,6 +174,24 @@ def _build(data: object, offsets: object, name: str) -> "tuple[np.ndarray, np.nd
         raise type(error)(f"{name}: {error}") from None
     _core.validate_multivectors(tokens, offs, name)
     return _read_only(tokens), _read_only(offs)
+
+
+def as_items(value: object, name: str) -> "tuple[Union[MultiVectors, _core.RaggedItems], bool]":
+    """What a core call reads: a list or tuple of 2-D arrays as ``_core.RaggedItems`` (the arrays
+    read where they lie, through a table of their addresses: no copy of the whole corpus; an item
+    that is strided, misaligned, not an ndarray, or float16 among float32 items is copied alone),
+    any other form as MultiVectors. Both have ``len`` and ``dim``; the flag says whether it was a
+    single 2-D array. Errors as for MultiVectors(value)."""
+    if isinstance(value, (list, tuple)):
+        return _core.RaggedItems(value, name, _validate.token_matrix), False
+    return as_multivectors(value, name)
+
+
+def core_args(items: "Union[MultiVectors, _core.RaggedItems]") -> tuple:
+    """The (tokens, offsets) arguments of a core call for as_items' result."""
+    if isinstance(items, MultiVectors):
+        return items._tokens, items._offsets
+    return items, None
 
 
 def as_multivectors(value: object, name: str) -> "tuple[MultiVectors, bool]":

@@ -111,9 +111,11 @@ private:
     void project_tokens(const float* rows, std::size_t count, std::size_t stride, Scratch& scratch) const;
     // fn(item, its rows as float32, row stride, its first token's place in the batch, scratch) for
     // every item; partitions (and, if `project`, projections) are computed for batches of
-    // consecutive items (one product for many short items).
+    // consecutive items (one product for many short items). Values not yet checked are checked
+    // as they are read (errors start with `name`, after every item).
     using ItemFn = std::function<void(std::size_t, const float*, std::size_t, std::size_t, Scratch&)>;
-    void for_each_sketched(const MultiVectorsView& items, std::size_t threads, bool project, const ItemFn& fn) const;
+    void for_each_sketched(const MultiVectorsView& items, const char* name, std::size_t threads, bool project,
+                           const ItemFn& fn) const;
     void encode(const MultiVectorsView& items, float* out, std::size_t threads, bool documents) const;
     void encode_item(const float* rows, std::size_t count, std::size_t stride, std::size_t at,
                      bool documents, Scratch& scratch, float* out) const;

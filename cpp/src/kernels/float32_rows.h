@@ -2,51 +2,90 @@
 // the path's kernel; bfloat16 and int8 times its row's scale by plain loops).
 #pragma once
 
+#include <cstring>
+
 #include "latefold/multivectors.h"
 #include "table.h"
 
 namespace latefold {
 
-// Rows [first_row, first_row + rows) of a set as float32 (the caller keeps `scratch` alive).
-struct Rows {
-    const float* data;
-    std::size_t stride;
+// Items [first, last) of a set as float32 rows, `stride` floats apart: item i at item(i).
+struct ItemRows {
+    const float* run;          // the items' rows one after another (item i at row offsets[i] - first_row), or
+    const void* const* table;  // (run null) item i in place at table[i]
+    const std::int64_t* offsets;
+    std::size_t first_row, stride;
+
+    const float* item(std::size_t i) const noexcept {
+        return run ? run + (std::size_t(offsets[i]) - first_row) * stride : static_cast<const float*>(table[i]);
+    }
 };
 
-inline Rows float_rows(const MultiVectorsView& set, std::size_t first_row, std::size_t rows,
-                        AlignedVector<float>& scratch, const kernels::KernelTable& kern) {
-    const char* first = static_cast<const char*>(set.tokens) + first_row * set.row_stride * dtype_size(set.dtype);
-    if (set.dtype == DType::f32) return {reinterpret_cast<const float*>(first), set.row_stride};
-    if (scratch.size() < rows * set.dim) scratch.resize(rows * set.dim);
-    float* out = scratch.data();
+// `rows` rows from `src` (token row `first_row` of the set, for int8 scales) as float32 into `out`,
+// `dim` floats apart.
+inline void convert_rows(const MultiVectorsView& set, const void* src, std::size_t first_row, std::size_t rows,
+                         float* out, const kernels::KernelTable& kern) {
+    const std::size_t dim = set.dim, stride = set.row_stride;
     switch (set.dtype) {
-        case DType::f32: break;
-        case DType::f16: {
-            const half_bits* src = reinterpret_cast<const half_bits*>(first);
-            if (set.row_stride == set.dim) {
-                kern.f16_to_f32(src, out, rows * set.dim);
+        case DType::f32: {
+            const auto* from = static_cast<const float*>(src);
+            if (stride == dim) {
+                std::memcpy(out, from, rows * dim * sizeof(float));
             } else {
                 for (std::size_t r = 0; r < rows; ++r)
-                    kern.f16_to_f32(src + r * set.row_stride, out + r * set.dim, set.dim);
+                    std::memcpy(out + r * dim, from + r * stride, dim * sizeof(float));
+            }
+            break;
+        }
+        case DType::f16: {
+            const auto* from = static_cast<const half_bits*>(src);
+            if (stride == dim) {
+                kern.f16_to_f32(from, out, rows * dim);
+            } else {
+                for (std::size_t r = 0; r < rows; ++r) kern.f16_to_f32(from + r * stride, out + r * dim, dim);
             }
             break;
         }
         case DType::bf16: {
-            const auto* src = reinterpret_cast<const std::uint16_t*>(first);
+            const auto* from = static_cast<const std::uint16_t*>(src);
             for (std::size_t r = 0; r < rows; ++r)
-                for (std::size_t k = 0; k < set.dim; ++k) out[r * set.dim + k] = bfloat16_to_float(src[r * set.row_stride + k]);
+                for (std::size_t k = 0; k < dim; ++k) out[r * dim + k] = bfloat16_to_float(from[r * stride + k]);
             break;
         }
         case DType::i8: {
-            const auto* src = reinterpret_cast<const std::int8_t*>(first);
+            const auto* from = static_cast<const std::int8_t*>(src);
             for (std::size_t r = 0; r < rows; ++r) {
                 const float scale = set.scales[first_row + r];
-                for (std::size_t k = 0; k < set.dim; ++k) out[r * set.dim + k] = scale * float(src[r * set.row_stride + k]);
+                for (std::size_t k = 0; k < dim; ++k) out[r * dim + k] = scale * float(from[r * stride + k]);
             }
             break;
         }
     }
-    return {out, set.dim};
+}
+
+// Items [first, last) (first < last) as float32 (the caller keeps `scratch` alive). float32 rows
+// are read in place: a flat set's as one run, a table's item by item, unless `one_run` asks for
+// them one after another (a batch that kernels read as one matrix): then a table's items are
+// copied, unless there is just one. Other types are converted, item after item.
+inline ItemRows float_items(const MultiVectorsView& set, std::size_t first, std::size_t last,
+                            AlignedVector<float>& scratch, const kernels::KernelTable& kern, bool one_run = false) {
+    const std::size_t first_row = std::size_t(set.offsets[first]);
+    if (set.dtype == DType::f32) {
+        if (set.flat() || last - first == 1)
+            return {static_cast<const float*>(set.item_data(first)), nullptr, set.offsets, first_row, set.row_stride};
+        if (!one_run) return {nullptr, set.item_rows, set.offsets, first_row, set.row_stride};
+    }
+    const std::size_t rows = std::size_t(set.offsets[last]) - first_row;
+    if (scratch.size() < rows * set.dim) scratch.resize(rows * set.dim);
+    float* out = scratch.data();
+    if (set.flat()) {
+        convert_rows(set, set.item_data(first), first_row, rows, out, kern);
+    } else {
+        for (std::size_t i = first; i < last; ++i)
+            convert_rows(set, set.item_data(i), std::size_t(set.offsets[i]), set.item_length(i),
+                         out + (std::size_t(set.offsets[i]) - first_row) * set.dim, kern);
+    }
+    return {out, nullptr, set.offsets, first_row, set.dim};
 }
 
 }  // namespace latefold

@@ -1,6 +1,7 @@
-// The scalar twins of the row kernels (f16_to_f32, dot_rows_f32, dot_rows_f16), and the exact
-// half-precision conversion that the SIMD paths' tails use too.
+// The scalar twins of the row kernels (f16_to_f32, dot_rows_f32, dot_rows_f16, first_non_finite),
+// and the exact half-precision conversion that the SIMD paths' tails use too.
 // Plain loops, compiled without auto-vectorisation: the oracle the SIMD paths are tested against.
+#include <cmath>
 #include <cstring>
 
 #include "dot_rows_template.h"
@@ -53,6 +54,13 @@ void dot_rows_f16_scalar(const float* q, const half_bits* base, std::size_t stri
         for (std::size_t k = 0; k < dim; ++k) dot += q[k] * half_to_float(row[k]);
         out[i] = dot;
     }
+}
+
+std::size_t first_non_finite_scalar(const float* rows, std::size_t count, std::size_t stride, std::size_t dim) {
+    for (std::size_t t = 0; t < count; ++t)
+        for (std::size_t k = 0; k < dim; ++k)
+            if (!std::isfinite(rows[t * stride + k])) return t;
+    return count;
 }
 
 }  // namespace kernels

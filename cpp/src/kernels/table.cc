@@ -29,7 +29,7 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
     X(maxsim_packed, isa) X(project_rows, isa) X(signed_sums, isa) X(project_lanes, isa)              \
     X(lane_sums, isa) X(sign_partitions, isa) X(nearest_rows, isa) X(fastscan, isa)                   \
     X(fastscan_table, isa) X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa)              \
-    X(centroid_maxsim, isa)
+    X(first_non_finite, isa) X(centroid_maxsim, isa)
 // AVX-512 F, BW, DQ, VL: the other kernels.
 #define LATEFOLD_AVX512_KERNELS(X, isa) LATEFOLD_AVX2_KERNELS(X, isa) X(to_lanes, isa)
 // AVX-512 with VBMI and VNNI: the AVX-512 table with its own fast scan.
@@ -39,7 +39,8 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 #define LATEFOLD_NEON_KERNELS(X, isa)                                                                 \
     X(maxsim_packed, isa) X(project_rows, isa) X(signed_sums, isa) X(project_lanes, isa)              \
     X(sign_partitions, isa) X(nearest_rows, isa) X(fastscan, isa) X(fastscan_table, isa)              \
-    X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa) X(centroid_maxsim, isa)
+    X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa) X(first_non_finite, isa)            \
+    X(centroid_maxsim, isa)
 
 #ifdef LATEFOLD_HAVE_AVX2
 LATEFOLD_AVX2_KERNELS(LATEFOLD_DECLARE_KERNEL, avx2)

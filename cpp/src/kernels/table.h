@@ -149,7 +149,11 @@ namespace kernels {
        std::size_t dim, float* out))                                                                           \
     X(dot_rows_f16, void,                                                                                      \
       (const float* q, const half_bits* base, std::size_t stride, const std::uint32_t* ids,                    \
-       std::size_t count, std::size_t dim, float* out))
+       std::size_t count, std::size_t dim, float* out))                                                        \
+    /* The first of `count` float32 rows (row t at rows + t * stride, `dim` values) that holds a NaN or an     \
+       infinity (every exponent bit set), or count when every value is finite (the check of a list's rows,     \
+       made as they are read). */                                                                              \
+    X(first_non_finite, std::size_t, (const float* rows, std::size_t count, std::size_t stride, std::size_t dim))
 
 /// One function pointer per kernel of LATEFOLD_KERNELS, under the kernel's name.
 struct KernelTable {

@@ -1,0 +1,41 @@
+// Private: the finiteness check of a view whose values are not yet checked (values_checked
+// false: a list of arrays), made as an engine reads the rows, while they are in cache, instead of
+// as a second pass over the corpus on every call. Workers report what they find; the lowest item
+// wins, so the error names the item that a scan in item order would, whatever the threads did.
+#pragma once
+
+#include <mutex>
+
+#include "kernels/table.h"
+#include "latefold/multivectors.h"
+
+namespace latefold {
+
+class FiniteCheck {
+public:
+    FiniteCheck(const MultiVectorsView& view, const char* name) noexcept
+        : needed_(!view.values_checked), dim_(view.dim), name_(name), kern_(kernels::active_kernels()) {}
+
+    bool needed() const noexcept { return needed_; }
+
+    /// Item `item`'s float32 rows as the engine reads them (`count` rows, `stride` apart).
+    void rows(std::size_t item, const float* data, std::size_t count, std::size_t stride) {
+        const std::size_t bad = kern_.first_non_finite(data, count, stride, dim_);
+        if (bad == count) return;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (found_.item < 0 || std::int64_t(item) < found_.item) found_ = {std::int64_t(item), std::int64_t(bad)};
+    }
+
+    /// After the loop: std::invalid_argument naming the lowest item found, if any.
+    void raise() const { fail_non_finite(name_, found_); }
+
+private:
+    bool needed_;
+    std::size_t dim_;
+    const char* name_;
+    const kernels::KernelTable& kern_;
+    std::mutex mutex_;
+    NonFiniteToken found_;
+};
+
+}  // namespace latefold
