@@ -5,6 +5,7 @@ at 1 and 2 threads, build time, bytes per document and peak memory, beside exhau
 
     python bench/bench_index.py                         # shared sets + synthetic 10k
     python bench/bench_index.py --sets synthetic --sizes 10000 100000
+    python bench/bench_index.py --sets synthetic-scifact-size      # 5,183 documents x ~240 tokens
     python bench/bench_index.py --plaid-python /path/to/plaid-venv/bin/python
 
 Data: ../shared/data (scifact-dev-128, netflix-dev-128 with label and year filters,
@@ -70,10 +71,10 @@ def load_shared(name):
     return out
 
 
-def synthetic(n_docs, n_queries=100, dim=128, seed=0):
+def synthetic(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), name=None):
     rng = np.random.default_rng(seed)
     topics = rng.standard_normal((2000, dim)).astype(np.float32)
-    lengths = rng.integers(60, 141, size=n_docs)
+    lengths = rng.integers(*lengths, size=n_docs)
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     tokens = np.empty((offsets[-1], dim), dtype=np.float16)
@@ -94,7 +95,7 @@ def synthetic(n_docs, n_queries=100, dim=128, seed=0):
     t = time.perf_counter()
     _, truth = lf.maxsim_topk(queries, docs, 10)
     log(f"  synthetic {n_docs}: ground truth in {time.perf_counter() - t:.1f}s")
-    return {"name": f"synthetic-{n_docs}", "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
+    return {"name": name or f"synthetic-{n_docs}", "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
 
 
 # -------------------------------------------------------------------------------------- metrics
@@ -238,7 +239,7 @@ def run_dataset(data, args, rows):
 def run_plaid(args, name, rows):
     """The PLAID engine through its own environment (bench/_plaid_peer.py)."""
     script = Path(__file__).resolve().parent / "_plaid_peer.py"
-    for threads in args.threads:
+    for threads in args.plaid_threads:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "plaid.json"
             cmd = [args.plaid_python, str(script), "--data", str(DATA / name), "--out", str(out), "--threads", str(threads),
@@ -278,7 +279,7 @@ def plot(rows, results):
         ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(results / "index_recall_qps.png", dpi=110)
-    sizes = sorted({int(r["dataset"].split("-")[1]) for r in rows if r["dataset"].startswith("synthetic-")})
+    sizes = sorted({int(r["dataset"].split("-")[1]) for r in rows if r["dataset"].split("-")[1].isdigit()})
     if len(sizes) > 1:
         fig, ax = plt.subplots(figsize=(4.5, 3.6))
         for m in ("MultiVectorIndex mean", "exhaustive maxsim_topk", "hand glue (mean graph + rerank 200)"):
@@ -302,7 +303,8 @@ def plot(rows, results):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sets", nargs="+", default=["scifact-dev-128", "netflix-dev-128", "limit-small-128", "synthetic"])
+    p.add_argument("--sets", nargs="+", default=["scifact-dev-128", "netflix-dev-128", "limit-small-128",
+                                                "synthetic-scifact-size", "synthetic"])
     p.add_argument("--sizes", nargs="+", type=int, default=[10000], help="synthetic corpus sizes")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--candidates", nargs="+", default=["fde", "mean"], help="candidate vectors (mean last: "
@@ -310,19 +312,26 @@ def main(argv=None) -> int:
     p.add_argument("--pool", nargs="*", type=int, default=[2, 4], help="pool_factor values to measure")
     p.add_argument("--query-ball", nargs="*", type=float, default=[0.9, 0.8], help="query_ball values to measure")
     p.add_argument("--plaid-python", default=None, help="python of a venv with PyLate (../shared/peers/README.md)")
+    p.add_argument("--plaid-threads", nargs="+", type=int, default=[1], help="thread counts for PLAID (it searches "
+                   "one query at a time)")
     p.add_argument("--out", default="index.json")
     args = p.parse_args(argv)
     h.touch_memory(1.0)
     machine = h.machine_facts()
     rows = []
     for name in args.sets:
-        sets = [synthetic(n) for n in args.sizes] if name == "synthetic" else [load_shared(name)]
+        if name == "synthetic":
+            sets = [synthetic(n) for n in args.sizes]
+        elif name == "synthetic-scifact-size":  # SciFact's 5,183 documents of ~240 tokens
+            sets = [synthetic(5183, lengths=(180, 301), name="synthetic-scifact-size-5183")]
+        else:
+            sets = [load_shared(name)]
         for data in sets:
             if data is None:
                 log(f"{name}: not found under {DATA}")
                 continue
             run_dataset(data, args, rows)
-            if args.plaid_python and name != "synthetic":
+            if args.plaid_python and not name.startswith("synthetic"):
                 run_plaid(args, name, rows)
             del data
     path = h.write_json(args.out, {"machine": machine, "rows": rows, "simd": lf.simd_info()})
