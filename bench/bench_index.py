@@ -59,7 +59,8 @@ def load_shared(name):
             q, doc, score = line.split("\t")
             if q in query_row and doc in doc_row and float(score) > 0:
                 rel.setdefault(query_row[q], {})[doc_row[doc]] = float(score)
-        out["qrels"] = rel
+        if rel:  # LIMIT's qrels name documents by title, not by the ids of doc_ids.txt
+            out["qrels"] = rel
     if name.startswith("netflix"):
         labels, offsets = np.load(d / "doc_labels.npy"), np.load(d / "doc_labels_offsets.npy")
         names = (d / "labels.txt").read_text().split("\n")
