@@ -286,11 +286,16 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     const std::size_t want = choose_centroids(params_.centroids, params_.centroid_levels, stored + b.rows);
     const bool retrain = want > have && (want >= 4 * have || want == params_.centroids);
     const MultiVectorsView old = token_view();
-    auto token_row = [&](std::size_t r, float* out) {  // row r of the stored tokens, then of the new ones (flat)
-        const MultiVectorsView& set = r < stored ? old : docs;
-        const std::size_t row = r < stored ? r : r - stored;
-        const char* at = static_cast<const char*>(set.tokens) + row * set.row_stride * dtype_size(set.dtype);
-        convert_rows(set, at, row, 1, out, kern);
+    // Rows [r0, r1) of the stored tokens followed by the new ones (both flat) as float32: at most
+    // one conversion call for each of the two runs.
+    auto token_rows = [&](std::size_t r0, std::size_t r1, float* out) {
+        for (const MultiVectorsView* set : {&old, &docs}) {
+            const std::size_t base = set == &old ? 0 : stored, end = set == &old ? stored : stored + b.rows;
+            const std::size_t lo = std::max(r0, base), hi = std::min(r1, end);
+            if (lo >= hi) continue;
+            const char* at = static_cast<const char*>(set->tokens) + (lo - base) * set->row_stride * dtype_size(set->dtype);
+            convert_rows(*set, at, lo - base, hi - lo, out + (lo - r0) * params_.dim, kern);
+        }
     };
     if (retrain) {
         const std::size_t total = stored + b.rows;
@@ -304,7 +309,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
             std::swap(order[i], order[j]);
         }
         std::vector<float> x(sample * params_.dim);
-        for (std::size_t i = 0; i < sample; ++i) token_row(order[i], x.data() + i * params_.dim);
+        for (std::size_t i = 0; i < sample; ++i) token_rows(order[i], order[i] + 1, x.data() + i * params_.dim);
         b.centroids = TokenCentroids::train(x.data(), sample, params_.dim, params_.dim, want, params_.centroid_levels,
                                             params_.kmeans_iterations, params_.seed, threads);
     }
@@ -319,7 +324,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
             const std::size_t r0 = first + task * chunk, r1 = std::min(total, r0 + chunk);
             AlignedVector<float>& rows = scratch[worker];
             rows.resize((r1 - r0) * params_.dim);
-            for (std::size_t r = r0; r < r1; ++r) token_row(r, rows.data() + (r - r0) * params_.dim);
+            token_rows(r0, r1, rows.data());
             centroids.assign(rows.data(), r1 - r0, params_.dim, b.codes.data() + (r0 - first) * levels, 1);
         });
     }
@@ -433,7 +438,7 @@ void MultiVectorIndex::compact_if_due(std::size_t threads) noexcept {
     // The change that called this has succeeded: its compaction runs to the end (no Ctrl-C), and
     // one that fails (memory) leaves the index as valid as before, to compact at a later change.
     try {
-        UninterruptibleScope whole;
+        const InterruptibleScope whole(false);
         compact_locked(threads);
     } catch (const std::exception&) {
     }

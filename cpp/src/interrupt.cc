@@ -21,11 +21,8 @@ StopScope::~StopScope() { stop_flag = previous_; }
 
 void set_interrupt_check(InterruptCheck check) noexcept { installed.store(check); }
 
-InterruptibleScope::InterruptibleScope() noexcept : was_marked_(marked) { marked = true; }
+InterruptibleScope::InterruptibleScope(bool interruptible) noexcept : was_marked_(marked) { marked = interruptible; }
 InterruptibleScope::~InterruptibleScope() { marked = was_marked_; }
-
-UninterruptibleScope::UninterruptibleScope() noexcept : was_marked_(marked) { marked = false; }
-UninterruptibleScope::~UninterruptibleScope() { marked = was_marked_; }
 
 void check_interrupt() {
     for (const StopFlag* f = stop_flag; f; f = f->outer)

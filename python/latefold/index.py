@@ -128,16 +128,17 @@ class MultiVectorIndex:
         elif fde is not None:
             raise ValueError("fde is only used with candidates='fde'")
         self._index = _core.MultiVectorIndex(params)
+        self._params = self._index.params()  # fixed for the index's life
 
     # ------------------------------------------------------------------ properties
     @property
     def dim(self) -> int:
-        return int(self._index.params()["dim"])
+        return int(self._params["dim"])
 
     @property
     def params(self) -> Dict[str, Any]:
         """The constructor's arguments (``fde`` as its parameters)."""
-        return self._index.params()
+        return dict(self._params)
 
     @property
     def columns(self) -> Dict[str, str]:
@@ -157,7 +158,7 @@ class MultiVectorIndex:
             _INT64_MIN <= int(id) <= _INT64_MAX and self._index.contains(int(id))
 
     def __repr__(self) -> str:
-        p = self._index.params()
+        p = self._params
         return (f"MultiVectorIndex(dim={p['dim']}, candidates={p['candidates']!r}, "
                 f"token_storage={p['token_storage']!r}, size={len(self)})")
 
@@ -301,6 +302,7 @@ class MultiVectorIndex:
     def _wrap(cls, core: Any) -> "MultiVectorIndex":
         index = cls.__new__(cls)
         index._index = core
+        index._params = core.params()
         return index
 
     # ------------------------------------------------------------------ helpers
@@ -308,21 +310,19 @@ class MultiVectorIndex:
              threads: Optional[int]) -> np.ndarray:
         mv, _ = as_multivectors(docs, "docs")
         n = len(mv)
+        slots = self._index.stats()["slots"]
         if mv.dim != self.dim:
             raise ValueError(f"docs: tokens have dimension {mv.dim}, the index {self.dim}")
         if ids is None:
-            start = self._index.stats()["slots"]
-            id_array = np.arange(start, start + n, dtype=np.int64)
+            id_array = np.arange(slots, slots + n, dtype=np.int64)
         else:
             id_array = np.array(_validate.int64_array(ids, "ids"), dtype=np.int64, copy=True).reshape(-1) \
                 if np.ndim(ids) <= 1 else np.zeros((0, 0))
             if id_array.shape != (n,):
                 raise ValueError(f"ids must have shape ({n},), got {np.shape(ids)}")
-        columns = attribute_columns(attributes, n, self.columns, self._index.stats()["slots"] > 0)
-        # Copies: the core reads them without the GIL.
-        columns = [tuple(np.array(part, copy=True) if isinstance(part, np.ndarray) else part for part in c)
-                   for c in columns]
-        tokens = _storage_tokens(mv.tokens, self._index.params()["token_storage"])
+        columns = attribute_columns(attributes, n, self.columns, slots > 0)  # the binding copies them
+        # A list was concatenated into arrays of our own; other inputs may share the caller's.
+        tokens = _storage_tokens(mv.tokens, self._params["token_storage"], copy=not isinstance(docs, (list, tuple)))
         self._index.add(tokens, np.array(mv.offsets, dtype=np.int64), id_array, columns, update,
                         _validate.threads(threads))
         return id_array
@@ -333,12 +333,13 @@ def _is_batch(docs: object) -> bool:
     return isinstance(docs, (MultiVectors, list, tuple, np.ndarray)) or hasattr(docs, "__array__")
 
 
-def _storage_tokens(tokens: np.ndarray, storage: str) -> np.ndarray:
-    """Tokens in the storage type, always a copy of our own."""
+def _storage_tokens(tokens: np.ndarray, storage: str, copy: bool) -> np.ndarray:
+    """Tokens in the storage type, in an array of our own (the core reads it without the GIL):
+    copied when `copy` or when the type changes."""
     if storage == "float32":
-        return np.array(tokens, dtype=np.float32, order="C", copy=True)
+        return np.array(tokens, dtype=np.float32, order="C", copy=True if copy else None)
     with np.errstate(over="ignore"):
-        half = np.array(tokens, dtype=np.float16, order="C", copy=True)
+        half = np.array(tokens, dtype=np.float16, order="C", copy=True if copy else None)
     if tokens.dtype != np.float16:
         bad = ~np.isfinite(half).all(axis=1) & np.isfinite(tokens).all(axis=1)
         if bad.any():

@@ -25,26 +25,15 @@ struct Interrupted : std::exception {
     const char* what() const noexcept override { return "interrupted"; }
 };
 
-/// Marks the current thread as one the check applies to, for the scope's lifetime.
+/// Marks the current thread as one the check applies to, for the scope's lifetime; with
+/// `interruptible` false, unmarks it instead: work that must finish once begun (a clean-up after
+/// a change that has already succeeded).
 class InterruptibleScope {
 public:
-    InterruptibleScope() noexcept;
+    explicit InterruptibleScope(bool interruptible = true) noexcept;
     ~InterruptibleScope();
     InterruptibleScope(const InterruptibleScope&) = delete;
     InterruptibleScope& operator=(const InterruptibleScope&) = delete;
-
-private:
-    bool was_marked_;
-};
-
-/// Unmarks the current thread for the scope's lifetime: work that must finish once begun (a
-/// clean-up after a change that has already succeeded).
-class UninterruptibleScope {
-public:
-    UninterruptibleScope() noexcept;
-    ~UninterruptibleScope();
-    UninterruptibleScope(const UninterruptibleScope&) = delete;
-    UninterruptibleScope& operator=(const UninterruptibleScope&) = delete;
 
 private:
     bool was_marked_;
