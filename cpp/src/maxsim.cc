@@ -10,6 +10,7 @@
 #include "finite_check.h"
 #include "kernels/float32_rows.h"
 #include "kernels/table.h"
+#include "latefold/quantize.h"
 #include "latefold/thread_pool.h"
 #include "latefold/topk.h"
 
@@ -21,6 +22,8 @@ using kernels::KernelTable;
 // Document tokens converted to float32 per task are kept near this many bytes, so that a block
 // of documents stays in the core's L2 cache while every query of the batch runs over it.
 constexpr std::size_t block_bytes = 256 * 1024;
+// int8 inner products stay exact in int32 up to this dimension (|<q, x>| <= 127^2 * dim < 2^31).
+constexpr std::size_t max_int8_dim = 65536;
 // Candidates scored per rerank task.
 constexpr std::size_t rerank_block = 64;
 
@@ -30,53 +33,142 @@ void check_pair(const MultiVectorsView& queries, const MultiVectorsView& docs) {
     if (queries.count && docs.count && queries.dim != docs.dim)
         fail_argument("queries and docs have different token dimensions (" +
                       std::to_string(queries.dim) + " and " + std::to_string(docs.dim) + ")");
+    if ((docs.dtype == DType::i8 || docs.dtype == DType::bf16) && !docs.flat())
+        fail_argument("docs: int8 and bfloat16 tokens must be one array of rows");
+    if (docs.dtype == DType::i8 && docs.dim > max_int8_dim)
+        fail_argument("docs: int8 tokens have at most " + std::to_string(max_int8_dim) + " values (got " +
+                      std::to_string(docs.dim) + ")");
 }
 
-// Packs query `q` into `out` (see kernels/layouts.h for the layout); returns its padded row count.
-// `check`: the rows are reported to it.
-std::size_t pack_query(const MultiVectorsView& queries, std::size_t q, float* out,
-                       AlignedVector<float>& scratch, const KernelTable& kern, FiniteCheck* check = nullptr) {
-    const std::size_t m = queries.item_length(q), dim = queries.dim;
-    const ItemRows rows = float_items(queries, q, q + 1, scratch, kern);
-    const float* query = rows.item(q);
-    if (check) check->rows(q, query, m, rows.stride);
-    kernels::pack_columns(
-        m, dim, [&](std::size_t token, std::size_t k) { return query[token * rows.stride + k]; },
-        out);
-    return kernels::padded_query_rows(m);
+// The form queries take for the documents' storage: float32 for float32 and float16 documents
+// (widened by the engine), else the documents' own type.
+DType query_form(DType docs) { return docs == DType::f16 ? DType::f32 : docs; }
+
+// Element offset of each query in the packed form, and its padded rows.
+std::size_t packed_size(std::size_t m, std::size_t dim, DType form) {
+    switch (form) {
+        case DType::i8: return kernels::lane_layout_size(m, dim, 4);
+        case DType::bf16: return kernels::lane_layout_size(m, dim, 2);
+        case DType::f32:
+        case DType::f16: break;
+    }
+    return kernels::padded_query_rows(m) * dim;
 }
 
-// Every query packed once, side by side (its values checked as they are read, when not yet).
-struct PackedQueries {
-    AlignedVector<float> data;
-    std::vector<std::size_t> start, padded;  // per query: offset into data, padded rows
-
-    PackedQueries(const MultiVectorsView& queries, std::size_t threads, const KernelTable& kern)
-        : start(queries.count + 1), padded(queries.count) {
-        start[0] = 0;
+// Every query packed once (layouts.h) in the form the documents' storage asks for: float32
+// columns, int8 lanes with a scale per token (quantized here: the caller gives float values), or
+// bfloat16 lanes (rounded to nearest even). Values are checked as they are read, when not yet.
+class PackedQueries {
+public:
+    PackedQueries(const MultiVectorsView& queries, DType docs, std::size_t threads, const KernelTable& kern)
+        : form_(query_form(docs)), dim_(queries.dim), start_(queries.count + 1), first_row_(queries.count + 1),
+          padded_(queries.count) {
         for (std::size_t q = 0; q < queries.count; ++q) {
-            padded[q] = kernels::padded_query_rows(queries.item_length(q));
-            start[q + 1] = start[q] + padded[q] * queries.dim;
+            const std::size_t m = queries.item_length(q);
+            padded_[q] = kernels::padded_query_rows(m);
+            start_[q + 1] = start_[q] + packed_size(m, dim_, form_);
+            first_row_[q + 1] = first_row_[q] + padded_[q];
         }
-        data.resize(start[queries.count]);
+        switch (form_) {
+            case DType::i8:
+                codes_.resize(start_[queries.count]);
+                scales_.assign(first_row_[queries.count], 0.0f);
+                break;
+            case DType::bf16: halves_.resize(start_[queries.count]); break;
+            case DType::f32:
+            case DType::f16: floats_.resize(start_[queries.count]); break;
+        }
         std::vector<AlignedVector<float>> scratch(resolve_threads(threads, queries.count));
+        std::vector<std::vector<std::int8_t>> codes(scratch.size());
         FiniteCheck check(queries, "queries");
         parallel_for(queries.count, threads, [&](std::size_t q, std::size_t worker) {
-            pack_query(queries, q, data.data() + start[q], scratch[worker], kern, check.needed() ? &check : nullptr);
+            const std::size_t m = queries.item_length(q);
+            const ItemRows rows = float_items(queries, q, q + 1, scratch[worker], kern);
+            const float* x = rows.item(q);
+            const std::size_t stride = rows.stride;
+            if (check.needed()) check.rows(q, x, m, stride);
+            switch (form_) {
+                case DType::i8: {
+                    std::vector<std::int8_t>& c = codes[worker];
+                    c.resize(m * dim_);
+                    for (std::size_t t = 0; t < m; ++t)
+                        scales_[first_row_[q] + t] = quantize_int8_row(x + t * stride, dim_, c.data() + t * dim_);
+                    kernels::pack_lanes<std::int8_t>(
+                        m, dim_, [&](std::size_t t, std::size_t k) { return c[t * dim_ + k]; }, codes_.data() + start_[q]);
+                    break;
+                }
+                case DType::bf16:
+                    kernels::pack_lanes<std::uint16_t>(
+                        m, dim_, [&](std::size_t t, std::size_t k) { return float_to_bfloat16(x[t * stride + k]); },
+                        halves_.data() + start_[q]);
+                    break;
+                case DType::f32:
+                case DType::f16:
+                    kernels::pack_columns(
+                        m, dim_, [&](std::size_t t, std::size_t k) { return x[t * stride + k]; },
+                        floats_.data() + start_[q]);
+                    break;
+            }
         });
         check.raise();
     }
-    const float* query(std::size_t q) const { return data.data() + start[q]; }
+
+    // Whether documents are read as float32 rows (ItemRows) rather than in their own type.
+    bool reads_floats() const { return form_ == DType::f32; }
+
+    // MaxSim of query q against documents [d0, d1) into out[0 .. d1 - d0); `rows` holds their
+    // float32 rows when reads_floats().
+    void score(std::size_t q, const MultiVectorsView& docs, std::size_t d0, std::size_t d1, const ItemRows& rows,
+               const KernelTable& kern, float* out) const {
+        switch (form_) {
+            case DType::i8:
+                kern.maxsim_i8(codes_.data() + start_[q], scales_.data() + first_row_[q], padded_[q], dim_,
+                               static_cast<const std::int8_t*>(docs.tokens), docs.scales, docs.row_stride,
+                               docs.offsets + d0, d1 - d0, out);
+                return;
+            case DType::bf16:
+                kern.maxsim_bf16(halves_.data() + start_[q], padded_[q], dim_,
+                                 static_cast<const std::uint16_t*>(docs.tokens), docs.row_stride, docs.offsets + d0,
+                                 d1 - d0, out);
+                return;
+            case DType::f32:
+            case DType::f16:
+                for (std::size_t d = d0; d < d1; ++d)
+                    out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, rows.item(d),
+                                                     docs.item_length(d), rows.stride);
+                return;
+        }
+    }
+
+    // Bytes per document row as the kernels read it (float32 rows for float forms).
+    std::size_t row_bytes() const { return dim_ * (form_ == DType::f32 ? 4 : dtype_size(form_)); }
+
+private:
+    DType form_;
+    std::size_t dim_;
+    std::vector<std::size_t> start_, first_row_, padded_;  // per query: element offset, scale offset, padded rows
+    AlignedVector<float> floats_;
+    AlignedVector<std::int8_t> codes_;
+    AlignedVector<std::uint16_t> halves_;
+    std::vector<float> scales_;
 };
 
-// Work split for all-pairs scoring: blocks of consecutive documents (about block_bytes of
-// float32 tokens each) times blocks of queries, enough tasks to keep every thread busy.
+// What a worker keeps between tasks: documents as float32 rows, scores of a block.
+struct Scratch {
+    AlignedVector<float> rows;
+    std::vector<float> scores;
+};
+
+// Work split for all-pairs scoring: blocks of consecutive documents (about block_bytes of the
+// rows the kernels read) times blocks of queries, enough tasks to keep every thread busy.
 struct BlockGrid {
     std::vector<std::size_t> doc_bounds;  // block b = documents [doc_bounds[b], doc_bounds[b+1])
-    std::size_t query_block = 1, query_blocks = 1;
+    std::size_t queries = 0, query_block = 1, query_blocks = 1;
 
-    BlockGrid(const MultiVectorsView& queries, const MultiVectorsView& docs, std::size_t threads) {
-        const std::size_t block_rows = std::max<std::size_t>(1, block_bytes / (4 * docs.dim));
+    BlockGrid(const MultiVectorsView& queries_view, const MultiVectorsView& docs, std::size_t row_bytes,
+              std::size_t threads)
+        : queries(queries_view.count) {
+        const std::size_t block_rows = std::max<std::size_t>(1, block_bytes / row_bytes);
         doc_bounds.push_back(0);
         std::size_t rows = 0;
         for (std::size_t d = 0; d < docs.count; ++d) {
@@ -88,33 +180,31 @@ struct BlockGrid {
         }
         const std::size_t wanted = 4 * resolve_threads(threads, std::size_t(-1));
         const std::size_t per_doc_block = (wanted + doc_blocks() - 1) / doc_blocks();
-        query_blocks = std::max<std::size_t>(1, std::min(queries.count, per_doc_block));
-        query_block = (queries.count + query_blocks - 1) / query_blocks;
-        query_blocks = (queries.count + query_block - 1) / query_block;
+        query_blocks = std::max<std::size_t>(1, std::min(queries, per_doc_block));
+        query_block = (queries + query_blocks - 1) / query_blocks;
+        query_blocks = (queries + query_block - 1) / query_block;
     }
     std::size_t doc_blocks() const { return doc_bounds.size() - 1; }
     std::size_t tasks() const { return doc_blocks() * query_blocks; }
 
     // Calls fn(query, doc, score) for every pair of task `task`, queries outermost. The first
-    // task of each block of documents reports their rows to `check` when it is needed, each
-    // right after the kernel read it (from cache then: a scan before would be a second pass
-    // over memory, as long as the kernel's own for a single query).
+    // task of each block of documents reports their rows to `check` when it is needed, right
+    // after the kernels read them for the first query (from cache then: a scan before would be
+    // a second pass over memory, as long as the kernel's own for a single query).
     template <class Fn>
-    void run(std::size_t task, const MultiVectorsView& docs, const PackedQueries& packed,
-             AlignedVector<float>& scratch, const KernelTable& kern, FiniteCheck& check, Fn&& fn) const {
+    void run(std::size_t task, const MultiVectorsView& docs, const PackedQueries& packed, Scratch& scratch,
+             const KernelTable& kern, FiniteCheck& check, Fn&& fn) const {
         const std::size_t block = task / query_blocks, qb = task % query_blocks;
         const std::size_t d0 = doc_bounds[block], d1 = doc_bounds[block + 1];
-        const ItemRows rows = float_items(docs, d0, d1, scratch, kern);
-        const std::size_t q0 = qb * query_block;
-        const std::size_t q1 = std::min(packed.padded.size(), q0 + query_block);
-        const bool checking = qb == 0 && check.needed();
+        ItemRows rows{};
+        if (packed.reads_floats()) rows = float_items(docs, d0, d1, scratch.rows, kern);
+        if (scratch.scores.size() < d1 - d0) scratch.scores.resize(d1 - d0);
+        const std::size_t q0 = qb * query_block, q1 = std::min(queries, q0 + query_block);
         for (std::size_t q = q0; q < q1; ++q) {
-            const float* query = packed.query(q);
-            for (std::size_t d = d0; d < d1; ++d) {
-                const float* doc = rows.item(d);
-                fn(q, d, kern.maxsim_packed(query, packed.padded[q], docs.dim, doc, docs.item_length(d), rows.stride));
-                if (checking && q == q0) check.rows(d, doc, docs.item_length(d), rows.stride);
-            }
+            packed.score(q, docs, d0, d1, rows, kern, scratch.scores.data());
+            if (q == q0 && qb == 0 && check.needed())
+                for (std::size_t d = d0; d < d1; ++d) check.rows(d, rows.item(d), docs.item_length(d), rows.stride);
+            for (std::size_t d = d0; d < d1; ++d) fn(q, d, scratch.scores[d - d0]);
         }
     }
 };
@@ -130,9 +220,9 @@ void maxsim_scores(const MultiVectorsView& queries, const MultiVectorsView& docs
         return;
     }
     const KernelTable& kern = kernels::active_kernels();
-    const PackedQueries packed(queries, threads, kern);
-    const BlockGrid grid(queries, docs, threads);
-    std::vector<AlignedVector<float>> scratch(resolve_threads(threads, grid.tasks()));
+    const PackedQueries packed(queries, docs.dtype, threads, kern);
+    const BlockGrid grid(queries, docs, packed.row_bytes(), threads);
+    std::vector<Scratch> scratch(resolve_threads(threads, grid.tasks()));
     FiniteCheck check(docs, "docs");
     parallel_for(grid.tasks(), threads, [&](std::size_t task, std::size_t worker) {
         grid.run(task, docs, packed, scratch[worker], kern, check,
@@ -158,21 +248,13 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
     check_unchecked_values(docs, "docs", threads);
     if (!queries.count || !per_query) return;
     const KernelTable& kern = kernels::active_kernels();
+    const PackedQueries packed(queries, docs.dtype, threads, kern);
     const std::size_t blocks = (per_query + rerank_block - 1) / rerank_block;
     const std::size_t tasks = queries.count * blocks;
-    const std::size_t workers = resolve_threads(threads, tasks);
-    std::vector<AlignedVector<float>> packed(workers), query_scratch(workers), doc_scratch(workers);
-    std::vector<std::size_t> packed_query(workers, std::size_t(-1));
+    std::vector<AlignedVector<float>> doc_scratch(resolve_threads(threads, tasks));
     parallel_for(tasks, threads, [&](std::size_t task, std::size_t worker) {
         const std::size_t q = task / blocks, j0 = task % blocks * rerank_block;
         const std::size_t j1 = std::min(per_query, j0 + rerank_block);
-        AlignedVector<float>& query = packed[worker];
-        if (packed_query[worker] != q) {  // consecutive tasks of a worker often share the query
-            query.resize(kernels::padded_query_rows(queries.item_length(q)) * queries.dim);
-            pack_query(queries, q, query.data(), query_scratch[worker], kern);
-            packed_query[worker] = q;
-        }
-        const std::size_t padded = kernels::padded_query_rows(queries.item_length(q));
         for (std::size_t j = j0; j < j1; ++j) {
             const std::int64_t id = candidates[q * per_query + j];
             float& out = scores[q * per_query + j];
@@ -180,9 +262,10 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
                 out = -std::numeric_limits<float>::infinity();
                 continue;
             }
-            const std::size_t d = std::size_t(id), rows = docs.item_length(d);
-            const ItemRows doc = float_items(docs, d, d + 1, doc_scratch[worker], kern);
-            out = kern.maxsim_packed(query.data(), padded, docs.dim, doc.item(d), rows, doc.stride);
+            const std::size_t d = std::size_t(id);
+            ItemRows rows{};
+            if (packed.reads_floats()) rows = float_items(docs, d, d + 1, doc_scratch[worker], kern);
+            packed.score(q, docs, d, d + 1, rows, kern, &out);
         }
     });
 }
@@ -200,10 +283,10 @@ void maxsim_topk(const MultiVectorsView& queries, const MultiVectorsView& docs, 
         return;
     }
     const KernelTable& kern = kernels::active_kernels();
-    const PackedQueries packed(queries, threads, kern);
-    const BlockGrid grid(queries, docs, threads);
+    const PackedQueries packed(queries, docs.dtype, threads, kern);
+    const BlockGrid grid(queries, docs, packed.row_bytes(), threads);
     const std::size_t workers = resolve_threads(threads, grid.tasks());
-    std::vector<AlignedVector<float>> scratch(workers);
+    std::vector<Scratch> scratch(workers);
     // One selection per (worker, query); merged once at the end.
     std::vector<TopK> best(workers * queries.count, TopK(k));
     FiniteCheck check(docs, "docs");

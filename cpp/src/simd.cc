@@ -14,6 +14,10 @@
 #else
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 namespace latefold {
@@ -49,12 +53,30 @@ unsigned long long os_saved_state() {
 
 bool bit(unsigned value, int index) { return (value >> index) & 1u; }
 
-void detect_x86(bool& avx2, bool& avx512, bool& avx512vnni) {
-    avx2 = avx512 = avx512vnni = false;
+// Asks Linux for the AMX tile data state (off by default for each process since Linux 5.16:
+// a tile instruction without it is killed by SIGILL). Granted to the whole process, once.
+bool request_tile_state() {
+#if defined(__linux__)
+    constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+#else
+    return false;
+#endif
+}
+
+struct X86Features {
+    bool avx2 = false, avx512 = false, avx512vnni = false, avx512bf16 = false, amx = false;
+};
+
+X86Features detect_x86() {
+    X86Features out;
+    bool& avx2 = out.avx2;
+    bool& avx512 = out.avx512;
+    bool& avx512vnni = out.avx512vnni;
     const unsigned max_leaf = cpuid(0, 0).a;
-    if (max_leaf < 7) return;
-    const CpuidRegs l1 = cpuid(1, 0), l7 = cpuid(7, 0);
-    if (!bit(l1.c, 27)) return;  // OSXSAVE: xgetbv usable
+    if (max_leaf < 7) return out;
+    const CpuidRegs l1 = cpuid(1, 0), l7 = cpuid(7, 0), l7s1 = cpuid(7, 1);
+    if (!bit(l1.c, 27)) return out;  // OSXSAVE: xgetbv usable
     const unsigned long long xcr0 = os_saved_state();
     const bool ymm_state = (xcr0 & 0x6) == 0x6;     // SSE + AVX registers
     const bool zmm_state = (xcr0 & 0xE6) == 0xE6;   // + opmask, ZMM0-15 upper, ZMM16-31
@@ -63,6 +85,11 @@ void detect_x86(bool& avx2, bool& avx512, bool& avx512vnni) {
     const bool f = bit(l7.b, 16), dq = bit(l7.b, 17), bw = bit(l7.b, 30), vl = bit(l7.b, 31);
     avx512 = avx2 && zmm_state && f && dq && bw && vl;
     avx512vnni = avx512 && bit(l7.c, 1) && bit(l7.c, 11);  // VBMI, VNNI
+    out.avx512bf16 = avx512vnni && bit(l7s1.a, 5);
+    const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
+    const bool tiles = bit(l7.d, 24) && bit(l7.d, 25) && bit(l7.d, 22);  // AMX-TILE, -INT8, -BF16
+    out.amx = out.avx512bf16 && tiles && tile_state && request_tile_state();
+    return out;
 }
 #endif
 
@@ -72,16 +99,17 @@ bool cpu_supports(Isa isa) {
 #ifdef LATEFOLD_X86
         case Isa::avx2:
         case Isa::avx512:
-        case Isa::avx512vnni: {
-            struct Features {
-                bool avx2, avx512, avx512vnni;
-            };
-            static const Features features = [] {
-                Features f{};
-                detect_x86(f.avx2, f.avx512, f.avx512vnni);
-                return f;
-            }();
-            return isa == Isa::avx2 ? features.avx2 : isa == Isa::avx512 ? features.avx512 : features.avx512vnni;
+        case Isa::avx512vnni:
+        case Isa::avx512bf16:
+        case Isa::amx: {
+            static const X86Features f = detect_x86();
+            switch (isa) {
+                case Isa::avx2: return f.avx2;
+                case Isa::avx512: return f.avx512;
+                case Isa::avx512vnni: return f.avx512vnni;
+                case Isa::avx512bf16: return f.avx512bf16;
+                default: return f.amx;
+            }
         }
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -92,7 +120,7 @@ bool cpu_supports(Isa isa) {
 }
 
 bool parse_isa(const std::string& name, Isa& out) {
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::avx512bf16, Isa::amx, Isa::neon})
         if (name == isa_name(isa)) return out = isa, true;
     return false;
 }
@@ -126,6 +154,8 @@ const char* isa_name(Isa isa) noexcept {
         case Isa::avx2: return "avx2";
         case Isa::avx512: return "avx512";
         case Isa::avx512vnni: return "avx512vnni";
+        case Isa::avx512bf16: return "avx512bf16";
+        case Isa::amx: return "amx";
         case Isa::neon: return "neon";
     }
     return "unknown";
@@ -141,6 +171,12 @@ std::vector<Isa> compiled_isas() {
 #endif
 #if defined(LATEFOLD_HAVE_AVX512) && defined(LATEFOLD_HAVE_AVX512VNNI)
     out.push_back(Isa::avx512vnni);
+#if defined(LATEFOLD_HAVE_AVX512BF16)
+    out.push_back(Isa::avx512bf16);
+#if defined(LATEFOLD_HAVE_AMX)
+    out.push_back(Isa::amx);
+#endif
+#endif
 #endif
 #ifdef LATEFOLD_HAVE_NEON
     out.push_back(Isa::neon);
@@ -163,7 +199,7 @@ void set_active_isa(const std::string& name) {
         wanted = best_supported();
     } else if (!parse_isa(name, wanted)) {
         throw std::invalid_argument("simd: unknown path '" + name +
-                                    "' (expected scalar, avx2, avx512, avx512vnni, neon or best)");
+                                    "' (expected scalar, avx2, avx512, avx512vnni, avx512bf16, amx, neon or best)");
     } else {
         bool available = false;
         for (Isa isa : supported_isas()) available |= isa == wanted;

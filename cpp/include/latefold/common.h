@@ -79,6 +79,15 @@ inline float bfloat16_to_float(std::uint16_t bits) noexcept {
     return f;
 }
 
+/// float to bfloat16, rounded to nearest even (as AVX512-BF16's conversions and ml_dtypes): past
+/// the largest bfloat16 an infinity, NaN stays NaN (quiet).
+inline std::uint16_t float_to_bfloat16(float value) noexcept {
+    std::uint32_t x;
+    std::memcpy(&x, &value, sizeof x);
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u) return std::uint16_t((x >> 16) | 0x40u);
+    return std::uint16_t((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
 /// float to IEEE binary16, rounded to nearest even (numpy's astype(float16)): beyond the largest
 /// half an infinity, NaN stays NaN.
 inline half_bits float_to_half(float value) noexcept {

@@ -8,7 +8,13 @@
 //   avx2   : x86-64 AVX2 + FMA + F16C
 //   avx512 : x86-64 AVX-512 F, BW, DQ, VL
 //   avx512vnni : avx512 + VBMI + VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later): the 4-bit
-//                fast scan with byte permutations and dot products, the other kernels avx512's
+//                fast scan with byte permutations and dot products, MaxSim over int8 tokens, the
+//                other kernels avx512's
+//   avx512bf16 : avx512vnni + AVX512-BF16 (Cooper Lake's instructions; Sapphire Rapids, Zen 4):
+//                MaxSim over bfloat16 tokens
+//   amx    : avx512bf16 + AMX-TILE, AMX-INT8, AMX-BF16 (Sapphire Rapids and later), where the
+//            operating system grants the tile state (Linux: arch_prctl(ARCH_REQ_XCOMP_PERM)):
+//            MaxSim over int8 and bfloat16 tokens on the tile units
 //   neon   : aarch64 Advanced SIMD (with its half-precision conversions)
 #pragma once
 
@@ -17,7 +23,7 @@
 
 namespace latefold {
 
-enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3, avx512vnni = 4 };
+enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3, avx512vnni = 4, avx512bf16 = 5, amx = 6 };
 
 const char* isa_name(Isa isa) noexcept;
 

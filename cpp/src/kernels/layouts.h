@@ -44,6 +44,36 @@ void pack_columns(std::size_t n, std::size_t depth, Value value, float* out) {
     }
 }
 
+// Lane layout of an int8 or bfloat16 query (the MaxSim kernels over int8 and bfloat16 tokens):
+//   the m tokens padded with zero rows to `padded` = padded_query_rows(m), cut into groups of 16;
+//   each 32-bit lane holds `per` = 4 / sizeof(T) consecutive values of one token (4 int8 or 2
+//   bfloat16), so group g is lane_rows(dim, per) rows of 16 lanes (64 bytes):
+//     element [r][t][b] = query[16 g + t][r * per + b]  (0 past the token's dim values)
+//   at out + (g * lane_rows + r) * 16 * per + t * per + b. This is the form that VNNI / BF16 dot
+//   products take as a register and AMX as a B tile (a row of 64 bytes per 4 or 2 depth steps).
+constexpr std::size_t lane_group = 16;
+
+static inline std::size_t lane_rows(std::size_t dim, std::size_t per) noexcept { return (dim + per - 1) / per; }
+
+/// Elements of the lane layout of an m-token query.
+static inline std::size_t lane_layout_size(std::size_t m, std::size_t dim, std::size_t per) noexcept {
+    return padded_query_rows(m) * lane_rows(dim, per) * per;
+}
+
+/// Writes an m-token query, value(t, k) its element k of token t, in the lane layout.
+template <class T, class Value>
+void pack_lanes(std::size_t m, std::size_t dim, Value value, T* out) {
+    constexpr std::size_t per = 4 / sizeof(T);
+    const std::size_t rows = lane_rows(dim, per), padded = padded_query_rows(m);
+    for (std::size_t g = 0; g < padded / lane_group; ++g)
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t t = 0; t < lane_group; ++t)
+                for (std::size_t b = 0; b < per; ++b) {
+                    const std::size_t token = g * lane_group + t, k = r * per + b;
+                    out[((g * rows + r) * lane_group + t) * per + b] = token < m && k < dim ? value(token, k) : T(0);
+                }
+}
+
 // 4-bit fast-scan codes, blocked: per block of 32 vectors, for each pair p of subspaces (pairs
 // even: padded with zero codes), 32 bytes, byte j = code(j, 2p) | code(j, 2p + 1) << 4.
 // Tables: per query, 16 entries T(s) per subspace s, each at most 127 (so that two add in a

@@ -32,8 +32,12 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
     X(first_non_finite, isa) X(centroid_maxsim, isa)
 // AVX-512 F, BW, DQ, VL: the other kernels.
 #define LATEFOLD_AVX512_KERNELS(X, isa) LATEFOLD_AVX2_KERNELS(X, isa) X(to_lanes, isa)
-// AVX-512 with VBMI and VNNI: the AVX-512 table with its own fast scan.
-#define LATEFOLD_AVX512VNNI_KERNELS(X, isa) X(fastscan, isa)
+// AVX-512 with VBMI and VNNI: the AVX-512 table with its own fast scan and int8 MaxSim.
+#define LATEFOLD_AVX512VNNI_KERNELS(X, isa) X(fastscan, isa) X(maxsim_i8, isa)
+// + AVX512-BF16: bfloat16 MaxSim.
+#define LATEFOLD_AVX512BF16_KERNELS(X, isa) X(maxsim_bf16, isa)
+// + AMX tiles: int8 and bfloat16 MaxSim on the tile units.
+#define LATEFOLD_AMX_KERNELS(X, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa)
 // NEON: the other kernels but lane_sums and to_lanes (scalar twins: no NEON transposition has
 // been written).
 #define LATEFOLD_NEON_KERNELS(X, isa)                                                                 \
@@ -50,6 +54,12 @@ LATEFOLD_AVX512_KERNELS(LATEFOLD_DECLARE_KERNEL, avx512)
 #endif
 #ifdef LATEFOLD_HAVE_AVX512VNNI
 LATEFOLD_AVX512VNNI_KERNELS(LATEFOLD_DECLARE_KERNEL, avx512vnni)
+#endif
+#ifdef LATEFOLD_HAVE_AVX512BF16
+LATEFOLD_AVX512BF16_KERNELS(LATEFOLD_DECLARE_KERNEL, avx512bf16)
+#endif
+#ifdef LATEFOLD_HAVE_AMX
+LATEFOLD_AMX_KERNELS(LATEFOLD_DECLARE_KERNEL, amx)
 #endif
 #ifdef LATEFOLD_HAVE_NEON
 LATEFOLD_NEON_KERNELS(LATEFOLD_DECLARE_KERNEL, neon)
@@ -94,6 +104,12 @@ const KernelTable& kernels_for(Isa isa) noexcept {
 #endif
 #if defined(LATEFOLD_HAVE_AVX512) && defined(LATEFOLD_HAVE_AVX512VNNI)
         LATEFOLD_PATH_TABLE(avx512vnni, kernels_for(Isa::avx512), LATEFOLD_AVX512VNNI_KERNELS)
+#if defined(LATEFOLD_HAVE_AVX512BF16)
+        LATEFOLD_PATH_TABLE(avx512bf16, kernels_for(Isa::avx512vnni), LATEFOLD_AVX512BF16_KERNELS)
+#if defined(LATEFOLD_HAVE_AMX)
+        LATEFOLD_PATH_TABLE(amx, kernels_for(Isa::avx512bf16), LATEFOLD_AMX_KERNELS)
+#endif
+#endif
 #endif
 #ifdef LATEFOLD_HAVE_NEON
         LATEFOLD_PATH_TABLE(neon, simd_base_table(), LATEFOLD_NEON_KERNELS)

@@ -126,6 +126,24 @@ namespace kernels {
     X(block_codes, void,                                                                                       \
       (const std::uint8_t* codes, std::size_t count, std::size_t bytes, std::size_t pairs, std::uint8_t* out)) \
                                                                                                                \
+    /* MaxSim over int8 and bfloat16 tokens (maxsim_int8_<isa>.cc, maxsim_bf16_<isa>.cc): one query in     \
+       the lane layout (layouts.h; `padded` rows) against `count` documents, document i the rows             \
+       offsets[i] .. offsets[i+1] - 1 (at least one) of `tokens`, row r at tokens + r * stride:              \
+       int8 (row r's values scales[r] * int8, the query's token t query_scales[t] * int8):                   \
+         out[i] = sum over t < padded, in increasing t, of query_scales[t] * (max over rows r of             \
+                  scales[r] * float(<q_t, x_r>)), the inner products exact in int32 (dim <= 2^16):         \
+       every path gives the same bits. */                                                                    \
+    X(maxsim_i8, void,                                                                                       \
+      (const std::int8_t* query, const float* query_scales, std::size_t padded, std::size_t dim,             \
+       const std::int8_t* tokens, const float* scales, std::size_t stride, const std::int64_t* offsets,      \
+       std::size_t count, float* out))                                                                       \
+    /* bfloat16: out[i] = sum over t < padded, in increasing t, of max over r of <q_t, x_r>, the products     \
+       exact in float32 and added in float32 (the order of those additions, and the flushing of              \
+       subnormal results, may differ between paths: state tolerances, not bits). */                          \
+    X(maxsim_bf16, void,                                                                                     \
+      (const std::uint16_t* query, std::size_t padded, std::size_t dim, const std::uint16_t* tokens,         \
+       std::size_t stride, const std::int64_t* offsets, std::size_t count, float* out))                      \
+                                                                                                             \
     /* Centroid interaction (centroids_<isa>.cc) */                                                           \
                                                                                                                \
     /* Approximate MaxSim of one document from its tokens' centroid codes (PLAID's centroid interaction,     \

@@ -1,0 +1,109 @@
+// MaxSim over int8 tokens (maxsim_i8) with AVX-512 VNNI: register tiles as in tile_templates.h,
+// 16 query tokens per register (4 bytes of a token per lane), one document row broadcast 4 bytes
+// at a time, vpdpbusd adding 4 products per lane and instruction (64 multiply-adds, 4x float32).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "layouts.h"
+#include "table.h"
+
+namespace latefold {
+namespace kernels {
+namespace {
+
+// vpdpbusd multiplies unsigned by signed bytes. Document bytes are flipped to x + 128 (xor 0x80)
+// and each query lane starts at -128 * (the sum of its token's values), which cancels the 128s:
+// the accumulators end exactly at <q, x>, with no bound but int32's (|<q, x>| <= 2^14 * dim).
+template <int P>
+inline void cancelling_start(const std::int8_t* q, std::size_t group_bytes, std::size_t rows, __m512i (&start)[P]) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int p = 0; p < P; ++p) {
+        __m512i sum = _mm512_setzero_si512();
+        for (std::size_t r = 0; r < rows; ++r)
+            sum = _mm512_dpbusd_epi32(sum, ones, _mm512_loadu_si512(q + p * group_bytes + r * 64));
+        start[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7));
+    }
+}
+
+// 4 bytes of a row from byte k on (those below dim; zeros past it), in every lane, flipped.
+inline __m512i row_quad(const std::int8_t* row, std::size_t k, std::size_t bytes) {
+    std::int32_t v = 0;
+    std::memcpy(&v, row + k, bytes);
+    return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi8(char(0x80)));
+}
+
+// N document rows (pointers may repeat: a repeated row cannot change a max) against P groups.
+template <int P, int N>
+inline void tile(const std::int8_t* q, std::size_t group_bytes, std::size_t dim, const __m512i (&start)[P],
+                 const std::int8_t* const (&row)[N], const float (&scale)[N], __m512 (&best)[P]) {
+    __m512i acc[P][N];
+    for (int p = 0; p < P; ++p)
+        for (int j = 0; j < N; ++j) acc[p][j] = start[p];
+    const std::size_t quads = dim / 4;
+    auto step = [&](std::size_t r, std::size_t bytes) {
+        __m512i qv[P];
+        for (int p = 0; p < P; ++p) qv[p] = _mm512_loadu_si512(q + p * group_bytes + r * 64);
+        for (int j = 0; j < N; ++j) {
+            const __m512i x = row_quad(row[j], 4 * r, bytes);
+            for (int p = 0; p < P; ++p) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], x, qv[p]);
+        }
+    };
+    for (std::size_t r = 0; r < quads; ++r) step(r, 4);
+    if (dim % 4) step(quads, dim % 4);
+    for (int j = 0; j < N; ++j) {
+        const __m512 s = _mm512_set1_ps(scale[j]);
+        for (int p = 0; p < P; ++p) best[p] = _mm512_max_ps(best[p], _mm512_mul_ps(_mm512_cvtepi32_ps(acc[p][j]), s));
+    }
+}
+
+// P groups of the query against one document (rows [first, last)); adds to `total` in token order.
+template <int P, int N>
+inline void groups(const std::int8_t* q, const float* query_scales, std::size_t group_bytes, std::size_t dim,
+                   const std::int8_t* tokens, const float* scales, std::size_t stride, std::size_t first,
+                   std::size_t last, float& total) {
+    __m512i start[P];
+    cancelling_start<P>(q, group_bytes, group_bytes / 64, start);
+    __m512 best[P];
+    for (int p = 0; p < P; ++p) best[p] = _mm512_set1_ps(-INFINITY);
+    for (std::size_t r0 = first; r0 < last; r0 += N) {
+        const std::int8_t* row[N];
+        float scale[N];
+        for (int j = 0; j < N; ++j) {
+            const std::size_t r = std::min(r0 + std::size_t(j), last - 1);
+            row[j] = tokens + r * stride;
+            scale[j] = scales[r];
+        }
+        tile<P, N>(q, group_bytes, dim, start, row, scale, best);
+    }
+    for (int p = 0; p < P; ++p) {
+        alignas(64) float lane[16];
+        _mm512_store_ps(lane, _mm512_mul_ps(best[p], _mm512_loadu_ps(query_scales + 16 * p)));
+        for (float v : lane) total += v;
+    }
+}
+
+}  // namespace
+
+void maxsim_i8_avx512vnni(const std::int8_t* query, const float* query_scales, std::size_t padded, std::size_t dim,
+                          const std::int8_t* tokens, const float* scales, std::size_t stride,
+                          const std::int64_t* offsets, std::size_t count, float* out) {
+    const std::size_t group_bytes = lane_rows(dim, 4) * 64, n_groups = padded / lane_group;
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::size_t first = std::size_t(offsets[i]), last = std::size_t(offsets[i + 1]);
+        float total = 0.0f;
+        std::size_t g = 0;
+        for (; g + 2 <= n_groups; g += 2)
+            groups<2, 10>(query + g * group_bytes, query_scales + g * 16, group_bytes, dim, tokens, scales, stride,
+                          first, last, total);
+        if (g < n_groups)
+            groups<1, 16>(query + g * group_bytes, query_scales + g * 16, group_bytes, dim, tokens, scales, stride,
+                          first, last, total);
+        out[i] = total;
+    }
+}
+
+}  // namespace kernels
+}  // namespace latefold
