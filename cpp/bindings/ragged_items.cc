@@ -1,6 +1,8 @@
 // RaggedItems: a list of token arrays read through a pointer table (ragged_items.h).
 #include "ragged_items.h"
 
+#include "quantized_tokens.h"
+
 namespace latefold {
 namespace bindings {
 
@@ -77,8 +79,12 @@ MultiVectorsView as_items(const py::object& tokens, const py::object& offsets, c
         if (!offsets.is_none()) type_error(std::string(name) + ": offsets must be None with a list of arrays");
         return tokens.cast<const RaggedItems&>().view();
     }
+    if (py::isinstance<QuantizedTokens>(tokens)) {
+        if (!offsets.is_none()) type_error(std::string(name) + ": offsets must be None with quantized tokens");
+        return tokens.cast<const QuantizedTokens&>().view();
+    }
     const py::array t = py::array::ensure(tokens), o = py::array::ensure(offsets);
-    if (!t || !o) type_error(std::string(name) + ": expected arrays (tokens, offsets) or a RaggedItems");
+    if (!t || !o) type_error(std::string(name) + ": expected arrays (tokens, offsets), a RaggedItems or QuantizedTokens");
     return as_multivectors(t, o, name);
 }
 
@@ -89,7 +95,13 @@ void bind_ragged_items(py::module_& m) {
         .def("__len__", [](const RaggedItems& r) { return r.view().count; })
         .def_property_readonly("dim", [](const RaggedItems& r) { return r.view().dim; })
         .def_property_readonly("dtype", [](const RaggedItems& r) { return py::dtype(dtype_name(r.view().dtype)); })
-        .def_property_readonly("rows", [](const RaggedItems& r) { return r.view().rows; });
+        .def_property_readonly("rows", [](const RaggedItems& r) { return r.view().rows; })
+        .def_property_readonly("offsets", [](const RaggedItems& r) {
+            const MultiVectorsView& v = r.view();
+            auto out = new_array<std::int64_t>({py::ssize_t(v.count + 1)});
+            std::copy(v.offsets, v.offsets + v.count + 1, out.mutable_data());
+            return out;
+        });
 }
 
 }  // namespace bindings

@@ -33,8 +33,6 @@ void check_pair(const MultiVectorsView& queries, const MultiVectorsView& docs) {
     if (queries.count && docs.count && queries.dim != docs.dim)
         fail_argument("queries and docs have different token dimensions (" +
                       std::to_string(queries.dim) + " and " + std::to_string(docs.dim) + ")");
-    if ((docs.dtype == DType::i8 || docs.dtype == DType::bf16) && !docs.flat())
-        fail_argument("docs: int8 and bfloat16 tokens must be one array of rows");
     if (docs.dtype == DType::i8 && docs.dim > max_int8_dim)
         fail_argument("docs: int8 tokens have at most " + std::to_string(max_int8_dim) + " values (got " +
                       std::to_string(docs.dim) + ")");
@@ -122,14 +120,16 @@ public:
                const KernelTable& kern, float* out) const {
         switch (form_) {
             case DType::i8:
-                kern.maxsim_i8(codes_.data() + start_[q], scales_.data() + first_row_[q], padded_[q], dim_,
-                               static_cast<const std::int8_t*>(docs.tokens), docs.scales, docs.row_stride,
-                               docs.offsets + d0, d1 - d0, out);
-                return;
             case DType::bf16:
-                kern.maxsim_bf16(halves_.data() + start_[q], padded_[q], dim_,
-                                 static_cast<const std::uint16_t*>(docs.tokens), docs.row_stride, docs.offsets + d0,
-                                 d1 - d0, out);
+                if (docs.flat()) {
+                    quantized(q, docs.tokens, docs.scales, docs.row_stride, docs.offsets + d0, d1 - d0, kern, out);
+                } else {  // a table: each item where it lies, its rows counted from 0
+                    for (std::size_t d = d0; d < d1; ++d) {
+                        const std::int64_t rows[2] = {0, docs.offsets[d + 1] - docs.offsets[d]};
+                        quantized(q, docs.item_data(d), docs.scales ? docs.scales + docs.offsets[d] : nullptr,
+                                  docs.row_stride, rows, 1, kern, out + (d - d0));
+                    }
+                }
                 return;
             case DType::f32:
             case DType::f16:
@@ -138,6 +138,23 @@ public:
                                                      docs.item_length(d), rows.stride);
                 return;
         }
+    }
+
+    // The int8 or bfloat16 kernel over `count` documents of `tokens` (rows offsets[i] ..).
+    void quantized(std::size_t q, const void* tokens, const float* scales, std::size_t stride,
+                   const std::int64_t* offsets, std::size_t count, const KernelTable& kern, float* out) const {
+        if (form_ == DType::i8)
+            kern.maxsim_i8(codes_.data() + start_[q], scales_.data() + first_row_[q], padded_[q], dim_,
+                           static_cast<const std::int8_t*>(tokens), scales, stride, offsets, count, out);
+        else
+            kern.maxsim_bf16(halves_.data() + start_[q], padded_[q], dim_, static_cast<const std::uint16_t*>(tokens),
+                             stride, offsets, count, out);
+    }
+
+    // Documents the kernels read in their own type are not seen as float32 rows: when their
+    // values are not yet checked, they are checked before (one pass).
+    void check_docs(const MultiVectorsView& docs, std::size_t threads) const {
+        if (!reads_floats()) check_unchecked_values(docs, "docs", threads);
     }
 
     // Bytes per document row as the kernels read it (float32 rows for float forms).
@@ -202,7 +219,7 @@ struct BlockGrid {
         const std::size_t q0 = qb * query_block, q1 = std::min(queries, q0 + query_block);
         for (std::size_t q = q0; q < q1; ++q) {
             packed.score(q, docs, d0, d1, rows, kern, scratch.scores.data());
-            if (q == q0 && qb == 0 && check.needed())
+            if (q == q0 && qb == 0 && check.needed() && packed.reads_floats())
                 for (std::size_t d = d0; d < d1; ++d) check.rows(d, rows.item(d), docs.item_length(d), rows.stride);
             for (std::size_t d = d0; d < d1; ++d) fn(q, d, scratch.scores[d - d0]);
         }
@@ -221,6 +238,7 @@ void maxsim_scores(const MultiVectorsView& queries, const MultiVectorsView& docs
     }
     const KernelTable& kern = kernels::active_kernels();
     const PackedQueries packed(queries, docs.dtype, threads, kern);
+    packed.check_docs(docs, threads);
     const BlockGrid grid(queries, docs, packed.row_bytes(), threads);
     std::vector<Scratch> scratch(resolve_threads(threads, grid.tasks()));
     FiniteCheck check(docs, "docs");
@@ -284,6 +302,7 @@ void maxsim_topk(const MultiVectorsView& queries, const MultiVectorsView& docs, 
     }
     const KernelTable& kern = kernels::active_kernels();
     const PackedQueries packed(queries, docs.dtype, threads, kern);
+    packed.check_docs(docs, threads);
     const BlockGrid grid(queries, docs, packed.row_bytes(), threads);
     const std::size_t workers = resolve_threads(threads, grid.tasks());
     std::vector<Scratch> scratch(workers);

@@ -14,6 +14,7 @@
 
 #include "latefold/fde.h"
 #include "latefold/maxsim.h"
+#include "latefold/quantize.h"
 #include "latefold/row_store.h"
 
 #include "check.h"
@@ -144,9 +145,10 @@ void code_scorer_matches_the_quantizer() {
     }
 }
 
-// MaxSim reads each token type as its values: the scores equal those of the same values stored as
-// float32 (the conversions are exact: bfloat16 widens, int8 times its float32 scale rounds once,
-// as the float32 copy was made).
+// MaxSim over int8 and bfloat16 documents: int8 scores are the documented integer form (queries
+// quantized per token, exact inner products, scaled, maxima summed in token order), computed here
+// by hand; bfloat16 scores equal those of the same values as float32 within float32 rounding
+// when the queries are bfloat16 values too.
 void maxsim_reads_every_token_type() {
     std::mt19937 gen(9);
     const std::size_t dim = 20, docs = 7;
@@ -154,7 +156,7 @@ void maxsim_reads_every_token_type() {
     for (std::size_t d = 0; d < docs; ++d) offsets.push_back(offsets.back() + 1 + std::int64_t(gen() % 9));
     const std::size_t rows = std::size_t(offsets.back());
     std::vector<float> queries(9 * dim);
-    for (float& v : queries) v = std::normal_distribution<float>()(gen);
+    for (float& v : queries) v = lf::bfloat16_to_float(lf::float_to_bfloat16(std::normal_distribution<float>()(gen)));
     const std::vector<std::int64_t> query_offsets = {0, 4, 9};
     lf::MultiVectorsView q;
     q.tokens = queries.data(), q.offsets = query_offsets.data(), q.rows = 9, q.count = 2, q.dim = q.row_stride = dim;
@@ -185,13 +187,37 @@ void maxsim_reads_every_token_type() {
         plain.tokens = as_float.data(), plain.dtype = lf::DType::f32, plain.scales = nullptr;
         std::vector<float> a(2 * docs), b(2 * docs);
         lf::maxsim_scores(q, typed, a.data(), 1);
-        lf::maxsim_scores(q, plain, b.data(), 1);
-        check(a == b, std::string("maxsim over ") + lf::dtype_name(dtype) + " tokens");
+        if (dtype == lf::DType::i8) {
+            for (std::size_t qi = 0; qi < 2; ++qi)
+                for (std::size_t d = 0; d < docs; ++d) {
+                    float total = 0.0f;
+                    for (std::int64_t t = query_offsets[qi]; t < query_offsets[qi + 1]; ++t) {
+                        std::int8_t codes[dim];
+                        const float scale = lf::quantize_int8_row(&queries[std::size_t(t) * dim], dim, codes);
+                        float best = -INFINITY;
+                        for (std::int64_t r = offsets[d]; r < offsets[d + 1]; ++r) {
+                            std::int32_t dot = 0;
+                            for (std::size_t k = 0; k < dim; ++k)
+                                dot += codes[k] * std::int8_t(bytes[std::size_t(r) * dim + k]);
+                            best = std::max(best, scales[std::size_t(r)] * float(dot));
+                        }
+                        total += scale * best;
+                    }
+                    b[qi * docs + d] = total;
+                }
+            check(a == b, "maxsim over int8 tokens");
+        } else {
+            lf::maxsim_scores(q, plain, b.data(), 1);
+            bool close = true;
+            for (std::size_t i = 0; i < a.size(); ++i) close &= std::fabs(a[i] - b[i]) <= 1e-5f * (1 + std::fabs(b[i]));
+            check(close, "maxsim over bfloat16 tokens");
+        }
         const std::vector<std::int64_t> candidates = {6, 2, 5, 0, 3, 4};  // read one document at a time
-        std::vector<float> rerank_a(6), rerank_b(6);
-        lf::maxsim_rerank(q, typed, candidates.data(), 3, rerank_a.data(), 1);
-        lf::maxsim_rerank(q, plain, candidates.data(), 3, rerank_b.data(), 1);
-        check(rerank_a == rerank_b, std::string("maxsim rerank over ") + lf::dtype_name(dtype) + " tokens");
+        std::vector<float> rerank(6);
+        lf::maxsim_rerank(q, typed, candidates.data(), 3, rerank.data(), 1);
+        bool same = true;
+        for (std::size_t i = 0; i < 6; ++i) same &= rerank[i] == a[(i / 3) * docs + std::size_t(candidates[i])];
+        check(same, std::string("maxsim rerank over ") + lf::dtype_name(dtype) + " tokens");
     }
 }
 

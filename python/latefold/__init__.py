@@ -10,7 +10,7 @@ from .fde import FDE
 from .graph import Filter, GraphIndex
 from .index import MultiVectorIndex
 from .maxsim import maxsim, maxsim_rerank, maxsim_topk
-from .multivectors import MultiVectors
+from .multivectors import MultiVectors, quantize
 from .pq import PackedCodes, ProductQuantizer, kmeans
 from .simd import set_simd, simd_info
 from . import datasets
@@ -29,6 +29,7 @@ __all__ = [
     "maxsim",
     "maxsim_rerank",
     "maxsim_topk",
+    "quantize",
     "set_simd",
     "simd_info",
 ]

@@ -8,8 +8,8 @@
 //   int8 (a scale per token): queries quantized the same way inside the call
 //     (quantize_int8_row), inner products exact in int32, then scaled: the same bits on every path;
 //   bfloat16: queries rounded to bfloat16 inside the call, products exact and added in float32.
-// Queries may be in any storage (they are read as float32 values first). int8 and bfloat16
-// documents must be flat (one array of rows); int8 ones have at most 65,536 values per token.
+// Queries may be in any storage (they are read as float32 values first). int8 documents have at
+// most 65,536 values per token.
 //
 // Every function validates all of its input (dimensions, offsets, ids, k) before computing and
 // throws std::invalid_argument naming the argument; outputs are written only after that.
