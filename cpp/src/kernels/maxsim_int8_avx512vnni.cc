@@ -14,45 +14,58 @@ namespace latefold {
 namespace kernels {
 namespace {
 
-// vpdpbusd multiplies unsigned by signed bytes. Document bytes are flipped to x + 128 (xor 0x80)
-// and each query lane starts at -128 * (the sum of its token's values), which cancels the 128s:
-// the accumulators end exactly at <q, x>, with no bound but int32's (|<q, x>| <= 2^14 * dim).
-template <int P>
-inline void cancelling_start(const std::int8_t* q, std::size_t group_bytes, std::size_t rows, __m512i (&start)[P]) {
+// vpdpbusd multiplies unsigned by signed bytes. The query's bytes are flipped to q + 128 (xor
+// 0x80, on the P registers of a step) and each accumulator of document row x starts at
+// -128 * (the sum of x's values), which cancels the 128s: the accumulators end exactly at <q, x>
+// (int32 arithmetic wraps, so partial sums may pass its range: the end result fits). The row
+// is then the instruction's memory operand, broadcast 4 bytes at a time: one fused load.
+inline std::int32_t row_sum(const std::int8_t* row, std::size_t dim) {
     const __m512i ones = _mm512_set1_epi8(1);
-    for (int p = 0; p < P; ++p) {
-        __m512i sum = _mm512_setzero_si512();
-        for (std::size_t r = 0; r < rows; ++r)
-            sum = _mm512_dpbusd_epi32(sum, ones, _mm512_loadu_si512(q + p * group_bytes + r * 64));
-        start[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7));
+    __m512i sum = _mm512_setzero_si512();
+    for (std::size_t k = 0; k < dim; k += 64) {
+        const __mmask64 keep = dim - k >= 64 ? ~__mmask64(0) : (__mmask64(1) << (dim - k)) - 1;
+        sum = _mm512_dpbusd_epi32(sum, ones, _mm512_maskz_loadu_epi8(keep, row + k));
     }
+    return _mm512_reduce_add_epi32(sum);
 }
 
-// 4 bytes of a row from byte k on (those below dim; zeros past it), in every lane, flipped.
+// 4 bytes of a row from byte k on (those below dim; zeros past it), in every lane.
 inline __m512i row_quad(const std::int8_t* row, std::size_t k, std::size_t bytes) {
     std::int32_t v = 0;
     std::memcpy(&v, row + k, bytes);
-    return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi8(char(0x80)));
+    return _mm512_set1_epi32(v);
 }
 
 // N document rows (pointers may repeat: a repeated row cannot change a max) against P groups.
 template <int P, int N>
-inline void tile(const std::int8_t* q, std::size_t group_bytes, std::size_t dim, const __m512i (&start)[P],
-                 const std::int8_t* const (&row)[N], const float (&scale)[N], __m512 (&best)[P]) {
+inline void tile(const std::int8_t* q, std::size_t group_bytes, std::size_t dim, const std::int8_t* const (&row)[N],
+                 const float (&scale)[N], __m512 (&best)[P]) {
     __m512i acc[P][N];
-    for (int p = 0; p < P; ++p)
-        for (int j = 0; j < N; ++j) acc[p][j] = start[p];
+    for (int j = 0; j < N; ++j) {
+        const __m512i start = _mm512_set1_epi32(-128 * row_sum(row[j], dim));
+        for (int p = 0; p < P; ++p) acc[p][j] = start;
+    }
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
     const std::size_t quads = dim / 4;
-    auto step = [&](std::size_t r, std::size_t bytes) {
+    const std::int8_t* qk = q;
+    for (std::size_t r = 0; r < quads; ++r, qk += 64) {
         __m512i qv[P];
-        for (int p = 0; p < P; ++p) qv[p] = _mm512_loadu_si512(q + p * group_bytes + r * 64);
+        for (int p = 0; p < P; ++p) qv[p] = _mm512_xor_si512(_mm512_loadu_si512(qk + p * group_bytes), flip);
         for (int j = 0; j < N; ++j) {
-            const __m512i x = row_quad(row[j], 4 * r, bytes);
-            for (int p = 0; p < P; ++p) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], x, qv[p]);
+            std::int32_t v;
+            std::memcpy(&v, row[j] + 4 * r, 4);
+            const __m512i x = _mm512_set1_epi32(v);
+            for (int p = 0; p < P; ++p) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], qv[p], x);
         }
-    };
-    for (std::size_t r = 0; r < quads; ++r) step(r, 4);
-    if (dim % 4) step(quads, dim % 4);
+    }
+    if (dim % 4) {  // the last values, zeros past dim
+        __m512i qv[P];
+        for (int p = 0; p < P; ++p) qv[p] = _mm512_xor_si512(_mm512_loadu_si512(qk + p * group_bytes), flip);
+        for (int j = 0; j < N; ++j) {
+            const __m512i x = row_quad(row[j], 4 * quads, dim % 4);
+            for (int p = 0; p < P; ++p) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], qv[p], x);
+        }
+    }
     for (int j = 0; j < N; ++j) {
         const __m512 s = _mm512_set1_ps(scale[j]);
         for (int p = 0; p < P; ++p) best[p] = _mm512_max_ps(best[p], _mm512_mul_ps(_mm512_cvtepi32_ps(acc[p][j]), s));
@@ -64,8 +77,6 @@ template <int P, int N>
 inline void groups(const std::int8_t* q, const float* query_scales, std::size_t group_bytes, std::size_t dim,
                    const std::int8_t* tokens, const float* scales, std::size_t stride, std::size_t first,
                    std::size_t last, float& total) {
-    __m512i start[P];
-    cancelling_start<P>(q, group_bytes, group_bytes / 64, start);
     __m512 best[P];
     for (int p = 0; p < P; ++p) best[p] = _mm512_set1_ps(-INFINITY);
     for (std::size_t r0 = first; r0 < last; r0 += N) {
@@ -76,7 +87,7 @@ inline void groups(const std::int8_t* q, const float* query_scales, std::size_t 
             row[j] = tokens + r * stride;
             scale[j] = scales[r];
         }
-        tile<P, N>(q, group_bytes, dim, start, row, scale, best);
+        tile<P, N>(q, group_bytes, dim, row, scale, best);
     }
     for (int p = 0; p < P; ++p) {
         alignas(64) float lane[16];
@@ -96,10 +107,10 @@ void maxsim_i8_avx512vnni(const std::int8_t* query, const float* query_scales, s
         float total = 0.0f;
         std::size_t g = 0;
         for (; g + 2 <= n_groups; g += 2)
-            groups<2, 10>(query + g * group_bytes, query_scales + g * 16, group_bytes, dim, tokens, scales, stride,
+            groups<2, 8>(query + g * group_bytes, query_scales + g * 16, group_bytes, dim, tokens, scales, stride,
                           first, last, total);
         if (g < n_groups)
-            groups<1, 16>(query + g * group_bytes, query_scales + g * 16, group_bytes, dim, tokens, scales, stride,
+            groups<1, 12>(query + g * group_bytes, query_scales + g * 16, group_bytes, dim, tokens, scales, stride,
                           first, last, total);
         out[i] = total;
     }
