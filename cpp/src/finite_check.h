@@ -1,6 +1,6 @@
 // Private: the finiteness check of a view whose values are not yet checked (values_checked
-// false: a list of arrays), made as an engine reads the rows, while they are in cache, instead of
-// as a second pass over the corpus on every call. Workers report what they find; the lowest item
+// false: a list of arrays), made where an engine reads the rows (MaxSim: right before its kernel,
+// which then finds them in cache), instead of as a second pass over the corpus on every call. Workers report what they find; the lowest item
 // wins, so the error names the item that a scan in item order would, whatever the threads did.
 #pragma once
 

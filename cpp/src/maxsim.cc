@@ -97,8 +97,8 @@ struct BlockGrid {
 
     // Calls fn(query, doc, score) for every pair of task `task`, queries outermost. The first
     // task of each block of documents reports their rows to `check` when it is needed, each
-    // right after the kernel read it (from cache then: a scan before would be a second pass
-    // over memory, as long as the kernel's own for a single query).
+    // right before the kernel reads it: the check's sequential scan brings the rows into cache
+    // and the kernel reads them there (measured faster than a check after the kernel).
     template <class Fn>
     void run(std::size_t task, const MultiVectorsView& docs, const PackedQueries& packed,
              AlignedVector<float>& scratch, const KernelTable& kern, FiniteCheck& check, Fn&& fn) const {
@@ -112,8 +112,8 @@ struct BlockGrid {
             const float* query = packed.query(q);
             for (std::size_t d = d0; d < d1; ++d) {
                 const float* doc = rows.item(d);
-                fn(q, d, kern.maxsim_packed(query, packed.padded[q], docs.dim, doc, docs.item_length(d), rows.stride));
                 if (checking && q == q0) check.rows(d, doc, docs.item_length(d), rows.stride);
+                fn(q, d, kern.maxsim_packed(query, packed.padded[q], docs.dim, doc, docs.item_length(d), rows.stride));
             }
         }
     }
@@ -153,10 +153,22 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
                           " is not a document index in [0, " + std::to_string(docs.count) +
                           ") nor -1 (padding)");
     }
-    // Only the candidates are read, but every value of the call's input must be finite.
     check_unchecked_values(queries, "queries", threads);
-    check_unchecked_values(docs, "docs", threads);
     if (!queries.count || !per_query) return;
+    // Of unchecked docs only the candidates are checked (a scan of all of them would cost more
+    // than the rerank), each once: where it first appears in `candidates`.
+    FiniteCheck check(docs, "docs");
+    std::vector<bool> check_here;
+    if (check.needed()) {
+        check_here.resize(queries.count * per_query);
+        std::vector<bool> seen(docs.count);
+        for (std::size_t i = 0; i < check_here.size(); ++i) {
+            const std::int64_t id = candidates[i];
+            if (id < 0 || seen[std::size_t(id)]) continue;
+            seen[std::size_t(id)] = true;
+            check_here[i] = true;
+        }
+    }
     const KernelTable& kern = kernels::active_kernels();
     const std::size_t blocks = (per_query + rerank_block - 1) / rerank_block;
     const std::size_t tasks = queries.count * blocks;
@@ -182,9 +194,12 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
             }
             const std::size_t d = std::size_t(id), rows = docs.item_length(d);
             const ItemRows doc = float_items(docs, d, d + 1, doc_scratch[worker], kern);
+            // Before the kernel, as in BlockGrid::run: the scan brings the rows into cache.
+            if (check.needed() && check_here[q * per_query + j]) check.rows(d, doc.item(d), rows, doc.stride);
             out = kern.maxsim_packed(query.data(), padded, docs.dim, doc.item(d), rows, doc.stride);
         }
     });
+    check.raise();
 }
 
 void maxsim_topk(const MultiVectorsView& queries, const MultiVectorsView& docs, std::size_t k,
