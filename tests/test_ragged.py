@@ -164,8 +164,8 @@ ENTRY_POINTS = {  # name: (call(queries, docs), which argument takes the bad lis
     "maxsim_topk queries": (lambda q, d: lf.maxsim_topk(q, d, 1), "queries"),
     "maxsim_topk docs": (lambda q, d: lf.maxsim_topk(q, d, 1), "docs"),
     "maxsim_rerank queries": (lambda q, d: lf.maxsim_rerank(q, d, np.zeros((len(q), 1), np.int64)), "queries"),
-    # Only document 0 is a candidate: the others must be valid all the same.
-    "maxsim_rerank docs": (lambda q, d: lf.maxsim_rerank(q, d, np.zeros((len(q), 1), np.int64)), "docs"),
+    # Every document a candidate (the values of the others are not read: see the test below).
+    "maxsim_rerank docs": (lambda q, d: lf.maxsim_rerank(q, d, np.tile(np.arange(len(d))[::-1], (len(q), 1))), "docs"),
     "encode_queries": (lambda q, d: lf.FDE(8, 2, 2).encode_queries(q), "queries"),
     "encode_documents": (lambda q, d: lf.FDE(8, 2, 2).encode_documents(d), "docs"),
 }
@@ -197,13 +197,41 @@ def test_the_first_bad_item_is_named_whatever_the_threads(rng, side):
                 lf.maxsim(q, d, threads=threads)
             with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):
                 lf.maxsim_topk(q, d, 3, threads=threads)
-            with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):  # a scan of every item
-                lf.maxsim_rerank(q, d, np.zeros((len(q), 2), np.int64), threads=threads)
+            # Docs: every one a candidate, each query's in its own order.
+            candidates = (np.zeros((len(q), 2), np.int64) if side == "queries"
+                          else np.stack([rng.permutation(len(d)) for _ in q]))
+            with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):
+                lf.maxsim_rerank(q, d, candidates, threads=threads)
             fde = lf.FDE(16, 2, 2)
             encode = fde.encode_queries if side == "queries" else fde.encode_documents
             for out in (None, np.zeros((len(items), fde.output_dim), np.float32)):  # out=: scanned first
                 with pytest.raises(ValueError, match=rf"^{side}: item {i} \("):
                     encode(items, threads=threads, out=out)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rerank_checks_the_values_of_the_candidates_only(rng, threads):
+    queries = random_set(rng, [4, 6, 3], 8, np.float32)
+    docs = random_set(rng, rng.integers(1, 9, 300), 8, np.float32)
+    for i in (250, 17, 120):
+        docs[i] = docs[i].copy()
+        docs[i][0, 1] = np.nan
+    candidates = np.array([[5, 250, -1, 9], [120, 3, 250, 120], [9, 8, 7, 6]])
+    # Bad candidates 120 and 250: the lower is named, however the threads run.
+    with pytest.raises(ValueError, match=r"^docs: item 120 \(token 0\) holds a NaN"):
+        lf.maxsim_rerank(queries, docs, candidates, threads=threads)
+    # Document 17 is bad but no candidate: not reported, and the scores are those of a clean set.
+    candidates = np.array([[5, 0, -1, 9], [299, 3, 2, 1], [9, 8, 7, 6]])
+    clean = [x if np.isfinite(x).all() else np.zeros_like(x) for x in docs]
+    scores = lf.maxsim_rerank(queries, docs, candidates, threads=threads)
+    assert same_bits(scores, lf.maxsim_rerank(queries, lf.MultiVectors(clean), candidates, threads=threads))
+    # The shape of every document is checked all the same, and every query's values.
+    with pytest.raises(ValueError, match="^docs: item 17 has dimension 5, item 0 has 8"):
+        lf.maxsim_rerank(queries, docs[:17] + [docs[17][:, :5]] + docs[18:], candidates, threads=threads)
+    bad_query = queries[2].copy()
+    bad_query[1, 0] = np.inf
+    with pytest.raises(ValueError, match=r"^queries: item 2 \(token 1\)"):
+        lf.maxsim_rerank(queries[:2] + [bad_query], docs, np.zeros((3, 1), np.int64), threads=threads)
 
 
 def test_fde_out_is_untouched_when_an_item_is_bad(rng):

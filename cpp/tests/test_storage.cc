@@ -351,7 +351,8 @@ void item_tables_read_as_flat_rows() {
                 check(got == message, std::string(what) + " over unchecked " + type + " items: " + got);
             };
             const bool docs_side = std::string(name) == "docs";
-            const std::vector<std::int64_t> candidates = {0, 1, 2};  // item 17 is not read: still refused
+            // Rerank checks the documents it reads: item 17 as a candidate, not otherwise.
+            const std::vector<std::int64_t> candidates = {0, 17, 2}, clean_candidates = {0, 1, 2};
             std::vector<float> scores(docs * out_dim * 3);
             std::vector<std::int64_t> ids(docs * 3);
             for (std::size_t threads : {1, 3}) {
@@ -367,6 +368,13 @@ void item_tables_read_as_flat_rows() {
                     fails("maxsim rerank", [&] {
                         lf::maxsim_rerank(q, unchecked, candidates.data(), 1, scores.data(), threads);
                     });
+                    std::string error;
+                    try {
+                        lf::maxsim_rerank(q, unchecked, clean_candidates.data(), 1, scores.data(), threads);
+                    } catch (const std::invalid_argument& e) {
+                        error = e.what();
+                    }
+                    check(error.empty(), "maxsim rerank over unchecked " + type + " items, item 17 no candidate: " + error);
                     fails("FDE documents", [&] { fde.encode_documents(unchecked, scores.data(), threads); });
                 } else {
                     fails("FDE queries", [&] { fde.encode_queries(unchecked, scores.data(), threads); });

@@ -65,6 +65,10 @@ def maxsim_rerank(
         Integer array ``(n_queries, c)`` of document indices into ``docs``; ``-1`` is padding and
         scores ``-inf``. A 1-D array is accepted with a single 2-D query.
 
+    For a list of arrays, the documents the call reads are checked (the candidates; a NaN in a
+    document that is not a candidate is not reported); an error names the lowest bad candidate.
+    Queries are all checked.
+
     Returns
     -------
     float32 array shaped like ``candidates``.

@@ -29,6 +29,9 @@ void maxsim_scores(const MultiVectorsView& queries, const MultiVectorsView& docs
 
 /// scores[q * per_query + j] = MaxSim(queries[q], docs[candidates[q * per_query + j]]);
 /// a candidate id of -1 is padding and scores -infinity. Ids must lie in [-1, docs.count).
+/// Docs whose values are not yet checked (a list of arrays): the documents the call reads are
+/// checked, the candidates; a NaN in a document that is not a candidate is not reported. An
+/// error names the lowest bad candidate. Queries are all checked.
 void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs,
                    const std::int64_t* candidates, std::size_t per_query, float* scores,
                    std::size_t threads = 0);
