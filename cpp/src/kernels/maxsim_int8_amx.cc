@@ -39,6 +39,7 @@ void maxsim_i8_amx(const std::int8_t* query, const float* query_scales, std::siz
             __m512 best[2] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY)};
             for (std::size_t r0 = first; r0 < last; r0 += 16) {
                 const std::size_t n = std::min<std::size_t>(16, last - r0);
+                prefetch_ahead(base, stride, dim, r0);
                 std::size_t a_stride = 0;
                 const std::uint8_t* a = block_rows(base, stride, dim, r0, n, spare, a_stride);
                 _tile_zero(4);
