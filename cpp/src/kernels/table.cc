@@ -24,17 +24,18 @@ LATEFOLD_KERNELS(LATEFOLD_SCALAR_KERNEL)
 LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 
 // AVX2 + FMA + F16C: the other kernels but to_lanes, whose scalar twin (in blocks of 16 tokens)
-// it keeps: no AVX2 transposition has been written.
+// it keeps: no AVX2 transposition has been written. int8 and bfloat16 MaxSim widen their values
+// (to int16 pairs for vpmaddwd, to float32 for FMA), here and on the AVX-512 path.
 #define LATEFOLD_AVX2_KERNELS(X, isa)                                                                 \
     X(maxsim_packed, isa) X(project_rows, isa) X(signed_sums, isa) X(project_lanes, isa)              \
     X(lane_sums, isa) X(sign_partitions, isa) X(nearest_rows, isa) X(fastscan, isa)                   \
     X(fastscan_table, isa) X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa)              \
-    X(first_non_finite, isa) X(centroid_maxsim, isa)
+    X(first_non_finite, isa) X(centroid_maxsim, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa)
 // AVX-512 F, BW, DQ, VL: the other kernels.
 #define LATEFOLD_AVX512_KERNELS(X, isa) LATEFOLD_AVX2_KERNELS(X, isa) X(to_lanes, isa)
-// AVX-512 with VBMI and VNNI: the AVX-512 table with its own fast scan and int8 MaxSim.
+// AVX-512 with VBMI and VNNI: the AVX-512 table with its own fast scan and int8 MaxSim (vpdpbusd).
 #define LATEFOLD_AVX512VNNI_KERNELS(X, isa) X(fastscan, isa) X(maxsim_i8, isa)
-// + AVX512-BF16: bfloat16 MaxSim.
+// + AVX512-BF16: bfloat16 MaxSim (vdpbf16ps).
 #define LATEFOLD_AVX512BF16_KERNELS(X, isa) X(maxsim_bf16, isa)
 // + AMX tiles: int8 and bfloat16 MaxSim on the tile units.
 #define LATEFOLD_AMX_KERNELS(X, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa)

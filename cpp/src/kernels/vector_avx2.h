@@ -1,12 +1,14 @@
 // Private: the AVX2 + FMA + F16C float vector, the `V` of the templates (tile_templates.h,
-// lane_templates.h, dot_rows_template.h). Included only by the *_avx2.cc files. In an anonymous
-// namespace: the templates instantiated with it stay private to each file, never merged with
-// another path's code.
+// lane_templates.h, dot_rows_template.h, quantized_templates.h). Included only by the *_avx2.cc
+// files. In an anonymous namespace: the templates instantiated with it stay private to each file,
+// never merged with another path's code.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "latefold/common.h"
 
@@ -39,6 +41,20 @@ struct Avx2 {
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
     }
+    // int32 lanes (the int8 MaxSim of quantized_templates.h): madd16 multiplies the int16 pairs of
+    // each 32-bit lane and adds the two products (vpmaddwd: exact, no saturation for int8 inputs).
+    using ireg = __m256i;
+    static ireg izero() { return _mm256_setzero_si256(); }
+    static ireg iload(const std::int16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+    static ireg broadcast_pair(const std::int16_t* p) {
+        std::int32_t v;
+        std::memcpy(&v, p, sizeof v);
+        return _mm256_set1_epi32(v);
+    }
+    static ireg madd16(ireg a, ireg b) { return _mm256_madd_epi16(a, b); }
+    static ireg iadd(ireg a, ireg b) { return _mm256_add_epi32(a, b); }
+    static reg to_float(ireg a) { return _mm256_cvtepi32_ps(a); }
+    static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
 };
 
 }  // namespace

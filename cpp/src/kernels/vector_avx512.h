@@ -1,12 +1,14 @@
 // Private: the AVX-512 (F, BW, DQ, VL) float vector, the `V` of the templates (tile_templates.h,
-// lane_templates.h, dot_rows_template.h). Included only by the *_avx512.cc files. In an anonymous
-// namespace: the templates instantiated with it stay private to each file, never merged with
-// another path's code.
+// lane_templates.h, dot_rows_template.h, quantized_templates.h). Included only by the *_avx512.cc
+// files. In an anonymous namespace: the templates instantiated with it stay private to each file,
+// never merged with another path's code.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "latefold/common.h"
 
@@ -34,6 +36,20 @@ struct Avx512 {
     static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }
     static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
     static float sum(reg a) { return _mm512_reduce_add_ps(a); }
+    // int32 lanes (the int8 MaxSim of quantized_templates.h): madd16 multiplies the int16 pairs of
+    // each 32-bit lane and adds the two products (vpmaddwd: exact, no saturation for int8 inputs).
+    using ireg = __m512i;
+    static ireg izero() { return _mm512_setzero_si512(); }
+    static ireg iload(const std::int16_t* p) { return _mm512_loadu_si512(p); }
+    static ireg broadcast_pair(const std::int16_t* p) {
+        std::int32_t v;
+        std::memcpy(&v, p, sizeof v);
+        return _mm512_set1_epi32(v);
+    }
+    static ireg madd16(ireg a, ireg b) { return _mm512_madd_epi16(a, b); }
+    static ireg iadd(ireg a, ireg b) { return _mm512_add_epi32(a, b); }
+    static reg to_float(ireg a) { return _mm512_cvtepi32_ps(a); }
+    static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
 };
 
 }  // namespace
