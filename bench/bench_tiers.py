@@ -36,8 +36,8 @@ import _harness as h  # noqa: E402
 DATA = Path(os.environ.get("LATEFOLD_DATA", BENCH.parent.parent / "shared" / "data"))
 REAL = ("scifact-dev-128", "netflix-dev-128")
 # Storage -> the paths that have a kernel of their own for it (best last).
-PATHS = {"float32": ["avx512"], "float16": ["avx512"], "int8": ["avx512vnni", "amx"],
-         "bfloat16": ["avx512bf16", "amx"]}
+PATHS = {"float32": ["avx2", "avx512"], "float16": ["avx512"], "int8": ["avx2", "avx2vnni", "avx512", "avx512vnni", "amx"],
+         "bfloat16": ["avx512", "avx512bf16", "amx"]}
 
 
 def parse_args(argv=None):
@@ -253,7 +253,7 @@ def ceilings(threads):
     out = {}
     tmp = Path("/tmp")
     for src, flags in (("peak_fma.c", ["-mavx512f", "-mfma", "-pthread"]),
-                       ("peak_tiers.c", ["-mavx512f", "-mavx512vnni", "-mavx512bf16", "-mamx-tile", "-mamx-int8",
+                       ("peak_tiers.c", ["-mavx512f", "-mavx512vnni", "-mavx512bf16", "-mavxvnni", "-mamx-tile", "-mamx-int8",
                                          "-mamx-bf16"])):
         exe = tmp / src[:-2]
         try:
@@ -285,14 +285,19 @@ def main():
         for key in ("rows", "quality", "large"):
             results[key] += part[key]
     # Ratios to float32 on the same set, threads and batch; fractions of the path's ceiling.
-    ceiling = {"float32": peaks.get("avx512_gflops"), "float16": peaks.get("avx512_gflops"),
+    # int8 and bfloat16 on avx2 / avx512 widen to int16 (vpmaddwd) or float32 (FMA): their
+    # ceiling is taken as the FMA peak of the register width.
+    ceiling = {"float32 avx2": peaks.get("avx2_gflops"), "float32 avx512": peaks.get("avx512_gflops"),
+               "float16": peaks.get("avx512_gflops"), "int8 avx2 ": peaks.get("avx2_gflops"),
+               "int8 avx512 ": peaks.get("avx512_gflops"), "bfloat16 avx512 ": peaks.get("avx512_gflops"),
+               "int8 avx2vnni": peaks.get("avx_vnni_gops"),
                "int8 avx512vnni": peaks.get("vnni_gops"), "bfloat16 avx512bf16": peaks.get("bf16_gflops"),
                "int8 amx": peaks.get("amx_int8_gops"), "bfloat16 amx": peaks.get("amx_bf16_gflops")}
     for r in results["rows"]:
         base = next((b for b in results["rows"] if b["set"] == r["set"] and b["threads"] == r["threads"]
                      and b["queries"] == r["queries"] and b["method"] == "latefold float32 avx512"), None)
         r["vs_float32"] = r["docs_per_s"] / base["docs_per_s"] if base else None
-        key = next((k for k in ceiling if r["method"].startswith("latefold " + k)), None)
+        key = next((k for k in ceiling if (r["method"] + " ").startswith("latefold " + k)), None)
         peak = ceiling.get(key) if key else None
         r["of_ceiling"] = r["gflops"] / (peak * r["threads"]) if isinstance(peak, (int, float)) else None
     for r in results["large"]:

@@ -1,12 +1,12 @@
 /* Peak throughput of the integer and bfloat16 dot-product units of one core: AVX-512 VNNI
- * (vpdpbusd, 64 int8 multiply-adds per instruction), AVX512-BF16 (vdpbf16ps, 32 bfloat16 pairs)
+ * (vpdpbusd, 64 int8 multiply-adds per instruction), its 256-bit AVX-VNNI form, AVX512-BF16 (vdpbf16ps, 32 bfloat16 pairs)
  * and the AMX tile units (tdpbssd: 16 x 16 x 64 int8, tdpbf16ps: 16 x 16 x 32 bfloat16), the
  * ceilings of MaxSim's compute tiers (bench_tiers.py). Many independent accumulator chains in
  * a timed loop, as peak_fma.c does for FMA.
  *
- * Build: cc -O2 -mavx512f -mavx512vnni -mavx512bf16 -mamx-tile -mamx-int8 -mamx-bf16 peak_tiers.c -o peak_tiers
+ * Build: cc -O3 -mavx512f -mavx512vnni -mavx512bf16 -mavxvnni -mamx-tile -mamx-int8 -mamx-bf16 peak_tiers.c -o peak_tiers
  * Prints one JSON line, operations counted as 2 per multiply-add (GOPS / GFLOPS):
- *   {"vnni_gops": x, "bf16_gflops": y, "amx_int8_gops": z | null, "amx_bf16_gflops": w | null}
+ *   {"vnni_gops": x, "avx_vnni_gops": v, "bf16_gflops": y, "amx_int8_gops": z | null, "amx_bf16_gflops": w | null}
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -38,6 +38,19 @@ static double vnni(void) {
     for (int i = 1; i < 10; ++i) s = _mm512_add_epi32(s, acc[i]);
     g_sink = _mm512_reduce_add_epi32(s);
     return 10.0 * ITERS * 64 * 2 / t / 1e9;
+}
+
+static double avx_vnni(void) {
+    __m256i acc[10], a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(2);
+    for (int i = 0; i < 10; ++i) acc[i] = _mm256_setzero_si256();
+    double t = now();
+    for (long it = 0; it < ITERS; ++it)
+        for (int i = 0; i < 10; ++i) acc[i] = _mm256_dpbusd_avx_epi32(acc[i], a, b);
+    t = now() - t;
+    __m256i s = acc[0];
+    for (int i = 1; i < 10; ++i) s = _mm256_add_epi32(s, acc[i]);
+    g_sink = _mm256_extract_epi32(s, 0);
+    return 10.0 * ITERS * 32 * 2 / t / 1e9;
 }
 
 static double bf16(void) {
@@ -100,16 +113,17 @@ static double amx(int bf) {
 }
 
 int main(void) {
-    const double v = vnni(), b = bf16();
+    const double v = vnni(), av = avx_vnni(), b = bf16();
     unsigned a = 0, bb = 0, cc = 0, d = 0;
     __asm__("cpuid" : "=a"(a), "=b"(bb), "=c"(cc), "=d"(d) : "a"(7), "c"(0));
     const int tiles = (d >> 24) & 1 && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
     if (tiles) {
         const double ai = amx(0), ab = amx(1);
-        printf("{\"vnni_gops\": %.1f, \"bf16_gflops\": %.1f, \"amx_int8_gops\": %.1f, \"amx_bf16_gflops\": %.1f}\n", v, b,
-               ai, ab);
+        printf("{\"vnni_gops\": %.1f, \"avx_vnni_gops\": %.1f, \"bf16_gflops\": %.1f, \"amx_int8_gops\": %.1f, "
+               "\"amx_bf16_gflops\": %.1f}\n", v, av, b, ai, ab);
     } else {
-        printf("{\"vnni_gops\": %.1f, \"bf16_gflops\": %.1f, \"amx_int8_gops\": null, \"amx_bf16_gflops\": null}\n", v, b);
+        printf("{\"vnni_gops\": %.1f, \"avx_vnni_gops\": %.1f, \"bf16_gflops\": %.1f, \"amx_int8_gops\": null, "
+               "\"amx_bf16_gflops\": null}\n", v, av, b);
     }
     return 0;
 }

@@ -65,7 +65,7 @@ bool request_tile_state() {
 }
 
 struct X86Features {
-    bool avx2 = false, avx512 = false, avx512vnni = false, avx512bf16 = false, amx = false;
+    bool avx2 = false, avx2vnni = false, avx512 = false, avx512vnni = false, avx512bf16 = false, amx = false;
 };
 
 X86Features detect_x86() {
@@ -85,6 +85,7 @@ X86Features detect_x86() {
     const bool f = bit(l7.b, 16), dq = bit(l7.b, 17), bw = bit(l7.b, 30), vl = bit(l7.b, 31);
     avx512 = avx2 && zmm_state && f && dq && bw && vl;
     avx512vnni = avx512 && bit(l7.c, 1) && bit(l7.c, 11);  // VBMI, VNNI
+    out.avx2vnni = avx2 && bit(l7s1.a, 4);
     out.avx512bf16 = avx512vnni && bit(l7s1.a, 5);
     const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
     const bool tiles = bit(l7.d, 24) && bit(l7.d, 25) && bit(l7.d, 22);  // AMX-TILE, -INT8, -BF16
@@ -98,6 +99,7 @@ bool cpu_supports(Isa isa) {
         case Isa::scalar: return true;
 #ifdef LATEFOLD_X86
         case Isa::avx2:
+        case Isa::avx2vnni:
         case Isa::avx512:
         case Isa::avx512vnni:
         case Isa::avx512bf16:
@@ -105,6 +107,7 @@ bool cpu_supports(Isa isa) {
             static const X86Features f = detect_x86();
             switch (isa) {
                 case Isa::avx2: return f.avx2;
+                case Isa::avx2vnni: return f.avx2vnni;
                 case Isa::avx512: return f.avx512;
                 case Isa::avx512vnni: return f.avx512vnni;
                 case Isa::avx512bf16: return f.avx512bf16;
@@ -120,7 +123,7 @@ bool cpu_supports(Isa isa) {
 }
 
 bool parse_isa(const std::string& name, Isa& out) {
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::avx512bf16, Isa::amx, Isa::neon})
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx2vnni, Isa::avx512, Isa::avx512vnni, Isa::avx512bf16, Isa::amx, Isa::neon})
         if (name == isa_name(isa)) return out = isa, true;
     return false;
 }
@@ -152,6 +155,7 @@ const char* isa_name(Isa isa) noexcept {
     switch (isa) {
         case Isa::scalar: return "scalar";
         case Isa::avx2: return "avx2";
+        case Isa::avx2vnni: return "avx2vnni";
         case Isa::avx512: return "avx512";
         case Isa::avx512vnni: return "avx512vnni";
         case Isa::avx512bf16: return "avx512bf16";
@@ -165,6 +169,9 @@ std::vector<Isa> compiled_isas() {
     std::vector<Isa> out{Isa::scalar};
 #ifdef LATEFOLD_HAVE_AVX2
     out.push_back(Isa::avx2);
+#ifdef LATEFOLD_HAVE_AVX2VNNI
+    out.push_back(Isa::avx2vnni);
+#endif
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
     out.push_back(Isa::avx512);
@@ -199,7 +206,7 @@ void set_active_isa(const std::string& name) {
         wanted = best_supported();
     } else if (!parse_isa(name, wanted)) {
         throw std::invalid_argument("simd: unknown path '" + name +
-                                    "' (expected scalar, avx2, avx512, avx512vnni, avx512bf16, amx, neon or best)");
+                                    "' (expected scalar, avx2, avx2vnni, avx512, avx512vnni, avx512bf16, amx, neon or best)");
     } else {
         bool available = false;
         for (Isa isa : supported_isas()) available |= isa == wanted;

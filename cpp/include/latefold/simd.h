@@ -6,6 +6,7 @@
 // lower one. Paths, best last:
 //   scalar : plain C++, auto-vectorisation off: the oracle every other path is tested against
 //   avx2   : x86-64 AVX2 + FMA + F16C
+//   avx2vnni : avx2 + AVX-VNNI (the 256-bit VNNI of Alder Lake and later): int8 MaxSim
 //   avx512 : x86-64 AVX-512 F, BW, DQ, VL
 //   avx512vnni : avx512 + VBMI + VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later): the 4-bit
 //                fast scan with byte permutations and dot products, MaxSim over int8 tokens, the
@@ -23,7 +24,7 @@
 
 namespace latefold {
 
-enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3, avx512vnni = 4, avx512bf16 = 5, amx = 6 };
+enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3, avx512vnni = 4, avx512bf16 = 5, amx = 6, avx2vnni = 7 };
 
 const char* isa_name(Isa isa) noexcept;
 

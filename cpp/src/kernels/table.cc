@@ -31,6 +31,8 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
     X(lane_sums, isa) X(sign_partitions, isa) X(nearest_rows, isa) X(fastscan, isa)                   \
     X(fastscan_table, isa) X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa)              \
     X(first_non_finite, isa) X(centroid_maxsim, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa)
+// + AVX-VNNI: int8 MaxSim with 256-bit dot products.
+#define LATEFOLD_AVX2VNNI_KERNELS(X, isa) X(maxsim_i8, isa)
 // AVX-512 F, BW, DQ, VL: the other kernels.
 #define LATEFOLD_AVX512_KERNELS(X, isa) LATEFOLD_AVX2_KERNELS(X, isa) X(to_lanes, isa)
 // AVX-512 with VBMI and VNNI: the AVX-512 table with its own fast scan and int8 MaxSim (vpdpbusd).
@@ -49,6 +51,9 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 
 #ifdef LATEFOLD_HAVE_AVX2
 LATEFOLD_AVX2_KERNELS(LATEFOLD_DECLARE_KERNEL, avx2)
+#endif
+#ifdef LATEFOLD_HAVE_AVX2VNNI
+LATEFOLD_AVX2VNNI_KERNELS(LATEFOLD_DECLARE_KERNEL, avx2vnni)
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
 LATEFOLD_AVX512_KERNELS(LATEFOLD_DECLARE_KERNEL, avx512)
@@ -99,6 +104,9 @@ const KernelTable& kernels_for(Isa isa) noexcept {
     switch (isa) {
 #ifdef LATEFOLD_HAVE_AVX2
         LATEFOLD_PATH_TABLE(avx2, simd_base_table(), LATEFOLD_AVX2_KERNELS)
+#ifdef LATEFOLD_HAVE_AVX2VNNI
+        LATEFOLD_PATH_TABLE(avx2vnni, kernels_for(Isa::avx2), LATEFOLD_AVX2VNNI_KERNELS)
+#endif
 #endif
 #ifdef LATEFOLD_HAVE_AVX512
         LATEFOLD_PATH_TABLE(avx512, simd_base_table(), LATEFOLD_AVX512_KERNELS)
