@@ -1,7 +1,10 @@
 """Exact MaxSim (late-interaction / Chamfer) scoring.
 
 ``MaxSim(Q, D) = sum over query tokens q of max over document tokens x of <q, x>``, inner
-products on the vectors as given, float32 arithmetic (float16 tokens are widened exactly).
+products on the vectors as given. The documents' storage sets the arithmetic: float32 and
+float16 (widened exactly) in float32; int8 (``lf.quantize(docs, "int8")``) with each query token
+quantized the same way inside the call and exact integer inner products (the same bits on every
+kernel path); bfloat16 with queries rounded to bfloat16 and float32 sums.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ def maxsim(
     ----------
     queries, docs
         ``MultiVectors``, a list (or tuple) of 2-D arrays, or one 2-D array (a single item);
-        float32 or float16 tokens of the same dimension. A list's arrays are read where they lie
-        (no copy of the corpus; an item that is not C-contiguous and aligned, or float16 among
-        float32 items, is copied alone) and its values checked on this call: for many calls
-        over one corpus a ``MultiVectors`` checks them once. The same for every function here.
+        tokens of the same dimension in any storage (a list: float32 or float16 arrays). A
+        list's arrays are read where they lie (no copy of the corpus; an item that is not
+        C-contiguous and aligned, or float16 among float32 items, is copied alone) and its
+        values checked on this call: for many calls over one corpus a ``MultiVectors`` checks
+        them once. The same for every function here.
     threads
         Threads to use; ``None`` uses every core.
 
