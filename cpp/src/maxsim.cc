@@ -19,8 +19,9 @@ namespace {
 
 using kernels::KernelTable;
 
-// Document tokens converted to float32 per task are kept near this many bytes, so that a block
-// of documents stays in the core's L2 cache while every query of the batch runs over it.
+// The document rows of a task (as the kernels read them: converted to float32, or int8 and
+// bfloat16 as stored) are kept near this many bytes, so that a block of documents stays in the
+// core's L2 cache while every query of the batch runs over it.
 constexpr std::size_t block_bytes = 256 * 1024;
 // int8 inner products stay exact in int32 up to this dimension (|<q, x>| <= 127^2 * dim < 2^31).
 constexpr std::size_t max_int8_dim = 65536;
@@ -42,7 +43,7 @@ void check_pair(const MultiVectorsView& queries, const MultiVectorsView& docs) {
 // (widened by the engine), else the documents' own type.
 DType query_form(DType docs) { return docs == DType::f16 ? DType::f32 : docs; }
 
-// Element offset of each query in the packed form, and its padded rows.
+// Elements of the packed form of an m-token query.
 std::size_t packed_size(std::size_t m, std::size_t dim, DType form) {
     switch (form) {
         case DType::i8: return kernels::lane_layout_size(m, dim, 4);
