@@ -248,3 +248,18 @@ def test_fde_reads_quantized_docs(rng):
     fde = lf.FDE(16, num_repetitions=2, num_simhash_projections=2, seed=1)
     np.testing.assert_allclose(fde.encode_documents(mv), fde.encode_documents(lf.quantize(mv, "float32")),
                                rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_index_takes_quantized_sets_as_their_values(rng, kind):
+    """MultiVectorIndex stores its own token storage: int8 / bfloat16 input is read as its values."""
+    docs = lf.quantize(ragged(rng, 30, 16, max_len=12), kind)
+    values = lf.MultiVectors([docs[i] for i in range(len(docs))])
+    a, b = lf.MultiVectorIndex(16, token_storage="float32"), lf.MultiVectorIndex(16, token_storage="float32")
+    a.add(docs)
+    b.add(values)
+    for i in range(len(docs)):
+        np.testing.assert_array_equal(a.get(i), b.get(i))
+    queries = lf.quantize(ragged(rng, 3, 16), kind)
+    as_floats = lf.MultiVectors([queries[i] for i in range(len(queries))])
+    np.testing.assert_array_equal(a.search(queries, 5, exact=True)[1], b.search(as_floats, 5, exact=True)[1])

@@ -264,7 +264,7 @@ class MultiVectorIndex:
         # Beyond the index's size every value means the same; capping keeps the buffers small.
         k, candidates, rerank, ef = (min(v, max(size, 1)) for v in (k, candidates, rerank, ef))
         filters = query_filters(filter, len(q))
-        tokens = np.ascontiguousarray(q.tokens, dtype=np.float32)
+        tokens = np.ascontiguousarray(q.values(), dtype=np.float32)  # int8 / bfloat16: their values
         scores, ids, info = self._index.search(tokens, np.array(q.offsets, dtype=np.int64), filters, k, candidates,
                                                ef, rerank, ball, bool(exact), 0, 0.0, _validate.threads(threads))
         if single:
@@ -321,8 +321,10 @@ class MultiVectorIndex:
             if id_array.shape != (n,):
                 raise ValueError(f"ids must have shape ({n},), got {np.shape(ids)}")
         columns = attribute_columns(attributes, n, self.columns, slots > 0)  # the binding copies them
-        # A list was concatenated into arrays of our own; other inputs may share the caller's.
-        tokens = _storage_tokens(mv.tokens, self._params["token_storage"], copy=not isinstance(docs, (list, tuple)))
+        # A list was concatenated into arrays of our own, and int8 / bfloat16 sets are read as their
+        # values (a new array); other inputs may share the caller's.
+        own = isinstance(docs, (list, tuple)) or mv.storage in ("int8", "bfloat16")
+        tokens = _storage_tokens(mv.values(), self._params["token_storage"], copy=not own)
         self._index.add(tokens, np.array(mv.offsets, dtype=np.int64), id_array, columns, update,
                         _validate.threads(threads))
         return id_array
