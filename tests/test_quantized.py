@@ -156,6 +156,8 @@ def test_quantized_slicing_indexing_pickling(rng, kind):
             np.testing.assert_array_equal(other.scales, mv.scales)
     q = ragged(rng, 2, 16)
     np.testing.assert_array_equal(lf.maxsim(q, pickle.loads(pickle.dumps(mv))), lf.maxsim(q, mv))
+    again = lf.MultiVectors(mv)  # the same storage, arrays shared (read-only)
+    assert again.storage == kind and again.tokens is mv.tokens
     with pytest.raises(ValueError):
         mv[0][0, 0] = 1.0  # read-only
 

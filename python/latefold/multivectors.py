@@ -49,6 +49,11 @@ class MultiVectors:
 
     def __init__(self, data: object, offsets: object = None, *, scales: object = None,
                  dtype: Optional[str] = None) -> None:
+        if isinstance(data, MultiVectors) and data._quantized is not None and offsets is None \
+                and scales is None and dtype in (None, data._storage):
+            for name in MultiVectors.__slots__:  # the same read-only arrays, as for float storage
+                setattr(self, name, getattr(data, name))
+            return
         if scales is not None or dtype is not None or _quantized_array(data):
             self._set_quantized(data, offsets, scales, dtype, "multivectors")
         else:
