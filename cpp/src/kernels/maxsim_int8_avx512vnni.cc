@@ -17,8 +17,9 @@ namespace {
 // vpdpbusd multiplies unsigned by signed bytes. The query's bytes are flipped to q + 128 (xor
 // 0x80, on the P registers of a step) and each accumulator of document row x starts at
 // -128 * (the sum of x's values), which cancels the 128s: the accumulators end exactly at <q, x>
-// (int32 arithmetic wraps, so partial sums may pass its range: the end result fits). The row
-// is then the instruction's memory operand, broadcast 4 bytes at a time: one fused load.
+// (int32 arithmetic wraps, so partial sums may pass its range: the end result fits). Flipping
+// the query costs P instructions a step; flipping the row would cost one per row: the rows are
+// broadcast straight from memory (a load, no arithmetic).
 inline std::int32_t row_sum(const std::int8_t* row, std::size_t dim) {
     const __m512i ones = _mm512_set1_epi8(1);
     __m512i sum = _mm512_setzero_si512();
