@@ -265,3 +265,42 @@ def test_index_takes_quantized_sets_as_their_values(rng, kind):
     queries = lf.quantize(ragged(rng, 3, 16), kind)
     as_floats = lf.MultiVectors([queries[i] for i in range(len(queries))])
     np.testing.assert_array_equal(a.search(queries, 5, exact=True)[1], b.search(as_floats, 5, exact=True)[1])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_index_token_storage(rng, tmp_path, kind):
+    """MultiVectorIndex(token_storage=int8 | bfloat16): stored as lf.quantize stores, the exact
+    search is maxsim_topk over those documents bit for bit, through save / mmap load, deletes
+    and compaction; pooling converts its pooled tokens the same way."""
+    docs = ragged(rng, 120, 24, max_len=30)
+    queries = ragged(rng, 4, 24)
+    index = lf.MultiVectorIndex(24, token_storage=kind, centroids=32)
+    index.add(docs)
+    stored = lf.quantize(docs, kind)
+    want_scores, want_ids = lf.maxsim_topk(queries, stored, k=7)
+    scores, ids = index.search(queries, 7, exact=True)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(scores, want_scores)
+    np.testing.assert_array_equal(index.get(5), stored[5])
+    got_scores, got_ids = index.search(queries, 7)  # the staged search scores with the same kernel
+    for q in range(len(queries)):
+        for s, i in zip(got_scores[q], got_ids[q]):
+            assert s == lf.maxsim(queries[q], stored[[int(i)]])[0]
+    assert index.stats()["token_bytes"] == stored.tokens.nbytes + (0 if stored.scales is None else stored.scales.nbytes)
+    index.save(tmp_path / "i.lf")
+    for loaded in (lf.MultiVectorIndex.load(tmp_path / "i.lf", mmap=True), pickle.loads(pickle.dumps(index))):
+        np.testing.assert_array_equal(loaded.search(queries, 7, exact=True)[0], scores)
+    index.delete(list(range(0, 60)))
+    index.compact()
+    keep = np.arange(60, 120)
+    sub_scores, sub_ids = lf.maxsim_topk(queries, stored[keep], k=7)
+    scores, ids = index.search(queries, 7, exact=True)
+    np.testing.assert_array_equal(ids, keep[sub_ids])
+    np.testing.assert_array_equal(scores, sub_scores)
+    index.add(docs[:3], ids=[1000, 1001, 1002])  # after compaction and alongside
+    np.testing.assert_array_equal(index.get(1001), stored[1])
+    pooled = lf.MultiVectorIndex(24, token_storage=kind, pool_factor=2, centroids=0)
+    pooled.add(docs[:10])
+    assert pooled.get(0).shape[0] == (len(docs[0]) + 1) // 2
+    with pytest.raises(ValueError, match="token_storage"):
+        lf.MultiVectorIndex(24, token_storage="int4")

@@ -100,17 +100,19 @@ void bind_index(py::module_& m) {
         .def("get",
              [](const MultiVectorIndex& x, std::int64_t id) -> py::object {
                  std::vector<std::uint8_t> bytes;
+                 std::vector<float> scales;
                  std::size_t rows = 0;
-                 if (!unlocked([&] { return x.get(id, bytes, rows); })) return py::none();
+                 if (!unlocked([&] { return x.get(id, bytes, rows, &scales); })) return py::none();
                  const py::ssize_t dim = py::ssize_t(x.params().dim);
-                 if (x.params().token_storage == DType::f32) {
-                     auto out = new_array<float>({py::ssize_t(rows), dim});
-                     std::memcpy(out.mutable_data(), bytes.data(), bytes.size());
-                     return std::move(out);
-                 }
-                 auto out = new_array<std::uint16_t>({py::ssize_t(rows), dim});  // float16 bits
+                 const DType storage = x.params().token_storage;
+                 // float32 as it is; 16-bit types as their bits (uint16); int8 with its scales.
+                 const char* type = storage == DType::f32 ? "float32" : storage == DType::i8 ? "int8" : "uint16";
+                 py::array out(py::dtype(type), std::vector<py::ssize_t>{py::ssize_t(rows), dim});
                  std::memcpy(out.mutable_data(), bytes.data(), bytes.size());
-                 return std::move(out);
+                 if (storage != DType::i8) return py::make_tuple(out, py::none());
+                 auto s = new_array<float>({py::ssize_t(rows)});
+                 std::copy(scales.begin(), scales.end(), s.mutable_data());
+                 return py::make_tuple(out, s);
              })
         .def("stats",
              [](const MultiVectorIndex& x) {

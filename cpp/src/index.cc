@@ -11,6 +11,7 @@
 
 #include "kernels/float32_rows.h"
 #include "latefold/fault.h"
+#include "latefold/quantize.h"
 #include "latefold/interrupt.h"
 #include "latefold/pooling.h"
 #include "latefold/random.h"
@@ -34,17 +35,13 @@ CandidateKind candidate_kind_from_name(const std::string& name) {
 
 void IndexParams::validate() const {
     if (dim == 0) fail_argument("dim must be at least 1");
-    auto float_storage = [](DType t, const char* name) {
-        switch (t) {
-            case DType::f32:
-            case DType::f16: return;
-            case DType::bf16:
-            case DType::i8: break;
-        }
-        fail_argument(std::string(name) + " must be 'float32' or 'float16', got '" + dtype_name(t) + "'");
-    };
-    float_storage(token_storage, "token_storage");
-    float_storage(vector_storage, "vector_storage");
+    switch (vector_storage) {
+        case DType::f32:
+        case DType::f16: break;
+        case DType::bf16:
+        case DType::i8:
+            fail_argument(std::string("vector_storage must be 'float32' or 'float16', got '") + dtype_name(vector_storage) + "'");
+    }
     if (candidates == CandidateKind::fde) {
         if (fde.dimension != dim) fail_argument("the FDE's dimension must be the index's dim");
         fde.validate();
@@ -102,7 +99,7 @@ IndexStats MultiVectorIndex::stats() const {
     s.deleted_tokens = data_.deleted_tokens;
     s.centroids = data_.centroids.count();
     s.centroid_levels = data_.centroids.empty() ? 0 : data_.centroids.levels();
-    s.token_bytes = s.tokens * row_bytes();
+    s.token_bytes = s.tokens * (row_bytes() + (params_.token_storage == DType::i8 ? sizeof(float) : 0));
     s.code_bytes = data_.codes.size() * sizeof(std::uint16_t);
     s.centroid_bytes = data_.centroids.bytes();
     s.vector_bytes = data_.slots * params_.vector_dim() * dtype_size(params_.vector_storage);
@@ -118,7 +115,8 @@ std::vector<std::pair<std::string, ColumnKind>> MultiVectorIndex::columns() cons
     return out;
 }
 
-bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, std::size_t& rows) const {
+bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, std::size_t& rows,
+                           std::vector<float>* scales) const {
     std::shared_lock<ForkSafeSharedMutex> lock(mutex_);
     const auto it = data_.slot_of.find(id);
     if (it == data_.slot_of.end()) return false;
@@ -126,6 +124,8 @@ bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, s
     rows = std::size_t(data_.offsets[it->second + 1]) - first;
     const std::uint8_t* p = data_.tokens.data() + first * row_bytes();
     tokens.assign(p, p + rows * row_bytes());
+    if (scales && params_.token_storage == DType::i8)
+        scales->assign(data_.scales.data() + first, data_.scales.data() + first + rows);
     return true;
 }
 
@@ -147,6 +147,7 @@ MultiVectorsView MultiVectorIndex::token_view() const noexcept {
     v.dim = params_.dim;
     v.row_stride = params_.dim;
     v.dtype = params_.token_storage;
+    if (params_.token_storage == DType::i8) v.scales = data_.scales.data();
     return v;
 }
 
@@ -162,6 +163,8 @@ struct MultiVectorIndex::Batch {
     AlignedVector<std::uint8_t> vectors;  // count x vector_dim, vector_storage
     AlignedVector<std::uint16_t> codes;   // the new tokens' codes, or every token's when retrained
     TokenCentroids centroids;             // new centroids (retrained), else empty
+    AlignedVector<std::uint8_t> converted;  // bfloat16 / int8 storage: the stored rows, converted
+    std::vector<float> scales;              // int8 storage: their scales
 
     /// The documents to store: the pooled ones, or those given.
     const MultiVectorsView& stored(const MultiVectorsView& given) const { return pooled_used ? pooled_view : given; }
@@ -196,7 +199,8 @@ void MultiVectorIndex::pool(const MultiVectorsView& docs, Batch& b, std::size_t 
     for (std::size_t d = 0; d < docs.count; ++d)
         b.pooled_offsets[d + 1] = b.pooled_offsets[d] + std::int64_t(pooled_length(docs.item_length(d)));
     const std::size_t rows = std::size_t(b.pooled_offsets[docs.count]);
-    b.pooled.resize(rows * row_bytes());
+    const std::size_t in_row = dim * dtype_size(input_dtype());
+    b.pooled.resize(rows * in_row);
     const kernels::KernelTable& kern = kernels::active_kernels();
     std::vector<AlignedVector<float>> scratch(resolve_threads(threads, docs.count));
     std::vector<std::vector<float>> pooled(scratch.size());
@@ -217,8 +221,8 @@ void MultiVectorIndex::pool(const MultiVectorsView& docs, Batch& b, std::size_t 
             pool_tokens(packed.data(), w, dim, keep, out.data() + written * dim);
             written += keep;
         }
-        std::uint8_t* dst = b.pooled.data() + std::size_t(b.pooled_offsets[d]) * row_bytes();
-        if (params_.token_storage == DType::f16) {
+        std::uint8_t* dst = b.pooled.data() + std::size_t(b.pooled_offsets[d]) * in_row;
+        if (input_dtype() == DType::f16) {
             half_bits* h = reinterpret_cast<half_bits*>(dst);
             for (std::size_t i = 0; i < out.size(); ++i) h[i] = float_to_half(out[i]);
         } else {
@@ -231,7 +235,7 @@ void MultiVectorIndex::pool(const MultiVectorsView& docs, Batch& b, std::size_t 
     v.count = docs.count;
     v.rows = rows;
     v.dim = v.row_stride = dim;
-    v.dtype = params_.token_storage;
+    v.dtype = input_dtype();
     b.pooled_used = true;
 }
 
@@ -239,8 +243,9 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     given.validate("docs");
     if (given.dim != params_.dim)
         fail_argument("docs: tokens have dimension " + std::to_string(given.dim) + ", the index " + std::to_string(params_.dim));
-    if (given.dtype != params_.token_storage)
-        fail_argument(std::string("docs: tokens must be ") + dtype_name(params_.token_storage) + " (the token storage)");
+    if (given.dtype != input_dtype())
+        fail_argument(std::string("docs: tokens must be ") + dtype_name(input_dtype()) + " (for the token storage " +
+                      dtype_name(params_.token_storage) + ")");
     if (!given.flat()) fail_argument("docs: the index takes one array of token rows");
     fail_non_finite("docs", first_non_finite_token(given));
     Batch b;
@@ -249,6 +254,11 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     const MultiVectorsView& docs = b.stored(given);
     b.count = docs.count;
     b.rows = docs.rows;
+    if (converts()) {  // the rows as stored, made now: an add changes nothing before it commits
+        b.converted.resize(b.rows * row_bytes());
+        if (params_.token_storage == DType::i8) b.scales.resize(b.rows);
+        quantize_tokens(docs, params_.token_storage, b.converted.data(), b.scales.data(), threads);
+    }
     const std::size_t vdim = params_.vector_dim(), vbytes = vdim * dtype_size(params_.vector_storage);
     b.vectors.resize(b.count * vbytes);
     // Candidate vectors (float32, then to the graph's storage).
@@ -341,6 +351,8 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     AlignedVector<std::int64_t>& offsets = data_.offsets.own();
     AlignedVector<std::int64_t>& user_ids = data_.ids.own();
     tokens.reserve((stored + b.rows) * row_bytes());
+    AlignedVector<float>* scales = params_.token_storage == DType::i8 ? &data_.scales.own() : nullptr;
+    if (scales) scales->reserve(stored + b.rows);
     offsets.reserve(slots + 1);
     user_ids.reserve(slots);
     AlignedVector<std::uint16_t>* codes = nullptr;
@@ -364,15 +376,21 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
         throw;
     }
     // Commit: within reserved capacity, nothing below throws.
+    if (converts()) {  // one run of rows, in order
+        tokens.insert(tokens.end(), b.converted.begin(), b.converted.end());
+        if (scales) scales->insert(scales->end(), b.scales.begin(), b.scales.end());
+    }
     for (std::size_t d = 0; d < b.count; ++d) {
         const std::size_t n = docs.item_length(d);
         const auto* src = static_cast<const std::uint8_t*>(docs.item_data(d));
-        if (docs.row_stride == docs.dim) {
-            tokens.insert(tokens.end(), src, src + n * row_bytes());
-        } else {
-            for (std::size_t r = 0; r < n; ++r) {
-                const std::uint8_t* row = src + r * docs.row_stride * dtype_size(docs.dtype);
-                tokens.insert(tokens.end(), row, row + row_bytes());
+        if (!converts()) {  // the rows as given (converted ones went in above)
+            if (docs.row_stride == docs.dim) {
+                tokens.insert(tokens.end(), src, src + n * row_bytes());
+            } else {
+                for (std::size_t r = 0; r < n; ++r) {
+                    const std::uint8_t* row = src + r * docs.row_stride * dtype_size(docs.dtype);
+                    tokens.insert(tokens.end(), row, row + row_bytes());
+                }
             }
         }
         offsets.push_back(offsets.back() + std::int64_t(n));
@@ -456,7 +474,10 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
     AlignedVector<std::uint8_t> tokens;
     AlignedVector<std::int64_t> offsets;
     AlignedVector<std::uint16_t> codes;
+    AlignedVector<float> scales;
+    const bool with_scales = params_.token_storage == DType::i8;
     tokens.reserve(live_tokens * row_bytes());
+    if (with_scales) scales.reserve(live_tokens);
     offsets.reserve(data_.slots + 1);
     const bool with_codes = !data_.centroids.empty();
     const std::size_t levels = with_codes ? data_.centroids.levels() : 0;
@@ -467,6 +488,7 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
         if (test_bit(data_.live.data(), s)) {
             const std::uint8_t* p = data_.tokens.data() + first * row_bytes();
             tokens.insert(tokens.end(), p, p + (last - first) * row_bytes());
+            if (with_scales) scales.insert(scales.end(), data_.scales.data() + first, data_.scales.data() + last);
             if (with_codes)
                 codes.insert(codes.end(), data_.codes.data() + first * levels, data_.codes.data() + last * levels);
             offsets.push_back(offsets.back() + std::int64_t(last - first));
@@ -477,6 +499,7 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
     fault_point();
     data_.graph->compact(threads);
     data_.tokens = Buffer<std::uint8_t>(std::move(tokens));
+    if (with_scales) data_.scales = Buffer<float>(std::move(scales));
     data_.offsets = Buffer<std::int64_t>(std::move(offsets));
     if (with_codes) data_.codes = Buffer<std::uint16_t>(std::move(codes));
     data_.deleted_tokens = 0;

@@ -1,6 +1,7 @@
 // MultiVectorIndex persistence: its parameters, token store and ids under its prefix, its parts
 // (graph, centroids, FDE) under longer ones; on load everything a search follows is validated.
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 
 #include "latefold/index.h"
@@ -30,10 +31,19 @@ void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) cons
     const Data& d = data_;
     const std::size_t n = d.slots, rows = std::size_t(d.offsets[n]);
     writer.object(prefix, Json::object().set("params", describe_params()));
-    if (params_.token_storage == DType::f32)
-        writer.array(prefix + "/tokens", reinterpret_cast<const float*>(d.tokens.data()), {rows, params_.dim});
-    else
-        writer.array(prefix + "/tokens", reinterpret_cast<const half_bits*>(d.tokens.data()), {rows, params_.dim});
+    switch (params_.token_storage) {  // 8- and 16-bit types as their bits
+        case DType::f32:
+            writer.array(prefix + "/tokens", reinterpret_cast<const float*>(d.tokens.data()), {rows, params_.dim});
+            break;
+        case DType::f16:
+        case DType::bf16:
+            writer.array(prefix + "/tokens", reinterpret_cast<const std::uint16_t*>(d.tokens.data()), {rows, params_.dim});
+            break;
+        case DType::i8:
+            writer.array(prefix + "/tokens", d.tokens.data(), {rows, params_.dim});
+            writer.array(prefix + "/token_scales", d.scales.data(), {rows});
+            break;
+    }
     writer.array(prefix + "/offsets", d.offsets.data(), {n + 1});
     writer.array(prefix + "/ids", d.ids.data(), {n});
     writer.array(prefix + "/live_bits", reinterpret_cast<const std::uint8_t*>(d.live.data()), {bit_words(n) * 8});
@@ -80,10 +90,22 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
     if (d.offsets[0] != 0 || std::uint64_t(d.offsets[n]) != rows) reader.corrupt("offsets");
     for (std::size_t s = 0; s < n; ++s)
         if (d.offsets[s + 1] < d.offsets[s]) reader.corrupt("offsets of document slot " + std::to_string(s));
-    const std::uint8_t* tokens =
-        index->params_.token_storage == DType::f32
-            ? reinterpret_cast<const std::uint8_t*>(reader.array<float>(prefix + "/tokens", {rows, dim}, true).data())
-            : reinterpret_cast<const std::uint8_t*>(reader.array<half_bits>(prefix + "/tokens", {rows, dim}, true).data());
+    const std::uint8_t* tokens = nullptr;
+    switch (index->params_.token_storage) {
+        case DType::f32:
+            tokens = reinterpret_cast<const std::uint8_t*>(reader.array<float>(prefix + "/tokens", {rows, dim}, true).data());
+            break;
+        case DType::f16:
+        case DType::bf16:
+            tokens = reinterpret_cast<const std::uint8_t*>(reader.array<std::uint16_t>(prefix + "/tokens", {rows, dim}, true).data());
+            break;
+        case DType::i8:
+            tokens = reader.array<std::uint8_t>(prefix + "/tokens", {rows, dim}, true).data();
+            d.scales = reader.array<float>(prefix + "/token_scales", {rows}, borrow);
+            for (std::size_t r = 0; r < rows; ++r)
+                if (!std::isfinite(d.scales[r])) reader.corrupt("token scale " + std::to_string(r));
+            break;
+    }
     const std::size_t token_bytes = rows * index->row_bytes();
     d.tokens = borrow ? Buffer<std::uint8_t>::borrow(tokens, token_bytes, reader.file())
                       : Buffer<std::uint8_t>(AlignedVector<std::uint8_t>(tokens, tokens + token_bytes));

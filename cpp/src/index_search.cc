@@ -14,6 +14,7 @@
 #include "latefold/pooling.h"
 #include "latefold/thread_pool.h"
 #include "latefold/topk.h"
+#include "packed_queries.h"
 
 namespace latefold {
 
@@ -42,6 +43,16 @@ struct PackedQuery {
             tokens, dim, [&](std::size_t t, std::size_t k) { return rows[t * stride + k]; }, packed.data());
     }
 };
+
+// Stage 3: MaxSim of query q against the stored tokens of one slot, in the storage's kernel.
+float exact_score(const PackedQueries& exact, std::size_t q, const MultiVectorsView& stored, std::size_t slot,
+                  AlignedVector<float>& rows, const kernels::KernelTable& kern) {
+    ItemRows doc{};
+    if (exact.reads_floats()) doc = float_items(stored, slot, slot + 1, rows, kern);
+    float score = 0.0f;
+    exact.score(q, stored, slot, slot + 1, doc, kern, &score);
+    return score;
+}
 
 // Slots scored per task of an exhaustive search.
 constexpr std::size_t exact_chunk = 512;
@@ -170,6 +181,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     const bool rescore = !data_.centroids.empty();
     const std::size_t levels = rescore ? data_.centroids.levels() : 0;
     const MultiVectorsView stored = token_view();
+    const PackedQueries exact(queries, params_.token_storage, options.threads, kern);  // stage 3's form
     const std::size_t workers = resolve_threads(options.threads, nq);
     struct Scratch {
         PackedQuery query, balls;
@@ -222,12 +234,8 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         local.seconds[1] = std::chrono::duration<double>(t1 - t0).count();
         TopK top(k);
         for (const ScoredId& c : s.ranked) {
-            const std::size_t slot = std::size_t(c.id), first = std::size_t(data_.offsets[slot]);
-            const std::size_t rows = std::size_t(data_.offsets[slot + 1]) - first;
-            const ItemRows doc = float_items(stored, slot, slot + 1, s.rows, kern);
-            const float score = kern.maxsim_packed(s.query.packed.data(), s.query.padded, params_.dim, doc.item(slot),
-                                                   rows, doc.stride);
-            top.push({score, data_.ids[slot]});
+            const std::size_t slot = std::size_t(c.id);
+            top.push({exact_score(exact, q, stored, slot, s.rows, kern), data_.ids[slot]});
         }
         local.exact = s.ranked.size();
         const std::vector<ScoredId> best = top.sorted();
@@ -258,8 +266,7 @@ void MultiVectorIndex::search_exact(const MultiVectorsView& queries, const std::
         }
         for (std::uint64_t w : allowed[q]) matches[q] += std::size_t(__builtin_popcountll(w));
     });
-    std::vector<PackedQuery> packed(nq);
-    parallel_for(nq, options.threads, [&](std::size_t q, std::size_t) { packed[q].pack(queries, q, kern); });
+    const PackedQueries exact(queries, params_.token_storage, options.threads, kern);
     const std::size_t chunks = (data_.slots + exact_chunk - 1) / exact_chunk;
     const MultiVectorsView stored = token_view();
     const std::size_t workers = resolve_threads(options.threads, nq * chunks);
@@ -270,12 +277,7 @@ void MultiVectorIndex::search_exact(const MultiVectorsView& queries, const std::
         const std::size_t s1 = std::min(data_.slots, (chunk + 1) * exact_chunk);
         for (std::size_t slot = chunk * exact_chunk; slot < s1; ++slot) {
             if (!test_bit(allowed[q].data(), slot)) continue;
-            const std::size_t first = std::size_t(data_.offsets[slot]);
-            const std::size_t rows = std::size_t(data_.offsets[slot + 1]) - first;
-            const ItemRows doc = float_items(stored, slot, slot + 1, scratch[worker], kern);
-            best[worker * nq + q].push({kern.maxsim_packed(packed[q].packed.data(), packed[q].padded, params_.dim,
-                                                           doc.item(slot), rows, doc.stride),
-                                        data_.ids[slot]});
+            best[worker * nq + q].push({exact_score(exact, q, stored, slot, scratch[worker], kern), data_.ids[slot]});
         }
     });
     const double seconds = seconds_since(start) / double(nq);

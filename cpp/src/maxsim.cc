@@ -8,6 +8,7 @@
 #include <string>
 
 #include "finite_check.h"
+#include "packed_queries.h"
 #include "kernels/float32_rows.h"
 #include "kernels/table.h"
 #include "latefold/quantize.h"
@@ -16,8 +17,6 @@
 
 namespace latefold {
 namespace {
-
-using kernels::KernelTable;
 
 // The document rows of a task (as the kernels read them: converted to float32, or int8 and
 // bfloat16 as stored) are kept near this many bytes, so that a block of documents stays in the
@@ -38,138 +37,6 @@ void check_pair(const MultiVectorsView& queries, const MultiVectorsView& docs) {
         fail_argument("docs: int8 tokens have at most " + std::to_string(max_int8_dim) + " values (got " +
                       std::to_string(docs.dim) + ")");
 }
-
-// The form queries take for the documents' storage: float32 for float32 and float16 documents
-// (widened by the engine), else the documents' own type.
-DType query_form(DType docs) { return docs == DType::f16 ? DType::f32 : docs; }
-
-// Elements of the packed form of an m-token query.
-std::size_t packed_size(std::size_t m, std::size_t dim, DType form) {
-    switch (form) {
-        case DType::i8: return kernels::lane_layout_size(m, dim, 4);
-        case DType::bf16: return kernels::lane_layout_size(m, dim, 2);
-        case DType::f32:
-        case DType::f16: break;
-    }
-    return kernels::padded_query_rows(m) * dim;
-}
-
-// Every query packed once (layouts.h) in the form the documents' storage asks for: float32
-// columns, int8 lanes with a scale per token (quantized here: the caller gives float values), or
-// bfloat16 lanes (rounded to nearest even). Values are checked as they are read, when not yet.
-class PackedQueries {
-public:
-    PackedQueries(const MultiVectorsView& queries, DType docs, std::size_t threads, const KernelTable& kern)
-        : form_(query_form(docs)), dim_(queries.dim), start_(queries.count + 1), first_row_(queries.count + 1),
-          padded_(queries.count) {
-        for (std::size_t q = 0; q < queries.count; ++q) {
-            const std::size_t m = queries.item_length(q);
-            padded_[q] = kernels::padded_query_rows(m);
-            start_[q + 1] = start_[q] + packed_size(m, dim_, form_);
-            first_row_[q + 1] = first_row_[q] + padded_[q];
-        }
-        switch (form_) {
-            case DType::i8:
-                codes_.resize(start_[queries.count]);
-                scales_.assign(first_row_[queries.count], 0.0f);
-                break;
-            case DType::bf16: halves_.resize(start_[queries.count]); break;
-            case DType::f32:
-            case DType::f16: floats_.resize(start_[queries.count]); break;
-        }
-        std::vector<AlignedVector<float>> scratch(resolve_threads(threads, queries.count));
-        std::vector<std::vector<std::int8_t>> codes(scratch.size());
-        FiniteCheck check(queries, "queries");
-        parallel_for(queries.count, threads, [&](std::size_t q, std::size_t worker) {
-            const std::size_t m = queries.item_length(q);
-            const ItemRows rows = float_items(queries, q, q + 1, scratch[worker], kern);
-            const float* x = rows.item(q);
-            const std::size_t stride = rows.stride;
-            if (check.needed()) check.rows(q, x, m, stride);
-            switch (form_) {
-                case DType::i8: {
-                    std::vector<std::int8_t>& c = codes[worker];
-                    c.resize(m * dim_);
-                    for (std::size_t t = 0; t < m; ++t)
-                        scales_[first_row_[q] + t] = quantize_int8_row(x + t * stride, dim_, c.data() + t * dim_);
-                    kernels::pack_lanes<std::int8_t>(
-                        m, dim_, [&](std::size_t t, std::size_t k) { return c[t * dim_ + k]; }, codes_.data() + start_[q]);
-                    break;
-                }
-                case DType::bf16:
-                    kernels::pack_lanes<std::uint16_t>(
-                        m, dim_, [&](std::size_t t, std::size_t k) { return float_to_bfloat16(x[t * stride + k]); },
-                        halves_.data() + start_[q]);
-                    break;
-                case DType::f32:
-                case DType::f16:
-                    kernels::pack_columns(
-                        m, dim_, [&](std::size_t t, std::size_t k) { return x[t * stride + k]; },
-                        floats_.data() + start_[q]);
-                    break;
-            }
-        });
-        check.raise();
-    }
-
-    // Whether documents are read as float32 rows (ItemRows) rather than in their own type.
-    bool reads_floats() const { return form_ == DType::f32; }
-
-    // MaxSim of query q against documents [d0, d1) into out[0 .. d1 - d0); `rows` holds their
-    // float32 rows when reads_floats().
-    void score(std::size_t q, const MultiVectorsView& docs, std::size_t d0, std::size_t d1, const ItemRows& rows,
-               const KernelTable& kern, float* out) const {
-        switch (form_) {
-            case DType::i8:
-            case DType::bf16:
-                if (docs.flat()) {
-                    quantized(q, docs.tokens, docs.scales, docs.row_stride, docs.offsets + d0, d1 - d0, kern, out);
-                } else {  // a table: each item where it lies, its rows counted from 0
-                    for (std::size_t d = d0; d < d1; ++d) {
-                        const std::int64_t rows[2] = {0, docs.offsets[d + 1] - docs.offsets[d]};
-                        quantized(q, docs.item_data(d), docs.scales ? docs.scales + docs.offsets[d] : nullptr,
-                                  docs.row_stride, rows, 1, kern, out + (d - d0));
-                    }
-                }
-                return;
-            case DType::f32:
-            case DType::f16:
-                for (std::size_t d = d0; d < d1; ++d)
-                    out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, rows.item(d),
-                                                     docs.item_length(d), rows.stride);
-                return;
-        }
-    }
-
-    // The int8 or bfloat16 kernel over `count` documents of `tokens` (rows offsets[i] ..).
-    void quantized(std::size_t q, const void* tokens, const float* scales, std::size_t stride,
-                   const std::int64_t* offsets, std::size_t count, const KernelTable& kern, float* out) const {
-        if (form_ == DType::i8)
-            kern.maxsim_i8(codes_.data() + start_[q], scales_.data() + first_row_[q], padded_[q], dim_,
-                           static_cast<const std::int8_t*>(tokens), scales, stride, offsets, count, out);
-        else
-            kern.maxsim_bf16(halves_.data() + start_[q], padded_[q], dim_, static_cast<const std::uint16_t*>(tokens),
-                             stride, offsets, count, out);
-    }
-
-    // Documents the kernels read in their own type are not seen as float32 rows: when their
-    // values are not yet checked, they are checked before (one pass).
-    void check_docs(const MultiVectorsView& docs, std::size_t threads) const {
-        if (!reads_floats()) check_unchecked_values(docs, "docs", threads);
-    }
-
-    // Bytes per document row as the kernels read it (float32 rows for float forms).
-    std::size_t row_bytes() const { return dim_ * (form_ == DType::f32 ? 4 : dtype_size(form_)); }
-
-private:
-    DType form_;
-    std::size_t dim_;
-    std::vector<std::size_t> start_, first_row_, padded_;  // per query: element offset, scale offset, padded rows
-    AlignedVector<float> floats_;
-    AlignedVector<std::int8_t> codes_;
-    AlignedVector<std::uint16_t> halves_;
-    std::vector<float> scales_;
-};
 
 // What a worker keeps between tasks: documents as float32 rows, scores of a block.
 struct Scratch {

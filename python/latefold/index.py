@@ -24,6 +24,7 @@ from .multivectors import MultiVectors, as_multivectors
 
 CANDIDATES = ("mean", "fde")
 STORAGES = ("float32", "float16")
+TOKEN_STORAGES = ("float16", "float32", "bfloat16", "int8")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 SearchResult = Union[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray, List[Dict[str, Any]]]]
@@ -41,9 +42,11 @@ class MultiVectorIndex:
         late interaction, ``fde.output_dim`` floats per document).
     fde : with ``candidates="fde"``, the encoder (an `FDE` of dimension ``dim``); default
         ``FDE(dim, 20, 5, projection_dimension=16, final_projection_dimension=1024)``.
-    token_storage : ``"float16"`` (default: half the memory; MaxSim from the rounded values) or
-        ``"float32"``. Tokens given in another float type are converted (float16 rejects values
-        beyond its range).
+    token_storage : ``"float16"`` (default: half the memory; MaxSim from the rounded values),
+        ``"float32"``, ``"bfloat16"`` (half; 8 bits of mantissa) or ``"int8"`` (a quarter, plus a
+        float32 scale per token; as ``lf.quantize``). The exact stage runs the storage's kernels
+        (int8 / bfloat16: queries quantized inside the search, as in ``lf.maxsim``). Tokens given
+        in another type are converted (float16 and bfloat16 reject values beyond their range).
     vector_storage : storage of the candidate vectors in the graph (``"float32"`` or ``"float16"``).
     degree, ef_construction : the graph's (`GraphIndex`).
     centroids : most token centroids per level for stage 2 (0: no stage 2, every candidate is
@@ -84,9 +87,10 @@ class MultiVectorIndex:
         dim = _validate.positive_int(dim, "dim")
         if candidates not in CANDIDATES:
             raise ValueError(f"candidates must be one of {CANDIDATES}, got {candidates!r}")
-        for name, value in (("token_storage", token_storage), ("vector_storage", vector_storage)):
-            if value not in STORAGES:
-                raise ValueError(f"{name} must be 'float32' or 'float16', got {value!r}")
+        if token_storage not in TOKEN_STORAGES:
+            raise ValueError(f"token_storage must be one of {TOKEN_STORAGES}, got {token_storage!r}")
+        if vector_storage not in STORAGES:
+            raise ValueError(f"vector_storage must be 'float32' or 'float16', got {vector_storage!r}")
         degree = _validate.positive_int(degree, "degree")
         if not 2 <= degree <= 1024:
             raise ValueError(f"degree must be in [2, 1024], got {degree}")
@@ -163,13 +167,22 @@ class MultiVectorIndex:
                 f"token_storage={p['token_storage']!r}, size={len(self)})")
 
     def get(self, id: int) -> np.ndarray:
-        """The stored tokens of document ``id`` (a copy, in the token storage's dtype)."""
+        """The stored tokens of document ``id`` (a copy, in the token storage's dtype; bfloat16
+        and int8 storage: their float32 values)."""
         if isinstance(id, bool) or not isinstance(id, numbers.Integral) or not _INT64_MIN <= int(id) <= _INT64_MAX:
             raise TypeError(f"id must be an int64 integer, got {id!r}")
-        tokens = self._index.get(int(id))
-        if tokens is None:
+        found = self._index.get(int(id))
+        if found is None:
             raise KeyError(id)
-        return tokens.view(np.float16) if tokens.dtype == np.uint16 else tokens
+        tokens, scales = found
+        storage = self._params["token_storage"]
+        if storage == "float16":
+            return tokens.view(np.float16)
+        if storage == "bfloat16":
+            return (tokens.astype(np.uint32) << 16).view(np.float32)
+        if storage == "int8":
+            return tokens.astype(np.float32) * scales[:, None]
+        return tokens
 
     def stats(self) -> Dict[str, Any]:
         """Counts (documents, tokens, deleted tokens, centroids) and the bytes of each part:
@@ -338,7 +351,7 @@ def _is_batch(docs: object) -> bool:
 def _storage_tokens(tokens: np.ndarray, storage: str, copy: bool) -> np.ndarray:
     """Tokens in the storage type, in an array of our own (the core reads it without the GIL):
     copied when `copy` or when the type changes."""
-    if storage == "float32":
+    if storage != "float16":  # float32; bfloat16 and int8 are converted from float32 by the core
         return np.array(tokens, dtype=np.float32, order="C", copy=True if copy else None)
     with np.errstate(over="ignore"):
         half = np.array(tokens, dtype=np.float16, order="C", copy=True if copy else None)

@@ -46,7 +46,7 @@ struct IndexParams {
     std::size_t dim = 0;
     CandidateKind candidates = CandidateKind::mean;
     FdeConfig fde;                      ///< candidates == fde: the encoder (its dimension is dim)
-    DType token_storage = DType::f16;   ///< stored tokens: f16 or f32
+    DType token_storage = DType::f16;   ///< stored tokens: f16, f32, bf16 or i8 (a scale per token)
     DType vector_storage = DType::f32;  ///< the graph's candidate vectors: f16 or f32
     std::size_t degree = 32;            ///< graph degree (GraphParams)
     std::size_t ef_construction = 128;  ///< graph beam width while inserting
@@ -107,7 +107,9 @@ public:
     /// Column name and kind of each attribute.
     std::vector<std::pair<std::string, ColumnKind>> columns() const;
     /// A document's stored tokens (token_storage), or false when the id is not in the index.
-    bool get(std::int64_t id, std::vector<std::uint8_t>& tokens, std::size_t& rows) const;
+    /// With int8 storage `scales` (when given) receives the rows' scales.
+    bool get(std::int64_t id, std::vector<std::uint8_t>& tokens, std::size_t& rows,
+             std::vector<float>* scales = nullptr) const;
     /// The ids of the live documents, in slot order.
     std::vector<std::int64_t> ids() const;
 
@@ -139,6 +141,12 @@ private:
     struct Batch;  // a validated add: its candidate vectors, codes, tokens (index.cc)
 
     std::size_t row_bytes() const noexcept { return params_.dim * dtype_size(params_.token_storage); }
+    /// The type of the tokens an add takes (and pooling writes): the storage for float32 and
+    /// float16, float32 for bfloat16 and int8 (converted when the batch is prepared).
+    DType input_dtype() const noexcept {
+        return params_.token_storage == DType::f16 ? DType::f16 : DType::f32;
+    }
+    bool converts() const noexcept { return params_.token_storage == DType::i8 || params_.token_storage == DType::bf16; }
     MultiVectorsView token_view() const noexcept;
     /// Validates an add's documents and computes what it adds (nothing changes).
     Batch prepare(const MultiVectorsView& docs, std::size_t threads);
@@ -165,6 +173,7 @@ private:
 
     struct Data {
         Buffer<std::uint8_t> tokens;     // stored token rows, token_storage; may be mapped
+        Buffer<float> scales;            // int8 storage: one scale per token row; may be mapped
         Buffer<std::int64_t> offsets;    // slots + 1: slot s = token rows offsets[s] .. offsets[s+1]
         Buffer<std::uint16_t> codes;     // centroid code per token row (with centroids)
         Buffer<std::int64_t> ids;        // user id by slot
