@@ -18,6 +18,8 @@
 namespace latefold {
 namespace {
 
+using kernels::KernelTable;
+
 // The document rows of a task (as the kernels read them: converted to float32, or int8 and
 // bfloat16 as stored) are kept near this many bytes, so that a block of documents stays in the
 // core's L2 cache while every query of the batch runs over it.

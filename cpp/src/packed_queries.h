@@ -12,8 +12,6 @@
 
 namespace latefold {
 
-using kernels::KernelTable;
-
 // The form queries take for the documents' storage: float32 for float32 and float16 documents
 // (widened by the engine), else the documents' own type.
 inline DType query_form(DType docs) { return docs == DType::f16 ? DType::f32 : docs; }
@@ -34,7 +32,7 @@ inline std::size_t packed_size(std::size_t m, std::size_t dim, DType form) {
 // bfloat16 lanes (rounded to nearest even). Values are checked as they are read, when not yet.
 class PackedQueries {
 public:
-    PackedQueries(const MultiVectorsView& queries, DType docs, std::size_t threads, const KernelTable& kern)
+    PackedQueries(const MultiVectorsView& queries, DType docs, std::size_t threads, const kernels::KernelTable& kern)
         : form_(query_form(docs)), dim_(queries.dim), start_(queries.count + 1), first_row_(queries.count + 1),
           padded_(queries.count) {
         for (std::size_t q = 0; q < queries.count; ++q) {
@@ -93,7 +91,7 @@ public:
     // MaxSim of query q against documents [d0, d1) into out[0 .. d1 - d0); `rows` holds their
     // float32 rows when reads_floats().
     void score(std::size_t q, const MultiVectorsView& docs, std::size_t d0, std::size_t d1, const ItemRows& rows,
-               const KernelTable& kern, float* out) const {
+               const kernels::KernelTable& kern, float* out) const {
         switch (form_) {
             case DType::i8:
             case DType::bf16:
@@ -118,7 +116,7 @@ public:
 
     // The int8 or bfloat16 kernel over `count` documents of `tokens` (rows offsets[i] ..).
     void quantized(std::size_t q, const void* tokens, const float* scales, std::size_t stride,
-                   const std::int64_t* offsets, std::size_t count, const KernelTable& kern, float* out) const {
+                   const std::int64_t* offsets, std::size_t count, const kernels::KernelTable& kern, float* out) const {
         if (form_ == DType::i8)
             kern.maxsim_i8(codes_.data() + start_[q], scales_.data() + first_row_[q], padded_[q], dim_,
                            static_cast<const std::int8_t*>(tokens), scales, stride, offsets, count, out);
