@@ -1,7 +1,11 @@
 // MaxSim over bfloat16 tokens (maxsim_bf16) on the AMX tile units: a 16 x 16 x 32 tile product
 // (tdpbf16ps, float32 accumulation) per block of 16 document rows, query group and 32 values of
-// depth. The tile loop is in amx_tiles.h.
+// depth. The tile plan is in amx_tiles.h.
 #include "amx_tiles.h"
+
+#include <algorithm>
+#include <cmath>
+
 #include "layouts.h"
 #include "table.h"
 
@@ -13,10 +17,64 @@ void maxsim_bf16_avx512bf16(const std::uint16_t* query, std::size_t padded, std:
 
 void maxsim_bf16_amx(const std::uint16_t* query, std::size_t padded, std::size_t dim, const std::uint16_t* tokens,
                      std::size_t stride, const std::int64_t* offsets, std::size_t count, float* out) {
-    if (dim % 2 || 2 * dim > max_tile_row_bytes)  // rows the tiles cannot take whole
+    const std::size_t row_bytes = 2 * dim;
+    if (dim % 2 || row_bytes > max_tile_row_bytes)
         return maxsim_bf16_avx512bf16(query, padded, dim, tokens, stride, offsets, count, out);
-    tile_maxsim<false>(reinterpret_cast<const std::uint8_t*>(query), nullptr, padded, 2 * dim,
-                       reinterpret_cast<const std::uint8_t*>(tokens), 2 * stride, nullptr, offsets, count, out);
+    const std::size_t chunks = row_bytes / 64, group_bytes = dim / 2 * 64, n_groups = padded / lane_group;
+    const bool tail = row_bytes % 64 != 0;
+    const auto* base = reinterpret_cast<const std::uint8_t*>(tokens);
+    const auto* q = reinterpret_cast<const std::uint8_t*>(query);
+    alignas(64) std::uint8_t spare[16 * max_tile_row_bytes];
+    alignas(64) float c[2][16][16];
+    const TileScope scope{TileConfig(row_bytes)};
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::size_t first = std::size_t(offsets[i]), last = std::size_t(offsets[i + 1]);
+        float total = 0.0f;
+        for (std::size_t g = 0; g < n_groups; g += 2) {
+            const bool two = g + 1 < n_groups;
+            const std::uint8_t* b0 = q + g * group_bytes;
+            const std::uint8_t* b1 = b0 + group_bytes;
+            __m512 best[2] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY)};
+            for (std::size_t r0 = first; r0 < last; r0 += 16) {
+                const std::size_t n = std::min<std::size_t>(16, last - r0);
+                prefetch_ahead(base, 2 * stride, row_bytes, r0);
+                std::size_t a_stride = 0;
+                const std::uint8_t* a = block_rows(base, 2 * stride, row_bytes, r0, n, spare, a_stride);
+                _tile_zero(4);
+                if (two) _tile_zero(5);
+                for (std::size_t ch = 0; ch < chunks; ++ch) {
+                    _tile_loadd(0, a + ch * 64, a_stride);
+                    _tile_loadd(2, b0 + ch * 1024, 64);
+                    _tile_dpbf16ps(4, 0, 2);
+                    if (two) {
+                        _tile_loadd(3, b1 + ch * 1024, 64);
+                        _tile_dpbf16ps(5, 0, 3);
+                    }
+                }
+                if (tail) {
+                    _tile_loadd(1, a + chunks * 64, a_stride);
+                    _tile_loadd(6, b0 + chunks * 1024, 64);
+                    _tile_dpbf16ps(4, 1, 6);
+                    if (two) {
+                        _tile_loadd(7, b1 + chunks * 1024, 64);
+                        _tile_dpbf16ps(5, 1, 7);
+                    }
+                }
+                _tile_stored(4, c[0], 64);
+                if (two) _tile_stored(5, c[1], 64);
+                for (std::size_t j = 0; j < n; ++j) {
+                    best[0] = _mm512_max_ps(best[0], _mm512_load_ps(c[0][j]));
+                    if (two) best[1] = _mm512_max_ps(best[1], _mm512_load_ps(c[1][j]));
+                }
+            }
+            for (std::size_t p = 0; p < (two ? 2u : 1u); ++p) {
+                alignas(64) float lane[16];
+                _mm512_store_ps(lane, best[p]);
+                for (float v : lane) total += v;
+            }
+        }
+        out[i] = total;
+    }
 }
 
 }  // namespace kernels
