@@ -47,7 +47,7 @@ def check_scores(kind, queries, docs_mv, got):
 
 def test_quantize_int8_matches_numpy(rng):
     docs = ragged(rng, 30, 37)
-    docs[3][1] = 0.0  # a token of zeros: scale 0, codes 0
+    docs[3][-1] = 0.0  # a token of zeros: scale 0, codes 0
     mv = lf.quantize(docs, "int8")
     codes, scales = quantize_int8(np.concatenate(docs))
     np.testing.assert_array_equal(mv.tokens, codes)
