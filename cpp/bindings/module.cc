@@ -25,6 +25,7 @@ void bind_pq(py::module_& m);
 void bind_graph(py::module_& m);
 void bind_filter(py::module_& m);
 void bind_index(py::module_& m);
+void bind_cuda(py::module_& m);
 }  // namespace bindings
 }  // namespace latefold
 
@@ -115,4 +116,5 @@ PYBIND11_MODULE(_core, m) {
     lf::bindings::bind_filter(m);
     lf::bindings::bind_graph(m);
     lf::bindings::bind_index(m);
+    lf::bindings::bind_cuda(m);
 }

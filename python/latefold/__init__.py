@@ -6,6 +6,7 @@
 """
 
 from ._version import __version__
+from .cuda import DeviceArray, DeviceMultiVectors, cuda_available, cuda_info, to_device
 from .fde import FDE
 from .graph import Filter, GraphIndex
 from .index import MultiVectorIndex
@@ -17,6 +18,11 @@ from . import datasets
 
 __all__ = [
     "__version__",
+    "DeviceArray",
+    "DeviceMultiVectors",
+    "cuda_available",
+    "cuda_info",
+    "to_device",
     "FDE",
     "Filter",
     "GraphIndex",

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Union
+from typing import Any, Dict
 
 from . import _core
 
 
-def simd_info() -> Dict[str, Union[str, int, List[str]]]:
+def simd_info() -> Dict[str, Any]:
     """The active kernel path and what this build and CPU offer.
 
     Keys: ``active`` (the path in use), ``supported`` (paths this CPU can run, best last),
-    ``compiled`` (paths in this build), ``cpu`` and ``threads`` (hardware threads). The
+    ``compiled`` (paths in this build), ``cpu``, ``threads`` (hardware threads) and ``cuda``
+    (the GPU engines: `latefold.cuda.cuda_info`). The
     environment variable ``LATEFOLD_SIMD`` (e.g. ``scalar`` or ``avx2``) lowers the choice at
     import time.
     """
@@ -21,6 +22,7 @@ def simd_info() -> Dict[str, Union[str, int, List[str]]]:
         "compiled": list(_core.simd_compiled()),
         "cpu": _core.cpu_description(),
         "threads": int(_core.hardware_threads()),
+        "cuda": _core.cuda_status(),
     }
 
 
