@@ -21,6 +21,8 @@ if(NOT LATEFOLD_CUDA STREQUAL "OFF")
     set(LATEFOLD_CUDA_SOURCES
       ${PROJECT_SOURCE_DIR}/cpp/cuda/device.cu
       ${PROJECT_SOURCE_DIR}/cpp/cuda/maxsim.cu
+      ${PROJECT_SOURCE_DIR}/cpp/cuda/fde.cu
+      ${PROJECT_SOURCE_DIR}/cpp/cuda/pq.cu
       ${PROJECT_SOURCE_DIR}/cpp/cuda/topk.cu)
     set(LATEFOLD_HAS_CUDA ON)
     message(STATUS "latefold: CUDA kernels for ${CMAKE_CUDA_ARCHITECTURES} (nvcc ${CMAKE_CUDA_COMPILER_VERSION})")

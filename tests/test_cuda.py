@@ -189,15 +189,20 @@ def make_docs(rng, storage, n, dim, max_len=40):
     return lf.MultiVectors([d.astype(storage) for d in docs])
 
 
-def check_close(storage, queries, docs, got, want):
-    """got (GPU) against want (CPU) for the storage's tolerance (module docstring)."""
+def check_close(storage, queries, docs, got, want, candidates=None):
+    """got (GPU) against want (CPU) for the storage's tolerance (module docstring); scores of
+    all documents, or of `candidates` (-1: skipped)."""
     got, want = np.asarray(got), np.asarray(want)
     if storage == "int8":
-        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, want)  # -inf padding included
         return
     values = docs.values()
     qs = queries if storage != "bfloat16" else [from_bfloat16_bits(to_bfloat16_bits(q)) for q in queries]
     bound = bfloat16_bound(qs, values, docs.offsets)
+    if candidates is not None:
+        bound = np.take_along_axis(bound, np.maximum(candidates, 0), 1)
+        got, want = got[candidates >= 0], want[candidates >= 0]
+        bound = bound[candidates >= 0]
     dim = values.shape[1]
     m = max(len(q) for q in queries)
     tol = bound * (dim + m + 2) * 2.0**-23 + 1e-30
@@ -240,8 +245,7 @@ def test_rerank_and_topk_match_the_cpu(rng, storage, kernel):
     got = lf.maxsim_rerank(queries, docs, candidates, device="cuda")
     want = lf.maxsim_rerank(queries, docs, candidates)
     assert np.array_equal(np.isneginf(got), candidates == -1)
-    keep = candidates >= 0
-    check_close(storage, queries, docs, np.where(keep, got, 0), np.where(keep, want, 0))
+    check_close(storage, queries, docs, got, want, candidates)
     for k in (1, 10, 300):
         scores, ids = lf.maxsim_topk(queries, docs, k, device="cuda")
         all_scores = lf.maxsim(queries, docs, device="cuda")
@@ -321,3 +325,98 @@ def test_property_maxsim_matches_the_cpu(dim, seed, storage, n_queries):
     docs = make_docs(rng, storage, int(rng.integers(1, 30)), dim, max_len=50)
     queries = random_set(rng, rng.integers(1, 50, n_queries), dim, np.float32)
     check_close(storage, queries, docs, lf.maxsim(queries, docs, device="cuda"), lf.maxsim(queries, docs))
+
+
+# --- FDE and PQ on a GPU ----------------------------------------------------------------------
+
+FDE_CONFIGS = [
+    dict(num_repetitions=3, num_simhash_projections=0, projection_type="identity", fill_empty_partitions=False),
+    dict(num_repetitions=4, num_simhash_projections=4, projection_type="identity", fill_empty_partitions=False),
+    dict(num_repetitions=5, num_simhash_projections=3, projection_type="identity", fill_empty_partitions=True),
+    dict(num_repetitions=3, num_simhash_projections=4, projection_type="ams_sketch", projection_dimension=8,
+         fill_empty_partitions=True),
+    dict(num_repetitions=2, num_simhash_projections=5, projection_type="dense_sign", projection_dimension=6,
+         fill_empty_partitions=True, final_projection_dimension=50),
+    dict(num_repetitions=3, num_simhash_projections=2, projection_type="identity", fill_empty_partitions=False,
+         final_projection_dimension=40),
+]
+
+
+def fde_bound(fde, items, dim):
+    """Per item: float32 error bound of an encoding value against the CPU's, summing in another
+    order: every value is a (signed) sum of at most (tokens x dim x fan-in) products of a token
+    value and a matrix entry; twice the one-sided bound (both sides round)."""
+    p = fde.params
+    d_proj = p["projection_dimension"] or dim
+    entry = 1.0 if p["projection_type"] != "dense_sign" else 1.0 / np.sqrt(d_proj)
+    final = p["final_projection_dimension"] or 0
+    fan_in = 1 if not final else -(-p["num_repetitions"] * 2 ** p["num_simhash_projections"] * d_proj // final) * 4
+    out = []
+    for x in items:
+        mass = np.abs(np.asarray(x, np.float64)).sum() * entry * fan_in
+        out.append(mass * (len(x) + dim + fan_in + 2) * 2.0**-23 + 1e-30)
+    return np.array(out)
+
+
+@needs_gpu
+@pytest.mark.parametrize("config", FDE_CONFIGS)
+@pytest.mark.parametrize("storage", STORAGES)
+def test_fde_on_the_gpu_matches_the_cpu(rng, config, storage):
+    dim = 12
+    fde = lf.FDE(dim, seed=int(rng.integers(1 << 30)), **config)
+    docs = make_docs(rng, storage, 25, dim, max_len=30)
+    np.testing.assert_array_equal(fde.partition_indices(docs, device="cuda"), fde.partition_indices(docs))
+    items = [docs.values(i, i + 1) for i in range(len(docs))]
+    bound = fde_bound(fde, items, dim)[:, None]
+    for encode in ("encode_queries", "encode_documents"):
+        got = getattr(fde, encode)(docs, device="cuda")
+        want = getattr(fde, encode)(docs)
+        assert got.shape == want.shape and got.dtype == np.float32
+        if config["projection_type"] == "identity":
+            np.testing.assert_array_equal(got, want)  # the same sums in the same order
+        else:
+            assert np.all(np.abs(got.astype(np.float64) - want) <= bound), np.abs(got - want).max()
+    one = fde.encode_queries(items[0], device="cuda")
+    assert one.shape == (fde.output_dim,)
+
+
+@needs_gpu
+def test_fde_partitions_near_a_sign_change_are_the_cpus(rng):
+    # Tokens whose SimHash products nearly cancel: the float32 sign is uncertain, the float64
+    # reference decides (as on the CPU).
+    fde = lf.FDE(64, 4, 6, seed=3)
+    g = fde.simhash_matrix(0)[:, 0]
+    x = rng.standard_normal((200, 64)).astype(np.float32)
+    x -= np.outer(x @ g / (g @ g), g).astype(np.float32)  # nearly orthogonal to the first column
+    np.testing.assert_array_equal(fde.partition_indices([x], device="cuda"), fde.partition_indices([x]))
+
+
+@needs_gpu
+@pytest.mark.parametrize("nbits", [8, 4])
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_pq_search_on_the_gpu_matches_the_float_tables(rng, nbits, metric):
+    dim, m, n = 16, 8, 3000
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    pq = lf.ProductQuantizer(dim, m, nbits, metric).train(x, iterations=4)
+    codes = pq.encode(x)
+    queries = rng.standard_normal((7, dim)).astype(np.float32)
+    lut = pq.lut(queries).astype(np.float64)
+    # The exact ADC scores (float32 sums in subspace order, as the kernel adds).
+    ks = 2**nbits
+    sub = codes if nbits == 8 else np.stack([(codes[:, s // 2] >> (4 * (s % 2))) & 15 for s in range(m)], 1)
+    exact = np.zeros((7, n), np.float32)
+    for s in range(m):
+        exact += lut.reshape(7, m, ks)[:, s, :][:, sub[:, s]].astype(np.float32)
+    sign = -1 if metric == "l2" else 1
+    for k in (1, 10, 2000):
+        scores, ids = pq.search(codes, queries, k, device="cuda")
+        order = np.lexsort((np.broadcast_to(np.arange(n), exact.shape), -sign * exact), axis=1)[:, :k]
+        np.testing.assert_array_equal(ids, order)
+        np.testing.assert_array_equal(scores, np.take_along_axis(exact, order, 1))
+    allowed = rng.random(n) < 0.001
+    scores, ids = pq.search(codes, queries, 10, allowed=allowed, device="cuda")
+    kept = int(allowed.sum())
+    assert np.all(ids[:, kept:] == -1) and np.all(np.isnan(scores[:, kept:]))
+    assert set(ids[0, :kept]) == set(np.flatnonzero(allowed))
+    with pytest.raises(TypeError, match="device='cpu'"):
+        pq.search(codes, queries, 10, vectors=x, device="cuda")

@@ -9,6 +9,8 @@
 #include "dlpack.h"
 #include "foreign_arrays.h"
 #include "latefold/cuda.h"
+#include "latefold/fde.h"
+#include "latefold/pq.h"
 #include "ragged_items.h"
 
 namespace latefold {
@@ -20,10 +22,12 @@ using namespace pybind11::literals;
 
 // ------------------------------------------------------------------------------ DeviceArray
 
-/// A C-contiguous float32 or int64 array in device memory that latefold allocated (results).
+/// A C-contiguous array in device memory that latefold allocated (results).
 class DeviceArray {
 public:
-    DeviceArray(std::vector<std::int64_t> shape, bool int64, int device) : shape_(std::move(shape)), int64_(int64) {
+    enum class Type { f32, i64, u32 };
+
+    DeviceArray(std::vector<std::int64_t> shape, Type type, int device) : shape_(std::move(shape)), type_(type) {
         buffer_ = std::make_shared<cuda::Buffer>(std::size_t(size()) * item_size(), device);
     }
 
@@ -32,12 +36,17 @@ public:
         for (std::int64_t s : shape_) n *= s;
         return n;
     }
-    std::size_t item_size() const { return int64_ ? 8 : 4; }
+    std::size_t item_size() const { return type_ == Type::i64 ? 8 : 4; }
     void* data() const { return buffer_->data(); }
     int device() const { return buffer_->device(); }
     const std::vector<std::int64_t>& shape() const { return shape_; }
-    const char* typestr() const { return int64_ ? "<i8" : "<f4"; }
-    std::string dtype() const { return int64_ ? "int64" : "float32"; }
+    const char* typestr() const { return type_ == Type::f32 ? "<f4" : type_ == Type::i64 ? "<i8" : "<u4"; }
+    std::string dtype() const { return type_ == Type::f32 ? "float32" : type_ == Type::i64 ? "int64" : "uint32"; }
+    dlpack::DataType dl_type() const {
+        return type_ == Type::f32   ? dlpack::DataType{dlpack::float_, 32, 1}
+               : type_ == Type::i64 ? dlpack::DataType{dlpack::int_, 64, 1}
+                                    : dlpack::DataType{dlpack::uint, 32, 1};
+    }
 
     /// The same memory with another shape of as many elements.
     DeviceArray reshape(std::vector<std::int64_t> shape) const {
@@ -48,7 +57,7 @@ public:
     }
 
     py::array numpy() const {
-        py::array out = int64_ ? py::array(py::dtype::of<std::int64_t>(), shape_) : py::array(py::dtype::of<float>(), shape_);
+        py::array out(py::dtype(dtype()), shape_);
         released_gil release;
         cuda::copy_to_host(out.mutable_data(), data(), std::size_t(size()) * item_size(), device());
         return out;
@@ -68,7 +77,7 @@ public:
 private:
     std::shared_ptr<cuda::Buffer> buffer_;
     std::vector<std::int64_t> shape_;
-    bool int64_ = false;
+    Type type_;
 };
 
 /// What an exported tensor keeps alive: the memory and the shape it points at.
@@ -94,7 +103,7 @@ void capsule_destructor(PyObject* capsule) {  // a capsule nobody consumed still
 
 template <class Managed>
 py::capsule export_tensor(const std::shared_ptr<cuda::Buffer>& buffer, const std::vector<std::int64_t>& shape,
-                          bool int64) {
+                          dlpack::DataType type) {
     auto* ctx = new Export{buffer, shape};
     auto* m = new Managed{};
     m->manager_ctx = ctx;
@@ -104,7 +113,7 @@ py::capsule export_tensor(const std::shared_ptr<cuda::Buffer>& buffer, const std
     t.data = buffer->data();
     t.device = {dlpack::cuda, buffer->device()};
     t.ndim = std::int32_t(shape.size());
-    t.dtype = int64 ? dlpack::DataType{dlpack::int_, 64, 1} : dlpack::DataType{dlpack::float_, 32, 1};
+    t.dtype = type;
     t.shape = ctx->shape.data();
     t.strides = nullptr;
     t.byte_offset = 0;
@@ -118,8 +127,8 @@ py::capsule export_tensor(const std::shared_ptr<cuda::Buffer>& buffer, const std
 }
 
 py::capsule DeviceArray::dlpack(bool versioned) const {
-    return versioned ? export_tensor<dlpack::ManagedTensorVersioned>(buffer_, shape_, int64_)
-                     : export_tensor<dlpack::ManagedTensor>(buffer_, shape_, int64_);
+    return versioned ? export_tensor<dlpack::ManagedTensorVersioned>(buffer_, shape_, dl_type())
+                     : export_tensor<dlpack::ManagedTensor>(buffer_, shape_, dl_type());
 }
 
 // ----------------------------------------------------------------------------- DeviceTokens
@@ -149,7 +158,8 @@ public:
     static std::shared_ptr<DeviceTokens> from_foreign(const py::object& tokens, const py::object& offsets,
                                                       const py::object& scales, const py::object& dtype,
                                                       const std::string& name);
-    static std::shared_ptr<DeviceTokens> upload(const py::object& tokens, const py::object& offsets, int device);
+    static std::shared_ptr<DeviceTokens> upload(const py::object& tokens, const py::object& offsets, int device,
+                                                const std::string& name);
 
     const cuda::DeviceItems& items() const { return items_; }
     py::array offsets() const {
@@ -227,18 +237,17 @@ std::shared_ptr<DeviceTokens> DeviceTokens::from_foreign(const py::object& token
     return d;
 }
 
-std::shared_ptr<DeviceTokens> DeviceTokens::upload(const py::object& tokens, const py::object& offsets, int device) {
+std::shared_ptr<DeviceTokens> DeviceTokens::upload(const py::object& tokens, const py::object& offsets, int device,
+                                                   const std::string& name) {
     auto d = std::make_shared<DeviceTokens>();
-    const MultiVectorsView host = as_items(tokens, offsets, "docs");
-    d->owner_ = py::make_tuple(tokens, offsets);  // a list's arrays while they are read
+    const MultiVectorsView host = as_items(tokens, offsets, name.c_str());  // read while the caller holds them
     {
         released_gil release;
-        if (!host.values_checked) check_unchecked_values(host, "docs");
+        if (!host.values_checked) check_unchecked_values(host, name.c_str());
         d->uploaded_ = cuda::upload(host, device);
     }
     d->items_ = d->uploaded_.items;
     d->offsets_.assign(host.offsets, host.offsets + host.count + 1);
-    d->owner_ = py::none();
     return d;
 }
 
@@ -322,6 +331,83 @@ py::dict status_dict() {
 }  // namespace
 
 void bind_cuda(py::module_& m) {
+    m.def(
+        "cuda_fde_encode",
+        [](const FdeEncoder& encoder, const DeviceTokens& items, bool documents) {
+            const cuda::DeviceItems& d = items.items();
+            DeviceArray out({std::int64_t(d.count), std::int64_t(encoder.config().output_dim())},
+                            DeviceArray::Type::f32, d.device);
+            {
+                released_gil release;
+                cuda::fde_encode(encoder, d, documents, static_cast<float*>(out.data()));
+            }
+            return out;
+        },
+        py::arg("encoder"), py::arg("items"), py::arg("documents"));
+    m.def(
+        "cuda_pq_search",
+        [](const ProductQuantizer& pq, const py::object& codes, const py::array& queries, long long k,
+           const py::object& allowed, int device) {
+            const float* q = float_matrix(queries, pq.dim(), "queries");
+            const std::size_t nq = std::size_t(queries.shape(0));
+            if (k < 1) value_error("k must be at least 1");
+            // Codes: a device array read in place, or host codes copied for the call.
+            py::object keep;
+            const std::uint8_t* device_codes = nullptr;
+            std::size_t n = 0;
+            cuda::Buffer uploaded, bits;
+            if (is_foreign_array(codes)) {
+                const ForeignArray c = read_foreign_array(codes, "codes");
+                if (!c.on_device || c.dtype_name() != "uint8" || c.shape.size() != 2 || !c.c_contiguous() ||
+                    std::size_t(c.shape[1]) != pq.code_size())
+                    type_error("codes must be a C-contiguous uint8 (n, " + std::to_string(pq.code_size()) +
+                               ") array on the device");
+                if (c.device != device) value_error("codes are on another device");
+                keep = c.owner;
+                device_codes = static_cast<const std::uint8_t*>(c.data);
+                n = std::size_t(c.shape[0]);
+            } else {
+                const py::array host = py::array::ensure(codes);
+                const auto* data = typed<std::uint8_t>(host, "codes", 2);
+                if (std::size_t(host.shape(1)) != pq.code_size())
+                    value_error("codes must have " + std::to_string(pq.code_size()) + " bytes per vector");
+                n = std::size_t(host.shape(0));
+                released_gil release;
+                uploaded = cuda::Buffer(n * pq.code_size(), device);
+                cuda::copy_to_device(uploaded.data(), data, uploaded.size(), device);
+                device_codes = static_cast<const std::uint8_t*>(uploaded.data());
+            }
+            if (!allowed.is_none()) {  // packed bits, validated by the caller
+                const py::array mask = py::array::ensure(allowed);
+                const auto* data = typed<std::uint8_t>(mask, "allowed", 1);
+                if (std::size_t(mask.shape(0)) != (n + 7) / 8) value_error("allowed must hold a bit per code");
+                bits = cuda::Buffer(std::size_t(mask.shape(0)), device);
+                cuda::copy_to_device(bits.data(), data, bits.size(), device);
+            }
+            DeviceArray scores({std::int64_t(nq), k}, DeviceArray::Type::f32, device);
+            DeviceArray ids({std::int64_t(nq), k}, DeviceArray::Type::i64, device);
+            {
+                released_gil release;
+                cuda::pq_search(pq, device_codes, n, q, nq, std::size_t(k), static_cast<const std::uint8_t*>(bits.data()),
+                                static_cast<float*>(scores.data()), static_cast<std::int64_t*>(ids.data()), device);
+            }
+            return py::make_tuple(scores, ids);
+        },
+        py::arg("pq"), py::arg("codes"), py::arg("queries"), py::arg("k"), py::arg("allowed"), py::arg("device"));
+    m.def(
+        "cuda_fde_partitions",
+        [](const FdeEncoder& encoder, const DeviceTokens& items) {
+            const cuda::DeviceItems& d = items.items();
+            DeviceArray out({std::int64_t(d.rows), std::int64_t(encoder.config().num_repetitions)},
+                            DeviceArray::Type::u32, d.device);
+            {
+                released_gil release;
+                cuda::fde_partitions(encoder, d, static_cast<std::uint32_t*>(out.data()));
+            }
+            return out;
+        },
+        py::arg("encoder"), py::arg("items"));
+
     m.def("cuda_status", &status_dict);
 
     m.def(
@@ -335,7 +421,7 @@ void bind_cuda(py::module_& m) {
         py::arg("obj"));
 
     py::class_<DeviceArray>(m, "DeviceArray",
-                            "A float32 or int64 array in CUDA device memory that latefold allocated (results).\n\n"
+                            "A float32, int64 or uint32 array in CUDA device memory that latefold allocated (results).\n\n"
                             "shape, dtype, device; numpy() (or np.asarray) copies it to the host;\n"
                             "__cuda_array_interface__ and __dlpack__ hand it to other libraries without a copy.")
         .def_property_readonly("shape", [](const DeviceArray& a) { return py::tuple(py::cast(a.shape())); })
@@ -374,7 +460,9 @@ void bind_cuda(py::module_& m) {
     py::class_<DeviceTokens, std::shared_ptr<DeviceTokens>>(m, "DeviceTokens")
         .def_static("from_foreign", &DeviceTokens::from_foreign, py::arg("tokens"), py::arg("offsets"),
                     py::arg("scales"), py::arg("dtype"), py::arg("name"))
-        .def_static("upload", &DeviceTokens::upload, py::arg("tokens"), py::arg("offsets"), py::arg("device"))
+        .def_static("upload", &DeviceTokens::upload, py::arg("tokens"), py::arg("offsets"), py::arg("device"),
+                    py::arg("name"))
+        .def("__len__", [](const DeviceTokens& d) { return d.items().count; })
         .def_property_readonly("count", [](const DeviceTokens& d) { return d.items().count; })
         .def_property_readonly("rows", [](const DeviceTokens& d) { return d.items().rows; })
         .def_property_readonly("dim", [](const DeviceTokens& d) { return d.items().dim; })
@@ -389,7 +477,7 @@ void bind_cuda(py::module_& m) {
         [](const py::object& q_tokens, const py::object& q_offsets, const DeviceTokens& docs) {
             const MultiVectorsView q = host_queries(q_tokens, q_offsets);
             same_dim(q, docs);
-            DeviceArray out({std::int64_t(q.count), std::int64_t(docs.items().count)}, false, docs.items().device);
+            DeviceArray out({std::int64_t(q.count), std::int64_t(docs.items().count)}, DeviceArray::Type::f32, docs.items().device);
             released_gil release;
             cuda::maxsim_scores(q, docs.items(), static_cast<float*>(out.data()));
             return out;
@@ -409,7 +497,7 @@ void bind_cuda(py::module_& m) {
                 if (ids[i] < -1 || ids[i] >= std::int64_t(docs.items().count))
                     value_error("candidates hold an index that is not a document's nor -1");
             const int device = docs.items().device;
-            DeviceArray out({std::int64_t(q.count), std::int64_t(per_query)}, false, device);
+            DeviceArray out({std::int64_t(q.count), std::int64_t(per_query)}, DeviceArray::Type::f32, device);
             released_gil release;
             cuda::Buffer device_ids(q.count * per_query * 8, device);
             cuda::copy_to_device(device_ids.data(), ids, device_ids.size(), device);
@@ -427,7 +515,8 @@ void bind_cuda(py::module_& m) {
             if (k < 1 || std::size_t(k) > docs.items().count)
                 value_error("k must be in [1, " + std::to_string(docs.items().count) + "], got " + std::to_string(k));
             const int device = docs.items().device;
-            DeviceArray scores({std::int64_t(q.count), k}, false, device), ids({std::int64_t(q.count), k}, true, device);
+            DeviceArray scores({std::int64_t(q.count), k}, DeviceArray::Type::f32, device);
+            DeviceArray ids({std::int64_t(q.count), k}, DeviceArray::Type::i64, device);
             {
                 released_gil release;
                 cuda::maxsim_topk(q, docs.items(), std::size_t(k), static_cast<float*>(scores.data()),

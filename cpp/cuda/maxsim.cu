@@ -23,7 +23,6 @@
 #include "cuda_check.h"
 #include "latefold/cuda.h"
 #include "latefold/quantize.h"
-#include "latefold/topk.h"
 #include "topk.h"
 
 namespace latefold {
@@ -484,25 +483,8 @@ void maxsim_topk(const MultiVectorsView& queries, const DeviceItems& docs, std::
         // A flat view keeps its rows: offsets are absolute, item_data reads tokens + offsets[i].
         Buffer all(slice.count * docs.count * sizeof(float), docs.device);
         run(slice, docs, nullptr, docs.count, static_cast<float*>(all.data()));
-        if (k <= max_select_k) {
-            select_topk(static_cast<const float*>(all.data()), slice.count, docs.count, k, scores + q0 * k,
-                        ids + q0 * k, docs.device);
-            continue;
-        }
-        std::vector<float> host(slice.count * docs.count), best_s(slice.count * k);
-        std::vector<std::int64_t> best_i(slice.count * k);
-        copy_to_host(host.data(), all.data(), host.size() * sizeof(float), docs.device);
-        for (std::size_t q = 0; q < slice.count; ++q) {
-            TopK top(k);
-            for (std::size_t j = 0; j < docs.count; ++j) top.push({host[q * docs.count + j], std::int64_t(j)});
-            const std::vector<ScoredId> sorted = top.sorted();
-            for (std::size_t i = 0; i < k; ++i) {
-                best_s[q * k + i] = sorted[i].score;
-                best_i[q * k + i] = sorted[i].id;
-            }
-        }
-        copy_to_device(scores + q0 * k, best_s.data(), best_s.size() * sizeof(float), docs.device);
-        copy_to_device(ids + q0 * k, best_i.data(), best_i.size() * sizeof(std::int64_t), docs.device);
+        select_topk(static_cast<const float*>(all.data()), slice.count, docs.count, k, scores + q0 * k, ids + q0 * k,
+                    docs.device);
     }
 }
 

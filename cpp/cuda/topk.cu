@@ -1,10 +1,12 @@
 // Top-k on the device by rounds of block-wise bitonic sorts: each block sorts a chunk of 2,048
 // (score, index) pairs and keeps its best k, until one chunk is left (k <= 1,024: every round
-// halves the pairs at least). Scores are finite (inputs are checked), so the order is total.
+// halves the pairs at least). Scores are never NaN (inputs are checked), so the order is total.
 #include <algorithm>
 #include <climits>
+#include <vector>
 
 #include "cuda_check.h"
+#include "latefold/topk.h"
 #include "topk.h"
 
 namespace latefold {
@@ -13,6 +15,7 @@ namespace {
 
 constexpr unsigned chunk = 2048;
 constexpr unsigned threads = 1024;
+constexpr std::size_t max_device_k = chunk / 2;
 
 __device__ bool before(float sa, long long ia, float sb, long long ib) {
     return sa > sb || (sa == sb && ia < ib);
@@ -56,8 +59,26 @@ __global__ void best_of_chunk(const float* in_scores, const long long* in_ids, s
 
 }  // namespace
 
+/// k beyond the device's selection: on the host (latefold::TopK).
+void select_on_host(const float* scores, std::size_t rows, std::size_t n, std::size_t k, float* scores_out,
+                    std::int64_t* ids_out, int device) {
+    std::vector<float> host(n), best_s(k);
+    std::vector<std::int64_t> best_i(k);
+    TopK top(k);
+    for (std::size_t r = 0; r < rows; ++r) {
+        copy_to_host(host.data(), scores + r * n, n * sizeof(float), device);
+        top.reset(k);
+        for (std::size_t j = 0; j < n; ++j) top.push({host[j], std::int64_t(j)});
+        const std::vector<ScoredId> sorted = top.sorted();
+        for (std::size_t i = 0; i < k; ++i) best_s[i] = sorted[i].score, best_i[i] = sorted[i].id;
+        copy_to_device(scores_out + r * k, best_s.data(), k * sizeof(float), device);
+        copy_to_device(ids_out + r * k, best_i.data(), k * sizeof(std::int64_t), device);
+    }
+}
+
 void select_topk(const float* scores, std::size_t rows, std::size_t n, std::size_t k, float* scores_out,
                  std::int64_t* ids_out, int device) {
+    if (k > max_device_k) return select_on_host(scores, rows, n, k, scores_out, ids_out, device);
     use_device(device);
     const float* in_s = scores;
     const long long* in_i = nullptr;

@@ -45,6 +45,12 @@ void maxsim_rerank(const MultiVectorsView&, const DeviceItems&, const std::int64
     unavailable();
 }
 void maxsim_topk(const MultiVectorsView&, const DeviceItems&, std::size_t, float*, std::int64_t*) { unavailable(); }
+void fde_partitions(const FdeEncoder&, const DeviceItems&, std::uint32_t*) { unavailable(); }
+void fde_encode(const FdeEncoder&, const DeviceItems&, bool, float*) { unavailable(); }
+void pq_search(const ProductQuantizer&, const std::uint8_t*, std::size_t, const float*, std::size_t, std::size_t,
+               const std::uint8_t*, float*, std::int64_t*, int) {
+    unavailable();
+}
 
 }  // namespace cuda
 }  // namespace latefold

@@ -45,12 +45,20 @@ def device_index(device: object) -> Optional[int]:
     raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
 
-def _require(index: int) -> None:
+def require(index: int) -> None:
+    """RuntimeError saying why when CUDA device `index` cannot be used."""
     info = _core.cuda_status()
     if not info["usable"]:
         raise RuntimeError(f"device='cuda' is not available: {info['reason']}")
     if index >= len(info["devices"]):
         raise ValueError(f"device cuda:{index} does not exist ({len(info['devices'])} CUDA devices)")
+
+
+def array_shape(obj: object) -> Tuple[int, ...]:
+    """The shape of a device array (by its interface, else its ``shape``)."""
+    if hasattr(obj, "__cuda_array_interface__"):
+        return tuple(obj.__cuda_array_interface__["shape"])
+    return tuple(obj.shape)
 
 
 def is_device_array(obj: object) -> bool:
@@ -97,8 +105,7 @@ class DeviceMultiVectors:
             raise TypeError("tokens must be a CUDA device array (__cuda_array_interface__ or __dlpack__); "
                             "for host arrays use lf.to_device(docs)")
         if offsets is None:
-            shape = tokens.__cuda_array_interface__["shape"] if hasattr(tokens, "__cuda_array_interface__") \
-                else tuple(tokens.shape)
+            shape = array_shape(tokens)
             if len(shape) != 2:
                 raise ValueError(f"multivectors: tokens must be a 2-D array, got shape {tuple(shape)}")
             offsets = np.array([0, shape[0]], dtype=np.int64)
@@ -161,9 +168,9 @@ def to_device(docs: MultiVectorsLike, device: str = "cuda") -> DeviceMultiVector
     index = device_index(device)
     if index is None:
         raise ValueError("to_device needs a CUDA device ('cuda' or 'cuda:N')")
-    _require(index)
+    require(index)
     d, _ = as_items(docs, "docs")
-    return DeviceMultiVectors(_core.DeviceTokens.upload(*core_args(d), index))
+    return DeviceMultiVectors(_core.DeviceTokens.upload(*core_args(d), index, "docs"))
 
 
 # ----------------------------------------------------------------- device="cuda" entry points
@@ -179,24 +186,27 @@ def _queries(queries: object) -> Tuple[object, bool, bool]:
     return q, single, False
 
 
-def _docs(docs: object, index: int) -> Tuple[Any, bool]:
-    """(device documents, given on a device)."""
-    if isinstance(docs, DeviceMultiVectors):
-        if docs._core.device != index:
-            raise ValueError(f"docs are on {docs.device}, the call asks for cuda:{index}")
-        return docs._core, True
-    if is_device_array(docs):
-        return DeviceMultiVectors(docs)._core, True
-    d, _ = as_items(docs, "docs")
-    return _core.DeviceTokens.upload(*core_args(d), index), False
+def device_items(items: object, name: str, device: str) -> Tuple[Any, bool, bool]:
+    """(items on the device, one 2-D array given, given on a device): host items are copied
+    for the call."""
+    index = device_index(device)
+    require(index)
+    if isinstance(items, DeviceMultiVectors):
+        if items._core.device != index:
+            raise ValueError(f"{name} are on {items.device}, the call asks for cuda:{index}")
+        return items._core, False, True
+    if is_device_array(items):
+        return DeviceMultiVectors(items)._core, True, True
+    mv, single = as_items(items, name)
+    return _core.DeviceTokens.upload(*core_args(mv), index, name), single, False
 
 
 def prepare(queries: object, docs: object, device: str):
     """The arguments of a CUDA call: (host queries, device docs, single, results on device)."""
     index = device_index(device)
-    _require(index)
+    require(index)
     q, single, q_device = _queries(queries)
-    d, d_device = _docs(docs, index)
+    d, _, d_device = device_items(docs, "docs", device)
     if len(q) and len(d) and q.dim != d.dim:
         raise ValueError(f"queries have token dimension {q.dim} but docs have {d.dim}")
     return q, d, single, q_device or d_device

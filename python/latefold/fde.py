@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _core, _validate
+from . import _core, _validate, cuda
 from .multivectors import MultiVectorsLike, as_items, core_args
 
 PROJECTIONS = ("identity", "ams_sketch", "dense_sign")
@@ -128,10 +128,24 @@ class FDE:
 
     # ------------------------------------------------------------------ encoding
     def _encode(self, items: MultiVectorsLike, name: str, documents: bool,
-                threads: Optional[int], dtype: Any, out: Optional[np.ndarray]) -> np.ndarray:
+                threads: Optional[int], dtype: Any, out: Optional[np.ndarray], device: str) -> np.ndarray:
         out_dtype = np.dtype(dtype)
         if out_dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise TypeError(f"dtype must be float32 or float16, got {out_dtype}")
+        if cuda.device_index(device) is not None:
+            if out is not None:
+                raise TypeError("out is for device='cpu'")
+            d, single, keep = cuda.device_items(items, name, device)
+            if len(d) and d.dim != self._params["dimension"]:
+                raise ValueError(f"{name} have token dimension {d.dim}, the encoder expects "
+                                 f"{self._params['dimension']}")
+            if keep and out_dtype != np.float32:
+                raise TypeError("results on the device are float32")
+            result = cuda.result(_core.cuda_fde_encode(self._encoder, d, documents), single, keep)
+            return result if keep else result.astype(out_dtype, copy=False)
+        _validate.threads(threads)
+        if cuda.on_device(items):
+            raise TypeError(f"{name} are in CUDA device memory: pass device='cuda'")
         mv, single = as_items(items, name)
         if len(mv) and mv.dim != self._params["dimension"]:
             raise ValueError(f"{name} have token dimension {mv.dim}, the encoder expects "
@@ -153,24 +167,36 @@ class FDE:
         return result[0] if single else result
 
     def encode_queries(self, queries: MultiVectorsLike, *, threads: Optional[int] = None,
-                       dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
+                       dtype: Any = np.float32, out: Optional[np.ndarray] = None,
+                       device: str = "cpu") -> np.ndarray:
         """Query encodings (partition SUMs), ``(n, output_dim)``; ``(output_dim,)`` for one
         2-D array. ``queries``: ``MultiVectors``, a list of 2-D arrays (read where they lie, no
         copy of the corpus, as for `latefold.maxsim`) or one 2-D array. ``dtype`` float32
         (default) or float16. ``out``: a float32 C-contiguous array of that shape to write into
         (and return): reusing one saves allocating and first-touching a large output on every
-        call; it is written only once every value has been checked."""
-        return self._encode(queries, "queries", False, threads, dtype, out)
+        call; it is written only once every value has been checked. ``device="cuda"`` (or
+        ``"cuda:N"``) encodes on a GPU with the same partitions bit for bit and values within
+        float32 rounding (`latefold.cuda`; items may be device arrays or `DeviceMultiVectors`,
+        whose results stay on the device as a `DeviceArray`)."""
+        return self._encode(queries, "queries", False, threads, dtype, out, device)
 
     def encode_documents(self, docs: MultiVectorsLike, *, threads: Optional[int] = None,
-                         dtype: Any = np.float32, out: Optional[np.ndarray] = None) -> np.ndarray:
+                         dtype: Any = np.float32, out: Optional[np.ndarray] = None,
+                         device: str = "cpu") -> np.ndarray:
         """Document encodings (partition AVERAGEs, empty ones filled if configured); ``docs``,
-        ``dtype`` and ``out`` as for `encode_queries`."""
-        return self._encode(docs, "docs", True, threads, dtype, out)
+        ``dtype``, ``out`` and ``device`` as for `encode_queries`."""
+        return self._encode(docs, "docs", True, threads, dtype, out, device)
 
-    def partition_indices(self, items: MultiVectorsLike, *, threads: Optional[int] = None) -> np.ndarray:
+    def partition_indices(self, items: MultiVectorsLike, *, threads: Optional[int] = None,
+                          device: str = "cpu") -> np.ndarray:
         """The SimHash partition of every token in every repetition: uint32 ``(T, R)``, rows in
-        the order of ``MultiVectors(items).tokens``."""
+        the order of ``MultiVectors(items).tokens`` (``device`` as for `encode_queries`)."""
+        if cuda.device_index(device) is not None:
+            d, _, keep = cuda.device_items(items, "items", device)
+            if len(d) and d.dim != self._params["dimension"]:
+                raise ValueError(f"items have token dimension {d.dim}, the encoder expects "
+                                 f"{self._params['dimension']}")
+            return cuda.result(_core.cuda_fde_partitions(self._encoder, d), False, keep)
         mv, _ = as_items(items, "items")
         if len(mv) and mv.dim != self._params["dimension"]:
             raise ValueError(f"items have token dimension {mv.dim}, the encoder expects "

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _core, _validate
+from . import _core, _validate, cuda
 
 METRICS = ("ip", "l2")
 ROTATIONS = (None, "random", "opq")
@@ -278,7 +278,7 @@ class ProductQuantizer:
 
     def search(self, codes: object, queries: object, k: int, *, allowed: object = None,
                rescore: int = 4, vectors: object = None,
-               threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+               threads: Optional[int] = None, device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:
         """Top-k of the coded vectors by asymmetric distance (queries are not quantized).
 
         Parameters
@@ -301,6 +301,12 @@ class ProductQuantizer:
             Optional float32 ``(n, dim)``, the vectors the codes stand for: the best
             ``rescore * k`` candidates (both code widths; ``rescore`` >= 1) are then re-scored
             exactly from them, and the scores returned are exact.
+        device
+            ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``: the scan on a GPU (`latefold.cuda`)
+            with the float tables for both code widths (exact ADC scores: ``rescore`` is not
+            needed and ``vectors`` is not taken), the top k selected on the device. ``codes`` may
+            then also be a uint8 device array, read in place; results are numpy arrays, or
+            `DeviceArray` for device codes.
 
         Returns
         -------
@@ -309,9 +315,16 @@ class ProductQuantizer:
         larger than the number of codes only pads: no more than the codes are selected.
         """
         self._require_trained()
-        packed = self._packed(codes)._data if isinstance(codes, PackedCodes) else None
-        c = codes.codes if packed is not None else self._codes(codes)
-        n = c.shape[0]
+        index = cuda.device_index(device)
+        if cuda.is_device_array(codes):
+            if index is None:
+                raise TypeError("codes are in CUDA device memory: pass device='cuda'")
+            packed, c = None, codes
+            n = int(cuda.array_shape(codes)[0])
+        else:
+            packed = self._packed(codes)._data if isinstance(codes, PackedCodes) else None
+            c = codes.codes if packed is not None else self._codes(codes)
+            n = c.shape[0]
         q = _validate.float_matrix(queries, "queries", self.dim)
         k = _validate.result_count(k, "k", q.shape[0])
         rescore = min(_validate.non_negative_int(rescore, "rescore"), sys.maxsize)  # beyond n, the same
@@ -330,6 +343,14 @@ class ProductQuantizer:
                 bits = np.zeros(n, dtype=bool)
                 bits[a] = True
             mask = np.packbits(bits, bitorder="little")
+        if index is not None:
+            if vectors is not None:
+                raise TypeError("vectors (exact re-scoring) is for device='cpu': the GPU scan is exact ADC")
+            _validate.threads(threads)
+            cuda.require(index)
+            scores, ids = _core.cuda_pq_search(self._pq, c, q, k, mask, index)
+            keep = cuda.is_device_array(codes)
+            return cuda.result(scores, False, keep), cuda.result(ids, False, keep)
         rows = None
         if vectors is not None:
             # Only the candidates' rows are read, and checked for NaN / infinity in C++.

@@ -18,6 +18,10 @@
 #include "latefold/multivectors.h"
 
 namespace latefold {
+
+class FdeEncoder;
+class ProductQuantizer;
+
 namespace cuda {
 
 struct Device {
@@ -111,8 +115,22 @@ void maxsim_rerank(const MultiVectorsView& queries, const DeviceItems& docs, con
 void maxsim_topk(const MultiVectorsView& queries, const DeviceItems& docs, std::size_t k, float* scores,
                  std::int64_t* ids);
 
-/// Largest k the device selects (larger k: scores are copied back and selected on the host).
-constexpr std::size_t max_device_k = 1024;
+// FDE encoding on the device (FdeEncoder's semantics and matrices): the partitions are the
+// CPU's bit for bit, the values within float32 rounding of its (the same bits with the identity
+// projection). Outputs device memory.
+
+/// out: items.rows x num_repetitions partition indices (FdeEncoder::partition_indices).
+void fde_partitions(const FdeEncoder& encoder, const DeviceItems& items, std::uint32_t* out);
+/// out: items.count x output_dim floats (queries: partition sums; documents: averages, fills).
+void fde_encode(const FdeEncoder& encoder, const DeviceItems& items, bool documents, float* out);
+
+/// Top k of n coded vectors (codes: device, n x code_size bytes, row-major) for each of nq host
+/// queries by asymmetric distance with float tables (4-bit codes too: exact scores), best first
+/// (ip: highest, l2: lowest; ties to the lower row); allowed: null or device bits (bit i of byte
+/// i / 8 allows row i). Places with no allowed row left: id -1, score NaN. Outputs device memory.
+void pq_search(const ProductQuantizer& pq, const std::uint8_t* codes, std::size_t n, const float* queries,
+               std::size_t nq, std::size_t k, const std::uint8_t* allowed, float* scores, std::int64_t* ids,
+               int device);
 
 }  // namespace cuda
 }  // namespace latefold
