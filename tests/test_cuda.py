@@ -230,9 +230,14 @@ def test_maxsim_matches_the_cpu(rng, storage, dim, kernel):
 def test_groups_of_many_queries_and_long_queries(rng, storage, kernel):
     dim = 64
     docs = make_docs(rng, storage, 70, dim, max_len=90)
-    lengths = list(rng.integers(1, 33, 40)) + [129, 300]  # groups split; one query longer than a group
-    queries = random_set(rng, lengths, dim, np.float32)
-    check_close(storage, queries, docs, lf.maxsim(queries, docs, device="cuda"), lf.maxsim(queries, docs))
+    # Many groups of up to 128 query rows (one query of exactly 128); then queries longer than
+    # a group, which the SIMT kernel scores.
+    for lengths in (list(rng.integers(1, 60, 40)) + [128], [5, 129, 300]):
+        queries = random_set(rng, lengths, dim, np.float32)
+        check_close(storage, queries, docs, lf.maxsim(queries, docs, device="cuda"), lf.maxsim(queries, docs))
+        candidates = rng.integers(-1, len(docs), (len(queries), 9))
+        check_close(storage, queries, docs, lf.maxsim_rerank(queries, docs, candidates, device="cuda"),
+                    lf.maxsim_rerank(queries, docs, candidates), candidates)
 
 
 @needs_gpu

@@ -58,8 +58,9 @@ public:
 
     py::array numpy() const {
         py::array out(py::dtype(dtype()), shape_);
+        void* target = out.mutable_data();
         released_gil release;
-        cuda::copy_to_host(out.mutable_data(), data(), std::size_t(size()) * item_size(), device());
+        cuda::copy_to_host(target, data(), std::size_t(size()) * item_size(), device());
         return out;
     }
 
@@ -80,10 +81,10 @@ private:
     Type type_;
 };
 
-/// What an exported tensor keeps alive: the memory and the shape it points at.
+/// What an exported tensor keeps alive: the memory, and the shape and strides it points at.
 struct Export {
     std::shared_ptr<cuda::Buffer> buffer;
-    std::vector<std::int64_t> shape;
+    std::vector<std::int64_t> shape, strides;
 };
 
 template <class Managed>
@@ -104,7 +105,9 @@ void capsule_destructor(PyObject* capsule) {  // a capsule nobody consumed still
 template <class Managed>
 py::capsule export_tensor(const std::shared_ptr<cuda::Buffer>& buffer, const std::vector<std::int64_t>& shape,
                           dlpack::DataType type) {
-    auto* ctx = new Export{buffer, shape};
+    std::vector<std::int64_t> strides(shape.size(), 1);  // C order, in elements (DLPack >= 1.2 wants them)
+    for (std::size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
+    auto* ctx = new Export{buffer, shape, strides};
     auto* m = new Managed{};
     m->manager_ctx = ctx;
     m->deleter = &delete_managed<Managed>;
@@ -115,7 +118,7 @@ py::capsule export_tensor(const std::shared_ptr<cuda::Buffer>& buffer, const std
     t.ndim = std::int32_t(shape.size());
     t.dtype = type;
     t.shape = ctx->shape.data();
-    t.strides = nullptr;
+    t.strides = ctx->strides.data();
     t.byte_offset = 0;
     const char* name = std::is_same_v<Managed, dlpack::ManagedTensorVersioned> ? "dltensor_versioned" : "dltensor";
     PyObject* capsule = PyCapsule_New(m, name, &capsule_destructor<Managed>);
@@ -203,6 +206,8 @@ std::shared_ptr<DeviceTokens> DeviceTokens::from_foreign(const py::object& token
     else if (type == "int8" && wanted == "int8") dt = DType::i8;
     else type_error(name + ": tokens of type " + type + (dtype.is_none() ? "" : " as " + wanted) +
                     " are not a token storage (float32, float16, bfloat16, int8 with scales)");
+    if (reinterpret_cast<std::uintptr_t>(t.data) % dtype_size(dt) != 0)  // strides are whole elements
+        value_error(name + ": tokens are not aligned to their element size");
     d->owner_ = t.owner;
     d->offsets_ = int64_values(offsets, "offsets");
     if (d->offsets_.empty()) value_error(name + ": offsets must not be empty");
@@ -222,6 +227,7 @@ std::shared_ptr<DeviceTokens> DeviceTokens::from_foreign(const py::object& token
                 type_error(name + ": scales must be a contiguous 1-D float32 array");
             if (std::size_t(s.shape[0]) != items.rows) value_error(name + ": scales must have one value per token");
             if (!s.on_device || s.device != t.device) value_error(name + ": scales must be on the tokens' device");
+            if (reinterpret_cast<std::uintptr_t>(s.data) % 4 != 0) value_error(name + ": scales are not aligned");
             d->scales_owner_ = s.owner;
             items.scales = static_cast<const float*>(s.data);
         } else {
@@ -285,13 +291,13 @@ py::tuple DeviceTokens::to_host() const {
     py::array tokens(dt, std::vector<py::ssize_t>{py::ssize_t(items_.rows), py::ssize_t(items_.dim)});
     py::object scales = py::none();
     py::array_t<float> host_scales(py::ssize_t(items_.scales ? items_.rows : 0));
+    void* token_target = tokens.mutable_data();
+    float* scale_target = host_scales.mutable_data();
     {
         released_gil release;
-        for (std::size_t r = 0; r < items_.rows; ++r)  // rows may be strided on the device
-            cuda::copy_to_host(static_cast<char*>(tokens.mutable_data()) + r * items_.dim * e,
-                               static_cast<const char*>(items_.tokens) + r * items_.row_stride * e, items_.dim * e,
-                               items_.device);
-        if (items_.scales) cuda::copy_to_host(host_scales.mutable_data(), items_.scales, items_.rows * 4, items_.device);
+        cuda::copy_rows_to_host(token_target, items_.tokens, items_.rows, items_.dim * e, items_.row_stride * e,
+                                items_.device);
+        if (items_.scales) cuda::copy_to_host(scale_target, items_.scales, items_.rows * 4, items_.device);
     }
     if (items_.scales) scales = host_scales;
     return py::make_tuple(tokens, offsets(), scales);
@@ -450,7 +456,8 @@ void bind_cuda(py::module_& m) {
         .def(
             "__array__",
             [](const DeviceArray& a, const py::object& dtype, const py::object& copy) -> py::object {
-                (void)copy;  // always a new host array
+                if (!copy.is_none() && !py::cast<bool>(copy))
+                    value_error("a latefold.DeviceArray is in device memory: a host array is always a copy");
                 py::array out = a.numpy();
                 return dtype.is_none() ? py::object(out) : out.attr("astype")(dtype);
             },

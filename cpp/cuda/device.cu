@@ -40,19 +40,26 @@ Status status() noexcept {
     for (const Device& d : s.devices)
         if (d.major >= 8) s.usable = true;
     if (!s.usable) s.reason = "no device of compute capability 8.0 or later";
+    if (context_lost()) {
+        s.usable = false;
+        s.reason = "a kernel fault lost this process's CUDA context: restart the process";
+    }
     return s;
 }
 
 Buffer::Buffer(std::size_t bytes, int device) : bytes_(bytes), device_(device) {
     if (bytes == 0) return;
-    use_device(device);
+    const DeviceScope scope(device);
     check(cudaMalloc(&data_, bytes), "cudaMalloc");
 }
 
 Buffer::~Buffer() {
     if (data_) {
+        int previous = 0;
+        cudaGetDevice(&previous);
         cudaSetDevice(device_);
         cudaFree(data_);
+        cudaSetDevice(previous);
     }
 }
 
@@ -71,19 +78,27 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
 
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes, int device) {
     if (bytes == 0) return;
-    use_device(device);
+    const DeviceScope scope(device);
     check(cudaMemcpy(device_dst, host_src, bytes, cudaMemcpyHostToDevice), "copy to the device");
 }
 
 void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes, int device) {
     if (bytes == 0) return;
-    use_device(device);
+    const DeviceScope scope(device);
     check(cudaMemcpy(host_dst, device_src, bytes, cudaMemcpyDeviceToHost), "copy from the device");
+}
+
+void copy_rows_to_host(void* host_dst, const void* device_src, std::size_t rows, std::size_t row_bytes,
+                       std::size_t src_stride_bytes, int device) {
+    if (rows == 0 || row_bytes == 0) return;
+    const DeviceScope scope(device);
+    check(cudaMemcpy2D(host_dst, row_bytes, device_src, src_stride_bytes, row_bytes, rows, cudaMemcpyDeviceToHost),
+          "copy from the device");
 }
 
 void synchronize_stream(std::uintptr_t stream, int device) {
     if (stream == 0) return;
-    use_device(device);
+    const DeviceScope scope(device);
     check(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream)), "synchronizing the producer's stream");
 }
 
@@ -103,10 +118,13 @@ UploadedItems upload(const MultiVectorsView& host, int device) {
     up.offsets = Buffer((host.count + 1) * sizeof(std::int64_t), device);
     copy_to_device(up.offsets.data(), host.offsets, up.offsets.size(), device);
     char* dst = static_cast<char*>(up.tokens.data());
-    if (host.flat() && host.row_stride == host.dim) {
-        copy_to_device(dst, host.tokens, up.tokens.size(), device);
-    } else {  // a table of items or strided rows: one 2-D copy per item
-        use_device(device);
+    if (host.flat()) {  // one 2-D copy (rows may be strided)
+        const DeviceScope scope(device);
+        check(cudaMemcpy2D(dst, row_bytes, host.tokens, host.row_stride * element, row_bytes, host.rows,
+                           cudaMemcpyHostToDevice),
+              "copy to the device");
+    } else {  // a table of items: one 2-D copy per item
+        const DeviceScope scope(device);
         for (std::size_t i = 0; i < host.count; ++i) {
             const std::size_t rows = host.item_length(i);
             check(cudaMemcpy2D(dst + std::size_t(host.offsets[i]) * row_bytes, row_bytes, host.item_data(i),
@@ -154,7 +172,7 @@ __global__ void first_non_finite_kernel(const void* tokens, const float* scales,
 
 std::int64_t first_non_finite_row(const DeviceItems& items) {
     if (items.rows == 0) return -1;
-    use_device(items.device);
+    const DeviceScope scope(items.device);
     Buffer first(sizeof(unsigned long long), items.device);
     const unsigned long long none = ~0ull;
     copy_to_device(first.data(), &none, sizeof none, items.device);

@@ -194,7 +194,7 @@ void fde_partitions(const FdeEncoder& encoder, const DeviceItems& items, std::ui
     check_encoder_items(encoder, items);
     const FdeConfig& c = encoder.config();
     if (items.rows == 0) return;
-    use_device(items.device);
+    const DeviceScope scope(items.device);
     const Buffer simhash = simhash_columns(encoder, items.device);
     const std::size_t work = items.rows * c.num_repetitions;
     const unsigned blocks = unsigned(std::min<std::size_t>((work + 255) / 256, 65535));
@@ -208,7 +208,7 @@ void fde_encode(const FdeEncoder& encoder, const DeviceItems& items, bool docume
     if (items.count == 0) return;
     const FdeConfig& c = encoder.config();
     const int device = items.device;
-    use_device(device);
+    const DeviceScope scope(device);
     Buffer partition(items.rows * c.num_repetitions * sizeof(std::uint32_t), device);
     fde_partitions(encoder, items, static_cast<std::uint32_t*>(partition.data()));
 

@@ -170,7 +170,9 @@ __device__ void stage_tile(const Args& a, std::int64_t row, int valid, typename 
     }
 }
 
-template <DType D>
+/// MB: the most 16-row query blocks a group holds (accumulators in registers: 2 for one typical
+/// query keeps the kernel small, 8 for batches).
+template <DType D, int MB>
 __global__ void __launch_bounds__(warps_per_block * 32) tensor_kernel(Args a) {
     using T = Tensor<D>;
     using E = typename T::element;
@@ -198,6 +200,7 @@ __global__ void __launch_bounds__(warps_per_block * 32) tensor_kernel(Args a) {
 
         for (std::size_t j = std::size_t(blockIdx.x) * warps_per_block + warp; j < a.count;
              j += std::size_t(gridDim.x) * warps_per_block) {
+            __syncwarp();  // every lane is done with the previous document's maxima
             // Rerank: a group is one query, its own candidate list.
             const std::int64_t doc = a.list ? a.list[std::size_t(q0) * a.count + j] : std::int64_t(j);
             if (doc < 0) {
@@ -211,19 +214,28 @@ __global__ void __launch_bounds__(warps_per_block * 32) tensor_kernel(Args a) {
                 __syncwarp();
                 stage_tile<D>(a, row, valid, tile, lane);
                 __syncwarp();
-                for (int m = 0; m < m_blocks; ++m) {
-                    wmma::fragment<wmma::accumulator, 16, 16, 16, Acc> acc;
-                    wmma::fill_fragment(acc, Acc(0));
-                    for (int kb = 0; kb < k_blocks; ++kb) {
-                        wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> b;
-                        wmma::load_matrix_sync(b, tile + kb * 256, 16);
+                // Every query block's accumulator in registers, each document fragment loaded once.
+                wmma::fragment<wmma::accumulator, 16, 16, 16, Acc> acc[MB];
+#pragma unroll
+                for (int m = 0; m < MB; ++m)
+                    if (m < m_blocks) wmma::fill_fragment(acc[m], Acc(0));
+                for (int kb = 0; kb < k_blocks; ++kb) {
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> b;
+                    wmma::load_matrix_sync(b, tile + kb * 256, 16);
+#pragma unroll
+                    for (int m = 0; m < MB; ++m) {
+                        if (m >= m_blocks) break;
                         for (int p = 0; p < T::planes; ++p) {
                             wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> q;
                             wmma::load_matrix_sync(q, query + p * plane + (std::size_t(kb) * a.group_rows + m * 16) * 16, 16);
-                            wmma::mma_sync(acc, q, b, acc);
+                            wmma::mma_sync(acc[m], q, b, acc[m]);
                         }
                     }
-                    wmma::store_matrix_sync(acc_out, acc, 16, wmma::mem_row_major);
+                }
+#pragma unroll
+                for (int m = 0; m < MB; ++m) {
+                    if (m >= m_blocks) break;
+                    wmma::store_matrix_sync(acc_out, acc[m], 16, wmma::mem_row_major);
                     __syncwarp();
                     // Lanes l and l + 16: row l, columns 0-7 and 8-15.
                     const int t = lane % 16, c0 = (lane / 16) * 8;
@@ -273,8 +285,8 @@ float query_value(const MultiVectorsView& v, std::size_t q, std::size_t t, std::
     return 0.0f;
 }
 
-bool use_tensor_kernel(const MultiVectorsView& queries, DType docs, std::size_t dim, int device,
-                       std::size_t* group_rows) {
+bool use_tensor_kernel(const MultiVectorsView& queries, DType docs, std::size_t dim, bool one_per_group,
+                       int device, std::size_t* group_rows) {
     if (docs == DType::f32) return false;
     if (const char* forced = std::getenv("LATEFOLD_CUDA_KERNEL"); forced && std::strcmp(forced, "simt") == 0)
         return false;
@@ -288,12 +300,15 @@ bool use_tensor_kernel(const MultiVectorsView& queries, DType docs, std::size_t 
         longest = std::max(longest, queries.item_length(q));
         total += queries.item_length(q);
     }
-    std::size_t rows = std::min((total + 15) / 16 * 16, max_group_rows);
-    rows = std::max(rows, (longest + 15) / 16 * 16);
-    while (rows > (longest + 15) / 16 * 16 && rows * bytes_per_row > query_smem_budget) rows -= 16;
-    const std::size_t e = docs == DType::i8 ? 1 : 2;
-    const std::size_t smem = (docs == DType::f16 ? 2 : 1) * rows * padded_dim * e +
-                             warps_per_block * (16 * padded_dim * e + 16 * 16 * 4 + rows * 4);
+    // Rerank: a group per query, as many rows as the longest. Else groups of up to
+    // max_group_rows rows (the accumulators a warp holds) within the shared-memory budget.
+    const std::size_t needed = (longest + 15) / 16 * 16;
+    if (needed > max_group_rows) return false;
+    std::size_t rows = one_per_group ? needed : std::max(needed, std::min((total + 15) / 16 * 16, max_group_rows));
+    while (rows > needed && rows * bytes_per_row > query_smem_budget) rows -= 16;
+    const std::size_t smem = docs == DType::f16    ? tensor_smem<DType::f16>(rows, padded_dim)
+                             : docs == DType::bf16 ? tensor_smem<DType::bf16>(rows, padded_dim)
+                                                   : tensor_smem<DType::i8>(rows, padded_dim);
     if (smem > std::size_t(prop.sharedMemPerBlockOptin)) return false;
     *group_rows = rows;
     return true;
@@ -362,7 +377,7 @@ PackedQueries pack_queries(const MultiVectorsView& queries, DType docs, bool ten
                         for (std::size_t k = 0; k < dim; ++k) largest = std::max(largest, std::fabs(row[k]));
                         int exponent = 0;
                         std::frexp(largest, &exponent);
-                        const int shift = largest > 0.0f ? std::min(15 - exponent, 100) : 0;
+                        const int shift = largest > 0.0f ? std::min(15 - exponent, 125) : 0;  // 2^-shift stays normal
                         for (std::size_t k = 0; k < dim; ++k) row[k] = std::ldexp(row[k], shift);
                         scales[g * group_rows + r] = std::ldexp(1.0f, -shift);
                     }
@@ -411,9 +426,10 @@ void launch(const Args& a, bool tensor, int device) {
     if constexpr (D != DType::f32) {
         if (tensor) {
             const std::size_t smem = tensor_smem<D>(a.group_rows, a.padded_dim);
-            check(cudaFuncSetAttribute(tensor_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+            const auto kernel = a.group_rows <= 32 ? tensor_kernel<D, 2> : tensor_kernel<D, max_group_rows / 16>;
+            check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
                   "cudaFuncSetAttribute");
-            tensor_kernel<D><<<grid, warps_per_block * 32, smem>>>(a);
+            kernel<<<grid, warps_per_block * 32, smem>>>(a);
             finish("MaxSim (tensor cores)");
             return;
         }
@@ -427,9 +443,9 @@ void run(const MultiVectorsView& queries, const DeviceItems& docs, const std::in
          float* out) {
     if (queries.count == 0 || count == 0) return;
     if (queries.dim != docs.dim) throw std::invalid_argument("queries and docs differ in dimension");
-    use_device(docs.device);
+    const DeviceScope scope(docs.device);
     std::size_t group_rows = 0;
-    const bool tensor = use_tensor_kernel(queries, docs.dtype, docs.dim, docs.device, &group_rows);
+    const bool tensor = use_tensor_kernel(queries, docs.dtype, docs.dim, list != nullptr, docs.device, &group_rows);
     const PackedQueries p = pack_queries(queries, docs.dtype, tensor, group_rows, list != nullptr, docs.device);
     Args a{};
     a.query_rows = p.rows.data();

@@ -74,7 +74,7 @@ void pq_search(const ProductQuantizer& pq, const std::uint8_t* codes, std::size_
                std::size_t nq, std::size_t k, const std::uint8_t* allowed, float* scores, std::int64_t* ids,
                int device) {
     if (nq == 0 || k == 0) return;
-    use_device(device);
+    const DeviceScope scope(device);
     const std::size_t m = pq.m(), ksub = pq.ksub(), table = m * ksub;
     const bool l2 = pq.metric() == Metric::l2;
     std::vector<float> host_luts(nq * table);

@@ -1,6 +1,7 @@
 // Top-k on the device by rounds of block-wise bitonic sorts: each block sorts a chunk of 2,048
 // (score, index) pairs and keeps its best k, until one chunk is left (k <= 1,024: every round
-// halves the pairs at least). Scores are never NaN (inputs are checked), so the order is total.
+// halves the pairs at least). The order is latefold::TopK's: NaN (float32 sums that overflowed)
+// after every number, equal scores by index.
 #include <algorithm>
 #include <climits>
 #include <vector>
@@ -18,7 +19,10 @@ constexpr unsigned threads = 1024;
 constexpr std::size_t max_device_k = chunk / 2;
 
 __device__ bool before(float sa, long long ia, float sb, long long ib) {
-    return sa > sb || (sa == sb && ia < ib);
+    const bool a_nan = isnan(sa), b_nan = isnan(sb);
+    if (a_nan != b_nan) return b_nan;
+    if (!a_nan && sa != sb) return sa > sb;
+    return ia < ib;
 }
 
 /// Block (x: chunk, y: row): sorts the chunk's pairs best first and writes the first k.
@@ -79,7 +83,7 @@ void select_on_host(const float* scores, std::size_t rows, std::size_t n, std::s
 void select_topk(const float* scores, std::size_t rows, std::size_t n, std::size_t k, float* scores_out,
                  std::int64_t* ids_out, int device) {
     if (k > max_device_k) return select_on_host(scores, rows, n, k, scores_out, ids_out, device);
-    use_device(device);
+    const DeviceScope scope(device);
     const float* in_s = scores;
     const long long* in_i = nullptr;
     Buffer round_s[2], round_i[2];

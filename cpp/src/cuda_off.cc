@@ -36,6 +36,7 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
 
 void copy_to_device(void*, const void*, std::size_t, int) { unavailable(); }
 void copy_to_host(void*, const void*, std::size_t, int) { unavailable(); }
+void copy_rows_to_host(void*, const void*, std::size_t, std::size_t, std::size_t, int) { unavailable(); }
 void synchronize_stream(std::uintptr_t, int) { unavailable(); }
 int pointer_device(const void*) { unavailable(); }
 UploadedItems upload(const MultiVectorsView&, int) { unavailable(); }

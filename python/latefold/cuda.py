@@ -50,8 +50,12 @@ def require(index: int) -> None:
     info = _core.cuda_status()
     if not info["usable"]:
         raise RuntimeError(f"device='cuda' is not available: {info['reason']}")
-    if index >= len(info["devices"]):
+    devices = {d["index"]: d for d in info["devices"]}
+    if index not in devices:
         raise ValueError(f"device cuda:{index} does not exist ({len(info['devices'])} CUDA devices)")
+    if tuple(devices[index]["compute_capability"]) < (8, 0):
+        raise RuntimeError(f"device cuda:{index} has compute capability "
+                           f"{devices[index]['compute_capability']}: the kernels need 8.0 or later")
 
 
 def array_shape(obj: object) -> Tuple[int, ...]:
@@ -196,7 +200,10 @@ def device_items(items: object, name: str, device: str) -> Tuple[Any, bool, bool
             raise ValueError(f"{name} are on {items.device}, the call asks for cuda:{index}")
         return items._core, False, True
     if is_device_array(items):
-        return DeviceMultiVectors(items)._core, True, True
+        d = DeviceMultiVectors(items)._core
+        if d.device != index:
+            raise ValueError(f"{name} are on cuda:{d.device}, the call asks for cuda:{index}")
+        return d, True, True
     mv, single = as_items(items, name)
     return _core.DeviceTokens.upload(*core_args(mv), index, name), single, False
 

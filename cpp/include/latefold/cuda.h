@@ -73,6 +73,9 @@ private:
 
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes, int device);
 void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes, int device);
+/// `rows` rows of row_bytes, src_stride_bytes apart on the device, packed on the host.
+void copy_rows_to_host(void* host_dst, const void* device_src, std::size_t rows, std::size_t row_bytes,
+                       std::size_t src_stride_bytes, int device);
 /// Waits for the work queued on a stream handle given by another library (0: none).
 void synchronize_stream(std::uintptr_t stream, int device);
 /// The device whose memory holds `pointer` (std::invalid_argument when it is host memory).
