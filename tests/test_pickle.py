@@ -112,6 +112,25 @@ def test_graph(again, data, rng):
         assert (11 + 6) in back
 
 
+@pytest.mark.parametrize("again", COPIES)
+def test_filter(again, data, rng):
+    """A filter travels to processes as its nodes and selects the same documents there."""
+    x, queries = data
+    index = graph_with_everything(x, rng)
+    deep = lf.Filter.eq("year", 1990)
+    for i in range(lf.Filter.MAX_DEPTH - 1):  # as deep as a filter may be: pickle must not recurse
+        deep = ~deep if i % 2 else deep | lf.Filter.ids([14 + 3 * (i % 9)])  # ids the index holds
+    mask = np.zeros(2000, dtype=bool)
+    mask[::5] = True
+    for f in (lf.Filter.range("year", 1992, 1996.5) & lf.Filter.labels("tags").any([1]),
+              (lf.Filter.isin("year", [1991, 1993]) | lf.Filter.labels("tags").all([2, 3])) & ~lf.Filter.ids([14]),
+              lf.Filter.mask(mask) | lf.Filter.range("score", 0.5, None), deep):
+        back = again(f)
+        assert repr(back) == repr(f) and back._depth == f._depth
+        want, got = index.search(queries, 7, filter=f), index.search(queries, 7, filter=back)
+        assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+
+
 def test_pickles_are_the_files_bytes(data, rng, tmp_path):
     x, _ = data
     index = graph_with_everything(x, rng)

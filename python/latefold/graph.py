@@ -163,6 +163,49 @@ class Filter:
                 stack += [f._args[1], f._args[0]]
         return out
 
+    def __reduce__(self):
+        # A filter travels (to processes, to Ray actors) as its flattened nodes: the compiled
+        # form does not pickle, and a flat list has no depth for pickle to recurse into.
+        return Filter._from_nodes, (self._nodes(),)
+
+    def _nodes(self) -> List[tuple]:
+        """The filter in post-order: leaves ``(op, *args)`` (their constructors' arguments) and
+        combinations ``(op, number of operands)`` after their operands."""
+        out: List[tuple] = []
+        stack: List[Tuple[Filter, bool]] = [(self, False)]
+        while stack:
+            f, expanded = stack.pop()
+            if f._op not in ("and", "or", "not"):
+                out.append((f._op, *f._args))
+            elif expanded:
+                out.append((f._op, len(f._children())))
+            else:
+                stack.append((f, True))
+                stack.extend((c, False) for c in reversed(f._children()))
+        return out
+
+    @staticmethod
+    def _from_nodes(nodes: Sequence[tuple]) -> "Filter":
+        """The filter `_nodes` describes."""
+        stack: List[Filter] = []
+        for op, *args in nodes:
+            if op in ("and", "or", "not"):
+                operands = stack[len(stack) - args[0]:]
+                del stack[len(stack) - args[0]:]
+                f = operands[0]
+                for other in operands[1:]:
+                    f = f & other if op == "and" else f | other
+                stack.append(~f if op == "not" else f)
+            elif op in ("any", "all"):
+                stack.append(getattr(Filter.labels(args[0]), op)(args[1]))
+            elif op == "mask":
+                stack.append(Filter.mask(np.asarray(args[0]).astype(bool)))
+            else:
+                stack.append(getattr(Filter, op)(*args))  # range, isin, ids
+        if len(stack) != 1:
+            raise ValueError("filter: malformed nodes")
+        return stack[0]
+
     def __repr__(self) -> str:
         parts: List[str] = []
         stack: List[Union[str, Filter]] = [self]
