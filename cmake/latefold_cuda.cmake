@@ -17,7 +17,9 @@ if(NOT LATEFOLD_CUDA STREQUAL "OFF")
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
-    find_package(CUDAToolkit REQUIRED)
+    find_package(CUDAToolkit)
+  endif()
+  if(CMAKE_CUDA_COMPILER AND TARGET CUDA::cudart_static)
     set(LATEFOLD_CUDA_SOURCES
       ${PROJECT_SOURCE_DIR}/cpp/cuda/device.cu
       ${PROJECT_SOURCE_DIR}/cpp/cuda/maxsim.cu
@@ -27,9 +29,10 @@ if(NOT LATEFOLD_CUDA STREQUAL "OFF")
     set(LATEFOLD_HAS_CUDA ON)
     message(STATUS "latefold: CUDA kernels for ${CMAKE_CUDA_ARCHITECTURES} (nvcc ${CMAKE_CUDA_COMPILER_VERSION})")
   elseif(LATEFOLD_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "LATEFOLD_CUDA=ON but no CUDA compiler was found (set CUDACXX or put nvcc on PATH)")
+    message(FATAL_ERROR "LATEFOLD_CUDA=ON but no CUDA compiler and static runtime were found "
+                        "(set CUDACXX or put nvcc on PATH)")
   else()
-    message(STATUS "latefold: no CUDA compiler found, CUDA kernels left out")
+    message(STATUS "latefold: no CUDA compiler (or no static CUDA runtime) found, CUDA kernels left out")
   endif()
 endif()
 
