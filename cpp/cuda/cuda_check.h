@@ -41,6 +41,13 @@ inline void check(cudaError_t error, const char* what) {
     throw std::runtime_error("CUDA " + message);
 }
 
+/// A device attribute (cheap, unlike cudaGetDeviceProperties).
+inline int attribute(cudaDeviceAttr what, int device) {
+    int value = 0;
+    check(cudaDeviceGetAttribute(&value, what, device), "cudaDeviceGetAttribute");
+    return value;
+}
+
 /// Makes `device` current for this thread while it lives, then restores the caller's current
 /// device (other libraries in the process rely on theirs).
 class DeviceScope {

@@ -8,7 +8,9 @@
 namespace latefold {
 namespace cuda {
 
-Status status() noexcept {
+namespace {
+
+Status probe() noexcept {
     Status s;
     s.built = true;
     cudaRuntimeGetVersion(&s.runtime_version);
@@ -40,6 +42,14 @@ Status status() noexcept {
     for (const Device& d : s.devices)
         if (d.major >= 8) s.usable = true;
     if (!s.usable) s.reason = "no device of compute capability 8.0 or later";
+    return s;
+}
+
+}  // namespace
+
+Status status() noexcept {
+    static const Status found = probe();  // the driver and devices do not change while a process runs
+    Status s = found;
     if (context_lost()) {
         s.usable = false;
         s.reason = "a kernel fault lost this process's CUDA context: restart the process";

@@ -290,9 +290,7 @@ bool use_tensor_kernel(const MultiVectorsView& queries, DType docs, std::size_t 
     if (docs == DType::f32) return false;
     if (const char* forced = std::getenv("LATEFOLD_CUDA_KERNEL"); forced && std::strcmp(forced, "simt") == 0)
         return false;
-    cudaDeviceProp prop{};
-    check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
-    if (prop.major < 8) return false;
+    if (attribute(cudaDevAttrComputeCapabilityMajor, device) < 8) return false;
     const std::size_t padded_dim = (dim + 15) / 16 * 16;
     const std::size_t bytes_per_row = (docs == DType::f16 ? 4 : docs == DType::bf16 ? 2 : 1) * padded_dim;
     std::size_t longest = 0, total = 0;
@@ -309,7 +307,7 @@ bool use_tensor_kernel(const MultiVectorsView& queries, DType docs, std::size_t 
     const std::size_t smem = docs == DType::f16    ? tensor_smem<DType::f16>(rows, padded_dim)
                              : docs == DType::bf16 ? tensor_smem<DType::bf16>(rows, padded_dim)
                                                    : tensor_smem<DType::i8>(rows, padded_dim);
-    if (smem > std::size_t(prop.sharedMemPerBlockOptin)) return false;
+    if (smem > std::size_t(attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device))) return false;
     *group_rows = rows;
     return true;
 }
@@ -416,10 +414,8 @@ PackedQueries pack_queries(const MultiVectorsView& queries, DType docs, bool ten
 
 template <DType D>
 void launch(const Args& a, bool tensor, int device) {
-    cudaDeviceProp prop{};
-    check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
     const std::size_t per_block = warps_per_block;
-    const std::size_t wanted = std::size_t(prop.multiProcessorCount) * 8;
+    const std::size_t wanted = std::size_t(attribute(cudaDevAttrMultiProcessorCount, device)) * 8;
     const std::size_t x = std::max<std::size_t>(
         1, std::min((a.count + per_block - 1) / per_block, (wanted + a.groups - 1) / a.groups));
     const dim3 grid(unsigned(x), unsigned(std::min<std::size_t>(a.groups, 65535)));

@@ -79,10 +79,9 @@ void pq_search(const ProductQuantizer& pq, const std::uint8_t* codes, std::size_
     const bool l2 = pq.metric() == Metric::l2;
     std::vector<float> host_luts(nq * table);
     pq.lookup_tables(queries, nq, host_luts.data(), 0);
-    cudaDeviceProp prop{};
-    check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
     const std::size_t smem = table * sizeof(float);
-    const bool lut_in_smem = smem <= std::size_t(prop.sharedMemPerBlockOptin);
+    const bool lut_in_smem = smem <= std::size_t(attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    const std::size_t multiprocessors = std::size_t(attribute(cudaDevAttrMultiProcessorCount, device));
     if (lut_in_smem)
         check(cudaFuncSetAttribute(adc_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
               "cudaFuncSetAttribute");
@@ -98,7 +97,7 @@ void pq_search(const ProductQuantizer& pq, const std::uint8_t* codes, std::size_
             best_i(count * picked * sizeof(std::int64_t), device);
         if (picked) {
             const unsigned blocks_x = unsigned(std::max<std::size_t>(
-                1, std::min<std::size_t>((n + scan_threads - 1) / scan_threads, std::size_t(prop.multiProcessorCount) * 8)));
+                1, std::min<std::size_t>((n + scan_threads - 1) / scan_threads, multiprocessors * 8)));
             for (std::size_t y0 = 0; y0 < count; y0 += 65535) {
                 const std::size_t rows = std::min<std::size_t>(count - y0, 65535);
                 adc_kernel<<<dim3(blocks_x, unsigned(rows)), scan_threads, lut_in_smem ? smem : 0>>>(
