@@ -373,11 +373,10 @@ def test_parallel_build_equals_the_driver_routed_one_and_one_index(corpus, tmp_p
 def test_parallel_build_rejects_what_the_driver_cannot_route(corpus):
     docs, ids, _, _ = corpus
     index = ShardedIndex(2, DIM, **PARAMS)
-    for batch_size in (64, 4):  # the repeat in the same batch, or in a later one
-        repeated = np.concatenate([ids[:30], ids[3:4]])
-        with pytest.raises(ValueError, match=f"shard {shard_of(ids[3], 2)}: ids: {ids[3]} repeated in the Dataset"):
+    for batch_size, shift in ((64, 0), (4, 1)):  # the repeat in the same batch, or in a later one; new ids
+        repeated = np.concatenate([ids[:30], ids[3:4]]) + shift
+        with pytest.raises(ValueError, match=f"shard {shard_of(repeated[3], 2)}: ids: {repeated[3]} repeated in the Dataset"):
             index.add(dataset_of(docs[:31], repeated), parallel=True, batch_size=batch_size)
-        index = ShardedIndex(2, DIM, **PARAMS)
     assert index._generation == generations(index) and len(index) == sum(s["documents"] for s in index.stats()["shards"])
     tokens_only = ray.data.from_items([{"tokens": d} for d in docs[:8]], override_num_blocks=2)
     with pytest.raises(ValueError, match="needs columns 'tokens' and 'id'"):  # seen in the schema

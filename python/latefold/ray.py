@@ -17,6 +17,9 @@ Design (README.md, "Scale-out on Ray"):
 * Changes are validated on the driver before anything is sent; ids that must (not) exist are
   checked by their shards first, and only then is the change sent (all-or-nothing against bad
   input; one driver changes an index at a time).
+* A Ray Dataset can instead be added by the shards themselves (``add(ds, parallel=True)``): each
+  selects its rows by id from the whole Dataset and adds them, so no document passes through the
+  driver; each shard checks its own rows, so an error stops that shard only.
 * Every shard counts its changes (a generation). The driver knows each shard's generation, and
   every answer carries the shard's own, so a shard that restarted from an older file is noticed
   instead of answering without the documents added since.
