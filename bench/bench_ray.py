@@ -4,6 +4,7 @@ to many shards needs.
 
     python bench/bench_ray.py                        # scifact-dev-128 and netflix-dev-128
     python bench/bench_ray.py --sets scifact-dev-128 --rounds 5
+    python bench/bench_ray.py --build-only           # the build paths alone, into results/ray.json
 
 Per set and configuration: recall@10 against exact MaxSim, queries/s for the whole query set in
 one batch, and the latency of batches of 1 and 32 queries (median). Then, measured here: each
@@ -12,11 +13,17 @@ query batch (per query), one empty round trip per shard, the driver's cost per s
 calls in flight), and the merge of S shards' top-k (S = 2 and 100). Writes results/ray.json.
 Both shard counts share this machine's 2 cores: 1 shard searches with 2 threads, 2 shards with
 1 thread each.
+
+Build paths (key "build"): a 2-shard index built from one Ray Dataset (scifact-dev-128's
+documents repeated to a few thousand, new ids per copy) routed by the driver (`add(ds)`) and
+read by the shards themselves (`add(ds, parallel=True)`), beside an in-memory `add(docs, ids)`:
+wall time, the driver process's CPU time, and the token bytes that pass through the driver.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -140,6 +147,36 @@ def shard_parts(index, queries, rounds, directory):
     return out
 
 
+def build_paths(data, copies, rounds, blocks=16, batch_size=256):
+    """Build time of a 2-shard index (1 thread per shard) by each path; the best of `rounds`."""
+    base = data["docs"]
+    docs = [base[i] for i in range(len(base))] * copies  # repeated token sets, distinct ids
+    ids = np.arange(len(docs), dtype=np.int64)
+    ds = ray.data.from_items([{"id": int(i), "tokens": d} for i, d in zip(ids, docs)], override_num_blocks=blocks)
+    token_bytes = sum(d.nbytes for d in docs)
+    paths = {"in-memory docs, routed by the driver": lambda index: index.add(docs, ids, threads=1),
+             "Dataset, routed by the driver": lambda index: index.add(ds, threads=1, batch_size=batch_size),
+             "Dataset, each shard reads its partition": lambda index: index.add(ds, threads=1, batch_size=batch_size,
+                                                                                parallel=True)}
+    rows = []
+    for name, build in paths.items():
+        walls, cpus = [], []
+        for _ in range(rounds):
+            index = ShardedIndex(2, base.dim)
+            w0, c0 = time.perf_counter(), time.process_time()
+            build(index)
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+            assert len(index) == len(docs)
+            index.close()
+        through_driver = 0 if "partition" in name else token_bytes
+        rows.append({"set": data["name"], "documents": len(docs), "blocks": blocks, "batch_size": batch_size,
+                     "path": name, "build_s": min(walls), "build_s_all": walls, "driver_cpu_s": min(cpus),
+                     "token_mb_through_driver": through_driver / 2**20})
+        log(rows[-1])
+    return rows
+
+
 # Assumptions of the projection to 100 shards x 10M documents (bench/README.md, "Scale-out on Ray").
 PROJECTION = {
     "shards": 100, "documents_per_shard": 10_000_000, "threads_per_shard": 16, "batch": 32,
@@ -181,9 +218,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="+", default=["scifact-dev-128", "netflix-dev-128"])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--build-only", action="store_true",
+                        help="measure the build paths alone and update their entry of results/ray.json")
+    parser.add_argument("--build-copies", type=int, default=4, help="copies of scifact-dev-128's 700 documents")
+    parser.add_argument("--build-rounds", type=int, default=2)
     args = parser.parse_args()
-    load = h.other_load(1.0)  # cores other processes keep busy: the numbers mean little when high
+    # Cores other processes keep busy: the numbers mean little when high (--build-only waits for quiet).
+    load = h.wait_idle(0.3, 600.0) if args.build_only else h.other_load(1.0)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False, configure_logging=False)
+    scifact = load_shared("scifact-dev-128")
+    build = {"other_load_at_start": load,
+             "rows": build_paths(scifact, args.build_copies, args.build_rounds) if scifact is not None else []}
+    if args.build_only:
+        ray.shutdown()
+        h.print_table(build["rows"], [("path", "path"), ("documents", "docs"), ("build_s", "build s"),
+                                      ("driver_cpu_s", "driver CPU s"), ("token_mb_through_driver", "MB via driver")])
+        path = h.RESULTS_DIR / "ray.json"
+        payload = json.loads(path.read_text()) if path.exists() else {}
+        payload["build"] = build
+        log(f"wrote {h.write_json('ray.json', payload)}")
+        return
     rows, parts = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets:
@@ -202,7 +256,7 @@ def main():
         log(name, p)
     path = h.write_json("ray.json", {"machine": h.machine_facts(), "other_load_at_start": load, "ray": ray.__version__,
                                      "latefold": lf.__version__, "k": K, "rows": rows, "parts": parts,
-                                     "projection": projection})
+                                     "projection": projection, "build": build})
     log(f"wrote {path}")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -328,3 +329,97 @@ def test_encode_fde_of_a_dataset_equals_encode_documents(corpus):
         encode_fde(ds, fde.params)
     with pytest.raises(ValueError, match="kind"):
         encode_fde(ds, fde, kind="docs")
+
+
+# ------------------------------------------------------------------- shard-side (parallel) builds
+
+def dataset_of(docs, ids, attributes=None, blocks=4, **columns):
+    """A Ray Dataset of rows "id", "tokens" and attribute columns, in a few blocks (every block
+    is one selection task per shard)."""
+    rows = [{"id": int(i), "tokens": d} for i, d in zip(ids, docs)]
+    for name, column in {**(attributes or {}), **columns}.items():
+        for row, value in zip(rows, column):
+            row[name] = value
+    return ray.data.from_items(rows, override_num_blocks=blocks)
+
+
+def test_parallel_build_equals_the_driver_routed_one_and_one_index(corpus, tmp_path):
+    docs, ids, attributes, queries = corpus
+    sharded, one = both(3, corpus)  # routed by the driver
+    built = ShardedIndex(3, DIM, **PARAMS)
+    added = built.add(dataset_of(docs, ids, attributes), parallel=True, batch_size=32)
+    assert added.tolist() == sorted(ids.tolist()) and len(built) == 300 and built.columns == one.columns
+    assert built._generation == generations(built) and built._sent == built._generation
+    assert [s["documents"] for s in built.stats()["shards"]] == np.bincount(shard_of(ids, 3), minlength=3).tolist()
+    for f in (None, lf.Filter.range("year", 1992, 1994), lf.Filter.labels("tags").any([2]), ids[::9]):
+        want = one.search(queries, 7, exact=True, filter=f)
+        assert_same(built.search(queries, 7, exact=True, filter=f), want)
+        assert_same(sharded.search(queries, 7, exact=True, filter=f), want)
+    # Default ids continue past the largest id built; a later parallel add checks ids are new.
+    two = {name: column[:2] for name, column in attributes.items()}
+    assert built.add(docs[:2], None, two).tolist() == [ids.max() + 1, ids.max() + 2]
+    with pytest.raises(ValueError, match=f"ids: {ids[5]} is already in the index"):
+        built.add(dataset_of(docs[5:6], ids[5:6], {n: c[5:6] for n, c in attributes.items()}, blocks=1), parallel=True)
+    assert built._generation == generations(built) and len(built) == 302
+    # Its generations are those of a saved file: a killed shard reloads it.
+    built.save(tmp_path / "built")
+    want = built.search(queries, 7, exact=True)
+    kill(built, 0)
+    assert_same(built.search(queries, 7, exact=True), want)
+    sharded.close()
+    built.close()
+
+
+def test_parallel_build_rejects_what_the_driver_cannot_route(corpus):
+    docs, ids, _, _ = corpus
+    index = ShardedIndex(2, DIM, **PARAMS)
+    for batch_size, shift in ((64, 0), (4, 1)):  # the repeat in the same batch, or in a later one; new ids
+        repeated = np.concatenate([ids[:30], ids[3:4]]) + shift
+        with pytest.raises(ValueError, match=f"shard {shard_of(repeated[3], 2)}: ids: {repeated[3]} repeated in the Dataset"):
+            index.add(dataset_of(docs[:31], repeated), parallel=True, batch_size=batch_size)
+    assert index._generation == generations(index) and len(index) == sum(s["documents"] for s in index.stats()["shards"])
+    tokens_only = ray.data.from_items([{"tokens": d} for d in docs[:8]], override_num_blocks=2)
+    with pytest.raises(ValueError, match="needs columns 'tokens' and 'id'"):  # seen in the schema
+        index.add(tokens_only, parallel=True)
+    with pytest.raises(ValueError, match="needs an 'id' column"):  # schema unknown: the shards see it
+        index.add(tokens_only.map_batches(lambda batch: batch), parallel=True)
+    with pytest.raises(TypeError, match="parallel=True reads a Ray Dataset"):
+        index.add(docs[:2], ids[:2], parallel=True)
+    with pytest.raises(ValueError, match="dimension"):
+        index.add(dataset_of([np.ones((2, DIM + 1), np.float32)], [10**15], blocks=1), parallel=True)
+    index.close()
+
+
+def test_a_shard_lost_during_a_parallel_build(corpus, tmp_path):
+    docs, ids, attributes, queries = corpus
+
+    def killer(batch, actor, marker):  # nested: travels by value to Ray's workers
+        """A Dataset step that kills a shard's actor the first time any task runs it."""
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return batch
+        ray.kill(actor, no_restart=False)
+        time.sleep(1)  # every shard's selection waits on this step: the shard dies before it is done
+        return batch
+
+    # Restarted empty, as it was before the build: built again.
+    index = ShardedIndex(2, DIM, **PARAMS)
+    ds = dataset_of(docs, ids, attributes).map_batches(killer, fn_kwargs={"actor": index.actors[1],
+                                                                           "marker": str(tmp_path / "a")})
+    assert len(index.add(ds, parallel=True)) == 300 and os.path.exists(tmp_path / "a")
+    one = lf.MultiVectorIndex(DIM, **PARAMS)
+    one.add(docs, ids, attributes)
+    assert_same(index.search(queries, 10, exact=True), one.search(queries, 10, exact=True))
+    index.close()
+    # Dead: ShardError naming it; the other shard keeps its documents.
+    index = ShardedIndex(2, DIM, max_restarts=0, **PARAMS)
+    ds = dataset_of(docs, ids).map_batches(killer, fn_kwargs={"actor": index.actors[1], "marker": str(tmp_path / "b")})
+    with pytest.raises(ShardError, match="shard 1: its actor is dead") as error:
+        index.add(ds, parallel=True)
+    assert error.value.shard == 1 and len(index) == int((shard_of(ids, 2) == 0).sum())
+    assert index.search(queries, 10)[1].shape == (12, 10)  # shard 1 holds nothing the driver counts
+    on_1 = ids[shard_of(ids, 2) == 1][:1]
+    with pytest.raises(ShardError, match="shard 1"):
+        index.add(docs[:1], on_1)
+    index.close()

@@ -17,6 +17,9 @@ Design (README.md, "Scale-out on Ray"):
 * Changes are validated on the driver before anything is sent; ids that must (not) exist are
   checked by their shards first, and only then is the change sent (all-or-nothing against bad
   input; one driver changes an index at a time).
+* A Ray Dataset can instead be added by the shards themselves (``add(ds, parallel=True)``): each
+  selects its rows by id from the whole Dataset and adds them, so no document passes through the
+  driver; each shard checks its own rows, so an error stops that shard only.
 * Every shard counts its changes (a generation). The driver knows each shard's generation, and
   every answer carries the shard's own, so a shard that restarted from an older file is noticed
   instead of answering without the documents added since.
@@ -72,12 +75,14 @@ def shard_of(ids: object, num_shards: int) -> np.ndarray:
     int64 array of ids' shape, values in ``[0, num_shards)``.
     """
     num_shards = _validate.positive_int(num_shards, "num_shards")
-    z = np.array(_validate.int64_array(ids, "ids"), dtype=np.int64).astype(np.uint64)  # wraps
+    array = np.array(_validate.int64_array(ids, "ids"), dtype=np.int64)
+    # 1-D: numpy scalars (a 0-d input's arithmetic) warn on the wrap-around that arrays do silently.
+    z = array.reshape(-1).astype(np.uint64)  # wraps
     z += np.uint64(0x9E3779B97F4A7C15)  # uint64 arrays wrap silently: the arithmetic is mod 2**64
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z ^= z >> np.uint64(31)
-    return (z % np.uint64(num_shards)).astype(np.int64)
+    return (z % np.uint64(num_shards)).astype(np.int64).reshape(array.shape)
 
 
 # ------------------------------------------------------------------------------------- shard actor
@@ -127,6 +132,46 @@ class _Shard:
             self.index.add(MultiVectors(tokens, offsets), ids, attributes, threads=threads)
         self.generation += 1
         return True, self.generation, len(self.index)
+
+    def build(self, expected: int, dataset: Any, shard: int, num_shards: int, batch_size: int,
+              threads: Optional[int], columns: Dict[str, str], has_rows: bool) -> tuple:
+        """Adds this shard's rows of a Ray Dataset (those whose id routes here), read here batch
+        by batch: the documents never pass through the driver. Each batch is checked (ids
+        distinct and new, attribute columns those of the index) and added as one change; the
+        first bad batch stops the build, and the batches before it stay.
+
+        Returns whether it ran (not at the generation the driver expects: nothing done), the
+        generation and size after, the ids added, the index's columns, and the error that
+        stopped it (``(type name, message)``) or None."""
+        if self.generation != expected:
+            return False, self.generation, len(self.index), np.zeros(0, dtype=np.int64), {}, None
+        added: List[np.ndarray] = []
+        error = None
+        try:
+            rows = dataset.map_batches(_rows_of_shard, batch_format="pyarrow", batch_size=None,
+                                       zero_copy_batch=True, fn_kwargs={"shard": shard, "num_shards": num_shards})
+            for docs, ids, attributes in _dataset_batches(rows, batch_size, need_ids=True):
+                if ids.dtype.kind not in "iu":  # missing values make a float or object column
+                    raise TypeError(f"add: column 'id' must hold integers without missing values, got {ids.dtype}")
+                ids = np.array(_validate.int64_array(ids, "ids"), dtype=np.int64).reshape(-1)
+                if (shard_of(ids, num_shards) != shard).any():  # the selection above was skipped
+                    raise ValueError("add: a Dataset batch's ids could not be routed to shards")
+                _no_repeats(ids, " in the Dataset")
+                old = np.array([i for i in ids.tolist() if i in self.index], dtype=np.int64)
+                if len(old):  # added by an earlier batch of this build, or before it
+                    earlier = np.isin(old, np.concatenate(added)) if added else np.zeros(len(old), dtype=bool)
+                    if earlier.any():
+                        raise ValueError(f"ids: {_some(old[earlier])} repeated in the Dataset")
+                    raise ValueError(f"ids: {_some(old)} {'is' if len(old) == 1 else 'are'} already in the index")
+                if has_rows:  # the index's columns, though this shard may hold no rows yet
+                    attribute_columns(attributes, len(ids), columns, True)
+                self.index.add(docs, ids, attributes, threads=threads)
+                self.generation += 1
+                added.append(ids)
+        except Exception as caught:  # reported with the state it left, which the driver records
+            error = _error_of(caught)
+        ids_added = np.concatenate(added) if added else np.zeros(0, dtype=np.int64)
+        return True, self.generation, len(self.index), ids_added, self.index.columns, error
 
     def search(self, queries: Tuple[np.ndarray, np.ndarray], filters: "_Filters", k: int,
                options: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray, int]:
@@ -259,7 +304,8 @@ class ShardedIndex:
 
     # ------------------------------------------------------------------ changes
     def add(self, docs: object, ids: object = None, attributes: Optional[Mapping[str, object]] = None, *,
-            threads: Optional[int] = None, batch_size: int = 1024, in_flight: int = 2) -> np.ndarray:
+            threads: Optional[int] = None, batch_size: int = 1024, in_flight: int = 2,
+            parallel: bool = False) -> np.ndarray:
         """Adds documents; returns their ids.
 
         Parameters
@@ -271,15 +317,42 @@ class ShardedIndex:
         ids : int64 ids, new and distinct (ValueError naming the others); default: assigned.
         attributes : per-document attribute columns, as for `MultiVectorIndex.add`.
         threads : threads of each shard's add (default: all its cores).
-        batch_size : rows per batch read from a Ray Dataset.
+        batch_size : rows per batch read from a Ray Dataset (by the driver, or by each shard).
         in_flight : batches of an iterable or Dataset sent before the oldest must be done: the
             shards add their parts of a batch concurrently while the driver routes the next.
+        parallel : with a Ray Dataset only. False (default): the driver reads the Dataset and
+            routes each batch, as for an iterable of batches. True: every shard reads its own
+            partition of the Dataset, all shards at once, and the documents never pass through
+            the driver (see below).
 
         A batch is all-or-nothing against bad input: validated on the driver, its ids checked by
         their shards, then sent. With several batches, an error in one raises after the batches
         before it were added.
+
+        ``parallel=True``: the Dataset must have an ``"id"`` column (default ids would need a
+        pass over the data; ValueError otherwise). Shard ``s`` runs ``map_batches`` over the
+        Dataset keeping the rows with ``shard_of(id, num_shards) == s`` and adds them batch by
+        batch, so each shard reads the whole source and keeps its part (the source is read
+        ``num_shards`` times; only ids and the batches' results reach the driver). The driver
+        checks the Dataset's columns when its schema is known without executing it; each shard
+        checks its batches: dimension, attribute columns, and ids distinct and new (repeats of
+        an id all route to one shard, so it sees them). An error stops that shard's build at
+        the bad batch and raises once every shard is done, naming the shard; the other shards'
+        documents, and that shard's batches before the bad one, stay added. A shard whose actor
+        dies during the build is restarted and rebuilt if it can be brought back to its state
+        before the build (`ShardError` otherwise, naming it; the shards that finished keep their
+        documents). Returns the ids added, sorted. Dataset tasks need free CPUs: shards that
+        reserve every core (``actor_options={"num_cpus": ...}``) leave none for them.
         """
         in_flight = _validate.positive_int(in_flight, "in_flight")
+        if not isinstance(parallel, (bool, np.bool_)):
+            raise TypeError(f"parallel must be a bool, got {type(parallel).__name__}")
+        if parallel:
+            if not isinstance(docs, ray.data.Dataset):
+                raise TypeError(f"add: parallel=True reads a Ray Dataset, got {type(docs).__name__}")
+            if ids is not None or attributes is not None:
+                raise TypeError("add: with a Dataset, ids and attributes are its columns")
+            return self._build(docs, _validate.positive_int(batch_size, "batch_size"), _validate.threads(threads))
         if _is_batch(docs):
             return self._change(docs, ids, attributes, False, threads)
         if ids is not None or attributes is not None:
@@ -306,6 +379,89 @@ class ShardedIndex:
         finally:
             self._finish(pending)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def _build(self, dataset: Any, batch_size: int, threads: Optional[int]) -> np.ndarray:
+        """add(dataset, parallel=True): every shard builds from its own partition at once."""
+        self._check_schema(dataset)
+        columns, has_rows = dict(self._columns), self._has_rows
+
+        def call(s: int) -> Any:
+            return self._actors[s].build.remote(self._generation[s], dataset, s, self._num_shards, batch_size,
+                                                threads, columns, has_rows)
+
+        refs = {s: call(s) for s in range(self._num_shards)}
+        answers: Dict[int, tuple] = {}
+        failed: List[Tuple[int, str]] = []
+        for s, ref in refs.items():
+            try:
+                try:
+                    answer = ray.get(ref)
+                except ray.exceptions.RayActorError:  # restarting, or dead: _recover tells which
+                    answer = (False,)
+                if not answer[0]:  # restarted: rebuilt if it is back at its state before the build
+                    self._recover(s)
+                    answer = ray.get(call(s))
+                    if not answer[0]:
+                        raise ShardError(s, f"at generation {answer[1]} after recovery, expected {self._generation[s]}")
+            except ShardError as error:
+                failed.append((s, str(error)))
+                continue
+            except ray.exceptions.RayActorError as error:
+                failed.append((s, f"shard {s} (actor lost: {type(error).__name__})"))
+                continue
+            except ray.exceptions.RayTaskError as error:
+                failed.append((s, f"shard {s} ({error.cause!r})"))
+                continue
+            answers[s] = answer
+        # What the shards did, recorded before any error is raised: the next change expects it.
+        added = []
+        for s, (_, generation, count, ids, columns, _) in answers.items():
+            self._generation[s], self._counts[s] = generation, count
+            if len(ids):
+                added.append(ids)
+                self._next_id = max(self._next_id, int(ids.max()) + 1)
+                if not self._has_rows:
+                    self._columns, self._has_rows = dict(columns), True
+                elif columns != self._columns:  # shards that started empty fixed theirs from their data
+                    failed.append((s, f"shard {s} (attribute columns {columns}, the others' {self._columns})"))
+        self._sent = list(self._generation)
+        if failed:
+            raise ShardError(failed[0][0], "the parallel build failed on " + "; ".join(f for _, f in failed) +
+                             "; the other shards added their documents")
+        errors = [(s, answer[5]) for s, answer in answers.items() if answer[5] is not None]
+        if errors:
+            (s, (kind, message)), others = errors[0], [e[0] for e in errors[1:]]
+            text = f"shard {s}: {message}" + (f" (also failed: shards {others})" if others else "")
+            exception = {"ValueError": ValueError, "TypeError": TypeError, "KeyError": KeyError}.get(kind)
+            if exception is None:
+                raise ShardError(s, f"the parallel build stopped: {kind}: {message}")
+            raise exception(text)
+        return np.sort(np.concatenate(added)) if added else np.zeros(0, dtype=np.int64)
+
+    def _check_schema(self, dataset: Any) -> None:
+        """The checks of a Dataset that need no pass over it: its columns, and the token
+        dimension when the column's type fixes it (a schema that needs execution is skipped:
+        the shards check every batch)."""
+        schema = dataset.schema(fetch_if_missing=False)
+        if schema is None:
+            return
+        names = list(schema.names)
+        for column in ("tokens", "id"):
+            if column not in names:
+                raise ValueError(f"add: parallel=True needs columns 'tokens' and 'id', the Dataset has {names}")
+        import pyarrow  # Ray Data's own dependency
+
+        kind = schema.types[names.index("id")]
+        if isinstance(kind, pyarrow.DataType) and not pyarrow.types.is_integer(kind):
+            raise TypeError(f"add: column 'id' must hold integers, got {kind}")
+        shape = getattr(schema.types[names.index("tokens")], "shape", None)
+        if isinstance(shape, tuple) and len(shape) == 2 and shape[1] is not None and shape[1] != self.dim:
+            raise ValueError(f"docs: tokens have dimension {shape[1]}, the index {self.dim}")
+        attributes = set(names) - {"tokens", "id"}
+        if self._has_rows and attributes != set(self._columns):
+            missing, extra = sorted(set(self._columns) - attributes), sorted(attributes - set(self._columns))
+            raise ValueError(f"attributes: every add must give the index's columns {sorted(self._columns)}"
+                             + (f"; missing {missing}" if missing else "") + (f"; unknown {extra}" if extra else ""))
 
     def update(self, ids: object, docs: object, attributes: Optional[Mapping[str, object]] = None, *,
                threads: Optional[int] = None) -> None:
@@ -693,10 +849,10 @@ def _shard_file(s: int) -> str:
     return f"shard-{s:05d}.lf"
 
 
-def _no_repeats(ids: np.ndarray) -> None:
+def _no_repeats(ids: np.ndarray, where: str = "") -> None:
     values, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
-        raise ValueError(f"ids: {_some(values[counts > 1])} repeated")
+        raise ValueError(f"ids: {_some(values[counts > 1])} repeated{where}")
 
 
 def _some(ids: np.ndarray, most: int = 10) -> str:
@@ -745,17 +901,50 @@ def _remote_error(s: int, error: Any) -> Exception:
     return ShardError(s, str(error))
 
 
-def _dataset_batches(ds: Any, batch_size: int) -> Iterable[tuple]:
+def _dataset_batches(ds: Any, batch_size: int, need_ids: bool = False) -> Iterable[tuple]:
     """A Ray Dataset's rows as (docs, ids, attributes) batches: column "tokens", optional "id",
     the other columns as attributes (object columns of arrays as label columns)."""
     for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
         if "tokens" not in batch:
             raise ValueError(f"add: a Dataset needs a 'tokens' column, got columns {sorted(batch)}")
+        if need_ids and "id" not in batch:
+            raise ValueError(f"add: parallel=True needs an 'id' column, got columns {sorted(batch)}")
         docs = list(batch["tokens"])
         ids = batch.get("id")
         attributes = {name: list(column) if column.dtype == object else column
                       for name, column in batch.items() if name not in ("tokens", "id")}
         yield docs, ids, attributes or None
+
+
+def _rows_of_shard(table: Any, shard: int, num_shards: int) -> Any:
+    """The rows of an Arrow batch whose "id" routes to `shard`: a mask computed on the id column
+    alone, so the token column is never converted (Arrow's filter copies the kept rows).
+
+    A batch without a usable id column is passed whole: the shard's check of its first batch
+    raises then, with the error's own type (an error raised here reaches the shard wrapped in
+    Ray Data's exceptions, its type lost)."""
+    import pyarrow  # Ray Data's own dependency
+
+    if "id" not in table.column_names:
+        return table
+    column = table.column("id")
+    if not table.num_rows or column.null_count or not pyarrow.types.is_integer(column.type):
+        return table
+    return table.filter(shard_of(column.to_numpy(), num_shards) == shard)
+
+
+def _error_of(error: BaseException) -> Tuple[str, str]:
+    """An error as (type name, message), for the driver to raise again: the user's own
+    ValueError / TypeError when Ray wrapped it (a Dataset's tasks raise through several layers),
+    else the error's type and text."""
+    seen: Optional[BaseException] = error
+    for _ in range(20):  # a chain of causes, not a cycle
+        if seen is None:
+            break
+        if type(seen) in (ValueError, TypeError, KeyError):
+            return type(seen).__name__, str(seen)
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    return type(error).__name__, str(error)
 
 
 # ----------------------------------------------------------------------------- dataset encoding
