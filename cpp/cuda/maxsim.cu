@@ -23,6 +23,7 @@
 #include "cuda_check.h"
 #include "latefold/cuda.h"
 #include "latefold/quantize.h"
+#include "../src/kernels/float32_rows.h"
 #include "topk.h"
 
 namespace latefold {
@@ -272,19 +273,6 @@ struct PackedQueries {
     std::size_t groups = 0, group_rows = 0, padded_dim = 0;
 };
 
-/// The float32 value of query q's token t (a view of any storage).
-float query_value(const MultiVectorsView& v, std::size_t q, std::size_t t, std::size_t k) {
-    const std::size_t i = t * v.row_stride + k;
-    const void* row = v.item_data(q);
-    switch (v.dtype) {
-        case DType::f32: return static_cast<const float*>(row)[i];
-        case DType::f16: return __half2float(static_cast<const __half*>(row)[i]);
-        case DType::bf16: return bfloat16_to_float(static_cast<const std::uint16_t*>(row)[i]);
-        case DType::i8: return v.scales[std::size_t(v.offsets[q]) + t] * float(static_cast<const std::int8_t*>(row)[i]);
-    }
-    return 0.0f;
-}
-
 bool use_tensor_kernel(const MultiVectorsView& queries, DType docs, std::size_t dim, bool one_per_group,
                        int device, std::size_t* group_rows) {
     if (docs == DType::f32) return false;
@@ -335,6 +323,10 @@ PackedQueries pack_queries(const MultiVectorsView& queries, DType docs, bool ten
     p.group_rows = group_rows;
     p.padded_dim = tensor ? (dim + 15) / 16 * 16 : dim;
 
+    // Every query's rows as float32, converted as the CPU engines convert them.
+    AlignedVector<float> scratch;
+    const ItemRows query_rows = float_items(queries, 0, n, scratch, kernels::active_kernels(), true);
+    auto query_row = [&](std::size_t q, std::size_t t) { return query_rows.item(q) + t * query_rows.stride; };
     const bool int8 = docs == DType::i8;
     std::vector<float> scales;  // int8: per row; float16 (tensor): the power of two undoing the row's scaling
     if (!tensor) {  // flat rows: float32 values (bfloat16-rounded for bfloat16 documents) or int8 codes
@@ -343,7 +335,7 @@ PackedQueries pack_queries(const MultiVectorsView& queries, DType docs, bool ten
         for (std::size_t q = 0; q < n; ++q)
             for (std::size_t t = 0; t < queries.item_length(q); ++t)
                 for (std::size_t k = 0; k < dim; ++k) {
-                    float v = query_value(queries, q, t, k);
+                    float v = query_row(q, t)[k];
                     if (docs == DType::bf16) v = bfloat16_to_float(float_to_bfloat16(v));
                     values[(std::size_t(first_row[q]) + t) * dim + k] = v;
                 }
@@ -368,7 +360,7 @@ PackedQueries pack_queries(const MultiVectorsView& queries, DType docs, bool ten
             for (int q = group_first[g]; q < group_first[g + 1]; ++q)
                 for (int t = 0; t < rows_count[q]; ++t) {
                     const std::size_t r = std::size_t(first_row[q] + t);
-                    for (std::size_t k = 0; k < dim; ++k) row[k] = query_value(queries, q, t, k);
+                    std::copy(query_row(q, t), query_row(q, t) + dim, row.begin());
                     if (int8) scales[g * group_rows + r] = quantize_int8_row(row.data(), dim, codes.data());
                     if (docs == DType::f16) {  // the row scaled by a power of two to a largest |x| in [2^14, 2^15)
                         float largest = 0.0f;

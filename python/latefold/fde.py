@@ -132,25 +132,16 @@ class FDE:
         out_dtype = np.dtype(dtype)
         if out_dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise TypeError(f"dtype must be float32 or float16, got {out_dtype}")
+        t = _validate.threads(threads)
         if cuda.device_index(device) is not None:
             if out is not None:
                 raise TypeError("out is for device='cpu'")
-            d, single, keep = cuda.device_items(items, name, device)
-            if len(d) and d.dim != self._params["dimension"]:
-                raise ValueError(f"{name} have token dimension {d.dim}, the encoder expects "
-                                 f"{self._params['dimension']}")
+            d, single, keep = self._items(items, name, device)
             if keep and out_dtype != np.float32:
                 raise TypeError("results on the device are float32")
             result = cuda.result(_core.cuda_fde_encode(self._encoder, d, documents), single, keep)
             return result if keep else result.astype(out_dtype, copy=False)
-        _validate.threads(threads)
-        if cuda.on_device(items):
-            raise TypeError(f"{name} are in CUDA device memory: pass device='cuda'")
-        mv, single = as_items(items, name)
-        if len(mv) and mv.dim != self._params["dimension"]:
-            raise ValueError(f"{name} have token dimension {mv.dim}, the encoder expects "
-                             f"{self._params['dimension']}")
-        t = _validate.threads(threads)
+        mv, single, _ = self._items(items, name, device)
         target = None
         if out is not None:
             if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out_dtype != np.float32:
@@ -191,17 +182,25 @@ class FDE:
                           device: str = "cpu") -> np.ndarray:
         """The SimHash partition of every token in every repetition: uint32 ``(T, R)``, rows in
         the order of ``MultiVectors(items).tokens`` (``device`` as for `encode_queries`)."""
+        t = _validate.threads(threads)
+        d, _, keep = self._items(items, "items", device)
         if cuda.device_index(device) is not None:
-            d, _, keep = cuda.device_items(items, "items", device)
-            if len(d) and d.dim != self._params["dimension"]:
-                raise ValueError(f"items have token dimension {d.dim}, the encoder expects "
-                                 f"{self._params['dimension']}")
             return cuda.result(_core.cuda_fde_partitions(self._encoder, d), False, keep)
-        mv, _ = as_items(items, "items")
-        if len(mv) and mv.dim != self._params["dimension"]:
-            raise ValueError(f"items have token dimension {mv.dim}, the encoder expects "
+        return self._encoder.partition_indices(*core_args(d), t)
+
+    def _items(self, items: MultiVectorsLike, name: str, device: str) -> Tuple[Any, bool, bool]:
+        """(items as the call reads them: host items for device='cpu', device items otherwise;
+        one 2-D array given; results stay on the device), their dimension checked."""
+        if cuda.device_index(device) is not None:
+            d, single, keep = cuda.device_items(items, name, device)
+        else:
+            if cuda.on_device(items):
+                raise TypeError(f"{name} are in CUDA device memory: pass device='cuda'")
+            (d, single), keep = as_items(items, name), False
+        if len(d) and d.dim != self._params["dimension"]:
+            raise ValueError(f"{name} have token dimension {d.dim}, the encoder expects "
                              f"{self._params['dimension']}")
-        return self._encoder.partition_indices(*core_args(mv), _validate.threads(threads))
+        return d, single, keep
 
     # ------------------------------------------------------------------ the random matrices
     def _repetition(self, r: object) -> int:

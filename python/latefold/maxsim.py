@@ -63,12 +63,12 @@ def maxsim(
     -------
     float32 array ``(n_queries, n_docs)``; ``(n_docs,)`` when ``queries`` is one 2-D array.
     """
-    _validate.threads(threads)
+    t = _validate.threads(threads)
     if cuda.device_index(device) is not None:
         q, d, single, keep = cuda.prepare(queries, docs, device)
         return cuda.result(_core.cuda_maxsim(*core_args(q), d), single, keep)
     q, d, single = _pair(queries, docs)
-    scores = _core.maxsim(*core_args(q), *core_args(d), _validate.threads(threads))
+    scores = _core.maxsim(*core_args(q), *core_args(d), t)
     return scores[0] if single else scores
 
 
@@ -96,14 +96,14 @@ def maxsim_rerank(
     -------
     float32 array shaped like ``candidates``.
     """
-    _validate.threads(threads)
+    t = _validate.threads(threads)
     if cuda.device_index(device) is not None:
         q, d, single, keep = cuda.prepare(queries, docs, device)
         ids = _candidates(candidates, single, len(q), d.count)
         return cuda.result(_core.cuda_maxsim_rerank(*core_args(q), d, ids), single, keep)
     q, d, single = _pair(queries, docs)
     ids = _candidates(candidates, single, len(q), len(d))
-    scores = _core.maxsim_rerank(*core_args(q), *core_args(d), ids, _validate.threads(threads))
+    scores = _core.maxsim_rerank(*core_args(q), *core_args(d), ids, t)
     return scores[0] if single else scores
 
 
@@ -146,7 +146,7 @@ def maxsim_topk(
     the GPU the top k (k <= 1024) is selected on the device.
     """
     k = _validate.positive_int(k, "k")
-    _validate.threads(threads)
+    t = _validate.threads(threads)
     if cuda.device_index(device) is not None:
         q, d, single, keep = cuda.prepare(queries, docs, device)
         if k > d.count:
@@ -156,5 +156,5 @@ def maxsim_topk(
     q, d, single = _pair(queries, docs)
     if k > len(d):
         raise ValueError(f"k = {k} is larger than the number of documents ({len(d)})")
-    scores, ids = _core.maxsim_topk(*core_args(q), *core_args(d), k, _validate.threads(threads))
+    scores, ids = _core.maxsim_topk(*core_args(q), *core_args(d), k, t)
     return (scores[0], ids[0]) if single else (scores, ids)

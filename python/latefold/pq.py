@@ -343,10 +343,10 @@ class ProductQuantizer:
                 bits = np.zeros(n, dtype=bool)
                 bits[a] = True
             mask = np.packbits(bits, bitorder="little")
+        t = _validate.threads(threads)
         if index is not None:
             if vectors is not None:
                 raise TypeError("vectors (exact re-scoring) is for device='cpu': the GPU scan is exact ADC")
-            _validate.threads(threads)
             cuda.require(index)
             scores, ids = _core.cuda_pq_search(self._pq, c, q, k, mask, index)
             keep = cuda.is_device_array(codes)
@@ -357,7 +357,7 @@ class ProductQuantizer:
             rows = _validate.float_matrix(vectors, "vectors", self.dim, finite=False)
             if rows.shape[0] != n:
                 raise ValueError(f"vectors must have one row per code ({n}), got {rows.shape[0]}")
-        return self._pq.search(c, q, k, rescore, mask, _validate.threads(threads), packed, rows)
+        return self._pq.search(c, q, k, rescore, mask, t, packed, rows)
 
     # ------------------------------------------------------------------ persistence
     def _copy(self) -> "ProductQuantizer":
