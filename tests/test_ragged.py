@@ -234,6 +234,27 @@ def test_rerank_checks_the_values_of_the_candidates_only(rng, threads):
         lf.maxsim_rerank(queries[:2] + [bad_query], docs, np.zeros((3, 1), np.int64), threads=threads)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_a_list_is_checked_as_it_is_read(rng, dtype):
+    # Values past the SIMD registers (dim 40) and in a last partial tile are found; finite values
+    # whose inner products overflow are a result (NaN, +inf - inf), not an error.
+    docs = random_set(rng, [13, 30, 7], 40, dtype)
+    queries = random_set(rng, [5, 33], 40, np.float32)
+    for token, column in ((12, 39), (0, 33), (5, 0)):
+        bad = [x.copy() for x in docs]
+        bad[0][token, column] = np.inf
+        for threads in (1, 2):
+            with pytest.raises(ValueError, match=rf"^docs: item 0 \(token {token}\) holds a NaN"):
+                lf.maxsim(queries, bad, threads=threads)
+            with pytest.raises(ValueError, match=rf"^docs: item 0 \(token {token}\) holds a NaN"):
+                lf.maxsim_rerank(queries, bad, np.array([[2, 0], [0, 1]]), threads=threads)
+    big = np.full((3, 40), 6e4 if dtype == np.float16 else 1e20, dtype)
+    opposite = [np.full((2, 40), 3e34, np.float32) * np.array([[1.0], [-1.0]], np.float32)]
+    got = lf.maxsim(opposite, [big, docs[1]])
+    assert np.isnan(got[0, 0])
+    assert same_bits(got, lf.maxsim(opposite, lf.MultiVectors([big, docs[1]])))
+
 def test_fde_out_is_untouched_when_an_item_is_bad(rng):
     fde = lf.FDE(8, 2, 2)
     docs = random_set(rng, [3, 5, 2], 8, np.float32)

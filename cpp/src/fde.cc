@@ -381,7 +381,7 @@ void FdeEncoder::for_each_sketched(const MultiVectorsView& items, const char* na
             while (j < last && (j == i || tokens + items.item_length(j) <= batch_tokens)) tokens += items.item_length(j++);
             const ItemRows rows = float_items(items, i, j, s.tokens, kern, true);  // one run: the batch
             const float* batch = rows.item(i);
-            if (check.needed())
+            if (check.needed() && !rows.finite)
                 for (std::size_t c = i; c < j; ++c) check.rows(c, rows.item(c), items.item_length(c), rows.stride);
             s.lanes = (tokens + 15) / 16 * 16;
             if (lanes_needed) {

@@ -50,7 +50,7 @@ float exact_score(const PackedQueries& exact, std::size_t q, const MultiVectorsV
     ItemRows doc{};
     if (exact.reads_floats()) doc = float_items(stored, slot, slot + 1, rows, kern);
     float score = 0.0f;
-    exact.score(q, stored, slot, slot + 1, doc, kern, &score);
+    exact.score(q, stored, slot, slot + 1, doc, kern, &score, true);
     return score;
 }
 

@@ -58,7 +58,7 @@ public:
             const ItemRows rows = float_items(queries, q, q + 1, scratch[worker], kern);
             const float* x = rows.item(q);
             const std::size_t stride = rows.stride;
-            if (check.needed()) check.rows(q, x, m, stride);
+            if (check.needed() && !rows.finite) check.rows(q, x, m, stride);
             switch (form_) {
                 case DType::i8: {
                     std::vector<std::int8_t>& c = codes[worker];
@@ -89,9 +89,13 @@ public:
     bool reads_floats() const { return form_ == DType::f32; }
 
     // MaxSim of query q against documents [d0, d1) into out[0 .. d1 - d0); `rows` holds their
-    // float32 rows when reads_floats().
+    // float32 rows when reads_floats(). `first_read`: the documents' rows are read for the first
+    // time in this task (from memory, unless converted into a buffer: the float kernel streams
+    // rows read in place; see maxsim_packed). `check` (float rows only; null when their values are
+    // known finite): the kernel flags a document with a value that is not finite, which is then
+    // looked for and reported to `check`.
     void score(std::size_t q, const MultiVectorsView& docs, std::size_t d0, std::size_t d1, const ItemRows& rows,
-               const kernels::KernelTable& kern, float* out) const {
+               const kernels::KernelTable& kern, float* out, bool first_read, FiniteCheck* check = nullptr) const {
         switch (form_) {
             case DType::i8:
             case DType::bf16:
@@ -106,11 +110,15 @@ public:
                 }
                 return;
             case DType::f32:
-            case DType::f16:
-                for (std::size_t d = d0; d < d1; ++d)
+            case DType::f16: {
+                const bool stream = first_read && docs.dtype == DType::f32, flag = check && !rows.finite;
+                for (std::size_t d = d0; d < d1; ++d) {
                     out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, rows.item(d),
-                                                     docs.item_length(d), rows.stride);
+                                                     docs.item_length(d), rows.stride, stream, flag);
+                    if (flag && std::isnan(out[d - d0])) check->rows(d, rows.item(d), docs.item_length(d), rows.stride);
+                }
                 return;
+            }
         }
     }
 

@@ -72,13 +72,84 @@ void f16_conversion_is_exact() {
         std::vector<latefold::half_bits> all(65536);
         for (std::size_t i = 0; i < all.size(); ++i) all[i] = latefold::half_bits(i);
         std::vector<float> fast(all.size()), slow(all.size());
+        const auto& scalar = latefold::kernels::kernels_for(latefold::Isa::scalar);
         kern.f16_to_f32(all.data(), fast.data(), all.size() - 3);  // odd length: tail path
-        latefold::kernels::kernels_for(latefold::Isa::scalar).f16_to_f32(all.data(), slow.data(), all.size() - 3);
+        scalar.f16_to_f32(all.data(), slow.data(), all.size() - 3);
+        // The finiteness flag: every run of 1..40 halves around each non-finite value and each
+        // finite one next to it (0x7C00..0x7FFF and 0xFC00..0xFFFF are the non-finite halves).
+        for (std::size_t at : {std::size_t(0x7BFF), std::size_t(0x7C00), std::size_t(0x7E01), std::size_t(0xFBFF),
+                               std::size_t(0xFC00), std::size_t(0xFFFF), std::size_t(0x3C00)})
+            for (std::size_t len = 1; len <= 40; ++len)
+                for (std::size_t lead = 0; lead < len && lead <= at; ++lead) {
+                    if (at - lead + len > all.size()) continue;
+                    const latefold::half_bits* run = all.data() + at - lead;
+                    bool finite = true;
+                    for (std::size_t i = 0; i < len; ++i) finite = finite && (run[i] & 0x7C00u) != 0x7C00u;
+                    std::vector<float> out(len);
+                    const bool got = kern.f16_to_f32(run, out.data(), len);
+                    check(got == finite && scalar.f16_to_f32(run, out.data(), len) == finite, "f16 finiteness flag",
+                          float(len), float(at));
+                }
         for (std::size_t i = 0; i + 3 < all.size(); ++i) {
             const bool same = (std::isnan(fast[i]) && std::isnan(slow[i])) || fast[i] == slow[i];
             check(same && std::signbit(fast[i]) == std::signbit(slow[i]), "f16 conversion", fast[i], slow[i]);
         }
     }
+}
+
+// Unchecked float rows (a list's) are checked by the MaxSim kernel as it reads them: on every
+// path, a NaN or an infinity anywhere (full registers, the tail past them, a last partial tile)
+// is reported with its token, and finite rows score exactly as checked ones, also when their
+// inner products overflow (a NaN score is then a result, not an error).
+void maxsim_flags_values_as_it_reads() {
+    std::mt19937 gen(5);
+    std::normal_distribution<float> normal;
+    for (latefold::Isa isa : latefold::supported_isas()) {
+        latefold::set_active_isa(latefold::isa_name(isa));
+        for (std::size_t dim : {1, 7, 16, 17, 40}) {
+            for (std::size_t rows : {1, 5, 8, 13, 25}) {
+                std::vector<float> q(33 * dim), doc(rows * dim);
+                for (float& x : q) x = normal(gen);
+                for (float& x : doc) x = normal(gen);
+                const std::vector<std::int64_t> q_off{0, 33}, d_off{0, std::int64_t(rows)};
+                latefold::MultiVectorsView unchecked = view(doc, d_off, dim);
+                unchecked.values_checked = false;
+                float want = 0, got = 0;
+                latefold::maxsim_scores(view(q, q_off, dim), view(doc, d_off, dim), &want, 1);
+                latefold::maxsim_scores(view(q, q_off, dim), unchecked, &got, 1);
+                check(std::memcmp(&want, &got, sizeof want) == 0, "unchecked finite rows", got, want);
+                for (std::size_t at = 0; at < doc.size(); at += 1 + at % 5) {
+                    const float kept = doc[at];
+                    doc[at] = at % 3 ? NAN : (at % 2 ? INFINITY : -INFINITY);
+                    std::string error;
+                    try {
+                        latefold::maxsim_scores(view(q, q_off, dim), unchecked, &got, 1);
+                    } catch (const std::invalid_argument& e) {
+                        error = e.what();
+                    }
+                    const std::string token = "token " + std::to_string(at / dim) + ")";
+                    check(error.find(token) != std::string::npos, "non-finite value reported", double(at), double(dim));
+                    doc[at] = kept;
+                }
+            }
+        }
+        // Inner products that overflow: +inf for one query token, -inf for the other: a NaN score.
+        const std::size_t dim = 24;
+        std::vector<float> q(2 * dim, 1e20f), doc(3 * dim, 1e20f);
+        for (std::size_t k = dim; k < 2 * dim; ++k) q[k] = -1e20f;
+        const std::vector<std::int64_t> q_off{0, 2}, d_off{0, 3};
+        latefold::MultiVectorsView unchecked = view(doc, d_off, dim);
+        unchecked.values_checked = false;
+        float got = 0;
+        bool raised = false;
+        try {
+            latefold::maxsim_scores(view(q, q_off, dim), unchecked, &got, 1);
+        } catch (const std::invalid_argument&) {
+            raised = true;
+        }
+        check(!raised && std::isnan(got), "overflow is a result", got, 0);
+    }
+    latefold::set_active_isa("best");
 }
 
 // Every other kernel of each path against the scalar twin on odd sizes.
@@ -539,6 +610,7 @@ int main() {
     const std::vector<std::pair<const char*, void (*)()>> tests{
         {"kernels_match_scalar", kernels_match_scalar},
         {"f16_conversion_is_exact", f16_conversion_is_exact},
+        {"maxsim_flags_values_as_it_reads", maxsim_flags_values_as_it_reads},
         {"tile_kernels_match_scalar", tile_kernels_match_scalar},
         {"dot_rows_match_scalar", dot_rows_match_scalar},
         {"finite_scan_matches_scalar", finite_scan_matches_scalar},

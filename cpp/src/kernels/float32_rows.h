@@ -15,6 +15,7 @@ struct ItemRows {
     const void* const* table;  // (run null) item i in place at table[i]
     const std::int64_t* offsets;
     std::size_t first_row, stride;
+    bool finite = false;  // every value seen finite as it was converted (float16 rows)
 
     const float* item(std::size_t i) const noexcept {
         return run ? run + (std::size_t(offsets[i]) - first_row) * stride : static_cast<const float*>(table[i]);
@@ -22,8 +23,9 @@ struct ItemRows {
 };
 
 // `rows` rows from `src` (token row `first_row` of the set, for int8 scales) as float32 into `out`,
-// `dim` floats apart.
-inline void convert_rows(const MultiVectorsView& set, const void* src, std::size_t first_row, std::size_t rows,
+// `dim` floats apart. Returns whether every value was seen finite (float16 only: false for the
+// other types, which are not looked at).
+inline bool convert_rows(const MultiVectorsView& set, const void* src, std::size_t first_row, std::size_t rows,
                          float* out, const kernels::KernelTable& kern) {
     const std::size_t dim = set.dim, stride = set.row_stride;
     switch (set.dtype) {
@@ -39,12 +41,10 @@ inline void convert_rows(const MultiVectorsView& set, const void* src, std::size
         }
         case DType::f16: {
             const auto* from = static_cast<const half_bits*>(src);
-            if (stride == dim) {
-                kern.f16_to_f32(from, out, rows * dim);
-            } else {
-                for (std::size_t r = 0; r < rows; ++r) kern.f16_to_f32(from + r * stride, out + r * dim, dim);
-            }
-            break;
+            if (stride == dim) return kern.f16_to_f32(from, out, rows * dim);
+            bool finite = true;
+            for (std::size_t r = 0; r < rows; ++r) finite &= kern.f16_to_f32(from + r * stride, out + r * dim, dim);
+            return finite;
         }
         case DType::bf16: {
             const auto* from = static_cast<const std::uint16_t*>(src);
@@ -61,6 +61,7 @@ inline void convert_rows(const MultiVectorsView& set, const void* src, std::size
             break;
         }
     }
+    return false;
 }
 
 // Items [first, last) (first < last) as float32 (the caller keeps `scratch` alive). float32 rows
@@ -78,14 +79,15 @@ inline ItemRows float_items(const MultiVectorsView& set, std::size_t first, std:
     const std::size_t rows = std::size_t(set.offsets[last]) - first_row;
     if (scratch.size() < rows * set.dim) scratch.resize(rows * set.dim);
     float* out = scratch.data();
+    bool finite = true;
     if (set.flat()) {
-        convert_rows(set, set.item_data(first), first_row, rows, out, kern);
+        finite = convert_rows(set, set.item_data(first), first_row, rows, out, kern);
     } else {
         for (std::size_t i = first; i < last; ++i)
-            convert_rows(set, set.item_data(i), std::size_t(set.offsets[i]), set.item_length(i),
-                         out + (std::size_t(set.offsets[i]) - first_row) * set.dim, kern);
+            finite &= convert_rows(set, set.item_data(i), std::size_t(set.offsets[i]), set.item_length(i),
+                                   out + (std::size_t(set.offsets[i]) - first_row) * set.dim, kern);
     }
-    return {out, nullptr, set.offsets, first_row, set.dim};
+    return {out, nullptr, set.offsets, first_row, set.dim, finite};
 }
 
 }  // namespace latefold

@@ -6,9 +6,9 @@ namespace latefold {
 namespace kernels {
 
 float maxsim_packed_neon(const float* packed, std::size_t padded, std::size_t dim,
-                         const float* doc, std::size_t rows, std::size_t row_stride) {
+                         const float* doc, std::size_t rows, std::size_t row_stride, bool stream, bool flag) {
     // 32 registers: 32-row groups 8 x 3 = 24 accumulators; 16-row groups 4 x 6 = 24.
-    return maxsim_packed<Neon, 3, 6>(packed, padded, dim, doc, rows, row_stride);
+    return maxsim_packed<Neon, 3, 6>(packed, padded, dim, doc, rows, row_stride, stream, flag);
 }
 
 }  // namespace kernels

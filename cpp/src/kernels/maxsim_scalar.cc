@@ -9,7 +9,11 @@ namespace latefold {
 namespace kernels {
 
 float maxsim_packed_scalar(const float* packed, std::size_t padded, std::size_t dim,
-                           const float* doc, std::size_t rows, std::size_t row_stride) {
+                           const float* doc, std::size_t rows, std::size_t row_stride, bool /*stream*/, bool flag) {
+    if (flag)
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t k = 0; k < dim; ++k)
+                if (!std::isfinite(doc[r * row_stride + k])) return NAN;
     float total = 0.0f;
     for (std::size_t start = 0; start < padded;) {
         const std::size_t width = start + query_group_rows <= padded ? query_group_rows

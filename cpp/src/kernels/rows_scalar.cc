@@ -32,8 +32,13 @@ float half_to_float(half_bits h) noexcept {
     return f;
 }
 
-void f16_to_f32_scalar(const half_bits* src, float* dst, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+bool f16_to_f32_scalar(const half_bits* src, float* dst, std::size_t n) {
+    bool finite = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        dst[i] = half_to_float(src[i]);
+        finite = finite && (src[i] & 0x7C00u) != 0x7C00u;
+    }
+    return finite;
 }
 
 void dot_rows_f32_scalar(const float* q, const float* base, std::size_t stride,

@@ -25,10 +25,13 @@ namespace kernels {
     /* MaxSim (maxsim_<isa>.cc) */                                                                             \
                                                                                                                \
     /* MaxSim of one packed query (layouts.h) against one document of `rows` float32 token rows                \
-       (row r at doc + r * row_stride). rows >= 1. */                                                          \
+       (row r at doc + r * row_stride). rows >= 1. `stream`: the rows are not yet in cache, so each tile       \
+       requests the next tile's rows while it computes (a request for rows already in cache only costs).       \
+       `flag`: the rows are not known to be finite: the result is NaN when one of their values is not (the     \
+       caller then looks for it; a NaN from finite values, by overflow, is possible too). */                  \
     X(maxsim_packed, float,                                                                                    \
       (const float* packed, std::size_t padded, std::size_t dim, const float* doc, std::size_t rows,           \
-       std::size_t row_stride))                                                                                \
+       std::size_t row_stride, bool stream, bool flag))                                                        \
                                                                                                                \
     /* FDE encoding (fde_<isa>.cc) */                                                                          \
                                                                                                                \
@@ -158,8 +161,9 @@ namespace kernels {
                                                                                                                \
     /* Rows and half precision (rows_<isa>.cc) */                                                              \
                                                                                                                \
-    /* dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float). */                         \
-    X(f16_to_f32, void, (const half_bits* src, float* dst, std::size_t n))                                     \
+    /* dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float); returns whether every     \
+       value is finite (no half has every exponent bit set: the check of a list's rows, for free). */         \
+    X(f16_to_f32, bool, (const half_bits* src, float* dst, std::size_t n))                                     \
     /* Gathered inner products: out[i] = <q, row ids[i]> for i < count, where row r holds `dim` values at      \
        base + r * stride (the graph search's distance kernel; rows float32 or float16). */                     \
     X(dot_rows_f32, void,                                                                                      \

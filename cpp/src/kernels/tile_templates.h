@@ -62,39 +62,75 @@ inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::
         for (int j = 0; j < N; ++j) best[p] = V::max(best[p], acc[p][j]);
 }
 
+// Requests the cache lines of rows [first, last) (`dim` floats each) of a document. One query
+// reads a document from memory at a tile's compute per N rows: faster than the hardware
+// prefetchers stream it alone (one query over a corpus in memory: 10-20 % faster).
+inline void prefetch_rows(const float* doc, std::size_t first, std::size_t last, std::size_t row_stride,
+                          std::size_t dim) {
+    for (std::size_t r = first; r < last; ++r) {
+        const char* row = reinterpret_cast<const char*>(doc + r * row_stride);
+        for (std::size_t b = 0; b < dim * sizeof(float); b += 64) __builtin_prefetch(row + b);
+    }
+}
+
+// Adds x * 0 for every value x of rows [first, last) to `poison` (lanes) and `tail` (the values
+// past the last full register): both stay zero while every value is finite and become NaN at
+// the first that is not. The rows were just read by the tile kernel: this finds them in L1.
+template <class V>
+inline void poison_rows(const float* doc, std::size_t first, std::size_t last, std::size_t row_stride,
+                        std::size_t dim, typename V::reg& poison, float& tail) {
+    const typename V::reg zero = V::zero();
+    const std::size_t full = dim - dim % V::lanes;
+    for (std::size_t r = first; r < last; ++r) {
+        const float* row = doc + r * row_stride;
+        for (std::size_t k = 0; k < full; k += V::lanes) poison = V::fma(V::load(row + k), zero, poison);
+        for (std::size_t k = full; k < dim; ++k) tail += row[k] * 0.0f;
+    }
+}
+
 // One query group against a whole document: full tiles of N rows, then the remainder in one
-// tile of N or N/2 rows, whichever wastes less.
+// tile of N or N/2 rows, whichever wastes less. `stream`, `flag`: see maxsim_packed.
 template <class V, int P, int N>
 inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std::size_t rows,
-                          std::size_t row_stride) {
+                          std::size_t row_stride, bool stream, bool flag) {
     typename V::reg best[P];
     for (int p = 0; p < P; ++p) best[p] = V::lowest();
+    typename V::reg poison = V::zero();
+    float tail = 0.0f;
     std::size_t first = 0;
-    for (; first + N <= rows; first += N)
+    for (; first + N <= rows; first += N) {
+        if (stream) prefetch_rows(doc, first + N, std::min(rows, first + 2 * N), row_stride, dim);
         maxsim_tile<V, P, N>(q, dim, doc, first, first + N - 1, row_stride, best);
+        if (flag) poison_rows<V>(doc, first, first + N, row_stride, dim, poison, tail);
+    }
     if (first < rows) {
         if (N >= 2 && rows - first <= std::size_t(N / 2))
             maxsim_tile<V, P, (N >= 2 ? N / 2 : 1)>(q, dim, doc, first, rows - 1, row_stride, best);
         else
             maxsim_tile<V, P, N>(q, dim, doc, first, rows - 1, row_stride, best);
+        if (flag) poison_rows<V>(doc, first, rows, row_stride, dim, poison, tail);
     }
     float total = 0.0f;
     for (int p = 0; p < P; ++p) total += V::sum(best[p]);
+    if (flag && std::isnan(V::sum(poison) + tail)) return NAN;
     return total;
 }
 
-/// The whole packed query against one document: groups of 32 rows, then a last one of 16.
+/// The whole packed query against one document: groups of 32 rows, then a last one of 16. Only
+/// the first group streams the rows from memory and flags values that are not finite.
 template <class V, int N32, int N16>
 inline float maxsim_packed(const float* packed, std::size_t padded, std::size_t dim,
-                           const float* doc, std::size_t rows, std::size_t row_stride) {
+                           const float* doc, std::size_t rows, std::size_t row_stride, bool stream, bool flag) {
     static_assert(query_group_rows % V::lanes == 0 && query_pad_rows % V::lanes == 0, "lanes");
     constexpr int p32 = int(query_group_rows / V::lanes), p16 = int(query_pad_rows / V::lanes);
     float total = 0.0f;
     std::size_t start = 0;
     for (; start + query_group_rows <= padded; start += query_group_rows)
-        total += maxsim_group<V, p32, N32>(packed + start * dim, dim, doc, rows, row_stride);
+        total += maxsim_group<V, p32, N32>(packed + start * dim, dim, doc, rows, row_stride, stream && start == 0,
+                                           flag && start == 0);
     if (start < padded)
-        total += maxsim_group<V, p16, N16>(packed + start * dim, dim, doc, rows, row_stride);
+        total += maxsim_group<V, p16, N16>(packed + start * dim, dim, doc, rows, row_stride, stream && start == 0,
+                                           flag && start == 0);
     return total;
 }
 
