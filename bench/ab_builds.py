@@ -36,6 +36,9 @@ if "maxsim" in families or "fde" in families:
 if "maxsim" in families:
     ops["maxsim_topk f32 (8 x 32 tokens, 4k docs x 100)"] = lambda: lf.maxsim_topk(queries, docs, 10, threads=1)
     ops["maxsim_topk f16"] = lambda: lf.maxsim_topk(queries, docs16, 10, threads=1)
+    one = queries[:1]
+    ops["maxsim f32 (1 query)"] = lambda: lf.maxsim(one, docs, threads=1)
+    ops["maxsim f16 (1 query)"] = lambda: lf.maxsim(one, docs16, threads=1)
     candidates = rng.integers(0, 4000, (8, 400))
     ops["maxsim_rerank f32 (400 candidates)"] = lambda: lf.maxsim_rerank(queries, docs, candidates, threads=1)
 if "fde" in families:

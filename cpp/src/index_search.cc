@@ -48,7 +48,8 @@ struct PackedQuery {
 float exact_score(const PackedQueries& exact, std::size_t q, const MultiVectorsView& stored, std::size_t slot,
                   AlignedVector<float>& rows, const kernels::KernelTable& kern) {
     ItemRows doc{};
-    if (exact.reads_floats()) doc = float_items(stored, slot, slot + 1, rows, kern);
+    if (exact.reads_floats() && !PackedQueries::reads_in_place(stored, 1))
+        doc = float_items(stored, slot, slot + 1, rows, kern);
     float score = 0.0f;
     exact.score(q, stored, slot, slot + 1, doc, kern, &score, true);
     return score;

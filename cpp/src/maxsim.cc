@@ -83,10 +83,11 @@ struct BlockGrid {
              const KernelTable& kern, FiniteCheck& check, Fn&& fn) const {
         const std::size_t block = task / query_blocks, qb = task % query_blocks;
         const std::size_t d0 = doc_bounds[block], d1 = doc_bounds[block + 1];
-        ItemRows rows{};
-        if (packed.reads_floats()) rows = float_items(docs, d0, d1, scratch.rows, kern);
-        if (scratch.scores.size() < d1 - d0) scratch.scores.resize(d1 - d0);
         const std::size_t q0 = qb * query_block, q1 = std::min(queries, q0 + query_block);
+        ItemRows rows{};
+        if (packed.reads_floats() && !PackedQueries::reads_in_place(docs, q1 - q0))
+            rows = float_items(docs, d0, d1, scratch.rows, kern);
+        if (scratch.scores.size() < d1 - d0) scratch.scores.resize(d1 - d0);
         for (std::size_t q = q0; q < q1; ++q) {
             const bool checking = q == q0 && qb == 0 && check.needed() && packed.reads_floats();
             packed.score(q, docs, d0, d1, rows, kern, scratch.scores.data(), q == q0, checking ? &check : nullptr);
@@ -165,8 +166,10 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
             // Float rows are checked by the kernel, as in BlockGrid::run; other storages before it.
             const bool checking = check.needed() && check_here[q * per_query + j];
             ItemRows rows{};
-            if (packed.reads_floats()) rows = float_items(docs, d, d + 1, doc_scratch[worker], kern);
-            else if (checking) check.stored_rows(docs, d);
+            if (packed.reads_floats() && !PackedQueries::reads_in_place(docs, 1))
+                rows = float_items(docs, d, d + 1, doc_scratch[worker], kern);
+            else if (!packed.reads_floats() && checking)
+                check.stored_rows(docs, d);
             packed.score(q, docs, d, d + 1, rows, kern, &out, true, checking && packed.reads_floats() ? &check : nullptr);
         }
     });

@@ -88,8 +88,17 @@ public:
     // Whether documents are read as float32 rows (ItemRows) rather than in their own type.
     bool reads_floats() const { return form_ == DType::f32; }
 
+    // Whether `docs` are better read in place than converted first (as float32 rows, float_items),
+    // when each is read `uses` times: float16 rows read once are widened by the kernel as it
+    // reads them (the read from memory then overlaps the arithmetic); rows read by several
+    // queries are converted once.
+    static bool reads_in_place(const MultiVectorsView& docs, std::size_t uses) {
+        return docs.dtype == DType::f16 && uses == 1;
+    }
+
     // MaxSim of query q against documents [d0, d1) into out[0 .. d1 - d0); `rows` holds their
-    // float32 rows when reads_floats(). `first_read`: the documents' rows are read for the first
+    // float32 rows when reads_floats(), except float16 rows read in place (rows = {}: see
+    // reads_in_place). `first_read`: the documents' rows are read for the first
     // time in this task (from memory, unless converted into a buffer: the float kernel streams
     // rows read in place; see maxsim_packed). `check` (float rows only; null when their values are
     // known finite): the kernel flags a document with a value that is not finite, which is then
@@ -111,6 +120,15 @@ public:
                 return;
             case DType::f32:
             case DType::f16: {
+                if (!rows.run && !rows.table) {  // float16 in place
+                    for (std::size_t d = d0; d < d1; ++d) {
+                        out[d - d0] = kern.maxsim_packed_f16(
+                            floats_.data() + start_[q], padded_[q], dim_, static_cast<const half_bits*>(docs.item_data(d)),
+                            docs.item_length(d), docs.row_stride, first_read, check != nullptr);
+                        if (check && std::isnan(out[d - d0])) check->stored_rows(docs, d);
+                    }
+                    return;
+                }
                 const bool stream = first_read && docs.dtype == DType::f32, flag = check && !rows.finite;
                 for (std::size_t d = d0; d < d1; ++d) {
                     out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, rows.item(d),

@@ -152,6 +152,48 @@ void maxsim_flags_values_as_it_reads() {
     latefold::set_active_isa("best");
 }
 
+// float16 rows read in place: on every path, the bits of maxsim_packed over the rows widened
+// beforehand (strided rows, partial tiles, one to three query groups, streamed or not), NaN when
+// flagged rows hold a value that is not finite.
+void maxsim_f16_in_place_matches_widened() {
+    std::mt19937 gen(9);
+    std::normal_distribution<float> normal;
+    for (latefold::Isa isa : latefold::supported_isas()) {
+        const auto& kern = latefold::kernels::kernels_for(isa);
+        for (std::size_t dim : {1, 7, 16, 17, 40, 128}) {
+            for (std::size_t m : {1, 16, 32, 33, 65}) {
+                for (std::size_t rows : {1, 5, 8, 13, 25}) {
+                    const std::size_t stride = dim + (rows % 2) * 3;
+                    std::vector<float> q(m * dim);
+                    for (float& x : q) x = normal(gen);
+                    const std::size_t padded = latefold::kernels::padded_query_rows(m);
+                    std::vector<float> packed(padded * dim);
+                    latefold::kernels::pack_columns(m, dim, [&](std::size_t t, std::size_t k) { return q[t * dim + k]; },
+                                                    packed.data());
+                    std::vector<latefold::half_bits> doc(rows * stride, latefold::float_to_half(7.0f));
+                    std::vector<float> wide(rows * dim);
+                    for (std::size_t r = 0; r < rows; ++r)
+                        for (std::size_t k = 0; k < dim; ++k) {
+                            doc[r * stride + k] = latefold::float_to_half(normal(gen));
+                            wide[r * dim + k] = latefold::kernels::half_to_float(doc[r * stride + k]);
+                        }
+                    const float want = kern.maxsim_packed(packed.data(), padded, dim, wide.data(), rows, dim, false, false);
+                    for (int mode = 0; mode < 4; ++mode) {
+                        const float got = kern.maxsim_packed_f16(packed.data(), padded, dim, doc.data(), rows, stride,
+                                                                 mode & 1, mode & 2);
+                        check(std::memcmp(&got, &want, sizeof got) == 0, "maxsim_packed_f16", got, want);
+                    }
+                    const std::size_t at = (rows - 1) * stride + dim - 1;  // the last value
+                    doc[at] = 0x7C00;                                        // +inf
+                    const float flagged = kern.maxsim_packed_f16(packed.data(), padded, dim, doc.data(), rows, stride,
+                                                                 true, true);
+                    check(std::isnan(flagged), "maxsim_packed_f16 flags an infinity", flagged, 0);
+                }
+            }
+        }
+    }
+}
+
 // Every other kernel of each path against the scalar twin on odd sizes.
 void tile_kernels_match_scalar() {
     std::mt19937 gen(11);
@@ -611,6 +653,7 @@ int main() {
         {"kernels_match_scalar", kernels_match_scalar},
         {"f16_conversion_is_exact", f16_conversion_is_exact},
         {"maxsim_flags_values_as_it_reads", maxsim_flags_values_as_it_reads},
+        {"maxsim_f16_in_place_matches_widened", maxsim_f16_in_place_matches_widened},
         {"tile_kernels_match_scalar", tile_kernels_match_scalar},
         {"dot_rows_match_scalar", dot_rows_match_scalar},
         {"finite_scan_matches_scalar", finite_scan_matches_scalar},

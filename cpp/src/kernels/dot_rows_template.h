@@ -12,9 +12,6 @@
 namespace latefold {
 namespace kernels {
 
-/// IEEE binary16 -> binary32, exact (the scalar conversion, for tails and twins).
-float half_to_float(half_bits h) noexcept;
-
 static inline float row_value(float x) { return x; }
 static inline float row_value(half_bits x) { return half_to_float(x); }
 

@@ -2,6 +2,7 @@
 // summed in increasing k, as on every path.
 // Plain loops, compiled without auto-vectorisation: the oracle the SIMD paths are tested against.
 #include <cmath>
+#include <vector>
 
 #include "table.h"
 
@@ -32,6 +33,15 @@ float maxsim_packed_scalar(const float* packed, std::size_t padded, std::size_t 
         start += width;
     }
     return total;
+}
+
+// The rows widened first (exactly), then the float twin: the bits of maxsim_packed over them.
+float maxsim_packed_f16_scalar(const float* packed, std::size_t padded, std::size_t dim, const half_bits* doc,
+                               std::size_t rows, std::size_t row_stride, bool stream, bool flag) {
+    std::vector<float> wide(rows * dim);
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t k = 0; k < dim; ++k) wide[r * dim + k] = half_to_float(doc[r * row_stride + k]);
+    return maxsim_packed_scalar(packed, padded, dim, wide.data(), rows, dim, stream, flag);
 }
 
 }  // namespace kernels

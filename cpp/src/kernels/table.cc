@@ -27,8 +27,9 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 // it keeps: no AVX2 transposition has been written. int8 and bfloat16 MaxSim widen their values
 // (to int16 pairs for vpmaddwd, to float32 for FMA), here and on the AVX-512 path.
 #define LATEFOLD_AVX2_KERNELS(X, isa)                                                                 \
-    X(maxsim_packed, isa) X(project_rows, isa) X(signed_sums, isa) X(project_lanes, isa)              \
-    X(lane_sums, isa) X(sign_partitions, isa) X(nearest_rows, isa) X(fastscan, isa)                   \
+    X(maxsim_packed, isa) X(maxsim_packed_f16, isa) X(project_rows, isa) X(signed_sums, isa)          \
+    X(project_lanes, isa) X(lane_sums, isa) X(sign_partitions, isa) X(nearest_rows, isa)              \
+    X(fastscan, isa)                                                                                  \
     X(fastscan_table, isa) X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa)              \
     X(first_non_finite, isa) X(centroid_maxsim, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa)
 // + AVX-VNNI: int8 MaxSim with 256-bit dot products.
@@ -44,7 +45,8 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 // NEON: the other kernels but lane_sums and to_lanes (scalar twins: no NEON transposition has
 // been written).
 #define LATEFOLD_NEON_KERNELS(X, isa)                                                                 \
-    X(maxsim_packed, isa) X(project_rows, isa) X(signed_sums, isa) X(project_lanes, isa)              \
+    X(maxsim_packed, isa) X(maxsim_packed_f16, isa) X(project_rows, isa) X(signed_sums, isa)          \
+    X(project_lanes, isa)                                                                             \
     X(sign_partitions, isa) X(nearest_rows, isa) X(fastscan, isa) X(fastscan_table, isa)              \
     X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa) X(first_non_finite, isa)            \
     X(centroid_maxsim, isa)

@@ -32,6 +32,12 @@ namespace kernels {
     X(maxsim_packed, float,                                                                                    \
       (const float* packed, std::size_t padded, std::size_t dim, const float* doc, std::size_t rows,           \
        std::size_t row_stride, bool stream, bool flag))                                                        \
+    /* maxsim_packed over float16 rows read in place: each tile's rows are widened (exactly) as the tiles      \
+       reach them, so that reading them from memory overlaps the arithmetic; the result has maxsim_packed's    \
+       bits over the widened rows. */                                                                          \
+    X(maxsim_packed_f16, float,                                                                                \
+      (const float* packed, std::size_t padded, std::size_t dim, const half_bits* doc, std::size_t rows,       \
+       std::size_t row_stride, bool stream, bool flag))                                                        \
                                                                                                                \
     /* FDE encoding (fde_<isa>.cc) */                                                                          \
                                                                                                                \
@@ -196,6 +202,9 @@ inline const KernelTable& active_kernels() noexcept { return kernels_for(active_
     const char* c = static_cast<const char*>(p);
     for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(c + b);
 }
+
+/// IEEE binary16 -> binary32, exact (the scalar conversion, for tails and twins; rows_scalar.cc).
+float half_to_float(half_bits h) noexcept;
 
 /// How much of a row read at random to prefetch: the hardware prefetcher streams the rest once
 /// the row is read, and prefetching several whole 10 KB rows would hold every fill buffer.

@@ -19,7 +19,9 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "latefold/common.h"
 #include "layouts.h"
+#include "table.h"
 
 namespace latefold {
 namespace kernels {
@@ -65,11 +67,12 @@ inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::
 // Requests the cache lines of rows [first, last) (`dim` floats each) of a document. One query
 // reads a document from memory at a tile's compute per N rows: faster than the hardware
 // prefetchers stream it alone (one query over a corpus in memory: 10-20 % faster).
-inline void prefetch_rows(const float* doc, std::size_t first, std::size_t last, std::size_t row_stride,
+template <class Row>
+inline void prefetch_rows(const Row* doc, std::size_t first, std::size_t last, std::size_t row_stride,
                           std::size_t dim) {
     for (std::size_t r = first; r < last; ++r) {
         const char* row = reinterpret_cast<const char*>(doc + r * row_stride);
-        for (std::size_t b = 0; b < dim * sizeof(float); b += 64) __builtin_prefetch(row + b);
+        for (std::size_t b = 0; b < dim * sizeof(Row); b += 64) __builtin_prefetch(row + b);
     }
 }
 
@@ -113,6 +116,81 @@ inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std
     float total = 0.0f;
     for (int p = 0; p < P; ++p) total += V::sum(best[p]);
     if (flag && std::isnan(V::sum(poison) + tail)) return NAN;
+    return total;
+}
+
+// Rows [first, first + n) of a float16 document widened into rows [first, first + n) of `wide`
+// (`dim` floats apart): exact. With `flag`, clears `finite` at a value that is not (the check
+// rides on the loads: integer operations the FMA ports do not wait for).
+template <class V>
+inline void widen_rows(const half_bits* doc, std::size_t first, std::size_t n, std::size_t row_stride,
+                       std::size_t dim, float* wide, bool flag, bool& finite) {
+    const std::size_t full = dim - dim % V::lanes;
+    typename V::hcheck worst = V::hzero();
+    for (std::size_t r = first; r < first + n; ++r) {
+        const half_bits* row = doc + r * row_stride;
+        float* out = wide + r * dim;
+        if (flag) {
+            for (std::size_t k = 0; k < full; k += V::lanes) V::store(out + k, V::load_row(row + k, worst));
+            for (std::size_t k = full; k < dim; ++k) finite = finite && (row[k] & 0x7C00u) != 0x7C00u;
+        } else {
+            for (std::size_t k = 0; k < full; k += V::lanes) V::store(out + k, V::load_row(row + k));
+        }
+        for (std::size_t k = full; k < dim; ++k) out[k] = half_to_float(row[k]);
+    }
+    if (flag) finite = finite && V::all_finite(worst);
+}
+
+// maxsim_group over a float16 document, widened into `wide` (rows x dim floats) tile by tile
+// just before the tile kernel reads it: the same tiles over the same values as maxsim_group over
+// rows widened beforehand, so the same bits.
+template <class V, int P, int N>
+inline float maxsim_group_widening(const float* q, std::size_t dim, const half_bits* doc, std::size_t rows,
+                                   std::size_t row_stride, bool stream, bool flag, float* wide) {
+    typename V::reg best[P];
+    for (int p = 0; p < P; ++p) best[p] = V::lowest();
+    bool finite = true;
+    std::size_t first = 0;
+    for (; first + N <= rows; first += N) {
+        if (stream) prefetch_rows(doc, first + N, std::min(rows, first + 2 * N), row_stride, dim);
+        widen_rows<V>(doc, first, N, row_stride, dim, wide, flag, finite);
+        maxsim_tile<V, P, N>(q, dim, wide, first, first + N - 1, dim, best);
+    }
+    if (first < rows) {
+        widen_rows<V>(doc, first, rows - first, row_stride, dim, wide, flag, finite);
+        if (N >= 2 && rows - first <= std::size_t(N / 2))
+            maxsim_tile<V, P, (N >= 2 ? N / 2 : 1)>(q, dim, wide, first, rows - 1, dim, best);
+        else
+            maxsim_tile<V, P, N>(q, dim, wide, first, rows - 1, dim, best);
+    }
+    if (!finite) return NAN;
+    float total = 0.0f;
+    for (int p = 0; p < P; ++p) total += V::sum(best[p]);
+    return total;
+}
+
+/// maxsim_packed over float16 rows (table.h maxsim_packed_f16): the first group widens the rows
+/// tile by tile into a per-thread buffer, the others read them there.
+template <class V, int N32, int N16>
+inline float maxsim_packed_f16(const float* packed, std::size_t padded, std::size_t dim, const half_bits* doc,
+                               std::size_t rows, std::size_t row_stride, bool stream, bool flag) {
+    constexpr int p32 = int(query_group_rows / V::lanes), p16 = int(query_pad_rows / V::lanes);
+    thread_local AlignedVector<float> buffer;  // grows to the largest document, kept
+    if (buffer.size() < rows * dim) buffer.resize(rows * dim);
+    float* wide = buffer.data();
+    float total = 0.0f;
+    std::size_t start = 0;
+    if (padded >= query_group_rows) {
+        total = maxsim_group_widening<V, p32, N32>(packed, dim, doc, rows, row_stride, stream, flag, wide);
+        start = query_group_rows;
+    } else {
+        total = maxsim_group_widening<V, p16, N16>(packed, dim, doc, rows, row_stride, stream, flag, wide);
+        start = query_pad_rows;
+    }
+    if (std::isnan(total) && flag) return total;
+    for (; start + query_group_rows <= padded; start += query_group_rows)
+        total += maxsim_group<V, p32, N32>(packed + start * dim, dim, wide, rows, dim, false, false);
+    if (start < padded) total += maxsim_group<V, p16, N16>(packed + start * dim, dim, wide, rows, dim, false, false);
     return total;
 }
 

@@ -31,6 +31,16 @@ struct Avx2 {
     static reg load(const float* p) { return _mm256_loadu_ps(p); }
     static reg load_row(const float* p) { return _mm256_loadu_ps(p); }
     static reg load_row(const half_bits* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    // Half rows with a finiteness check on the way (tile_templates.h widen_rows): the largest
+    // exponent field seen; a half is NaN or infinite when its field is all ones.
+    using hcheck = __m128i;
+    static hcheck hzero() { return _mm_setzero_si128(); }
+    static reg load_row(const half_bits* p, hcheck& worst) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        worst = _mm_max_epu16(worst, _mm_and_si128(h, _mm_set1_epi16(0x7C00)));
+        return _mm256_cvtph_ps(h);
+    }
+    static bool all_finite(hcheck worst) { return !_mm_movemask_epi8(_mm_cmpeq_epi16(worst, _mm_set1_epi16(0x7C00))); }
     static reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
     static void store(float* p, reg a) { _mm256_storeu_ps(p, a); }

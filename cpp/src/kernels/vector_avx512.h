@@ -31,6 +31,16 @@ struct Avx512 {
     static reg load(const float* p) { return _mm512_loadu_ps(p); }
     static reg load_row(const float* p) { return _mm512_loadu_ps(p); }
     static reg load_row(const half_bits* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    // Half rows with a finiteness check on the way (tile_templates.h widen_rows): the largest
+    // exponent field seen; a half is NaN or infinite when its field is all ones.
+    using hcheck = __m256i;
+    static hcheck hzero() { return _mm256_setzero_si256(); }
+    static reg load_row(const half_bits* p, hcheck& worst) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        worst = _mm256_max_epu16(worst, _mm256_and_si256(h, _mm256_set1_epi16(0x7C00)));
+        return _mm512_cvtph_ps(h);
+    }
+    static bool all_finite(hcheck worst) { return !_mm256_cmpeq_epi16_mask(worst, _mm256_set1_epi16(0x7C00)); }
     static reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
     static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
     static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }

@@ -29,6 +29,16 @@ struct Neon {
     static reg load(const float* p) { return vld1q_f32(p); }
     static reg load_row(const float* p) { return vld1q_f32(p); }
     static reg load_row(const half_bits* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+    // Half rows with a finiteness check on the way (tile_templates.h widen_rows): the largest
+    // exponent field seen; a half is NaN or infinite when its field is all ones.
+    using hcheck = uint16x4_t;
+    static hcheck hzero() { return vdup_n_u16(0); }
+    static reg load_row(const half_bits* p, hcheck& worst) {
+        const uint16x4_t h = vld1_u16(p);
+        worst = vmax_u16(worst, vand_u16(h, vdup_n_u16(0x7C00)));
+        return vcvt_f32_f16(vreinterpret_f16_u16(h));
+    }
+    static bool all_finite(hcheck worst) { return vmaxv_u16(worst) != 0x7C00; }
     static reg broadcast(const float* p) { return vld1q_dup_f32(p); }
     static reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
     static void store(float* p, reg a) { vst1q_f32(p, a); }
