@@ -27,9 +27,11 @@ namespace latefold {
 namespace kernels {
 
 // Accumulates one tile: acc[p][j] = sum over k of q[k][p-th vector] * row[j][k], for N rows
-// (pointers may repeat) and P vectors of a packed group (dim x P*lanes, row-major).
+// (pointers may repeat) and P vectors of a packed group (dim x P*lanes, row-major). Always
+// inlined, as maxsim_tile: called from several kernels, the compiler may otherwise keep the
+// accumulators in memory (measured 16 % slower).
 template <class V, int P, int N>
-inline void accumulate_tile(const float* q, std::size_t dim, const float* const (&row)[N],
+[[gnu::always_inline]] inline void accumulate_tile(const float* q, std::size_t dim, const float* const (&row)[N],
                             typename V::reg (&acc)[P][N]) {
     constexpr int width = P * V::lanes;
     for (int p = 0; p < P; ++p)
@@ -54,7 +56,7 @@ inline void tile_rows(const float* base, std::size_t first, std::size_t last, st
 
 // One MaxSim tile: folds the N inner products per query lane into `best`.
 template <class V, int P, int N>
-inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::size_t first,
+[[gnu::always_inline]] inline void maxsim_tile(const float* q, std::size_t dim, const float* doc, std::size_t first,
                         std::size_t last, std::size_t row_stride, typename V::reg (&best)[P]) {
     const float* row[N];
     tile_rows<N>(doc, first, last, row_stride, row);
