@@ -1,7 +1,9 @@
 // Private: the finiteness check of a view whose values are not yet checked (values_checked
-// false: a list of arrays), made where an engine reads the rows (MaxSim: right before its kernel,
-// which then finds them in cache), instead of as a second pass over the corpus on every call. Workers report what they find; the lowest item
-// wins, so the error names the item that a scan in item order would, whatever the threads did.
+// false: a list of arrays), made where an engine reads the rows instead of as a second pass over
+// the corpus on every call: MaxSim's float kernels flag a document as they read it (the exact
+// scan then runs on that one only), float16 conversion reports for free, FDE scans each batch
+// it converts. Workers report what they find; the lowest item wins, so the error names the item
+// that a scan in item order would, whatever the threads did.
 #pragma once
 
 #include <mutex>
