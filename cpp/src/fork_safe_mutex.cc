@@ -88,4 +88,13 @@ void ForkSafeSharedMutex::unlock_shared() noexcept {
     users_.fetch_sub(1);
 }
 
+bool ForkSafeSharedMutex::forked_while_changing() noexcept {
+    try {
+        adopt_after_fork();
+    } catch (...) {  // the adoption lock failed: assume the worst
+        return true;
+    }
+    return broken_;
+}
+
 }  // namespace latefold

@@ -4,8 +4,8 @@
 
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <string>
-
 
 namespace latefold {
 
@@ -31,6 +31,11 @@ GraphIndex::GraphIndex(const GraphParams& params) : params_(params) {
         case DType::i8:
             fail_argument(std::string("storage must be 'float32' or 'float16', got '") + dtype_name(params.storage) + "'");
     }
+}
+
+GraphIndex::~GraphIndex() {
+    // Moved into a block that is never freed: its members are then empty and free nothing.
+    if (mutex_.forked_while_changing()) static_cast<void>(new (std::nothrow) Data(std::move(data_)));
 }
 
 std::size_t GraphIndex::size() const {

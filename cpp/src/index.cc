@@ -2,6 +2,7 @@
 #include "latefold/index.h"
 
 #include <algorithm>
+#include <new>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -65,6 +66,11 @@ std::size_t choose_centroids(std::size_t most, std::size_t levels, std::size_t t
     if (most < c || tokens < 16 * levels * c) return 0;
     while (c * 2 <= most && 16 * levels * c * 2 <= tokens) c *= 2;
     return c;
+}
+
+MultiVectorIndex::~MultiVectorIndex() {
+    // Moved into a block that is never freed (the graph with it): its members are then empty.
+    if (mutex_.forked_while_changing()) static_cast<void>(new (std::nothrow) Data(std::move(data_)));
 }
 
 MultiVectorIndex::MultiVectorIndex(const IndexParams& params) : params_(params) {

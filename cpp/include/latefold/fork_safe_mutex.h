@@ -8,6 +8,9 @@
 //   - changing it (add, delete, compact): the object may be half changed; every lock in the
 //     child throws ForkedWhileChanged instead.
 // Threads of the parent that merely waited for the lock count as readers (they changed nothing).
+// The owner of an object forked while changing must not free what it holds either (a block the
+// parent's thread had just freed may not yet be replaced by its successor): it asks
+// forked_while_changing() when it is destroyed and abandons its memory.
 #pragma once
 
 #include <atomic>
@@ -34,6 +37,9 @@ public:
     void unlock() noexcept;
     void lock_shared();
     void unlock_shared() noexcept;
+
+    /// Whether this process was forked while a thread of the parent changed the object.
+    bool forked_while_changing() noexcept;
 
 private:
     /// In a process forked since the last lock: replaces the lock the parent's threads held.

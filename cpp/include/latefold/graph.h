@@ -82,6 +82,9 @@ struct GraphSearchOptions {
 class GraphIndex {
 public:
     explicit GraphIndex(const GraphParams& params);
+    /// In a process forked while another thread was changing the index, abandons (does not free)
+    /// what it holds: it may be half changed.
+    ~GraphIndex();
     struct Scratch;  ///< per-thread search buffers (internal)
 
     const GraphParams& params() const noexcept { return params_; }

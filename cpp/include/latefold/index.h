@@ -98,6 +98,9 @@ struct IndexStats {
 class MultiVectorIndex {
 public:
     explicit MultiVectorIndex(const IndexParams& params);
+    /// In a process forked while another thread was changing the index, abandons (does not free)
+    /// what it holds: it may be half changed.
+    ~MultiVectorIndex();
 
     const IndexParams& params() const noexcept { return params_; }
     Json describe_params() const;
