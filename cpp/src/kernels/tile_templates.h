@@ -93,34 +93,6 @@ inline void poison_rows(const float* doc, std::size_t first, std::size_t last, s
     }
 }
 
-// One query group against a whole document: full tiles of N rows, then the remainder in one
-// tile of N or N/2 rows, whichever wastes less. `stream`, `flag`: see maxsim_packed.
-template <class V, int P, int N>
-inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std::size_t rows,
-                          std::size_t row_stride, bool stream, bool flag) {
-    typename V::reg best[P];
-    for (int p = 0; p < P; ++p) best[p] = V::lowest();
-    typename V::reg poison = V::zero();
-    float tail = 0.0f;
-    std::size_t first = 0;
-    for (; first + N <= rows; first += N) {
-        if (stream) prefetch_rows(doc, first + N, std::min(rows, first + 2 * N), row_stride, dim);
-        maxsim_tile<V, P, N>(q, dim, doc, first, first + N - 1, row_stride, best);
-        if (flag) poison_rows<V>(doc, first, first + N, row_stride, dim, poison, tail);
-    }
-    if (first < rows) {
-        if (N >= 2 && rows - first <= std::size_t(N / 2))
-            maxsim_tile<V, P, (N >= 2 ? N / 2 : 1)>(q, dim, doc, first, rows - 1, row_stride, best);
-        else
-            maxsim_tile<V, P, N>(q, dim, doc, first, rows - 1, row_stride, best);
-        if (flag) poison_rows<V>(doc, first, rows, row_stride, dim, poison, tail);
-    }
-    float total = 0.0f;
-    for (int p = 0; p < P; ++p) total += V::sum(best[p]);
-    if (flag && std::isnan(V::sum(poison) + tail)) return NAN;
-    return total;
-}
-
 // Rows [first, first + n) of a float16 document widened into rows [first, first + n) of `wide`
 // (`dim` floats apart): exact. With `flag`, clears `finite` at a value that is not (the check
 // rides on the loads: integer operations the FMA ports do not wait for).
@@ -143,29 +115,54 @@ inline void widen_rows(const half_bits* doc, std::size_t first, std::size_t n, s
     if (flag) finite = finite && V::all_finite(worst);
 }
 
-// maxsim_group over a float16 document, widened into `wide` (rows x dim floats) tile by tile
-// just before the tile kernel reads it: the same tiles over the same values as maxsim_group over
-// rows widened beforehand, so the same bits.
+// A float16 document read by maxsim_group: its rows, and the buffer (rows x dim floats) they are
+// widened into tile by tile, just before the tile kernel reads them.
+struct HalfRows {
+    const half_bits* rows;
+    std::size_t stride;
+    float* wide;
+};
+
+// One query group against a whole document: full tiles of N rows, then the remainder in one
+// tile of N or N/2 rows, whichever wastes less. `stream`, `flag`: see maxsim_packed. With
+// `half`, the document is float16 (`doc` is then half->wide, row_stride dim): the same tiles
+// over the same values as over rows widened beforehand, so the same bits.
 template <class V, int P, int N>
-inline float maxsim_group_widening(const float* q, std::size_t dim, const half_bits* doc, std::size_t rows,
-                                   std::size_t row_stride, bool stream, bool flag, float* wide) {
+inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std::size_t rows,
+                          std::size_t row_stride, bool stream, bool flag, const HalfRows* half = nullptr) {
     typename V::reg best[P];
     for (int p = 0; p < P; ++p) best[p] = V::lowest();
-    bool finite = true;
+    typename V::reg poison = V::zero();  // flagged float rows
+    float tail = 0.0f;
+    bool finite = true;  // flagged float16 rows
+    // Before a tile of n rows: the next tile's rows requested, float16 rows widened.
+    auto read = [&](std::size_t first, std::size_t n) {
+        if (half) {
+            if (stream) prefetch_rows(half->rows, first + N, std::min(rows, first + 2 * N), half->stride, dim);
+            widen_rows<V>(half->rows, first, n, half->stride, dim, half->wide, flag, finite);
+        } else if (stream) {
+            prefetch_rows(doc, first + N, std::min(rows, first + 2 * N), row_stride, dim);
+        }
+    };
+    // After it: float rows checked while they are in L1.
+    auto check = [&](std::size_t first, std::size_t n) {
+        if (flag && !half) poison_rows<V>(doc, first, first + n, row_stride, dim, poison, tail);
+    };
     std::size_t first = 0;
     for (; first + N <= rows; first += N) {
-        if (stream) prefetch_rows(doc, first + N, std::min(rows, first + 2 * N), row_stride, dim);
-        widen_rows<V>(doc, first, N, row_stride, dim, wide, flag, finite);
-        maxsim_tile<V, P, N>(q, dim, wide, first, first + N - 1, dim, best);
+        read(first, N);
+        maxsim_tile<V, P, N>(q, dim, doc, first, first + N - 1, row_stride, best);
+        check(first, N);
     }
     if (first < rows) {
-        widen_rows<V>(doc, first, rows - first, row_stride, dim, wide, flag, finite);
+        read(first, rows - first);
         if (N >= 2 && rows - first <= std::size_t(N / 2))
-            maxsim_tile<V, P, (N >= 2 ? N / 2 : 1)>(q, dim, wide, first, rows - 1, dim, best);
+            maxsim_tile<V, P, (N >= 2 ? N / 2 : 1)>(q, dim, doc, first, rows - 1, row_stride, best);
         else
-            maxsim_tile<V, P, N>(q, dim, wide, first, rows - 1, dim, best);
+            maxsim_tile<V, P, N>(q, dim, doc, first, rows - 1, row_stride, best);
+        check(first, rows - first);
     }
-    if (!finite) return NAN;
+    if (!finite || (flag && std::isnan(V::sum(poison) + tail))) return NAN;
     float total = 0.0f;
     for (int p = 0; p < P; ++p) total += V::sum(best[p]);
     return total;
@@ -182,11 +179,12 @@ inline float maxsim_packed_f16(const float* packed, std::size_t padded, std::siz
     float* wide = buffer.data();
     float total = 0.0f;
     std::size_t start = 0;
+    const HalfRows half{doc, row_stride, wide};
     if (padded >= query_group_rows) {
-        total = maxsim_group_widening<V, p32, N32>(packed, dim, doc, rows, row_stride, stream, flag, wide);
+        total = maxsim_group<V, p32, N32>(packed, dim, wide, rows, dim, stream, flag, &half);
         start = query_group_rows;
     } else {
-        total = maxsim_group_widening<V, p16, N16>(packed, dim, doc, rows, row_stride, stream, flag, wide);
+        total = maxsim_group<V, p16, N16>(packed, dim, wide, rows, dim, stream, flag, &half);
         start = query_pad_rows;
     }
     if (std::isnan(total) && flag) return total;
