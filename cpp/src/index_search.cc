@@ -58,10 +58,19 @@ float exact_score(const PackedQueries& exact, std::size_t q, const MultiVectorsV
 // Slots scored per task of an exhaustive search.
 constexpr std::size_t exact_chunk = 512;
 
-// Candidates lie anywhere in memory: while one is scored, the data of the one `ahead` places on
-// is requested (its codes in stage 2, its first rows in stage 3), and the offsets of the one
-// 2 * ahead on, which that request reads.
+// Candidates lie anywhere in memory: while candidate i is scored, request(slot, first, rows) asks
+// for the data of the one `ahead` places on (its codes in stage 2, its first rows in stage 3), and
+// the offsets of the one 2 * ahead on, which that request reads.
 constexpr std::size_t ahead = 4;
+
+template <class Request>
+void request_ahead(const std::vector<ScoredId>& ranked, std::size_t i, const std::int64_t* offsets, Request request) {
+    if (i + 2 * ahead < ranked.size()) __builtin_prefetch(offsets + ranked[i + 2 * ahead].id);
+    if (i + ahead < ranked.size()) {
+        const std::size_t slot = std::size_t(ranked[i + ahead].id);
+        request(slot, std::size_t(offsets[slot]), std::size_t(offsets[slot + 1] - offsets[slot]));
+    }
+}
 
 }  // namespace
 
@@ -227,12 +236,9 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
             s.best.resize(padded);
             data_.centroids.query_table(q2->packed.data(), padded, s.table.data());
             for (std::size_t i = 0; i < s.ranked.size(); ++i) {
-                if (i + 2 * ahead < s.ranked.size()) __builtin_prefetch(&data_.offsets[s.ranked[i + 2 * ahead].id]);
-                if (i + ahead < s.ranked.size()) {
-                    const std::int64_t* next = &data_.offsets[s.ranked[i + ahead].id];
-                    kernels::prefetch_lines(data_.codes.data() + std::size_t(next[0]) * levels,
-                                            std::size_t(next[1] - next[0]) * levels * sizeof(std::uint16_t));
-                }
+                request_ahead(s.ranked, i, data_.offsets.data(), [&](std::size_t, std::size_t first, std::size_t rows) {
+                    kernels::prefetch_lines(data_.codes.data() + first * levels, rows * levels * sizeof(std::uint16_t));
+                });
                 ScoredId& c = s.ranked[i];
                 const std::size_t first = std::size_t(data_.offsets[c.id]);
                 const std::size_t rows = std::size_t(data_.offsets[c.id + 1]) - first;
@@ -248,12 +254,9 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         TopK top(k);
         const std::size_t row_bytes = stored.dim * dtype_size(stored.dtype);
         for (std::size_t i = 0; i < s.ranked.size(); ++i) {
-            if (i + 2 * ahead < s.ranked.size()) __builtin_prefetch(&data_.offsets[s.ranked[i + 2 * ahead].id]);
-            if (i + ahead < s.ranked.size()) {
-                const std::size_t next = std::size_t(s.ranked[i + ahead].id);
-                kernels::prefetch_lines(static_cast<const std::uint8_t*>(stored.item_data(next)),
-                                        std::min(kernels::row_prefetch_bytes, stored.item_length(next) * row_bytes));
-            }
+            request_ahead(s.ranked, i, data_.offsets.data(), [&](std::size_t slot, std::size_t, std::size_t rows) {
+                kernels::prefetch_lines(stored.item_data(slot), std::min(kernels::row_prefetch_bytes, rows * row_bytes));
+            });
             const std::size_t slot = std::size_t(s.ranked[i].id);
             top.push({exact_score(exact, q, stored, slot, s.rows, kern), data_.ids[slot]});
         }

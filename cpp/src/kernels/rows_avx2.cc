@@ -3,31 +3,15 @@
 
 #include "dot_rows_template.h"
 #include "vector_avx2.h"
+#include "widen_template.h"
 
 namespace latefold {
 namespace kernels {
 
-// A half is NaN or infinite exactly when its 5 exponent bits are all set; the largest exponent
-// field seen (unsigned) tells. The tail is padded with zeros.
 bool f16_to_f32_avx2(const half_bits* src, float* dst, std::size_t n) {
-    const __m128i exponent = _mm_set1_epi16(0x7C00);
-    __m128i worst = _mm_setzero_si128();
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        worst = _mm_max_epu16(worst, _mm_and_si128(h, exponent));
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
-    }
-    if (i < n) {
-        half_bits tail[8] = {};
-        float out[8];
-        for (std::size_t j = i; j < n; ++j) tail[j - i] = src[j];
-        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tail));
-        worst = _mm_max_epu16(worst, _mm_and_si128(h, exponent));
-        _mm256_storeu_ps(out, _mm256_cvtph_ps(h));
-        for (std::size_t j = i; j < n; ++j) dst[j] = out[j - i];
-    }
-    return _mm_movemask_epi8(_mm_cmpeq_epi16(worst, exponent)) == 0;
+    bool finite = true;
+    widen_rows<Avx2>(src, 0, 1, n, n, dst, true, finite);
+    return finite;
 }
 
 void dot_rows_f32_avx2(const float* q, const float* base, std::size_t stride,

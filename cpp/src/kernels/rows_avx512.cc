@@ -3,28 +3,15 @@
 
 #include "dot_rows_template.h"
 #include "vector_avx512.h"
+#include "widen_template.h"
 
 namespace latefold {
 namespace kernels {
 
-// A half is NaN or infinite exactly when its 5 exponent bits are all set; the largest exponent
-// field seen (unsigned) tells. Masked-off lanes of the tail load as 0.
 bool f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {
-    const __m256i exponent = _mm256_set1_epi16(0x7C00);
-    __m256i worst = _mm256_setzero_si256();
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        worst = _mm256_max_epu16(worst, _mm256_and_si256(h, exponent));
-        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(h));
-    }
-    if (i < n) {
-        const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1u);
-        const __m256i h = _mm256_maskz_loadu_epi16(mask, src + i);
-        worst = _mm256_max_epu16(worst, _mm256_and_si256(h, exponent));
-        _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(h));
-    }
-    return !_mm256_cmpeq_epi16_mask(worst, exponent);
+    bool finite = true;
+    widen_rows<Avx512>(src, 0, 1, n, n, dst, true, finite);
+    return finite;
 }
 
 void dot_rows_f32_avx512(const float* q, const float* base, std::size_t stride,

@@ -5,28 +5,15 @@
 
 #include "dot_rows_template.h"
 #include "vector_neon.h"
+#include "widen_template.h"
 
 namespace latefold {
 namespace kernels {
 
-// A half is NaN or infinite exactly when its 5 exponent bits are all set; the largest exponent
-// field seen tells.
 bool f16_to_f32_neon(const half_bits* src, float* dst, std::size_t n) {
-    const uint16x4_t exponent = vdup_n_u16(0x7C00);
-    uint16x4_t worst = vdup_n_u16(0);
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint16x4_t h = vld1_u16(src + i);
-        worst = vmax_u16(worst, vand_u16(h, exponent));
-        vst1q_f32(dst + i, vcvt_f32_f16(vreinterpret_f16_u16(h)));
-    }
-    for (; i < n; ++i) {
-        half_bits tail[4] = {src[i], 0, 0, 0};
-        const uint16x4_t h = vld1_u16(tail);
-        worst = vmax_u16(worst, vand_u16(h, exponent));
-        dst[i] = vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(h)), 0);
-    }
-    return vmaxv_u16(worst) != 0x7C00;
+    bool finite = true;
+    widen_rows<Neon>(src, 0, 1, n, n, dst, true, finite);
+    return finite;
 }
 
 void dot_rows_f32_neon(const float* q, const float* base, std::size_t stride,

@@ -22,6 +22,7 @@
 #include "latefold/common.h"
 #include "layouts.h"
 #include "table.h"
+#include "widen_template.h"
 
 namespace latefold {
 namespace kernels {
@@ -72,10 +73,7 @@ template <class V, int P, int N>
 template <class Row>
 inline void prefetch_rows(const Row* doc, std::size_t first, std::size_t last, std::size_t row_stride,
                           std::size_t dim) {
-    for (std::size_t r = first; r < last; ++r) {
-        const char* row = reinterpret_cast<const char*>(doc + r * row_stride);
-        for (std::size_t b = 0; b < dim * sizeof(Row); b += 64) __builtin_prefetch(row + b);
-    }
+    for (std::size_t r = first; r < last; ++r) prefetch_lines(doc + r * row_stride, dim * sizeof(Row));
 }
 
 // Adds x * 0 for every value x of rows [first, last) to `poison` (lanes) and `tail` (the values
@@ -91,28 +89,6 @@ inline void poison_rows(const float* doc, std::size_t first, std::size_t last, s
         for (std::size_t k = 0; k < full; k += V::lanes) poison = V::fma(V::load(row + k), zero, poison);
         for (std::size_t k = full; k < dim; ++k) tail += row[k] * 0.0f;
     }
-}
-
-// Rows [first, first + n) of a float16 document widened into rows [first, first + n) of `wide`
-// (`dim` floats apart): exact. With `flag`, clears `finite` at a value that is not (the check
-// rides on the loads: integer operations the FMA ports do not wait for).
-template <class V>
-inline void widen_rows(const half_bits* doc, std::size_t first, std::size_t n, std::size_t row_stride,
-                       std::size_t dim, float* wide, bool flag, bool& finite) {
-    const std::size_t full = dim - dim % V::lanes;
-    typename V::hcheck worst = V::hzero();
-    for (std::size_t r = first; r < first + n; ++r) {
-        const half_bits* row = doc + r * row_stride;
-        float* out = wide + r * dim;
-        if (flag) {
-            for (std::size_t k = 0; k < full; k += V::lanes) V::store(out + k, V::load_row(row + k, worst));
-            for (std::size_t k = full; k < dim; ++k) finite = finite && (row[k] & 0x7C00u) != 0x7C00u;
-        } else {
-            for (std::size_t k = 0; k < full; k += V::lanes) V::store(out + k, V::load_row(row + k));
-        }
-        for (std::size_t k = full; k < dim; ++k) out[k] = half_to_float(row[k]);
-    }
-    if (flag) finite = finite && V::all_finite(worst);
 }
 
 // A float16 document read by maxsim_group: its rows, and the buffer (rows x dim floats) they are

@@ -31,7 +31,7 @@ struct Avx2 {
     static reg load(const float* p) { return _mm256_loadu_ps(p); }
     static reg load_row(const float* p) { return _mm256_loadu_ps(p); }
     static reg load_row(const half_bits* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-    // Half rows with a finiteness check on the way (tile_templates.h widen_rows): the largest
+    // Half rows with a finiteness check on the way (widen_template.h): the largest
     // exponent field seen; a half is NaN or infinite when its field is all ones.
     using hcheck = __m128i;
     static hcheck hzero() { return _mm_setzero_si128(); }

@@ -29,7 +29,7 @@ struct Neon {
     static reg load(const float* p) { return vld1q_f32(p); }
     static reg load_row(const float* p) { return vld1q_f32(p); }
     static reg load_row(const half_bits* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
-    // Half rows with a finiteness check on the way (tile_templates.h widen_rows): the largest
+    // Half rows with a finiteness check on the way (widen_template.h): the largest
     // exponent field seen; a half is NaN or infinite when its field is all ones.
     using hcheck = uint16x4_t;
     static hcheck hzero() { return vdup_n_u16(0); }
