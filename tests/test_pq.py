@@ -409,8 +409,13 @@ def test_rotations_of_rank_deficient_data(rng, case):
         pq = lf.ProductQuantizer(32, 8, 4, rotation=rotation).train(x, iterations=3, opq_iterations=3)
         r = pq.rotation.astype(np.float64)
         assert np.isfinite(r).all() and np.abs(r @ r.T - np.eye(32)).max() < 1e-6, rotation
-        plain = lf.ProductQuantizer(32, 8, 4).train(x, iterations=3).reconstruction_error(x)
-        assert pq.reconstruction_error(x) <= 1.5 * plain + 1e-6, rotation
+        error = pq.reconstruction_error(x)
+        if rotation == "opq":  # trained to lower the error: never much above plain PQ (at most 0.9x over 150 seeds)
+            plain = lf.ProductQuantizer(32, 8, 4).train(x, iterations=3).reconstruction_error(x)
+            assert error <= 1.5 * plain + 1e-6, rotation
+        else:  # a random rotation promises nothing against plain PQ (up to 1.65x over 300 seeds), only that it
+            # still quantizes: at most 0.17 of the variance over 150 seeds per case, a broken rotation ~1
+            assert error <= 0.4 * ((x - x.mean(0)) ** 2).sum(1).mean(), rotation
 
 
 def test_rotation_save_load_and_graph(tmp_path, rng):
