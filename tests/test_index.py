@@ -87,6 +87,60 @@ def test_recall_against_exhaustive_maxsim(corpus, candidates):
     assert all(e["candidates"] == 256 and e["rescored"] == 256 and e["exact"] == 48 for e in info)
 
 
+def test_candidates_from_centroid_lists(corpus):
+    docs, queries = corpus
+    index = lf.MultiVectorIndex(DIM, token_storage="float32")
+    index.add(docs)
+    _, truth = lf.maxsim_topk(queries, docs, 10)
+    for probe in (1, 2):
+        _, ids, info = index.search(queries, 10, probe=probe, explain=True)
+        # The same clustered data as above: 0.97-1.0 over seeds.
+        assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) >= 0.9, probe
+        assert all(e["path"] == "lists" and 10 <= e["candidates"] <= 256 and e["visited"] >= 1 for e in info)
+    # Below 50,000 documents the graph gives the candidates unless a probe is asked for.
+    assert {e["path"] for e in index.search(queries, 10, explain=True)[2]} != {"lists"}
+    assert {e["path"] for e in index.search(queries, 10, probe=0, explain=True)[2]} != {"lists"}
+    # No more documents than candidates: every one goes on, and with rerank as large the search is exact.
+    s, i, info = index.search(queries, 10, probe=1, candidates=len(docs), rerank=len(docs), explain=True)
+    np.testing.assert_array_equal(i, index.search(queries, 10, exact=True)[1])
+    assert all(e["path"] == "exact" and e["candidates"] == len(docs) for e in info)
+    with pytest.raises(ValueError, match="probe"):
+        index.search(queries, 10, probe=-1)
+
+
+def test_centroid_lists_follow_every_change(tmp_path, rng):
+    # Lists kept up by adds (with retraining), updates, deletes and compaction read the same entries and
+    # give the same results as lists rebuilt from the codes by a load.
+    docs, centres = clustered_docs(rng, 360)
+    queries = queries_from(rng, centres, 12)
+    index = lf.MultiVectorIndex(DIM, token_storage="float32", centroids=256, compact_fraction=0.2)
+    trained = set()
+    for start in range(0, 300, 30):
+        index.add(docs[start:start + 30], ids=np.arange(start, start + 30))
+        trained.add(index.stats()["centroids"])
+    assert len(trained - {0}) >= 2  # the centroids were retrained as the index grew
+    index.update(np.arange(40, 60), docs[300:320])
+    index.delete(np.arange(0, 20))
+    index.add(docs[320:], ids=np.arange(300, 340))
+
+    def same_as_loaded(step):
+        index.save(tmp_path / "lists.lf")
+        loaded = lf.MultiVectorIndex.load(tmp_path / "lists.lf")
+        for probe in (1, 3):
+            a = index.search(queries, 10, probe=probe, candidates=64, rerank=20, explain=True)
+            b = loaded.search(queries, 10, probe=probe, candidates=64, rerank=20, explain=True)
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+            assert [e["distances"] for e in a[2]] == [e["distances"] for e in b[2]], step
+            assert {e["path"] for e in a[2]} == {"lists"}
+            assert not set(range(20)) & set(a[1].ravel().tolist())
+
+    same_as_loaded("changed")
+    index.delete(np.arange(60, 140))  # past compact_fraction: compacts
+    assert index.stats()["deleted_tokens"] == 0
+    same_as_loaded("compacted")
+
+
 def test_centroids_retrain_as_the_index_grows(corpus):
     docs, queries = corpus
     index = lf.MultiVectorIndex(DIM, centroids=64)
@@ -170,10 +224,13 @@ def test_user_ids_attributes_and_filters(rng):
         want_s, want_i = brute_force(queries, by_id, 5, allowed)
         s, i = index.search(queries, 5, exact=True, filter=f)
         np.testing.assert_array_equal(i, want_i)
-        s, i = index.search(queries, 5, filter=f)
-        assert set(i[i >= 0].tolist()) <= allowed
-        if len(allowed) <= 5:  # few matches: the graph scans them all
-            np.testing.assert_array_equal(np.sort(i, axis=1), np.sort(want_i, axis=1))
+        for probe in (0, 1):  # candidates from the graph, from the centroid lists
+            s, i = index.search(queries, 5, filter=f, probe=probe)
+            found = np.isfinite(s)  # ids may be negative: the padding is the score's -inf
+            assert set(i[found].tolist()) <= allowed
+            assert (found.sum(axis=1) == min(5, len(allowed))).all()
+            if len(allowed) <= 5:  # few matches: stage 1 takes them all
+                np.testing.assert_array_equal(np.sort(i, axis=1), np.sort(want_i, axis=1))
     # One filter per query, and a mask by id.
     small = np.arange(5, dtype=np.int64)
     index2 = lf.MultiVectorIndex(DIM)
@@ -207,8 +264,9 @@ def test_delete_update_get_and_compaction(rng):
     want_s, want_i = brute_force(queries, model, 10)
     s, i = index.search(queries, 10, exact=True)
     np.testing.assert_array_equal(i, want_i)
-    s, i = index.search(queries, 10)
-    assert not {3, 4, 5} & set(i.ravel().tolist())
+    for probe in (0, 1):
+        s, i = index.search(queries, 10, probe=probe)
+        assert not {3, 4, 5} & set(i.ravel().tolist())
     # Past compact_fraction of deleted tokens, a delete compacts.
     assert index.stats()["deleted_tokens"] > 0
     victims = list(range(10, 100))
@@ -219,8 +277,9 @@ def test_delete_update_get_and_compaction(rng):
     index.add(clustered_docs(rng, 1)[0], ids=[1000])
     model[1000] = index.get(1000)
     np.testing.assert_array_equal(index.search(queries, 10, exact=True)[1], brute_force(queries, model, 10)[1])
-    s, i = index.search(queries, 10)
-    assert set(i.ravel().tolist()) <= set(model)
+    for probe in (0, 1):
+        s, i = index.search(queries, 10, probe=probe)
+        assert set(i.ravel().tolist()) <= set(model)
     index.compact()
     assert sorted(index.ids.tolist()) == sorted(model)
 
@@ -317,14 +376,14 @@ def test_save_load_mmap_pickle(tmp_path, rng):
     index.add(docs, attributes={"year": rng.integers(0, 5, size=150)})
     index.delete([4, 9])
     f = lf.Filter.eq("year", 2)
-    want = index.search(queries, 8, filter=f), index.search(queries, 8)
+    want = index.search(queries, 8, filter=f), index.search(queries, 8), index.search(queries, 8, probe=1)
     path = tmp_path / "docs.lf"
     index.save(path)
     image = path.read_bytes()
     for loaded in (lf.MultiVectorIndex.load(path), lf.MultiVectorIndex.load(path, mmap=True),
                    lf.MultiVectorIndex.load(path, mmap=True, verify=False), pickle.loads(pickle.dumps(index)),
                    copy.deepcopy(index)):
-        got = loaded.search(queries, 8, filter=f), loaded.search(queries, 8)
+        got = loaded.search(queries, 8, filter=f), loaded.search(queries, 8), loaded.search(queries, 8, probe=1)
         for (a, b), (c, d) in zip(want, got):
             np.testing.assert_array_equal(a, c)
             np.testing.assert_array_equal(b, d)
@@ -464,8 +523,9 @@ class IndexModel(RuleBasedStateMachine):
         kk = i.shape[1]
         np.testing.assert_array_equal(i, want_i[:, :kk])
         np.testing.assert_allclose(s[i >= 0], want_s[:, :kk][i >= 0], rtol=1e-5, atol=1e-5)
-        s, i = self.index.search(self.queries, k, filter=f)
-        assert set(i[i >= 0].tolist()) <= set(self.docs if allowed is None else allowed)
+        for probe in (0, 1):
+            s, i = self.index.search(self.queries, k, filter=f, probe=probe)
+            assert set(i[i >= 0].tolist()) <= set(self.docs if allowed is None else allowed)
 
     @invariant()
     def same_documents(self):

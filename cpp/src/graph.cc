@@ -15,6 +15,7 @@ const char* search_path_name(SearchPath path) noexcept {
         case SearchPath::gated: return "gated";
         case SearchPath::acorn: return "acorn";
         case SearchPath::exact: return "exact";
+        case SearchPath::lists: return "lists";
         default: return "none";
     }
 }

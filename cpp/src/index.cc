@@ -169,6 +169,8 @@ struct MultiVectorIndex::Batch {
     AlignedVector<std::uint8_t> vectors;  // count x vector_dim, vector_storage
     AlignedVector<std::uint16_t> codes;   // the new tokens' codes, or every token's when retrained
     TokenCentroids centroids;             // new centroids (retrained), else empty
+    CentroidLists lists;                  // retrained: the new centroids' lists over every slot
+    AlignedVector<std::int64_t> offsets;  // the new documents' token offsets, from 0
     AlignedVector<std::uint8_t> converted;  // bfloat16 / int8 storage: the stored rows, converted
     std::vector<float> scales;              // int8 storage: their scales
 
@@ -260,6 +262,8 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     const MultiVectorsView& docs = b.stored(given);
     b.count = docs.count;
     b.rows = docs.rows;
+    b.offsets.assign(1, 0);
+    for (std::size_t d = 0; d < b.count; ++d) b.offsets.push_back(b.offsets.back() + std::int64_t(docs.item_length(d)));
     if (converts()) {  // the rows as stored, made now: an add changes nothing before it commits
         b.converted.resize(b.rows * row_bytes());
         if (params_.token_storage == DType::i8) b.scales.resize(b.rows);
@@ -343,6 +347,11 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
             token_rows(r0, r1, rows.data());
             centroids.assign(rows.data(), r1 - r0, params_.dim, b.codes.data() + (r0 - first) * levels, 1);
         });
+        if (retrain) {  // the new centroids' lists over the stored documents and these
+            AlignedVector<std::int64_t> all(data_.offsets.data(), data_.offsets.data() + data_.slots + 1);
+            for (std::size_t d = 0; d < b.count; ++d) all.push_back(std::int64_t(stored) + b.offsets[d + 1]);
+            b.lists.build(centroids.count(), b.codes.data(), levels, all.data(), all.size() - 1);
+        }
     }
     return b;
 }
@@ -366,6 +375,7 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
         codes = &data_.codes.own();
         codes->reserve((stored + b.rows) * (b.centroids.empty() ? data_.centroids : b.centroids).levels());
     }
+    if (b.centroids.empty() && codes) data_.lists.reserve(b.codes.data(), data_.centroids.levels(), b.offsets.data(), b.count);
     data_.live.reserve(bit_words(slots));
     fault_point();
     // New ids enter the map now (node allocations may throw), and leave it again on failure.
@@ -405,9 +415,11 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     }
     if (!b.centroids.empty()) {
         std::swap(data_.centroids, b.centroids);
+        data_.lists = std::move(b.lists);
         codes->assign(b.codes.begin(), b.codes.end());  // every token's (fits: reserved)
     } else if (codes) {
         codes->insert(codes->end(), b.codes.begin(), b.codes.end());
+        data_.lists.append(b.codes.data(), data_.centroids.levels(), b.offsets.data(), b.count, std::uint32_t(data_.slots));
     }
     data_.live.resize(bit_words(slots), 0);
     for (std::size_t s = data_.slots; s < slots; ++s) set_bit(data_.live.data(), s);
@@ -502,12 +514,17 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
             offsets.push_back(offsets.back());
         }
     }
+    CentroidLists lists;
+    if (with_codes) lists.build(data_.centroids.count(), codes.data(), levels, offsets.data(), data_.slots);
     fault_point();
     data_.graph->compact(threads);
     data_.tokens = Buffer<std::uint8_t>(std::move(tokens));
     if (with_scales) data_.scales = Buffer<float>(std::move(scales));
     data_.offsets = Buffer<std::int64_t>(std::move(offsets));
-    if (with_codes) data_.codes = Buffer<std::uint16_t>(std::move(codes));
+    if (with_codes) {
+        data_.codes = Buffer<std::uint16_t>(std::move(codes));
+        data_.lists = std::move(lists);
+    }
     data_.deleted_tokens = 0;
 }
 

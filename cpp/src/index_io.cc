@@ -135,6 +135,7 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
         const std::uint16_t* codes = d.codes.data();
         for (std::size_t r = 0; r < rows * levels; ++r)  // a code indexes the table's rows of its level
             if (codes[r] / count != r % levels) reader.corrupt("centroid code of token " + std::to_string(r / levels));
+        d.lists.build(count, codes, levels, d.offsets.data(), n);
     }
     d.graph = GraphIndex::read(reader, prefix + "/graph", borrow);
     const GraphParams& g = d.graph->params();

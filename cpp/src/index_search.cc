@@ -161,11 +161,23 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         return;
     }
 
-    // Stage 1: candidate vectors of the queries, then the graph.
-    const Clock::time_point start = Clock::now();
     const kernels::KernelTable& kern = kernels::active_kernels();
+    const std::size_t width = std::max(options.candidates, k), keep = std::max(options.rerank, k);
+    const bool rescore = !data_.centroids.empty();
+    const std::size_t levels = rescore ? data_.centroids.levels() : 0;
+    const std::size_t probe = options.probe != IndexSearchOptions::automatic ? options.probe
+                              : data_.live_count >= IndexSearchOptions::lists_from ? 1 : 0;
+    const bool listed = probe && !data_.lists.empty();
+
+    // Stage 1 by the graph: in one batch, or (listed) for the queries whose lists find too few.
     const std::size_t vdim = params_.vector_dim();
-    std::vector<float> vectors(nq * vdim, 0.0f);
+    GraphSearchOptions g;
+    g.k = width;
+    g.ef = std::max(options.ef, width);
+    g.exact_below = options.exact_below;
+    g.gated_above = options.gated_above;
+    const Clock::time_point start = Clock::now();
+    std::vector<float> vectors(nq * vdim, 0.0f);  // the queries' candidate vectors
     if (params_.candidates == CandidateKind::fde) {
         data_.fde->encode_queries(queries, vectors.data(), options.threads);
     } else {
@@ -177,24 +189,35 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
                 for (std::size_t c = 0; c < vdim; ++c) vectors[q * vdim + c] += x[t * items.stride + c];
         }
     }
-    const std::size_t width = std::max(options.candidates, k);
-    GraphSearchOptions g;
-    g.k = width;
-    g.ef = std::max(options.ef, width);
-    g.exact_below = options.exact_below;
-    g.gated_above = options.gated_above;
-    g.threads = options.threads;
-    std::vector<float> graph_scores(nq * width);
-    std::vector<std::int64_t> candidates(nq * width);
+    auto graph_candidates = [&](std::size_t q0, std::size_t q1, std::size_t threads, std::int64_t* found,
+                                SearchStats* stats) {
+        std::vector<float> graph_scores((q1 - q0) * width);
+        GraphSearchOptions o = g;
+        o.threads = threads;
+        data_.graph->search(vectors.data() + q0 * vdim, q1 - q0, filters ? per_query.data() + q0 : nullptr, o,
+                            graph_scores.data(), found, stats);
+    };
+    std::vector<std::int64_t> candidates;
     std::vector<SearchStats> stats(nq);
-    data_.graph->search(vectors.data(), nq, filters ? per_query.data() : nullptr, g, graph_scores.data(),
-                        candidates.data(), stats.data());
-    const double stage1 = seconds_since(start) / double(nq);
+    double stage1 = 0.0;
+    if (!listed) {
+        candidates.resize(nq * width);
+        graph_candidates(0, nq, options.threads, candidates.data(), stats.data());
+        stage1 = seconds_since(start) / double(nq);
+    }
+    // The lists' documents a query may find: live ones, and those of its filter (one set per filter).
+    std::vector<std::vector<std::uint64_t>> filtered(listed ? compiled.size() : 0);
+    parallel_for(filtered.size(), options.threads, [&](std::size_t f, std::size_t) {
+        filtered[f].assign(data_.live.begin(), data_.live.begin() + std::ptrdiff_t(bit_words(data_.slots)));
+        std::vector<std::uint64_t> bits(filtered[f].size());
+        evaluate_filter(compiled[f], data_.graph->attributes(), bits.data());
+        for (std::size_t w = 0; w < bits.size(); ++w) filtered[f][w] &= bits[w];
+    });
+    std::vector<std::size_t> matches(filtered.size());
+    for (std::size_t f = 0; f < filtered.size(); ++f)
+        for (std::uint64_t w : filtered[f]) matches[f] += std::size_t(__builtin_popcountll(w));
 
-    // Stages 2 and 3, a query per task.
-    const std::size_t keep = std::max(options.rerank, k);
-    const bool rescore = !data_.centroids.empty();
-    const std::size_t levels = rescore ? data_.centroids.levels() : 0;
+    // Stages 2 and 3 (and stage 1 from the lists), a query per task.
     const MultiVectorsView stored = token_view();
     const PackedQueries exact(queries, params_.token_storage, options.threads, kern);  // stage 3's form
     const std::size_t workers = resolve_threads(options.threads, nq);
@@ -203,38 +226,81 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         std::vector<float> carved;
         AlignedVector<float> table, best, rows;
         std::vector<ScoredId> ranked;
+        CentroidLists::Scratch lists;
+        std::vector<std::int64_t> found;
     };
     std::vector<Scratch> scratch(workers);
     parallel_for(nq, options.threads, [&](std::size_t q, std::size_t worker) {
         Scratch& s = scratch[worker];
         Clock::time_point t0 = Clock::now();
-        s.query.pack(queries, q, kern);
-        const std::int64_t* found = candidates.data() + q * width;
-        const std::size_t n = std::size_t(std::find(found, found + width, std::int64_t(-1)) - found);
-        s.ranked.clear();
-        for (std::size_t i = 0; i < n; ++i) s.ranked.push_back({0.0f, found[i]});  // id: the slot
         IndexSearchInfo local;
-        local.graph = stats[q];
-        local.candidates = n;
-        local.seconds[0] = stage1;
-        if (rescore && n > keep) {
-            const PackedQuery* q2 = &s.query;
-            if (options.query_ball > 0.0f) {  // stage 2 from the query's balls
-                const std::size_t m = queries.item_length(q);
-                const ItemRows items = float_items(queries, q, q + 1, s.query.scratch, kern);
-                const float* x = items.item(q);
-                std::vector<float> dense(m * params_.dim);
-                for (std::size_t t = 0; t < m; ++t)
-                    std::copy(x + t * items.stride, x + t * items.stride + params_.dim, dense.data() + t * params_.dim);
-                s.carved.resize(m * params_.dim);
-                const std::size_t balls = carve_query(dense.data(), m, params_.dim, options.query_ball, s.carved.data());
-                s.balls.pack_rows(s.carved.data(), params_.dim, balls, params_.dim);
-                q2 = &s.balls;
-            }
-            const std::size_t padded = q2->padded;
+        s.query.pack(queries, q, kern);
+        const PackedQuery* q2 = &s.query;  // stage 2's form of the query
+        if (rescore && options.query_ball > 0.0f) {  // its balls
+            const std::size_t m = queries.item_length(q);
+            const ItemRows items = float_items(queries, q, q + 1, s.query.scratch, kern);
+            const float* x = items.item(q);
+            std::vector<float> dense(m * params_.dim);
+            for (std::size_t t = 0; t < m; ++t)
+                std::copy(x + t * items.stride, x + t * items.stride + params_.dim, dense.data() + t * params_.dim);
+            s.carved.resize(m * params_.dim);
+            const std::size_t balls = carve_query(dense.data(), m, params_.dim, options.query_ball, s.carved.data());
+            s.balls.pack_rows(s.carved.data(), params_.dim, balls, params_.dim);
+            q2 = &s.balls;
+        }
+        const std::size_t padded = q2->padded;
+        bool tabled = false;
+        auto table = [&] {
+            if (tabled) return;
             s.table.resize(data_.centroids.rows() * padded);
-            s.best.resize(padded);
             data_.centroids.query_table(q2->packed.data(), padded, s.table.data());
+            tabled = true;
+        };
+        s.ranked.clear();
+        bool found = false;
+        if (listed) {
+            table();
+            const std::size_t f = per_query[q] ? std::size_t(per_query[q] - compiled.data()) : 0;
+            const std::uint64_t* allowed = per_query[q] ? filtered[f].data() : data_.live.data();
+            const std::size_t allowed_count = per_query[q] ? matches[f] : data_.live_count;
+            if (allowed_count <= width) {  // few match: every one goes on
+                for (std::size_t w = 0; w < bit_words(data_.slots); ++w)
+                    for (std::uint64_t bits = allowed[w]; bits; bits &= bits - 1)
+                        s.ranked.push_back({0.0f, std::int64_t(w * 64 + std::size_t(__builtin_ctzll(bits)))});
+                local.graph.path = SearchPath::exact;
+            } else {
+                local.graph.path = SearchPath::lists;
+                const std::size_t most = data_.lists.count();
+                for (std::size_t p = std::min(probe, most);; p = std::min(4 * p, most)) {  // too few: 4x the probes, once
+                    s.ranked.clear();
+                    local.graph.distances += data_.lists.candidates(s.table.data(), padded, q2->tokens, p, allowed,
+                                                                    data_.slots, width, s.lists, s.ranked);
+                    local.graph.visited += s.lists.probed.size();
+                    found = s.ranked.size() >= k;
+                    if (found || p == most || p > probe) break;
+                }
+            }
+            local.graph.matches = allowed_count;
+            found = found || allowed_count <= width;
+        }
+        if (!found) {  // the graph's (a listed search asks it for this query alone)
+            const std::int64_t* ids_found = candidates.data() + q * width;
+            local.graph = stats[q];
+            if (listed) {
+                s.found.resize(width);
+                graph_candidates(q, q + 1, 1, s.found.data(), &local.graph);
+                ids_found = s.found.data();
+            }
+            const std::size_t n = std::size_t(std::find(ids_found, ids_found + width, std::int64_t(-1)) - ids_found);
+            s.ranked.clear();
+            for (std::size_t i = 0; i < n; ++i) s.ranked.push_back({0.0f, ids_found[i]});  // id: the slot
+        }
+        const std::size_t n = s.ranked.size();
+        local.candidates = n;
+        local.seconds[0] = listed ? seconds_since(t0) : stage1;
+        if (rescore && n > keep) {
+            table();
+            s.best.resize(padded);
             for (std::size_t i = 0; i < s.ranked.size(); ++i) {
                 request_ahead(s.ranked, i, data_.offsets.data(), [&](std::size_t, std::size_t first, std::size_t rows) {
                     kernels::prefetch_lines(data_.codes.data() + first * levels, rows * levels * sizeof(std::uint16_t));
@@ -250,7 +316,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
             local.rescored = n;
         }
         const Clock::time_point t1 = Clock::now();
-        local.seconds[1] = std::chrono::duration<double>(t1 - t0).count();
+        local.seconds[1] = std::chrono::duration<double>(t1 - t0).count() - (listed ? local.seconds[0] : 0.0);
         TopK top(k);
         const std::size_t row_bytes = stored.dim * dtype_size(stored.dtype);
         for (std::size_t i = 0; i < s.ranked.size(); ++i) {

@@ -243,8 +243,8 @@ class MultiVectorIndex:
 
     # ------------------------------------------------------------------ search
     def search(self, queries: object, k: int = 10, *, filter: object = None, candidates: int = 256,
-               rerank: int = 48, ef: Optional[int] = None, exact: bool = False, query_ball: Optional[float] = None,
-               threads: Optional[int] = None, explain: bool = False) -> SearchResult:
+               rerank: int = 48, ef: Optional[int] = None, probe: Optional[int] = None, exact: bool = False,
+               query_ball: Optional[float] = None, threads: Optional[int] = None, explain: bool = False) -> SearchResult:
         """Top-k documents by MaxSim for each query: ``(scores, ids)``, float32 / int64 arrays
         ``(n_queries, k)`` (1-D for one 2-D array), best first (ties: lower id first), padded with
         ``-inf`` and ``-1`` only when fewer than k documents match.
@@ -252,7 +252,14 @@ class MultiVectorIndex:
         ``filter``: a `Filter`, a bool mask indexed by id, an int array of allowed ids, or a list
         with one of these (or None) per query. ``candidates``: documents stage 1 takes from the
         graph (more: higher recall, slower); ``ef``: its beam width (default ``candidates``);
-        ``rerank``: the documents stage 2 keeps for exact MaxSim (at least k). ``exact=True``
+        ``rerank``: the documents stage 2 keeps for exact MaxSim (at least k). ``probe``: stage 1
+        from the centroids' inverted lists instead of the graph (PLAID's candidate generation):
+        each query token probes the lists of its ``probe`` nearest centroids, and the
+        ``candidates`` documents found that the probing tokens score best go on (a query whose
+        lists hold fewer than k matching documents probes 4x as many, then takes the graph's).
+        ``0``: the graph;
+        default (None): lists from 50,000 documents on, where one vector per document loses
+        recall (bench/README.md, "Candidates from the token codes"). ``exact=True``
         scores every document that passes the filter. ``query_ball`` (off by default): stage 2
         scores each query as its balls of this inner-product radius (MUVERA's ball carving: tokens
         with <q, q'> >= query_ball merged into their sum), fewer query tokens for the centroid
@@ -264,6 +271,7 @@ class MultiVectorIndex:
         candidates = _validate.positive_int(candidates, "candidates")
         rerank = _validate.positive_int(rerank, "rerank")
         ef = 0 if ef is None else _validate.positive_int(ef, "ef")
+        probe = -1 if probe is None else min(_validate.non_negative_int(probe, "probe"), 65536)
         ball = 0.0
         if query_ball is not None:
             if isinstance(query_ball, bool) or not isinstance(query_ball, numbers.Real) or not 0 < float(query_ball) <= 1e30:
@@ -279,7 +287,8 @@ class MultiVectorIndex:
         filters = query_filters(filter, len(q))
         tokens = np.ascontiguousarray(q.values(), dtype=np.float32)  # int8 / bfloat16: their values
         scores, ids, info = self._index.search(tokens, np.array(q.offsets, dtype=np.int64), filters, k, candidates,
-                                               ef, rerank, ball, bool(exact), 0, 0.0, _validate.threads(threads))
+                                               ef, rerank, probe, ball, bool(exact), 0, 0.0,
+                                               _validate.threads(threads))
         if single:
             scores, ids = scores[0], ids[0]
         if not explain:

@@ -60,7 +60,8 @@ struct GraphParams {
     float alpha = 1.0f;                ///< pruning slack; 1 = the strict relative-neighbourhood rule
 };
 
-enum class SearchPath : std::uint8_t { none = 0, graph = 1, gated = 2, acorn = 3, exact = 4 };
+/// How a search found its candidates (lists: MultiVectorIndex's centroid lists).
+enum class SearchPath : std::uint8_t { none = 0, graph = 1, gated = 2, acorn = 3, exact = 4, lists = 5 };
 const char* search_path_name(SearchPath path) noexcept;
 
 struct SearchStats {

@@ -2,7 +2,9 @@
 //
 //   1. candidates  one vector per document (the mean of its tokens, or its MUVERA FDE) in a
 //                  filtered GraphIndex: the graph's planner gives the best `candidates` documents
-//                  that pass the query's filter, at any selectivity;
+//                  that pass the query's filter, at any selectivity; or, in large indexes, the
+//                  documents in the inverted lists of the query tokens' nearest centroids
+//                  (centroid_lists.h: PLAID's candidate generation);
 //   2. rescoring   approximate MaxSim from the tokens' centroid codes (centroids.h: PLAID's
 //                  centroid interaction) keeps the best `rerank` of them;
 //   3. exact       MaxSim over the stored tokens (float16 or float32) of those: the top k.
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "latefold/buffer.h"
+#include "latefold/centroid_lists.h"
 #include "latefold/centroids.h"
 #include "latefold/fde.h"
 #include "latefold/fork_safe_mutex.h"
@@ -73,6 +76,13 @@ struct IndexSearchOptions {
     std::size_t candidates = 256;  ///< stage 1: documents the graph returns
     std::size_t ef = 0;            ///< graph beam width (0: candidates)
     std::size_t rerank = 48;       ///< stage 2 keeps this many for exact MaxSim (at least k)
+    /// Stage 1 from the centroid lists (centroid_lists.h): each query token probes the lists of
+    /// its `probe` nearest first-level centroids, and the `candidates` documents found that the
+    /// query tokens probing them score best go on (a query whose lists hold fewer than k
+    /// matching documents probes 4x as many, then takes the graph's). 0: the graph; automatic: lists from
+    /// lists_from documents on (below, a few vectors' graph search is cheaper and as good).
+    std::size_t probe = automatic;
+    static constexpr std::size_t automatic = std::size_t(-1), lists_from = 50000;
     float query_ball = 0.0f;       ///< > 0: stage 2 uses the query's balls of this radius (pooling.h)
     bool exact = false;            ///< exhaustive exact MaxSim over the filtered documents
     std::size_t exact_below = 0;   ///< graph planner (GraphSearchOptions); 0: its default
@@ -184,6 +194,7 @@ private:
         std::unordered_map<std::int64_t, std::uint32_t> slot_of;  // live ids
         std::size_t slots = 0, live_count = 0, deleted_tokens = 0;
         TokenCentroids centroids;
+        CentroidLists lists;             // of the first-level codes, from the codes (not saved)
         std::unique_ptr<FdeEncoder> fde;
         std::unique_ptr<GraphIndex> graph;  // candidate vectors, graph ids = slots, attributes
     };
