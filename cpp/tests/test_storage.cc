@@ -2,7 +2,9 @@
 // int8 rows (with scales) exactly as their values, and its inner products stay within the float32
 // accumulation bound of a float64 reference; Scorer gives the distances search ranks by; MaxSim
 // reads bfloat16 and int8 tokens as their values; items read through a table of addresses give
-// the bits of the same items in one flat array.
+// the bits of the same items in one flat array; the index's centroid lists, built at once or
+// batch by batch, hold each document once per centroid and give the candidates a reference does.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "latefold/centroid_lists.h"
 #include "latefold/fde.h"
 #include "latefold/maxsim.h"
 #include "latefold/quantize.h"
@@ -394,10 +397,99 @@ void item_tables_read_as_flat_rows() {
 
 }  // namespace
 
+void centroid_lists_match_a_reference() {
+    std::mt19937_64 gen(17);
+    for (const std::size_t count : {1, 5, 37}) {
+        const std::size_t levels = 2, slots = 300;
+        std::vector<std::int64_t> offsets(1, 0);
+        std::vector<std::uint16_t> codes;
+        for (std::size_t s = 0; s < slots; ++s) {  // empty documents too (compacted slots)
+            const std::size_t n = gen() % 4 == 0 ? 0 : 1 + gen() % 9;
+            for (std::size_t t = 0; t < n; ++t) {
+                codes.push_back(std::uint16_t(gen() % count));
+                codes.push_back(std::uint16_t(count + gen() % count));
+            }
+            offsets.push_back(offsets.back() + std::int64_t(n));
+        }
+        // Reference lists: the sorted distinct slots of each first-level code.
+        std::vector<std::vector<std::uint32_t>> want(count);
+        for (std::size_t s = 0; s < slots; ++s)
+            for (std::int64_t t = offsets[s]; t < offsets[s + 1]; ++t) {
+                auto& list = want[codes[std::size_t(t) * levels]];
+                if (list.empty() || list.back() != s) list.push_back(std::uint32_t(s));
+            }
+        latefold::CentroidLists whole, batches;
+        whole.build(count, codes.data(), levels, offsets.data(), slots);
+        batches.build(count, codes.data(), levels, offsets.data(), 0);
+        for (std::size_t s = 0; s < slots;) {  // appended in batches of 1 to 40 slots
+            const std::size_t n = std::min(slots - s, std::size_t(1 + gen() % 40));
+            const std::uint16_t* at = codes.data() + std::size_t(offsets[s]) * levels;
+            batches.reserve(at, levels, offsets.data() + s, n);
+            batches.append(at, levels, offsets.data() + s, n, std::uint32_t(s));
+            s += n;
+        }
+        bool same = whole.count() == count && batches.count() == count;
+        for (std::size_t c = 0; same && c < count; ++c) same = whole.list(c) == want[c] && batches.list(c) == want[c];
+        check(same, "centroid lists, count " + std::to_string(count));
+
+        // Candidates against a reference: tokens' best centroids, weights summed in the same order.
+        const std::size_t tokens = 7, padded = 16;
+        std::vector<float> table(count * levels * padded);
+        std::normal_distribution<float> normal;
+        for (float& v : table) v = normal(gen);
+        std::vector<std::uint64_t> allowed((slots + 63) / 64);
+        for (std::size_t s = 0; s < slots; ++s)
+            if (gen() % 5) allowed[s / 64] |= std::uint64_t(1) << (s % 64);
+        latefold::CentroidLists::Scratch scratch;
+        for (const std::size_t probe : {std::size_t(1), std::size_t(3), count + 4})
+            for (const std::size_t width : {std::size_t(1), std::size_t(20), slots}) {
+                const std::size_t p = std::min(probe, count);
+                std::vector<float> weight(count, 0.0f);
+                std::vector<std::uint32_t> order;  // centroids in the order first probed
+                std::vector<bool> probed(count, false);
+                for (std::size_t j = 0; j < tokens; ++j) {
+                    std::vector<std::uint32_t> by(count);
+                    for (std::size_t c = 0; c < count; ++c) by[c] = std::uint32_t(c);
+                    std::stable_sort(by.begin(), by.end(), [&](std::uint32_t a, std::uint32_t b) {
+                        return table[a * padded + j] > table[b * padded + j];
+                    });
+                    for (std::size_t r = 0; r < p; ++r) {
+                        const std::uint32_t c = by[r];
+                        if (!probed[c]) order.push_back(c);
+                        weight[c] = probed[c] ? weight[c] + table[c * padded + j] : table[c * padded + j];
+                        probed[c] = true;
+                    }
+                }
+                std::vector<float> score(slots, 0.0f);
+                std::vector<bool> hit(slots, false);
+                for (const std::uint32_t c : order)
+                    for (const std::uint32_t s : want[c])
+                        if (allowed[s / 64] >> (s % 64) & 1) {
+                            score[s] = hit[s] ? score[s] + weight[c] : weight[c];
+                            hit[s] = true;
+                        }
+                std::vector<latefold::ScoredId> ref;
+                for (std::size_t s = 0; s < slots; ++s)
+                    if (hit[s]) ref.push_back({score[s], std::int64_t(s)});
+                std::sort(ref.begin(), ref.end(), latefold::RanksBefore());
+                if (ref.size() > width) ref.resize(width);
+                std::vector<latefold::ScoredId> got;
+                whole.candidates(table.data(), padded, tokens, probe, allowed.data(), slots, width, scratch, got);
+                std::sort(got.begin(), got.end(), latefold::RanksBefore());
+                bool equal = got.size() == ref.size();
+                for (std::size_t i = 0; equal && i < got.size(); ++i)
+                    equal = got[i].id == ref[i].id && got[i].score == ref[i].score;
+                check(equal, "centroid list candidates, count " + std::to_string(count) + ", probe " +
+                                 std::to_string(probe) + ", width " + std::to_string(width));
+            }
+    }
+}
+
 int main() {
     rows_read_as_their_values();
     code_scorer_matches_the_quantizer();
     maxsim_reads_every_token_type();
     item_tables_read_as_flat_rows();
+    centroid_lists_match_a_reference();
     return latefold_test::summary();
 }
