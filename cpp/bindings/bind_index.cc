@@ -161,7 +161,7 @@ void bind_index(py::module_& m) {
              })
         .def("search",
              [](const MultiVectorIndex& x, const py::array& tokens, const py::array& offsets, const py::list& filters,
-                std::size_t k, std::size_t candidates, std::size_t ef, std::size_t rerank, std::int64_t probe, float query_ball,
+                std::size_t k, std::int64_t candidates, std::size_t ef, std::int64_t rerank, std::int64_t probe, float query_ball,
                 bool exact,
                 std::size_t exact_below, double gated_above, const py::object& threads) {
                  const MultiVectorsView queries = as_multivectors(tokens, offsets, "queries");
@@ -179,10 +179,11 @@ void bind_index(py::module_& m) {
                  }
                  IndexSearchOptions o;
                  o.k = k;
-                 o.candidates = candidates;
+                 auto or_automatic = [](std::int64_t v) { return v < 0 ? IndexSearchOptions::automatic : std::size_t(v); };
+                 o.candidates = or_automatic(candidates);
                  o.ef = ef;
-                 o.rerank = rerank;
-                 o.probe = probe < 0 ? IndexSearchOptions::automatic : std::size_t(probe);
+                 o.rerank = or_automatic(rerank);
+                 o.probe = or_automatic(probe);
                  o.query_ball = query_ball;
                  o.exact = exact;
                  o.exact_below = exact_below;

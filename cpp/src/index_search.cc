@@ -162,18 +162,24 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     }
 
     const kernels::KernelTable& kern = kernels::active_kernels();
-    const std::size_t width = std::max(options.candidates, k), keep = std::max(options.rerank, k);
+    using O = IndexSearchOptions;
     const bool rescore = !data_.centroids.empty();
     const std::size_t levels = rescore ? data_.centroids.levels() : 0;
-    const std::size_t probe = options.probe != IndexSearchOptions::automatic ? options.probe
-                              : data_.live_count >= IndexSearchOptions::lists_from ? 1 : 0;
+    const std::size_t probe = options.probe != O::automatic ? options.probe : data_.live_count >= O::lists_from ? 1 : 0;
     const bool listed = probe && !data_.lists.empty();
+    const bool given = options.candidates != O::automatic;
+    const std::size_t graph_width = std::max(k, given ? options.candidates : O::graph_candidates);
+    const std::size_t width = listed ? std::max(k, given ? options.candidates : O::list_candidates) : graph_width;
+    auto keep_of = [&](std::size_t n) {  // stage 2's survivors out of n candidates
+        return std::max(k, options.rerank != O::automatic ? options.rerank
+                                                          : std::max(O::least_rerank, (n + O::rerank_fraction - 1) / O::rerank_fraction));
+    };
 
     // Stage 1 by the graph: in one batch, or (listed) for the queries whose lists find too few.
     const std::size_t vdim = params_.vector_dim();
     GraphSearchOptions g;
-    g.k = width;
-    g.ef = std::max(options.ef, width);
+    g.k = graph_width;
+    g.ef = std::max(options.ef, graph_width);
     g.exact_below = options.exact_below;
     g.gated_above = options.gated_above;
     const Clock::time_point start = Clock::now();
@@ -191,7 +197,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     }
     auto graph_candidates = [&](std::size_t q0, std::size_t q1, std::size_t threads, std::int64_t* found,
                                 SearchStats* stats) {
-        std::vector<float> graph_scores((q1 - q0) * width);
+        std::vector<float> graph_scores((q1 - q0) * graph_width);
         GraphSearchOptions o = g;
         o.threads = threads;
         data_.graph->search(vectors.data() + q0 * vdim, q1 - q0, filters ? per_query.data() + q0 : nullptr, o,
@@ -201,7 +207,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     std::vector<SearchStats> stats(nq);
     double stage1 = 0.0;
     if (!listed) {
-        candidates.resize(nq * width);
+        candidates.resize(nq * graph_width);
         graph_candidates(0, nq, options.threads, candidates.data(), stats.data());
         stage1 = seconds_since(start) / double(nq);
     }
@@ -263,7 +269,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
             const std::size_t f = per_query[q] ? std::size_t(per_query[q] - compiled.data()) : 0;
             const std::uint64_t* allowed = per_query[q] ? filtered[f].data() : data_.live.data();
             const std::size_t allowed_count = per_query[q] ? matches[f] : data_.live_count;
-            if (allowed_count <= width) {  // few match: every one goes on
+            if (allowed_count <= graph_width) {  // few match: every one goes on
                 for (std::size_t w = 0; w < bit_words(data_.slots); ++w)
                     for (std::uint64_t bits = allowed[w]; bits; bits &= bits - 1)
                         s.ranked.push_back({0.0f, std::int64_t(w * 64 + std::size_t(__builtin_ctzll(bits)))});
@@ -281,21 +287,21 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
                 }
             }
             local.graph.matches = allowed_count;
-            found = found || allowed_count <= width;
+            found = found || allowed_count <= graph_width;
         }
         if (!found) {  // the graph's (a listed search asks it for this query alone)
-            const std::int64_t* ids_found = candidates.data() + q * width;
+            const std::int64_t* ids_found = candidates.data() + q * graph_width;
             local.graph = stats[q];
             if (listed) {
-                s.found.resize(width);
+                s.found.resize(graph_width);
                 graph_candidates(q, q + 1, 1, s.found.data(), &local.graph);
                 ids_found = s.found.data();
             }
-            const std::size_t n = std::size_t(std::find(ids_found, ids_found + width, std::int64_t(-1)) - ids_found);
+            const std::size_t n = std::size_t(std::find(ids_found, ids_found + graph_width, std::int64_t(-1)) - ids_found);
             s.ranked.clear();
             for (std::size_t i = 0; i < n; ++i) s.ranked.push_back({0.0f, ids_found[i]});  // id: the slot
         }
-        const std::size_t n = s.ranked.size();
+        const std::size_t n = s.ranked.size(), keep = keep_of(n);
         local.candidates = n;
         local.seconds[0] = listed ? seconds_since(t0) : stage1;
         if (rescore && n > keep) {

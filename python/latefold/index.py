@@ -242,34 +242,41 @@ class MultiVectorIndex:
         self._index.compact(_validate.threads(threads))
 
     # ------------------------------------------------------------------ search
-    def search(self, queries: object, k: int = 10, *, filter: object = None, candidates: int = 256,
-               rerank: int = 48, ef: Optional[int] = None, probe: Optional[int] = None, exact: bool = False,
-               query_ball: Optional[float] = None, threads: Optional[int] = None, explain: bool = False) -> SearchResult:
+    def search(self, queries: object, k: int = 10, *, filter: object = None, candidates: Optional[int] = None,
+               rerank: Optional[int] = None, ef: Optional[int] = None, probe: Optional[int] = None,
+               exact: bool = False, query_ball: Optional[float] = None, threads: Optional[int] = None,
+               explain: bool = False) -> SearchResult:
         """Top-k documents by MaxSim for each query: ``(scores, ids)``, float32 / int64 arrays
         ``(n_queries, k)`` (1-D for one 2-D array), best first (ties: lower id first), padded with
         ``-inf`` and ``-1`` only when fewer than k documents match.
 
         ``filter``: a `Filter`, a bool mask indexed by id, an int array of allowed ids, or a list
-        with one of these (or None) per query. ``candidates``: documents stage 1 takes from the
-        graph (more: higher recall, slower); ``ef``: its beam width (default ``candidates``);
-        ``rerank``: the documents stage 2 keeps for exact MaxSim (at least k). ``probe``: stage 1
-        from the centroids' inverted lists instead of the graph (PLAID's candidate generation):
-        each query token probes the lists of its ``probe`` nearest centroids, and the
-        ``candidates`` documents found that the probing tokens score best go on (a query whose
-        lists hold fewer than k matching documents probes 4x as many, then takes the graph's).
-        ``0``: the graph;
-        default (None): lists from 50,000 documents on, where one vector per document loses
-        recall (bench/README.md, "Candidates from the token codes"). ``exact=True``
-        scores every document that passes the filter. ``query_ball`` (off by default): stage 2
-        scores each query as its balls of this inner-product radius (MUVERA's ball carving: tokens
-        with <q, q'> >= query_ball merged into their sum), fewer query tokens for the centroid
-        table; stage 3 still uses every query token. ``explain=True`` adds a list with, per
-        query, the graph's plan, matches, vectors scored and nodes visited, the documents of each
-        stage, and each stage's seconds (stage 1: the batch's time over its queries)."""
+        with one of these (or None) per query.
+
+        Stage 1 takes its documents from one of two sources. ``probe``: each query token probes
+        the inverted lists of its ``probe`` nearest centroids (PLAID's candidate generation), and
+        the documents found go on (a query whose lists hold fewer than k matching documents probes
+        4x as many, then takes the graph's); ``0``: the graph of candidate vectors; default
+        (None): the lists from 50,000 documents on, where one vector per document loses recall
+        (bench/README.md, "Candidates from the token codes"), the graph below. ``candidates``:
+        the most documents stage 1 gives (default: 256 from the graph, 4,096 from the lists,
+        ranked there by the summed similarity of the query tokens that probed them); ``ef``: the
+        graph's beam width (default ``candidates``). ``rerank``: the documents stage 2 (the
+        centroid interaction) keeps for exact MaxSim, at least k (default: an eighth of the
+        query's stage-1 documents, at least 48). More of any of them: higher recall, slower.
+
+        ``exact=True`` scores every document that passes the filter. ``query_ball`` (off by
+        default): stage 2 scores each query as its balls of this inner-product radius (MUVERA's
+        ball carving: tokens with <q, q'> >= query_ball merged into their sum), fewer query tokens
+        for the centroid table; stage 3 still uses every query token. ``explain=True`` adds a
+        list with, per query, stage 1's path ("graph", "gated", "acorn", "exact" when it took
+        every match, "lists"), matches, vectors scored or list entries read, nodes visited or
+        lists probed, the documents of each stage, and each stage's seconds (stage 1 from the
+        graph: the batch's time over its queries)."""
         q, single = as_multivectors(queries, "queries")
         k = _validate.positive_int(k, "k")
-        candidates = _validate.positive_int(candidates, "candidates")
-        rerank = _validate.positive_int(rerank, "rerank")
+        candidates = None if candidates is None else _validate.positive_int(candidates, "candidates")
+        rerank = None if rerank is None else _validate.positive_int(rerank, "rerank")
         ef = 0 if ef is None else _validate.positive_int(ef, "ef")
         probe = -1 if probe is None else min(_validate.non_negative_int(probe, "probe"), 65536)
         ball = 0.0
@@ -283,7 +290,7 @@ class MultiVectorIndex:
             raise ValueError(f"queries: tokens have dimension {q.dim}, the index {self.dim}")
         size = len(self)
         # Beyond the index's size every value means the same; capping keeps the buffers small.
-        k, candidates, rerank, ef = (min(v, max(size, 1)) for v in (k, candidates, rerank, ef))
+        k, candidates, rerank, ef = (-1 if v is None else min(v, max(size, 1)) for v in (k, candidates, rerank, ef))
         filters = query_filters(filter, len(q))
         tokens = np.ascontiguousarray(q.values(), dtype=np.float32)  # int8 / bfloat16: their values
         scores, ids, info = self._index.search(tokens, np.array(q.offsets, dtype=np.int64), filters, k, candidates,

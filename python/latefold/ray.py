@@ -581,8 +581,8 @@ class ShardedIndex:
                              "; the other shards of its batch applied it")
 
     # ------------------------------------------------------------------ search
-    def search(self, queries: object, k: int = 10, *, filter: object = None, candidates: int = 256,
-               rerank: int = 48, ef: Optional[int] = None, exact: bool = False,
+    def search(self, queries: object, k: int = 10, *, filter: object = None, candidates: Optional[int] = None,
+               rerank: Optional[int] = None, ef: Optional[int] = None, probe: Optional[int] = None, exact: bool = False,
                query_ball: Optional[float] = None, threads: Optional[int] = None,
                partial: bool = False) -> Any:
         """Top-k documents by MaxSim over every shard, as `MultiVectorIndex.search` on their union.
@@ -593,7 +593,7 @@ class ShardedIndex:
         k : results per query.
         filter : as for `MultiVectorIndex.search` (a `Filter`, a bool mask indexed by id, an int
             array of allowed ids, or a list of these per query), applied on every shard.
-        candidates, rerank, ef, exact, query_ball, threads : each shard's search
+        candidates, rerank, ef, probe, exact, query_ball, threads : each shard's search
             (`MultiVectorIndex.search`); ``threads``: per shard.
         partial : False (default): a shard that cannot answer raises `ShardError`. True: the
             shards that can answer do, and a third value lists the shards missing from the result.
@@ -610,9 +610,10 @@ class ShardedIndex:
         """
         q, single = as_multivectors(queries, "queries")
         k = _validate.positive_int(k, "k")
-        options = {"candidates": _validate.positive_int(candidates, "candidates"),
-                   "rerank": _validate.positive_int(rerank, "rerank"),
+        options = {"candidates": None if candidates is None else _validate.positive_int(candidates, "candidates"),
+                   "rerank": None if rerank is None else _validate.positive_int(rerank, "rerank"),
                    "ef": None if ef is None else _validate.positive_int(ef, "ef"),
+                   "probe": None if probe is None else _validate.non_negative_int(probe, "probe"),
                    "exact": exact, "query_ball": query_ball, "threads": _validate.threads(threads)}
         if query_ball is not None and (isinstance(query_ball, bool) or not isinstance(query_ball, numbers.Real)
                                        or not 0 < float(query_ball) <= 1e30):
