@@ -4,20 +4,27 @@ at 1 and 2 threads, build time, bytes per document and peak memory, beside exhau
 `lf.maxsim_rerank` of 200 candidates), and the PLAID engine when its peer environment exists.
 
     python bench/bench_index.py                         # shared sets + synthetic 10k
-    python bench/bench_index.py --sets synthetic --sizes 10000 100000
+    python bench/bench_index.py --sets synthetic --sizes 10000 100000 --probe 0 1
+    python bench/bench_index.py --sets synthetic --sizes 500000 --probe 1 --candidates mean --pool --query-ball
     python bench/bench_index.py --sets synthetic-scifact-size      # 5,183 documents x ~240 tokens
     python bench/bench_index.py --plaid-python /path/to/plaid-venv/bin/python
 
 Data: ../shared/data (scifact-dev-128, netflix-dev-128 with label and year filters,
 limit-small-128) and synthetic clustered token sets (documents of 60-140 tokens drawn around a
 few of 2,000 topic directions, queries of 32 tokens around two topics; exact ground truth by
-`lf.maxsim_topk`). Writes results/index.json and, with matplotlib, results/index_recall_qps.png
-and results/index_scaling.png. Queries run as one batch per call; the first call warms up.
+`lf.maxsim_topk`). Synthetic sets above `--stream-above` documents are generated twice in
+blocks and never held whole: the index takes them batch by batch, the ground truth merges each
+block's exact top 10, and exhaustive search is timed as the index's `exact=True` on 10 queries
+(no hand glue there). `--probe` picks stage 1's source (0: the graph, N: the centroid lists with
+N probes, auto: the index's default); each is swept over its own (candidates, rerank) pairs.
+Writes results/index.json and, with matplotlib, results/index_recall_qps.png and
+results/index_scaling.png. Queries run as one batch per call; the first call warms up.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
@@ -34,6 +41,7 @@ import latefold as lf
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SWEEP = [(64, 16), (128, 24), (128, 32), (256, 32), (256, 48), (512, 64), (1024, 96)]
+LIST_SWEEP = [(4096, 48), (4096, 96), (4096, 192), (4096, 384), (1024, 96)]
 
 
 def log(*args) -> None:
@@ -72,31 +80,60 @@ def load_shared(name):
     return out
 
 
-def synthetic(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), name=None):
+def synthetic_blocks(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), block=5000):
+    """The clustered documents, a block at a time: (float16 tokens, offsets from 0) per block of
+    `block` documents; the queries (float32 arrays) are the generator's return value."""
     rng = np.random.default_rng(seed)
     topics = rng.standard_normal((2000, dim)).astype(np.float32)
     lengths = rng.integers(*lengths, size=n_docs)
-    offsets = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    tokens = np.empty((offsets[-1], dim), dtype=np.float16)
-    for start in range(0, n_docs, 5000):  # in blocks: bounded float32 temporaries
-        stop = min(n_docs, start + 5000)
+    for start in range(0, n_docs, block):  # bounded float32 temporaries
+        stop = min(n_docs, start + block)
         own = rng.integers(0, len(topics), size=(stop - start, 3))
         rows = np.repeat(np.arange(stop - start), lengths[start:stop])
         pick = own[rows, rng.integers(0, 3, size=len(rows))]
         x = topics[pick] + 0.6 * rng.standard_normal((len(rows), dim)).astype(np.float32)
         x /= np.linalg.norm(x, axis=1, keepdims=True)
-        tokens[offsets[start]:offsets[stop]] = x
+        offsets = np.zeros(stop - start + 1, dtype=np.int64)
+        np.cumsum(lengths[start:stop], out=offsets[1:])
+        yield x.astype(np.float16), offsets
     q = []
     for _ in range(n_queries):
         pick = topics[rng.integers(0, len(topics), size=2)][rng.integers(0, 2, size=32)]
         x = pick + 0.6 * rng.standard_normal(pick.shape).astype(np.float32)
         q.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
-    docs, queries = lf.MultiVectors(tokens, offsets), lf.MultiVectors(q)
+    return q
+
+
+def synthetic(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), name=None, on_disk_above=None):
+    """Documents around a few of 2,000 topic directions, queries around two topics, exact top 10.
+    Above `on_disk_above` documents the tokens go to a memory-mapped file in the temporary
+    folder (deleted at exit): the index's own copy is then the only one in memory."""
+    name = name or f"synthetic-{n_docs}"
     t = time.perf_counter()
+    gen = synthetic_blocks(n_docs, n_queries=n_queries, dim=dim, seed=seed, lengths=lengths)
+    tokens, offsets, rows = None, [np.zeros(1, np.int64)], 0
+    blocks = []
+    try:
+        while True:
+            x, o = next(gen)
+            if on_disk_above is not None and n_docs > on_disk_above:
+                if tokens is None:  # rows: at most the longest length per document
+                    folder = tempfile.TemporaryDirectory()
+                    atexit.register(folder.cleanup)
+                    tokens = np.lib.format.open_memmap(Path(folder.name) / "tokens.npy", mode="w+", dtype=np.float16,
+                                                       shape=(n_docs * (lengths[1] - 1), dim))
+                tokens[rows:rows + len(x)] = x
+            else:
+                blocks.append(x)
+            offsets.append(o[1:] + rows)
+            rows += len(x)
+    except StopIteration as end:
+        queries = lf.MultiVectors(end.value)
+    tokens = tokens[:rows] if tokens is not None else np.concatenate(blocks)
+    docs = lf.MultiVectors(tokens, np.concatenate(offsets))
     _, truth = lf.maxsim_topk(queries, docs, 10)
-    log(f"  synthetic {n_docs}: ground truth in {time.perf_counter() - t:.1f}s")
-    return {"name": name or f"synthetic-{n_docs}", "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
+    log(f"  {name}: made with its ground truth in {time.perf_counter() - t:.1f}s")
+    return {"name": name, "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
 
 
 # -------------------------------------------------------------------------------------- metrics
@@ -147,11 +184,12 @@ def run_dataset(data, args, rows):
     name, docs, queries = data["name"], data["docs"], data["queries"]
     nq = len(queries)
     log(f"{name}: {len(docs)} documents, {docs.tokens.shape[0]} tokens, {nq} queries")
-    # Exhaustive MaxSim (what every other figure is relative to).
+    # Exhaustive MaxSim (what every other figure is relative to; on large sets timed on 10 queries).
+    few = queries if len(docs) <= 200_000 else lf.MultiVectors([np.asarray(queries[i]) for i in range(10)])
     for threads in args.threads:
-        (_, ids), secs = timed(lambda t: lf.maxsim_topk(queries, docs, 10, threads=t), threads)
+        (_, ids), secs = timed(lambda t: lf.maxsim_topk(few, docs, 10, threads=t), threads)
         rows.append({"dataset": name, "method": "exhaustive maxsim_topk", "threads": threads, "recall": 1.0,
-                     "qps": nq / secs, "filter": None})
+                     "qps": len(few) / secs, "filter": None})
     exhaustive = {r["threads"]: r["qps"] for r in rows if r["dataset"] == name and r["method"].startswith("exhaustive")}
 
     # The hand glue: mean vectors in a GraphIndex, then maxsim_rerank of 200 candidates.
@@ -194,18 +232,26 @@ def run_dataset(data, args, rows):
                 (_, _), secs = timed(lambda th: index.search(queries, 10, filter=f, exact=True, threads=th), args.threads[-1])
                 rows.append({"dataset": name, "method": "exhaustive (exact=True)", "threads": args.threads[-1],
                              "recall": 1.0, "qps": nq / secs, "filter": label})
-            for cand, rr in SWEEP:
-                for threads in args.threads:
-                    (scores, found), secs = timed(lambda th: index.search(queries, 10, filter=f, candidates=cand, rerank=rr,
-                                                                           threads=th), threads)
-                    row = {"dataset": name, "method": f"MultiVectorIndex {kind}", "threads": threads,
-                           "candidates": cand, "rerank": rr, "recall": recall(found, truth), "qps": nq / secs,
-                           "filter": label, "speedup": nq / secs / exhaustive[threads]}
-                    if "qrels" in data and f is None:
-                        row["ndcg10"] = ndcg10(found, data["qrels"])
-                    rows.append(row)
-                log(f"  {kind} {label or ''} cand {cand} rerank {rr}: recall {row['recall']:.3f} "
-                    f"{row['qps']:.0f} q/s ({row['speedup']:.1f}x exhaustive, {threads} threads)")
+            for probe in args.probe:
+                lists = probe == "auto" and len(docs) >= 50_000 or probe not in ("auto", "0")
+                method = f"MultiVectorIndex {kind}" + (" lists" if lists else "")
+                settings = [(None, None)] + (LIST_SWEEP if lists else SWEEP)  # (None, None): the defaults
+                for cand, rr in settings:
+                    for threads in args.threads:
+                        (scores, found, info), secs = timed(lambda th: index.search(
+                            queries, 10, filter=f, candidates=cand, rerank=rr, probe=None if probe == "auto" else int(probe),
+                            threads=th, explain=True), threads)
+                        row = {"dataset": name, "method": method, "threads": threads, "probe": probe,
+                               "candidates": cand or "default", "rerank": rr or "default", "recall": recall(found, truth),
+                               "qps": nq / secs, "filter": label, "speedup": nq / secs / exhaustive[threads],
+                               "stage1_documents": float(np.mean([e["candidates"] for e in info])),
+                               "exact_documents": float(np.mean([e["exact"] for e in info]))}
+                        if "qrels" in data and f is None:
+                            row["ndcg10"] = ndcg10(found, data["qrels"])
+                        rows.append(row)
+                    log(f"  {method} {label or ''} probe {probe} cand {row['candidates']} rerank {row['rerank']}: "
+                        f"recall {row['recall']:.3f} {row['qps']:.0f} q/s ({row['speedup']:.1f}x exhaustive, "
+                        f"{threads} threads; {row['stage1_documents']:.0f} -> {row['exact_documents']:.0f} documents)")
     if "qrels" in data:
         rows.append({"dataset": name, "method": "exact MaxSim ndcg", "ndcg10": ndcg10(data["truth"], data["qrels"])})
     for factor in args.pool:
@@ -283,7 +329,8 @@ def plot(rows, results):
     sizes = sorted({int(r["dataset"].split("-")[1]) for r in rows if r["dataset"].split("-")[1].isdigit()})
     if len(sizes) > 1:
         fig, ax = plt.subplots(figsize=(4.5, 3.6))
-        for m in ("MultiVectorIndex mean", "exhaustive maxsim_topk", "hand glue (mean graph + rerank 200)"):
+        for m in ("MultiVectorIndex mean", "MultiVectorIndex mean lists", "exhaustive maxsim_topk",
+                  "hand glue (mean graph + rerank 200)"):
             pts = []
             for n in sizes:
                 cands = [r for r in rows if r["dataset"] == f"synthetic-{n}" and r["method"] == m and r.get("threads") == 1
@@ -307,6 +354,10 @@ def main(argv=None) -> int:
     p.add_argument("--sets", nargs="+", default=["scifact-dev-128", "netflix-dev-128", "limit-small-128",
                                                 "synthetic-scifact-size", "synthetic"])
     p.add_argument("--sizes", nargs="+", type=int, default=[10000], help="synthetic corpus sizes")
+    p.add_argument("--on-disk-above", type=int, default=200_000, help="synthetic sets larger than this keep their "
+                   "tokens in a memory-mapped temporary file")
+    p.add_argument("--probe", nargs="+", default=["auto"], help="stage 1's source: 0 (graph), N (centroid lists, N "
+                   "probes), auto (the index's default)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--candidates", nargs="+", default=["fde", "mean"], help="candidate vectors (mean last: "
                    "the query_ball runs use its index)")
@@ -322,7 +373,7 @@ def main(argv=None) -> int:
     rows = []
     for name in args.sets:
         if name == "synthetic":
-            sets = [synthetic(n) for n in args.sizes]
+            sets = (synthetic(n, on_disk_above=args.on_disk_above) for n in args.sizes)
         elif name == "synthetic-scifact-size":  # SciFact's 5,183 documents of ~240 tokens
             sets = [synthetic(5183, lengths=(180, 301), name="synthetic-scifact-size-5183")]
         else:
