@@ -96,7 +96,7 @@ def test_candidates_from_centroid_lists(corpus):
         _, ids, info = index.search(queries, 10, probe=probe, explain=True)
         # The same clustered data as above: 0.97-1.0 over seeds.
         assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) >= 0.9, probe
-        assert all(e["path"] == "lists" and 10 <= e["candidates"] <= 256 and e["visited"] >= 1 for e in info)
+        assert all(e["path"] == "lists" and e["candidates"] >= 10 and e["visited"] >= 1 for e in info)
     # Below 50,000 documents the graph gives the candidates unless a probe is asked for.
     assert {e["path"] for e in index.search(queries, 10, explain=True)[2]} != {"lists"}
     assert {e["path"] for e in index.search(queries, 10, probe=0, explain=True)[2]} != {"lists"}
