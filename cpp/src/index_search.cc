@@ -276,16 +276,16 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
                 local.graph.path = SearchPath::exact;
             } else {
                 local.graph.path = SearchPath::lists;
-                // Fewer documents than stage 3 could score: 4x the probes, once.
-                const std::size_t most = data_.lists.count(), enough = keep_of(0);
+                // Fewer than k documents: 4x the probes, once (then the graph's).
+                const std::size_t most = data_.lists.count();
                 for (std::size_t p = std::min(probe, most);; p = std::min(4 * p, most)) {
                     s.ranked.clear();
                     local.graph.distances += data_.lists.candidates(s.table.data(), padded, q2->tokens, p, allowed,
                                                                     data_.slots, width, s.lists, s.ranked);
                     local.graph.visited += s.lists.probed.size();
-                    if (s.ranked.size() >= enough || p == most || p > probe) break;
+                    found = s.ranked.size() >= k;
+                    if (found || p == most || p > probe) break;
                 }
-                found = s.ranked.size() >= k;  // else the graph's
             }
             local.graph.matches = allowed_count;
             found = found || allowed_count <= graph_width;

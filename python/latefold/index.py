@@ -255,9 +255,8 @@ class MultiVectorIndex:
 
         Stage 1 takes its documents from one of two sources. ``probe``: each query token probes
         the inverted lists of its ``probe`` nearest centroids (PLAID's candidate generation), and
-        the documents found go on (a query whose lists hold fewer than ``rerank`` matching
-        documents probes 4x as many; fewer than k, it takes the graph's); ``0``: the graph of
-        candidate vectors; default
+        the documents found go on (a query whose lists hold fewer than k matching documents probes
+        4x as many, then takes the graph's); ``0``: the graph of candidate vectors; default
         (None): the lists from 50,000 documents on, where one vector per document loses recall
         (bench/README.md, "Candidates from the token codes"), the graph below. ``candidates``:
         the most documents stage 1 gives (default: 256 from the graph, 4,096 from the lists,

@@ -83,8 +83,8 @@ struct IndexSearchOptions {
     std::size_t rerank = automatic;
     /// Stage 1 from the centroid lists (centroid_lists.h): each query token probes the lists of
     /// its `probe` nearest first-level centroids, and the `candidates` documents found that the
-    /// query tokens probing them score best go on (a query whose lists hold fewer than rerank
-    /// matching documents probes 4x as many; fewer than k, it takes the graph's). 0: the graph; automatic: lists from
+    /// query tokens probing them score best go on (a query whose lists hold fewer than k
+    /// matching documents probes 4x as many, then takes the graph's). 0: the graph; automatic: lists from
     /// lists_from documents on (below, a few vectors' graph search is cheaper and as good).
     std::size_t probe = automatic;
     static constexpr std::size_t lists_from = 50000, graph_candidates = 256, list_candidates = 4096,
