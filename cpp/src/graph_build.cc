@@ -225,12 +225,9 @@ void GraphIndex::make_writable() {
 
 void GraphIndex::reserve(std::size_t slots) {
     make_writable();
-    // Rows grow geometrically (by at most 1 GiB at a time): adding in small batches stays linear.
     AlignedVector<std::uint8_t>& rows = data_.rows.own();
-    const std::size_t bytes = slots * row_bytes();
-    if (rows.capacity() < bytes)
-        rows.reserve(std::max(bytes, std::min(2 * rows.capacity(), bytes + (std::size_t(1) << 30))));
-    rows.resize(bytes);
+    reserve_growing(rows, slots * row_bytes());  // adding in small batches stays linear
+    rows.resize(slots * row_bytes());
     data_.norms.own().resize(slots);
     data_.ids.own().resize(slots);
     data_.live.resize(bit_words(slots));

@@ -365,18 +365,19 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     AlignedVector<std::uint8_t>& tokens = data_.tokens.own();
     AlignedVector<std::int64_t>& offsets = data_.offsets.own();
     AlignedVector<std::int64_t>& user_ids = data_.ids.own();
-    tokens.reserve((stored + b.rows) * row_bytes());
+    // Growing geometrically: adding in small batches stays linear.
+    reserve_growing(tokens, (stored + b.rows) * row_bytes());
     AlignedVector<float>* scales = params_.token_storage == DType::i8 ? &data_.scales.own() : nullptr;
-    if (scales) scales->reserve(stored + b.rows);
-    offsets.reserve(slots + 1);
-    user_ids.reserve(slots);
+    if (scales) reserve_growing(*scales, stored + b.rows);
+    reserve_growing(offsets, slots + 1);
+    reserve_growing(user_ids, slots);
     AlignedVector<std::uint16_t>* codes = nullptr;
     if (!b.centroids.empty() || !data_.centroids.empty()) {
         codes = &data_.codes.own();
-        codes->reserve((stored + b.rows) * (b.centroids.empty() ? data_.centroids : b.centroids).levels());
+        reserve_growing(*codes, (stored + b.rows) * (b.centroids.empty() ? data_.centroids : b.centroids).levels());
     }
     if (b.centroids.empty() && codes) data_.lists.reserve(b.codes.data(), data_.centroids.levels(), b.offsets.data(), b.count);
-    data_.live.reserve(bit_words(slots));
+    reserve_growing(data_.live, bit_words(slots));
     fault_point();
     // New ids enter the map now (node allocations may throw), and leave it again on failure.
     std::size_t mapped = 0;

@@ -7,6 +7,7 @@
 // Every public function validates its whole input before it writes anything.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -131,6 +132,16 @@ struct AlignedAllocator {
 
 template <class T>
 using AlignedVector = std::vector<T, AlignedAllocator<T>>;
+
+/// Room for `size` elements, growing geometrically (doubling, by at most 1 GiB at a time) so that
+/// growing in small steps copies each element a bounded number of times. May throw bad_alloc,
+/// changing nothing then.
+template <class T, class A>
+void reserve_growing(std::vector<T, A>& v, std::size_t size) {
+    if (v.capacity() >= size) return;
+    const std::size_t step = (std::size_t(1) << 30) / sizeof(T);
+    v.reserve(std::max(size, std::min(2 * v.capacity(), size + step)));
+}
 
 [[noreturn]] inline void fail_argument(const std::string& message) {
     throw std::invalid_argument(message);
