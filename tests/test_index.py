@@ -396,6 +396,28 @@ def test_save_load_mmap_pickle(tmp_path, rng):
     assert path.read_bytes() == image  # the file is never written
 
 
+def test_read_only_maps_are_added_in_place(tmp_path, rng):
+    # An add copies the caller's tokens (it checks them, then stores them, without the GIL) unless
+    # nothing can change them: a read-only memory map is read in place, with the same result.
+    docs, centres = clustered_docs(rng, 60)
+    queries = queries_from(rng, centres, 4)
+    mv = lf.MultiVectors([d.astype(np.float16) for d in docs])
+    np.save(tmp_path / "tokens.npy", mv.tokens)
+    frozen_tokens = np.load(tmp_path / "tokens.npy", mmap_mode="r")
+    writable = np.load(tmp_path / "tokens.npy", mmap_mode="r+")
+    owned = np.array(mv.tokens)
+    owned.flags.writeable = False
+    view = np.array(mv.tokens)[:]
+    view.flags.writeable = False
+    assert lf._validate.frozen(frozen_tokens) and lf._validate.frozen(frozen_tokens[3:])
+    assert not any(lf._validate.frozen(a) for a in (writable, owned, view, np.array(mv.tokens)))
+    a, b = lf.MultiVectorIndex(DIM), lf.MultiVectorIndex(DIM)
+    a.add(mv)
+    b.add(lf.MultiVectors(frozen_tokens, mv.offsets))
+    for x, y in zip(a.search(queries, 5), b.search(queries, 5)):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_corrupted_files_are_rejected(tmp_path, rng):
     docs, _ = clustered_docs(rng, 40)
     index = lf.MultiVectorIndex(DIM)

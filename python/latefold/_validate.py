@@ -26,6 +26,23 @@ def threads(value: object) -> Optional[int]:
     return int(value)
 
 
+def frozen(array: np.ndarray) -> bool:
+    """Whether nothing in this process can change the array's values while a call reads them
+    without the GIL: it and every array it views are read-only, and the memory they view belongs
+    to a read-only buffer (a read-only memory map, bytes). An array owning its memory is never
+    frozen (any thread may make it writeable again)."""
+    while isinstance(array, np.ndarray):
+        if array.flags.writeable:
+            return False
+        if array.base is None:
+            return False
+        array = array.base
+    try:
+        return memoryview(array).readonly
+    except TypeError:
+        return False
+
+
 def positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")

@@ -202,7 +202,8 @@ class MultiVectorIndex:
         ``docs``: a `MultiVectors`, a list of 2-D arrays, one 2-D array, or an iterable of
         batches (a generator, ...), each one of those or a tuple ``(docs, ids)`` / ``(docs, ids,
         attributes)``: batches are added one at a time, so memory holds one batch besides the
-        index. Each batch is all-or-nothing; an error in a batch raises after the batches before
+        index (whose arrays grow by doubling, at most 1 GiB at a time; while one is moved to its
+        larger block, both are held). Each batch is all-or-nothing; an error in a batch raises after the batches before
         it were added. ``progress=True`` shows a progress bar (tqdm when installed, else a line
         on stderr). Ids must be new and distinct (ValueError naming them)."""
         if _is_batch(docs):
@@ -351,9 +352,12 @@ class MultiVectorIndex:
                 raise ValueError(f"ids must have shape ({n},), got {np.shape(ids)}")
         columns = attribute_columns(attributes, n, self.columns, slots > 0)  # the binding copies them
         # A list was concatenated into arrays of our own, and int8 / bfloat16 sets are read as their
-        # values (a new array); other inputs may share the caller's.
-        own = isinstance(docs, (list, tuple)) or mv.storage in ("int8", "bfloat16")
-        tokens = _storage_tokens(mv.values(), self._params["token_storage"], copy=not own)
+        # values (a new array); other inputs are copied (the core reads them twice, checks then
+        # stores, without the GIL), unless nothing can change them (a read-only memory map: a
+        # corpus larger than memory is then not held twice).
+        values = mv.values()
+        own = isinstance(docs, (list, tuple)) or mv.storage in ("int8", "bfloat16") or _validate.frozen(values)
+        tokens = _storage_tokens(values, self._params["token_storage"], copy=not own)
         self._index.add(tokens, np.array(mv.offsets, dtype=np.int64), id_array, columns, update,
                         _validate.threads(threads))
         return id_array
