@@ -127,6 +127,7 @@ void bind_index(py::module_& m) {
                  d["token_bytes"] = s.token_bytes;
                  d["code_bytes"] = s.code_bytes;
                  d["centroid_bytes"] = s.centroid_bytes;
+                 d["list_bytes"] = s.list_bytes;
                  d["vector_bytes"] = s.vector_bytes;
                  d["graph_bytes"] = s.graph_bytes;
                  d["id_bytes"] = s.id_bytes;

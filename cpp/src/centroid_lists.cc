@@ -120,9 +120,9 @@ std::size_t CentroidLists::candidates(const float* table, std::size_t padded, st
 }
 
 std::size_t CentroidLists::bytes() const noexcept {
-    std::size_t n = lists_.size() * sizeof(std::vector<std::uint32_t>);
-    for (const auto& list : lists_) n += list.capacity() * sizeof(std::uint32_t);
-    return n;
+    std::size_t entries = 0;
+    for (const auto& list : lists_) entries += list.size();
+    return entries * sizeof(std::uint32_t);
 }
 
 }  // namespace latefold

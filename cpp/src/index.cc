@@ -108,6 +108,7 @@ IndexStats MultiVectorIndex::stats() const {
     s.token_bytes = s.tokens * (row_bytes() + (params_.token_storage == DType::i8 ? sizeof(float) : 0));
     s.code_bytes = data_.codes.size() * sizeof(std::uint16_t);
     s.centroid_bytes = data_.centroids.bytes();
+    s.list_bytes = data_.lists.bytes();
     s.vector_bytes = data_.slots * params_.vector_dim() * dtype_size(params_.vector_storage);
     s.graph_bytes = data_.slots * (params_.degree + 1) * sizeof(std::uint32_t);
     s.id_bytes = data_.slots * (2 * sizeof(std::int64_t));

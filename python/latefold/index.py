@@ -186,11 +186,12 @@ class MultiVectorIndex:
 
     def stats(self) -> Dict[str, Any]:
         """Counts (documents, tokens, deleted tokens, centroids) and the bytes of each part:
-        tokens, their centroid codes, the centroids, the candidate vectors, the graph's edges and
-        the ids. ``memory_bytes``: what searches keep touching (all but the tokens, which a mapped
-        index reads from the file)."""
+        tokens, their centroid codes, the centroids, the centroids' inverted lists (built from the
+        codes, not saved), the candidate vectors, the graph's edges and the ids. ``memory_bytes``:
+        what searches keep touching (all but the tokens, which a mapped index reads from the file)."""
         s = self._index.stats()
-        s["memory_bytes"] = s["code_bytes"] + s["centroid_bytes"] + s["vector_bytes"] + s["graph_bytes"] + s["id_bytes"]
+        s["memory_bytes"] = sum(s[part] for part in ("code_bytes", "centroid_bytes", "list_bytes", "vector_bytes",
+                                                     "graph_bytes", "id_bytes"))
         s["bytes_per_document"] = (s["token_bytes"] + s["memory_bytes"]) / max(1, s["documents"])
         return s
 

@@ -50,7 +50,7 @@ public:
     bool empty() const noexcept { return lists_.empty(); }
     std::size_t count() const noexcept { return lists_.size(); }
     const std::vector<std::uint32_t>& list(std::size_t centroid) const noexcept { return lists_[centroid]; }
-    std::size_t bytes() const noexcept;
+    std::size_t bytes() const noexcept;  ///< of the entries
 
 private:
     std::vector<std::vector<std::uint32_t>> lists_;

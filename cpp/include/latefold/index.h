@@ -107,8 +107,8 @@ struct IndexSearchInfo {
 
 struct IndexStats {
     std::size_t documents = 0, slots = 0, tokens = 0, deleted_tokens = 0, centroids = 0, centroid_levels = 0;
-    std::size_t token_bytes = 0, code_bytes = 0, centroid_bytes = 0, vector_bytes = 0, graph_bytes = 0,
-                id_bytes = 0;
+    std::size_t token_bytes = 0, code_bytes = 0, centroid_bytes = 0, list_bytes = 0, vector_bytes = 0,
+                graph_bytes = 0, id_bytes = 0;
 };
 
 class MultiVectorIndex {
