@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "latefold/attributes.h"
+#include "latefold/common.h"
 
 namespace latefold {
 
@@ -31,10 +32,7 @@ void CentroidLists::reserve(const std::uint16_t* codes, std::size_t levels, cons
                 ++extra[c];
             }
         }
-    for (std::size_t c = 0; c < lists_.size(); ++c) {  // growing geometrically: adds of small batches stay linear
-        std::vector<std::uint32_t>& list = lists_[c];
-        if (list.size() + extra[c] > list.capacity()) list.reserve(std::max(list.size() + extra[c], 2 * list.capacity()));
-    }
+    for (std::size_t c = 0; c < lists_.size(); ++c) reserve_growing(lists_[c], lists_[c].size() + extra[c]);
 }
 
 void CentroidLists::append(const std::uint16_t* codes, std::size_t levels, const std::int64_t* offsets,
