@@ -2,7 +2,8 @@
 updates and one memory-mappable file.
 
 Search runs in three stages (cpp/include/latefold/index.h): one candidate vector per document
-(the mean of its tokens, or its MUVERA FDE) in a filtered proximity graph gives ``candidates``
+(the mean of its tokens, or its MUVERA FDE) in a filtered proximity graph, or in large indexes
+the inverted lists of the token centroids (PLAID's candidate generation), give ``candidates``
 documents; an approximate MaxSim from the tokens' centroid codes (PLAID's centroid interaction,
 Santhanam et al. 2022) keeps the best ``rerank``; exact MaxSim over their stored tokens gives the
 top k. README.md, "MultiVectorIndex", says how to choose the parameters.
@@ -204,8 +205,8 @@ class MultiVectorIndex:
         batches (a generator, ...), each one of those or a tuple ``(docs, ids)`` / ``(docs, ids,
         attributes)``: batches are added one at a time, so memory holds one batch besides the
         index (whose arrays grow by doubling, at most 1 GiB at a time; while one is moved to its
-        larger block, both are held). Each batch is all-or-nothing; an error in a batch raises after the batches before
-        it were added. ``progress=True`` shows a progress bar (tqdm when installed, else a line
+        larger block, both are held). Each batch is all-or-nothing; an error in a batch raises
+        after the batches before it were added. ``progress=True`` shows a progress bar (tqdm when installed, else a line
         on stderr). Ids must be new and distinct (ValueError naming them)."""
         if _is_batch(docs):
             return self._add(docs, ids, attributes, False, threads)
@@ -260,7 +261,7 @@ class MultiVectorIndex:
         the documents found go on (a query whose lists hold fewer than k matching documents probes
         4x as many, then takes the graph's); ``0``: the graph of candidate vectors; default
         (None): the lists from 50,000 documents on, where one vector per document loses recall
-        (bench/README.md, "Candidates from the token codes"), the graph below. ``candidates``:
+        (bench/README.md, "Scaling"), the graph below. ``candidates``:
         the most documents stage 1 gives (default: 256 from the graph, 4,096 from the lists,
         ranked there by the summed similarity of the query tokens that probed them); ``ef``: the
         graph's beam width (default ``candidates``). ``rerank``: the documents stage 2 (the
