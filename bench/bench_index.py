@@ -342,6 +342,8 @@ def plot(rows, results):
                 ax.plot(*zip(*pts), "o-", label=m + " (best at recall >= 0.95)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(sizes, [f"{n:,}" for n in sizes], fontsize=7)
+        ax.minorticks_off()
         ax.set_xlabel("documents")
         ax.set_ylabel("queries/s (1 thread)")
         ax.grid(alpha=0.3)
