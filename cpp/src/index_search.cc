@@ -118,6 +118,19 @@ std::shared_ptr<const FilterExpr> MultiVectorIndex::to_slots(const std::shared_p
     return f;
 }
 
+std::size_t MultiVectorIndex::allowed_slots(const FilterNode* filter, std::vector<std::uint64_t>& bits) const {
+    const std::size_t words = bit_words(data_.slots);
+    bits.assign(data_.live.begin(), data_.live.begin() + std::ptrdiff_t(words));
+    if (filter) {
+        std::vector<std::uint64_t> passing(words);
+        evaluate_filter(*filter, data_.graph->attributes(), passing.data());
+        for (std::size_t w = 0; w < words; ++w) bits[w] &= passing[w];
+    }
+    std::size_t count = 0;
+    for (std::uint64_t w : bits) count += std::size_t(__builtin_popcountll(w));
+    return count;
+}
+
 FilterNode MultiVectorIndex::compile_filter(const FilterExpr& filter) const {
     // A non-owning pointer to the caller's filter, for to_slots (which copies what it changes).
     const std::shared_ptr<const FilterExpr> root(&filter, [](const FilterExpr*) {});
@@ -182,11 +195,15 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     g.ef = std::max(options.ef, graph_width);
     g.exact_below = options.exact_below;
     g.gated_above = options.gated_above;
-    const Clock::time_point start = Clock::now();
-    std::vector<float> vectors(nq * vdim, 0.0f);  // the queries' candidate vectors
-    if (params_.candidates == CandidateKind::fde) {
-        data_.fde->encode_queries(queries, vectors.data(), options.threads);
-    } else {
+    // The queries' candidate vectors, made when the graph is first asked (a listed search may never ask it).
+    std::vector<float> vectors;
+    std::once_flag vectors_made;
+    auto make_vectors = [&](std::size_t threads) {
+        vectors.assign(nq * vdim, 0.0f);
+        if (params_.candidates == CandidateKind::fde) {
+            data_.fde->encode_queries(queries, vectors.data(), threads);
+            return;
+        }
         AlignedVector<float> scratch;
         for (std::size_t q = 0; q < nq; ++q) {  // a sum: the scale does not change the ranking
             const ItemRows items = float_items(queries, q, q + 1, scratch, kern);
@@ -194,9 +211,10 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
             for (std::size_t t = 0; t < queries.item_length(q); ++t)
                 for (std::size_t c = 0; c < vdim; ++c) vectors[q * vdim + c] += x[t * items.stride + c];
         }
-    }
+    };
     auto graph_candidates = [&](std::size_t q0, std::size_t q1, std::size_t threads, std::int64_t* found,
                                 SearchStats* stats) {
+        std::call_once(vectors_made, make_vectors, threads);
         std::vector<float> graph_scores((q1 - q0) * graph_width);
         GraphSearchOptions o = g;
         o.threads = threads;
@@ -207,21 +225,16 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     std::vector<SearchStats> stats(nq);
     double stage1 = 0.0;
     if (!listed) {
+        const Clock::time_point start = Clock::now();
         candidates.resize(nq * graph_width);
         graph_candidates(0, nq, options.threads, candidates.data(), stats.data());
         stage1 = seconds_since(start) / double(nq);
     }
     // The lists' documents a query may find: live ones, and those of its filter (one set per filter).
     std::vector<std::vector<std::uint64_t>> filtered(listed ? compiled.size() : 0);
-    parallel_for(filtered.size(), options.threads, [&](std::size_t f, std::size_t) {
-        filtered[f].assign(data_.live.begin(), data_.live.begin() + std::ptrdiff_t(bit_words(data_.slots)));
-        std::vector<std::uint64_t> bits(filtered[f].size());
-        evaluate_filter(compiled[f], data_.graph->attributes(), bits.data());
-        for (std::size_t w = 0; w < bits.size(); ++w) filtered[f][w] &= bits[w];
-    });
     std::vector<std::size_t> matches(filtered.size());
-    for (std::size_t f = 0; f < filtered.size(); ++f)
-        for (std::uint64_t w : filtered[f]) matches[f] += std::size_t(__builtin_popcountll(w));
+    parallel_for(filtered.size(), options.threads,
+                 [&](std::size_t f, std::size_t) { matches[f] = allowed_slots(&compiled[f], filtered[f]); });
 
     // Stages 2 and 3 (and stage 1 from the lists), a query per task.
     const MultiVectorsView stored = token_view();
@@ -349,19 +362,12 @@ void MultiVectorIndex::search_exact(const MultiVectorsView& queries, const std::
                                     IndexSearchInfo* info) const {
     const Clock::time_point start = Clock::now();
     const kernels::KernelTable& kern = kernels::active_kernels();
-    const std::size_t nq = queries.count, k = options.k, words = bit_words(data_.slots);
+    const std::size_t nq = queries.count, k = options.k;
     // Each query's allowed slots: its filter's and live.
     std::vector<std::vector<std::uint64_t>> allowed(nq);
     std::vector<std::size_t> matches(nq, 0);
-    parallel_for(nq, options.threads, [&](std::size_t q, std::size_t) {
-        allowed[q].assign(data_.live.begin(), data_.live.begin() + std::ptrdiff_t(words));
-        if (filters[q]) {
-            std::vector<std::uint64_t> bits(words);
-            evaluate_filter(*filters[q], data_.graph->attributes(), bits.data());
-            for (std::size_t w = 0; w < words; ++w) allowed[q][w] &= bits[w];
-        }
-        for (std::uint64_t w : allowed[q]) matches[q] += std::size_t(__builtin_popcountll(w));
-    });
+    parallel_for(nq, options.threads,
+                 [&](std::size_t q, std::size_t) { matches[q] = allowed_slots(filters[q], allowed[q]); });
     const PackedQueries exact(queries, params_.token_storage, options.threads, kern);
     const std::size_t chunks = (data_.slots + exact_chunk - 1) / exact_chunk;
     const MultiVectorsView stored = token_view();

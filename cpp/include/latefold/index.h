@@ -183,6 +183,8 @@ private:
     void compact_if_due(std::size_t threads) noexcept;
     /// A filter with its ids and masks turned into slots (the graph's ids), compiled by the graph.
     FilterNode compile_filter(const FilterExpr& filter) const;
+    /// The live slots that pass `filter` (null: every live one) as bits; returns their count.
+    std::size_t allowed_slots(const FilterNode* filter, std::vector<std::uint64_t>& bits) const;
     std::shared_ptr<const FilterExpr> to_slots(const std::shared_ptr<const FilterExpr>& filter, std::size_t level) const;
     void check_ids(const std::int64_t* ids, std::size_t n, bool present) const;
 
