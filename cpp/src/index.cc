@@ -129,7 +129,7 @@ bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, s
     if (it == data_.slot_of.end()) return false;
     const std::size_t first = std::size_t(data_.offsets[it->second]);
     rows = std::size_t(data_.offsets[it->second + 1]) - first;
-    const std::uint8_t* p = data_.tokens.data() + first * row_bytes();
+    const std::uint8_t* p = row_at(first);
     tokens.assign(p, p + rows * row_bytes());
     if (scales && params_.token_storage == DType::i8)
         scales->assign(data_.scales.data() + first, data_.scales.data() + first + rows);
@@ -147,7 +147,10 @@ std::vector<std::int64_t> MultiVectorIndex::ids() const {
 
 MultiVectorsView MultiVectorIndex::token_view() const noexcept {
     MultiVectorsView v;
-    v.tokens = data_.tokens.data();
+    if (!data_.item_rows.empty())
+        v.item_rows = data_.item_rows.data();
+    else
+        v.tokens = data_.tokens.empty() ? data_.added.data() : data_.tokens.data();
     v.offsets = data_.offsets.data();
     v.count = data_.slots;
     v.rows = std::size_t(data_.offsets[data_.slots]);
@@ -156,6 +159,15 @@ MultiVectorsView MultiVectorIndex::token_view() const noexcept {
     v.dtype = params_.token_storage;
     if (params_.token_storage == DType::i8) v.scales = data_.scales.data();
     return v;
+}
+
+void MultiVectorIndex::point_items() noexcept {
+    if (data_.tokens.empty() || data_.added.empty()) {
+        data_.item_rows.clear();
+        return;
+    }
+    data_.item_rows.resize(data_.slots);  // within capacity
+    for (std::size_t s = 0; s < data_.slots; ++s) data_.item_rows[s] = row_at(std::size_t(data_.offsets[s]));
 }
 
 // ------------------------------------------------------------------------------------ adding
@@ -307,15 +319,20 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     const std::size_t want = choose_centroids(params_.centroids, params_.centroid_levels, stored + b.rows);
     const bool retrain = want > have && (want >= 4 * have || want == params_.centroids);
     const MultiVectorsView old = token_view();
-    // Rows [r0, r1) of the stored tokens followed by the new ones (both flat) as float32: at most
-    // one conversion call for each of the two runs.
+    // Rows [r0, r1) of the stored tokens (the two parts) followed by the new ones as float32: at
+    // most one conversion call for each run.
     auto token_rows = [&](std::size_t r0, std::size_t r1, float* out) {
-        for (const MultiVectorsView* set : {&old, &docs}) {
-            const std::size_t base = set == &old ? 0 : stored, end = set == &old ? stored : stored + b.rows;
-            const std::size_t lo = std::max(r0, base), hi = std::min(r1, end);
+        const std::size_t cuts[] = {0, data_.tokens.size() / row_bytes(), stored, stored + b.rows};
+        for (std::size_t part = 0; part < 3; ++part) {
+            const std::size_t lo = std::max(r0, cuts[part]), hi = std::min(r1, cuts[part + 1]);
             if (lo >= hi) continue;
-            const char* at = static_cast<const char*>(set->tokens) + (lo - base) * set->row_stride * dtype_size(set->dtype);
-            convert_rows(*set, at, lo - base, hi - lo, out + (lo - r0) * params_.dim, kern);
+            float* to = out + (lo - r0) * params_.dim;
+            if (part < 2) {
+                convert_rows(old, row_at(lo), lo, hi - lo, to, kern);
+            } else {
+                const char* at = static_cast<const char*>(docs.tokens) + (lo - stored) * docs.row_stride * dtype_size(docs.dtype);
+                convert_rows(docs, at, lo - stored, hi - lo, to, kern);
+            }
         }
     };
     if (retrain) {
@@ -362,8 +379,11 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     const MultiVectorsView& docs = b.stored(given);
     const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
     const std::size_t slots = data_.slots + b.count;
-    // Room for everything first (may throw; changes nothing that shows).
-    AlignedVector<std::uint8_t>& tokens = data_.tokens.own();
+    // Room for everything first (may throw; changes nothing that shows). Rows go after mapped
+    // ones into `added` (their addresses then in item_rows, pointed again once room is made).
+    const bool in_file = data_.tokens.is_borrowed();
+    AlignedVector<std::uint8_t>& tokens = in_file ? data_.added : data_.tokens.own();
+    if (in_file && !data_.tokens.empty()) data_.item_rows.reserve(slots);
     AlignedVector<std::int64_t>& offsets = data_.offsets.own();
     AlignedVector<std::int64_t>& user_ids = data_.ids.own();
     // Growing geometrically: adding in small batches stays linear.
@@ -379,6 +399,7 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     }
     if (b.centroids.empty() && codes) data_.lists.reserve(b.codes.data(), data_.centroids.levels(), b.offsets.data(), b.count);
     reserve_growing(data_.live, bit_words(slots));
+    point_items();
     fault_point();
     // New ids enter the map now (node allocations may throw), and leave it again on failure.
     std::size_t mapped = 0;
@@ -427,6 +448,7 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     for (std::size_t s = data_.slots; s < slots; ++s) set_bit(data_.live.data(), s);
     data_.slots = slots;
     data_.live_count += b.count;
+    point_items();
 }
 
 void MultiVectorIndex::add(const MultiVectorsView& docs, const std::int64_t* ids, const std::vector<ColumnBatch>& columns,
@@ -506,7 +528,7 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
     for (std::size_t s = 0; s < data_.slots; ++s) {
         const std::size_t first = std::size_t(data_.offsets[s]), last = std::size_t(data_.offsets[s + 1]);
         if (test_bit(data_.live.data(), s)) {
-            const std::uint8_t* p = data_.tokens.data() + first * row_bytes();
+            const std::uint8_t* p = row_at(first);
             tokens.insert(tokens.end(), p, p + (last - first) * row_bytes());
             if (with_scales) scales.insert(scales.end(), data_.scales.data() + first, data_.scales.data() + last);
             if (with_codes)
@@ -521,6 +543,8 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
     fault_point();
     data_.graph->compact(threads);
     data_.tokens = Buffer<std::uint8_t>(std::move(tokens));
+    AlignedVector<std::uint8_t>().swap(data_.added);
+    data_.item_rows.clear();
     if (with_scales) data_.scales = Buffer<float>(std::move(scales));
     data_.offsets = Buffer<std::int64_t>(std::move(offsets));
     if (with_codes) {

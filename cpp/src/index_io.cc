@@ -31,16 +31,19 @@ void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) cons
     const Data& d = data_;
     const std::size_t n = d.slots, rows = std::size_t(d.offsets[n]);
     writer.object(prefix, Json::object().set("params", describe_params()));
+    auto tokens = [&](auto type) {  // both parts of the rows, as elements of the storage's type
+        using T = decltype(type);
+        const std::vector<std::pair<const T*, std::size_t>> runs{
+            {reinterpret_cast<const T*>(d.tokens.data()), d.tokens.size() / sizeof(T)},
+            {reinterpret_cast<const T*>(d.added.data()), d.added.size() / sizeof(T)}};
+        writer.array(prefix + "/tokens", runs, {rows, params_.dim});
+    };
     switch (params_.token_storage) {  // 8- and 16-bit types as their bits
-        case DType::f32:
-            writer.array(prefix + "/tokens", reinterpret_cast<const float*>(d.tokens.data()), {rows, params_.dim});
-            break;
+        case DType::f32: tokens(float()); break;
         case DType::f16:
-        case DType::bf16:
-            writer.array(prefix + "/tokens", reinterpret_cast<const std::uint16_t*>(d.tokens.data()), {rows, params_.dim});
-            break;
+        case DType::bf16: tokens(std::uint16_t()); break;
         case DType::i8:
-            writer.array(prefix + "/tokens", d.tokens.data(), {rows, params_.dim});
+            tokens(std::uint8_t());
             writer.array(prefix + "/token_scales", d.scales.data(), {rows});
             break;
     }

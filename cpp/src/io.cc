@@ -226,8 +226,8 @@ Writer::Writer(std::string kind) : kind_(std::move(kind)) {
 
 void Writer::object(const std::string& prefix, Json description) { objects_.set(prefix, std::move(description)); }
 
-void Writer::add_array(const std::string& name, const char* dtype, std::size_t item, const void* data,
-                       std::vector<std::size_t> shape) {
+void Writer::add_array(const std::string& name, const char* dtype, std::size_t item,
+                       std::vector<std::pair<const void*, std::size_t>> runs, std::vector<std::size_t> shape) {
     if (name.empty() || name.size() > name_bytes || name == "meta")
         throw std::invalid_argument("section name '" + name + "': 1 to 32 characters, not 'meta'");
     if (arrays_.find(name)) throw std::invalid_argument("section '" + name + "' written twice");
@@ -237,8 +237,11 @@ void Writer::add_array(const std::string& name, const char* dtype, std::size_t i
         count *= extent;
         extents.push(Json(static_cast<unsigned long long>(extent)));
     }
+    std::size_t bytes = 0;
+    for (const auto& run : runs) bytes += run.second;
+    if (bytes != count * item) throw std::logic_error("section '" + name + "': its runs do not hold its shape");
     arrays_.set(name, Json::object().set("dtype", dtype).set("shape", std::move(extents)));
-    sections_.push_back({name, data, count * item});
+    sections_.push_back({name, std::move(runs), bytes});
 }
 
 namespace {
@@ -370,7 +373,7 @@ void remove_stale_temporaries(const std::string& path) {
 std::vector<std::uint8_t> Writer::stream(const std::function<void(const void*, std::size_t)>& write) const {
     const std::string meta = Json::object().set("arrays", arrays_).set("objects", objects_).dump();
     std::vector<Section> sections;
-    sections.push_back({"meta", meta.data(), meta.size()});
+    sections.push_back({"meta", {{meta.data(), meta.size()}}, meta.size()});
     sections.insert(sections.end(), sections_.begin(), sections_.end());
 
     const std::size_t table_end = header_bytes + entry_bytes * sections.size();
@@ -387,12 +390,14 @@ std::vector<std::uint8_t> Writer::stream(const std::function<void(const void*, s
     constexpr std::size_t chunk = std::size_t(4) << 20;  // checksummed while still in cache
     for (std::size_t i = 0; i < sections.size(); ++i) {
         const Section& s = sections[i];
-        const auto* p = static_cast<const std::uint8_t*>(s.data);
         std::uint32_t crc = 0;
-        for (std::size_t done = 0; done < s.bytes; done += chunk) {
-            const std::size_t n = std::min(chunk, s.bytes - done);
-            crc = crc32c(p + done, n, crc);
-            write(p + done, n);
+        for (const auto& run : s.runs) {
+            const auto* p = static_cast<const std::uint8_t*>(run.first);
+            for (std::size_t done = 0; done < run.second; done += chunk) {
+                const std::size_t n = std::min(chunk, run.second - done);
+                crc = crc32c(p + done, n, crc);
+                write(p + done, n);
+            }
         }
         if (i + 1 < sections.size()) write(zeros, aligned(s.bytes) - s.bytes);  // none at the end:
                                                                               // every truncation shows

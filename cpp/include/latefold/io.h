@@ -37,6 +37,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "latefold/buffer.h"
@@ -102,7 +103,17 @@ public:
     /// An array section named `name` holding prod(shape) elements at data.
     template <class T>
     void array(const std::string& name, const T* data, std::vector<std::size_t> shape) {
-        add_array(name, dtype_string<T>(), sizeof(T), data, std::move(shape));
+        std::size_t count = 1;
+        for (std::size_t extent : shape) count *= extent;
+        add_array(name, dtype_string<T>(), sizeof(T), {{data, count * sizeof(T)}}, std::move(shape));
+    }
+    /// The same from runs of (data, elements) that follow one another (an array kept in parts).
+    template <class T>
+    void array(const std::string& name, const std::vector<std::pair<const T*, std::size_t>>& runs,
+               std::vector<std::size_t> shape) {
+        std::vector<std::pair<const void*, std::size_t>> bytes;
+        for (const auto& run : runs) bytes.emplace_back(run.first, run.second * sizeof(T));
+        add_array(name, dtype_string<T>(), sizeof(T), std::move(bytes), std::move(shape));
     }
 
     /// Writes the file atomically: a temporary file in the same folder (".<name>.<random>.tmp",
@@ -118,11 +129,12 @@ public:
 private:
     struct Section {
         std::string name;
-        const void* data;
+        std::vector<std::pair<const void*, std::size_t>> runs;  // (data, bytes), in order
         std::size_t bytes;
     };
-    void add_array(const std::string& name, const char* dtype, std::size_t item, const void* data,
-                   std::vector<std::size_t> shape);
+    /// runs: (data, bytes), holding the shape's elements together.
+    void add_array(const std::string& name, const char* dtype, std::size_t item,
+                   std::vector<std::pair<const void*, std::size_t>> runs, std::vector<std::size_t> shape);
     /// Lays out the file for save() and to_bytes() alike: passes its bytes in order to `write`,
     /// with zeros in place of the header and table, and returns the header and table, to be
     /// written over the start once the sections' checksums are known.
