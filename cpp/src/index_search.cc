@@ -244,7 +244,6 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         PackedQuery query, balls;
         std::vector<float> carved;
         AlignedVector<float> table, best, rows;
-        AlignedVector<half_bits> halves;  // the table as stage 2 reads it
         std::vector<ScoredId> ranked;
         CentroidLists::Scratch lists;
         std::vector<std::int64_t> found;
@@ -274,15 +273,6 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
             if (tabled) return;
             s.table.resize(data_.centroids.rows() * padded);
             data_.centroids.query_table(q2->packed.data(), padded, s.table.data());
-            // Stage 2 reads the table as halves, scaled by a power of two that keeps its largest
-            // value below 2^15 (no overflow; a scale does not change the ranking): half the bytes from cache.
-            float top = 0.0f;
-            for (const float x : s.table) top = std::max(top, std::fabs(x));
-            int exponent = 0;
-            std::frexp(top, &exponent);
-            const float scale = std::isfinite(top) ? std::ldexp(1.0f, 15 - std::clamp(exponent, -100, 127)) : 1.0f;
-            s.halves.resize(s.table.size());
-            kern.f32_to_f16(s.table.data(), s.table.size(), scale, s.halves.data());
             tabled = true;
         };
         s.ranked.clear();
@@ -338,7 +328,7 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
                 ScoredId& c = s.ranked[i];
                 const std::size_t first = std::size_t(data_.offsets[c.id]);
                 const std::size_t rows = std::size_t(data_.offsets[c.id + 1]) - first;
-                c.score = kern.centroid_maxsim(s.halves.data(), padded, q2->tokens, data_.codes.data() + first * levels,
+                c.score = kern.centroid_maxsim(s.table.data(), padded, q2->tokens, data_.codes.data() + first * levels,
                                                rows, levels, s.best.data());
             }
             std::nth_element(s.ranked.begin(), s.ranked.begin() + std::ptrdiff_t(keep), s.ranked.end(), RanksBefore());

@@ -1,7 +1,6 @@
 // Private: the centroid interaction kernel (centroid_maxsim, table.h), written once over a vector
-// type `V` (vector_<isa>.h). Each document token adds one row of the query's centroid table (halves,
-// widened exactly) to a running maximum: two vectors of columns at a time stay in registers while
-// the tokens stream.
+// type `V` (vector_<isa>.h). Each document token adds one row of the query's centroid table to a
+// running maximum: two vectors of columns at a time stay in registers while the tokens stream.
 #pragma once
 
 #include <cstddef>
@@ -13,11 +12,11 @@ namespace latefold {
 namespace kernels {
 
 template <class V, int Levels>
-inline float centroid_maxsim_levels(const half_bits* table, std::size_t padded, std::size_t m,
+inline float centroid_maxsim_levels(const float* table, std::size_t padded, std::size_t m,
                                     const std::uint16_t* codes, std::size_t count, float* best) {
     auto row = [&](std::size_t t, std::size_t j, std::size_t v) {
-        typename V::reg r = V::load_row(table + std::size_t(codes[t * Levels]) * padded + j + v);
-        if (Levels == 2) r = V::add(r, V::load_row(table + std::size_t(codes[t * Levels + 1]) * padded + j + v));
+        typename V::reg r = V::load(table + std::size_t(codes[t * Levels]) * padded + j + v);
+        if (Levels == 2) r = V::add(r, V::load(table + std::size_t(codes[t * Levels + 1]) * padded + j + v));
         return r;
     };
     std::size_t j = 0;
@@ -41,7 +40,7 @@ inline float centroid_maxsim_levels(const half_bits* table, std::size_t padded, 
 }
 
 template <class V>
-inline float centroid_maxsim(const half_bits* table, std::size_t padded, std::size_t m, const std::uint16_t* codes,
+inline float centroid_maxsim(const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes,
                              std::size_t count, std::size_t levels, float* best) {
     return levels == 2 ? centroid_maxsim_levels<V, 2>(table, padded, m, codes, count, best)
                        : centroid_maxsim_levels<V, 1>(table, padded, m, codes, count, best);

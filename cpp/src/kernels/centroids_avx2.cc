@@ -5,7 +5,7 @@
 namespace latefold {
 namespace kernels {
 
-float centroid_maxsim_avx2(const half_bits* table, std::size_t padded, std::size_t m, const std::uint16_t* codes,
+float centroid_maxsim_avx2(const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes,
                            std::size_t count, std::size_t levels, float* best) {
     return centroid_maxsim<Avx2>(table, padded, m, codes, count, levels, best);
 }

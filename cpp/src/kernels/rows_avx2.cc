@@ -1,4 +1,4 @@
-// The row kernels (f16_to_f32, f32_to_f16, dot_rows_f32, dot_rows_f16, first_non_finite) for AVX2 + FMA + F16C.
+// The row kernels (f16_to_f32, dot_rows_f32, dot_rows_f16, first_non_finite) for AVX2 + FMA + F16C.
 #include <immintrin.h>
 
 #include "dot_rows_template.h"
@@ -12,15 +12,6 @@ bool f16_to_f32_avx2(const half_bits* src, float* dst, std::size_t n) {
     bool finite = true;
     widen_rows<Avx2>(src, 0, 1, n, n, dst, true, finite);
     return finite;
-}
-
-void f32_to_f16_avx2(const float* src, std::size_t n, float scale, half_bits* dst) {
-    const __m256 s = _mm256_set1_ps(scale);
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                         _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(src + i), s), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; ++i) dst[i] = float_to_half(src[i] * scale);
 }
 
 void dot_rows_f32_avx2(const float* q, const float* base, std::size_t stride,

@@ -1,4 +1,4 @@
-// The row kernels (f16_to_f32, f32_to_f16, dot_rows_f32, dot_rows_f16, first_non_finite) for AVX-512 (F, BW, DQ, VL).
+// The row kernels (f16_to_f32, dot_rows_f32, dot_rows_f16, first_non_finite) for AVX-512 (F, BW, DQ, VL).
 #include <immintrin.h>
 
 #include "dot_rows_template.h"
@@ -12,15 +12,6 @@ bool f16_to_f32_avx512(const half_bits* src, float* dst, std::size_t n) {
     bool finite = true;
     widen_rows<Avx512>(src, 0, 1, n, n, dst, true, finite);
     return finite;
-}
-
-void f32_to_f16_avx512(const float* src, std::size_t n, float scale, half_bits* dst) {
-    const __m512 s = _mm512_set1_ps(scale);
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
-                            _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(src + i), s), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; ++i) dst[i] = float_to_half(src[i] * scale);
 }
 
 void dot_rows_f32_avx512(const float* q, const float* base, std::size_t stride,

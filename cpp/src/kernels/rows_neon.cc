@@ -1,4 +1,4 @@
-// The row kernels (f16_to_f32, f32_to_f16, dot_rows_f32, dot_rows_f16, first_non_finite) for aarch64 Advanced SIMD.
+// The row kernels (f16_to_f32, dot_rows_f32, dot_rows_f16, first_non_finite) for aarch64 Advanced SIMD.
 #include <arm_neon.h>
 
 #include <cstring>
@@ -14,13 +14,6 @@ bool f16_to_f32_neon(const half_bits* src, float* dst, std::size_t n) {
     bool finite = true;
     widen_rows<Neon>(src, 0, 1, n, n, dst, true, finite);
     return finite;
-}
-
-void f32_to_f16_neon(const float* src, std::size_t n, float scale, half_bits* dst) {
-    std::size_t i = 0;
-    for (; i + 4 <= n; i += 4)  // rounds to nearest even (the default FPCR mode)
-        vst1_u16(dst + i, vreinterpret_u16_f16(vcvt_f16_f32(vmulq_n_f32(vld1q_f32(src + i), scale))));
-    for (; i < n; ++i) dst[i] = float_to_half(src[i] * scale);
 }
 
 void dot_rows_f32_neon(const float* q, const float* base, std::size_t stride,

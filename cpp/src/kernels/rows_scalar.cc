@@ -1,4 +1,4 @@
-// The scalar twins of the row kernels (f16_to_f32, f32_to_f16, dot_rows_f32, dot_rows_f16, first_non_finite),
+// The scalar twins of the row kernels (f16_to_f32, dot_rows_f32, dot_rows_f16, first_non_finite),
 // and the exact half-precision conversion that the SIMD paths' tails use too.
 // Plain loops, compiled without auto-vectorisation: the oracle the SIMD paths are tested against.
 #include <cmath>
@@ -39,10 +39,6 @@ bool f16_to_f32_scalar(const half_bits* src, float* dst, std::size_t n) {
         finite = finite && (src[i] & 0x7C00u) != 0x7C00u;
     }
     return finite;
-}
-
-void f32_to_f16_scalar(const float* src, std::size_t n, float scale, half_bits* dst) {
-    for (std::size_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i] * scale);
 }
 
 void dot_rows_f32_scalar(const float* q, const float* base, std::size_t stride,

@@ -29,9 +29,9 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 #define LATEFOLD_AVX2_KERNELS(X, isa)                                                                 \
     X(maxsim_packed, isa) X(maxsim_packed_f16, isa) X(project_rows, isa) X(signed_sums, isa)          \
     X(project_lanes, isa) X(lane_sums, isa) X(sign_partitions, isa) X(nearest_rows, isa)              \
-    X(fastscan, isa) X(fastscan_table, isa) X(f16_to_f32, isa) X(f32_to_f16, isa)                     \
-    X(dot_rows_f32, isa) X(dot_rows_f16, isa) X(first_non_finite, isa) X(centroid_maxsim, isa)        \
-    X(maxsim_i8, isa) X(maxsim_bf16, isa)
+    X(fastscan, isa)                                                                                  \
+    X(fastscan_table, isa) X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa)              \
+    X(first_non_finite, isa) X(centroid_maxsim, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa)
 // + AVX-VNNI: int8 MaxSim with 256-bit dot products.
 #define LATEFOLD_AVX2VNNI_KERNELS(X, isa) X(maxsim_i8, isa)
 // AVX-512 F, BW, DQ, VL: the other kernels.
@@ -48,8 +48,8 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
     X(maxsim_packed, isa) X(maxsim_packed_f16, isa) X(project_rows, isa) X(signed_sums, isa)          \
     X(project_lanes, isa)                                                                             \
     X(sign_partitions, isa) X(nearest_rows, isa) X(fastscan, isa) X(fastscan_table, isa)              \
-    X(f16_to_f32, isa) X(f32_to_f16, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa)                  \
-    X(first_non_finite, isa) X(centroid_maxsim, isa)
+    X(f16_to_f32, isa) X(dot_rows_f32, isa) X(dot_rows_f16, isa) X(first_non_finite, isa)            \
+    X(centroid_maxsim, isa)
 
 #ifdef LATEFOLD_HAVE_AVX2
 LATEFOLD_AVX2_KERNELS(LATEFOLD_DECLARE_KERNEL, avx2)

@@ -155,14 +155,14 @@ namespace kernels {
                                                                                                              \
     /* Centroid interaction (centroids_<isa>.cc) */                                                           \
                                                                                                                \
-    /* Approximate MaxSim of one document from its tokens' centroid codes (PLAID's centroid interaction,       \
+    /* Approximate MaxSim of one document from its tokens' centroid codes (PLAID's centroid interaction,     \
        with `levels` residual codes a token): token t's row r_t[j] = sum over l < levels of                    \
-       float(table[codes[t * levels + l] * padded + j]) (a table of halves, added in float32 in increasing l), \
-       best[j] = max over t < count of r_t[j] for j < padded (a multiple of 16: a query's similarity to each   \
-       centroid, `padded` columns per centroid), returned as best[0] + ... + best[m - 1] added in increasing j \
-       (the same bits on every path). count >= 1, 1 <= levels <= 2, m <= padded. */                            \
+       table[codes[t * levels + l] * padded + j] (added in increasing l), best[j] = max over t < count of      \
+       r_t[j] for j < padded (a multiple of 16: a query's similarity to each centroid, `padded` columns per    \
+       centroid), returned as best[0] + ... + best[m - 1] added in increasing j (the same bits on every        \
+       path). count >= 1, 1 <= levels <= 2, m <= padded. */                                                    \
     X(centroid_maxsim, float,                                                                                  \
-      (const half_bits* table, std::size_t padded, std::size_t m, const std::uint16_t* codes, std::size_t count, \
+      (const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes, std::size_t count,   \
        std::size_t levels, float* best))                                                                       \
                                                                                                                \
     /* Rows and half precision (rows_<isa>.cc) */                                                              \
@@ -170,9 +170,6 @@ namespace kernels {
     /* dst[i] = float(src[i]) for IEEE binary16 src (exact: every half is a float); returns whether every     \
        value is finite (no half has every exponent bit set: the check of a list's rows, for free). */         \
     X(f16_to_f32, bool, (const half_bits* src, float* dst, std::size_t n))                                     \
-    /* dst[i] = half(src[i] * scale), rounded to nearest even (float_to_half; scale a power of two keeps      \
-       the products exact, so only the one rounding to half remains). */                                       \
-    X(f32_to_f16, void, (const float* src, std::size_t n, float scale, half_bits* dst))                        \
     /* Gathered inner products: out[i] = <q, row ids[i]> for i < count, where row r holds `dim` values at      \
        base + r * stride (the graph search's distance kernel; rows float32 or float16). */                     \
     X(dot_rows_f32, void,                                                                                      \
