@@ -6,6 +6,7 @@ at 1 and 2 threads, build time, bytes per document and peak memory, beside exhau
     python bench/bench_index.py                         # shared sets + synthetic 10k
     python bench/bench_index.py --sets synthetic --sizes 10000 100000 --probe 0 1
     python bench/bench_index.py --sets synthetic --sizes 500000 --probe 1 --candidates mean --pool --query-ball
+    python bench/bench_index.py --sets synthetic --sizes 1000000 --probe 0 1 --out index_scaling_1m.json
     python bench/bench_index.py --sets synthetic-scifact-size      # 5,183 documents x ~240 tokens
     python bench/bench_index.py --plaid-python /path/to/plaid-venv/bin/python
 
@@ -13,12 +14,13 @@ Data: ../shared/data (scifact-dev-128, netflix-dev-128 with label and year filte
 limit-small-128) and synthetic clustered token sets (documents of 60-140 tokens drawn around a
 few of 2,000 topic directions, queries of 32 tokens around two topics; exact ground truth by
 `lf.maxsim_topk`). Synthetic sets above `--stream-above` documents are generated twice in
-blocks and never held whole: the index takes them batch by batch, the ground truth merges each
-block's exact top 10, and exhaustive search is timed as the index's `exact=True` on 10 queries
-(no hand glue there). `--probe` picks stage 1's source (0: the graph, N: the centroid lists with
+blocks and never held whole: the index takes them block by block and moves its rows to a mapped
+file whenever those in memory pass `--in-memory-gb`, the ground truth merges each block's exact
+top 10, and exhaustive search is timed over the blocks (no hand glue there). `--probe` picks stage 1's source (0: the graph, N: the centroid lists with
 N probes, auto: the index's default); each is swept over its own (candidates, rerank) pairs.
-Writes results/index.json and, with matplotlib, results/index_recall_qps.png and
-results/index_scaling.png. Queries run as one batch per call; the first call warms up.
+Writes results/index.json (`--out`) and, with matplotlib, index_recall_qps.png and (several
+sizes) index_scaling.png beside it; `--plot-only` redraws them from results files. Queries run
+as one batch per call; the first call warms up.
 """
 
 from __future__ import annotations
@@ -80,22 +82,41 @@ def load_shared(name):
     return out
 
 
-def synthetic_blocks(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), block=5000):
+def synthetic_blocks(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), block=5000, chunk=16384):
     """The clustered documents, a block at a time: (float16 tokens, offsets from 0) per block of
-    `block` documents; the queries (float32 arrays) are the generator's return value."""
+    `block` documents; the queries (float32 arrays) are the generator's return value. The arrays
+    yielded are reused by the next block (copy what you keep): fresh memory is slow to touch on
+    some machines, so the rows are made in chunks of `chunk` in buffers made once (the same
+    values as drawing each block's noise in one call)."""
     rng = np.random.default_rng(seed)
     topics = rng.standard_normal((2000, dim)).astype(np.float32)
     lengths = rng.integers(*lengths, size=n_docs)
-    for start in range(0, n_docs, block):  # bounded float32 temporaries
+    most = block * int(lengths.max())
+    rows32, rows16 = np.empty((most, dim), np.float32), np.empty((most, dim), np.float16)
+    noise64, noise32 = np.empty((chunk, dim)), np.empty((chunk, dim), np.float32)
+    for start in range(0, n_docs, block):
         stop = min(n_docs, start + block)
         own = rng.integers(0, len(topics), size=(stop - start, 3))
-        rows = np.repeat(np.arange(stop - start), lengths[start:stop])
-        pick = own[rows, rng.integers(0, 3, size=len(rows))]
-        x = topics[pick] + 0.6 * rng.standard_normal((len(rows), dim)).astype(np.float32)
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        docs = np.repeat(np.arange(stop - start), lengths[start:stop])
+        pick = own[docs, rng.integers(0, 3, size=len(docs))]
+        for lo in range(0, len(docs), chunk):
+            hi = min(len(docs), lo + chunk)
+            x, n = rows32[lo:hi], hi - lo
+            rng.standard_normal(out=noise64[:n])
+            noise32[:n] = noise64[:n]
+            noise32[:n] *= 0.6
+            np.take(topics, pick[lo:hi], axis=0, out=x)
+            x += noise32[:n]
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+            rows16[lo:hi] = x
         offsets = np.zeros(stop - start + 1, dtype=np.int64)
         np.cumsum(lengths[start:stop], out=offsets[1:])
-        yield x.astype(np.float16), offsets
+        yield rows16[:len(docs)], offsets
+    return synthetic_queries(topics, rng, n_queries)
+
+
+def synthetic_queries(topics, rng, n_queries):
+    """Queries of 32 tokens around two of the topics."""
     q = []
     for _ in range(n_queries):
         pick = topics[rng.integers(0, len(topics), size=2)][rng.integers(0, 2, size=32)]
@@ -124,7 +145,7 @@ def synthetic(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), name=No
                                                        shape=(n_docs * (lengths[1] - 1), dim))
                 tokens[rows:rows + len(x)] = x
             else:
-                blocks.append(x)
+                blocks.append(x.copy())
             offsets.append(o[1:] + rows)
             rows += len(x)
     except StopIteration as end:
@@ -135,6 +156,65 @@ def synthetic(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), name=No
     _, truth = lf.maxsim_topk(queries, docs, 10)
     log(f"  {name}: made with its ground truth in {time.perf_counter() - t:.1f}s")
     return {"name": name, "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
+
+
+def streamed(n_docs, in_memory_gb, threads, n_queries=100, seed=0):
+    """A synthetic set never held whole, built as a user builds an index larger than memory: its
+    blocks go into the index one by one, and whenever the rows the index holds in memory pass
+    `in_memory_gb` it is saved and loaded again with mmap=True (later rows are added beside the
+    mapped ones; the last file is what the searches read). The queries come first, from a stream
+    of their own over the same topics (the smaller sets draw theirs after the documents); each
+    block's exact top 10 (`lf.maxsim_topk` over its float16 rows, what the index stores) is
+    merged into the ground truth and timed as the exhaustive search (at 1 thread on the first
+    block only, scaled)."""
+    name = f"synthetic-{n_docs}"
+    topics = np.random.default_rng(seed).standard_normal((2000, 128)).astype(np.float32)  # synthetic_blocks' first draw
+    queries = lf.MultiVectors(synthetic_queries(topics, np.random.default_rng([seed, 1]), n_queries))
+    folder = tempfile.TemporaryDirectory()
+    atexit.register(folder.cleanup)
+    best_scores = np.full((n_queries, 10), -np.inf, dtype=np.float32)
+    best_ids = np.full((n_queries, 10), -1, dtype=np.int64)
+    exact_s, one_thread_s, blocks, save_s, held, path = 0.0, 0.0, 0, 0.0, 0, None
+    peak_reset()
+    before = peak_bytes()
+    index = lf.MultiVectorIndex(queries.dim)
+    start, t = 0, time.perf_counter()
+    for x, offsets in synthetic_blocks(n_docs, n_queries=n_queries, seed=seed):
+        block = lf.MultiVectors(x, offsets)
+        ids = np.arange(start, start + len(block), dtype=np.int64)
+        t0 = time.perf_counter()
+        scores, found = lf.maxsim_topk(queries, block, 10, threads=threads[-1])
+        exact_s += time.perf_counter() - t0
+        if blocks == 0 and threads[0] != threads[-1]:
+            t0 = time.perf_counter()
+            lf.maxsim_topk(queries, block, 10, threads=threads[0])
+            one_thread_s = time.perf_counter() - t0
+        merged_s = np.concatenate([best_scores, scores], axis=1)
+        merged_i = np.concatenate([best_ids, np.where(found >= 0, found + start, -1)], axis=1)
+        order = np.argsort(-merged_s, axis=1, kind="stable")[:, :10]
+        best_scores, best_ids = np.take_along_axis(merged_s, order, 1), np.take_along_axis(merged_i, order, 1)
+        index.add(block, ids=ids)
+        start, blocks, held = start + len(block), blocks + 1, held + x.nbytes
+        if held >= in_memory_gb * 2**30 or start == n_docs:  # the rows held so far go to a file
+            t0 = time.perf_counter()
+            previous, path = path, Path(folder.name) / f"index-{start}.lf"
+            index.save(path)
+            index = lf.MultiVectorIndex.load(path, mmap=True, verify=False)
+            if previous is not None:
+                previous.unlink()
+            save_s, held = save_s + time.perf_counter() - t0, 0
+            log(f"  {name}: {start} documents, saved and mapped ({path.stat().st_size / 2**30:.1f} GiB)")
+    build = time.perf_counter() - t - exact_s - one_thread_s
+    stats = index.stats()
+    exhaustive = {threads[-1]: n_queries / exact_s}
+    if one_thread_s:
+        exhaustive[threads[0]] = n_queries / (one_thread_s * blocks)
+    build_row = {"dataset": name, "method": "MultiVectorIndex mean", "build_s": build, "save_s": save_s,
+                 "bytes_per_doc": stats["bytes_per_document"], "memory_fraction": stats["memory_bytes"] / stats["token_bytes"],
+                 "peak_bytes": peak_bytes(), "rss_before": before, "centroids": stats["centroids"], "tokens_mapped": True}
+    log(f"  {name}: built in {build:.0f}s (saves {save_s:.0f}s), exhaustive {exhaustive}")
+    return {"name": name, "index": index, "queries": queries, "truth": best_ids, "filters": [None],
+            "exhaustive": exhaustive, "build_row": build_row}
 
 
 # -------------------------------------------------------------------------------------- metrics
@@ -182,6 +262,11 @@ def exact_truth(data, f):
 
 
 def run_dataset(data, args, rows):
+    if "index" in data:  # a streamed set: built already, no documents in memory
+        for threads, qps in sorted(data["exhaustive"].items()):
+            rows.append({"dataset": data["name"], "method": "exhaustive maxsim_topk", "threads": threads, "recall": 1.0,
+                         "qps": qps, "filter": None})
+        return run_index(data, args, rows, data["index"], "mean", data["exhaustive"], data["build_row"])
     name, docs, queries = data["name"], data["docs"], data["queries"]
     nq = len(queries)
     log(f"{name}: {len(docs)} documents, {docs.tokens.shape[0]} tokens, {nq} queries")
@@ -222,37 +307,8 @@ def run_dataset(data, args, rows):
         build_row = {"dataset": name, "method": f"MultiVectorIndex {kind}", "build_s": build,
                      "bytes_per_doc": stats["bytes_per_document"], "memory_fraction": stats["memory_bytes"] / stats["token_bytes"],
                      "peak_bytes": peak_bytes(), "rss_before": before, "centroids": stats["centroids"]}
-        log(f"  {kind}: build {build:.1f}s, {stats['bytes_per_document']:.0f} bytes/doc, in-memory part "
-            f"{build_row['memory_fraction']:.1%} of the tokens")
-        rows.append(build_row)
-        data["exact_index"] = index
-        for label_f in data["filters"]:
-            label, f = (None, None) if label_f is None else label_f
-            truth = exact_truth(data, f)
-            if f is not None:
-                (_, _), secs = timed(lambda th: index.search(queries, 10, filter=f, exact=True, threads=th), args.threads[-1])
-                rows.append({"dataset": name, "method": "exhaustive (exact=True)", "threads": args.threads[-1],
-                             "recall": 1.0, "qps": nq / secs, "filter": label})
-            for probe in args.probe:
-                lists = probe == "auto" and len(docs) >= 50_000 or probe not in ("auto", "0")
-                method = f"MultiVectorIndex {kind}" + (" lists" if lists else "")
-                settings = [(None, None)] + (LIST_SWEEP if lists else SWEEP)  # (None, None): the defaults
-                for cand, rr in settings:
-                    for threads in args.threads:
-                        (scores, found, info), secs = timed(lambda th: index.search(
-                            queries, 10, filter=f, candidates=cand, rerank=rr, probe=None if probe == "auto" else int(probe),
-                            threads=th, explain=True), threads)
-                        row = {"dataset": name, "method": method, "threads": threads, "probe": probe,
-                               "candidates": cand or "default", "rerank": rr or "default", "recall": recall(found, truth),
-                               "qps": nq / secs, "filter": label, "speedup": nq / secs / exhaustive[threads],
-                               "stage1_documents": float(np.mean([e["candidates"] for e in info])),
-                               "exact_documents": float(np.mean([e["exact"] for e in info]))}
-                        if "qrels" in data and f is None:
-                            row["ndcg10"] = ndcg10(found, data["qrels"])
-                        rows.append(row)
-                    log(f"  {method} {label or ''} probe {probe} cand {row['candidates']} rerank {row['rerank']}: "
-                        f"recall {row['recall']:.3f} {row['qps']:.0f} q/s ({row['speedup']:.1f}x exhaustive, "
-                        f"{threads} threads; {row['stage1_documents']:.0f} -> {row['exact_documents']:.0f} documents)")
+        run_index(data, args, rows, index, kind, exhaustive, build_row)
+
     if "qrels" in data:
         rows.append({"dataset": name, "method": "exact MaxSim ndcg", "ndcg10": ndcg10(data["truth"], data["qrels"])})
     for factor in args.pool:
@@ -282,6 +338,43 @@ def run_dataset(data, args, rows):
                              "filter": None, "speedup": nq / secs / exhaustive[threads],
                              "seconds_rescore": float(np.mean([e["seconds_rescore"] for e in info]))})
             log(f"  query_ball {ball}: recall {rows[-1]['recall']:.3f} {rows[-1]['qps']:.0f} q/s")
+
+
+def run_index(data, args, rows, index, kind, exhaustive, build_row):
+    """Searches of a built index: each filter, each stage-1 source over its sweep and thread counts."""
+    name, queries = data["name"], data["queries"]
+    nq = len(queries)
+    log(f"  {kind}: build {build_row['build_s']:.1f}s, {build_row['bytes_per_doc']:.0f} bytes/doc, in-memory part "
+        f"{build_row['memory_fraction']:.1%} of the tokens")
+    rows.append(build_row)
+    data["exact_index"] = index
+    for label_f in data["filters"]:
+        label, f = (None, None) if label_f is None else label_f
+        truth = exact_truth(data, f)
+        if f is not None:
+            (_, _), secs = timed(lambda th: index.search(queries, 10, filter=f, exact=True, threads=th), args.threads[-1])
+            rows.append({"dataset": name, "method": "exhaustive (exact=True)", "threads": args.threads[-1],
+                         "recall": 1.0, "qps": nq / secs, "filter": label})
+        for probe in args.probe:
+            lists = probe == "auto" and len(index) >= 50_000 or probe not in ("auto", "0")
+            method = f"MultiVectorIndex {kind}" + (" lists" if lists else "")
+            settings = [(None, None)] + (LIST_SWEEP if lists else SWEEP)  # (None, None): the defaults
+            for cand, rr in settings:
+                for threads in args.threads:
+                    (scores, found, info), secs = timed(lambda th: index.search(
+                        queries, 10, filter=f, candidates=cand, rerank=rr, probe=None if probe == "auto" else int(probe),
+                        threads=th, explain=True), threads)
+                    row = {"dataset": name, "method": method, "threads": threads, "probe": probe,
+                           "candidates": cand or "default", "rerank": rr or "default", "recall": recall(found, truth),
+                           "qps": nq / secs, "filter": label, "speedup": nq / secs / exhaustive[threads],
+                           "stage1_documents": float(np.mean([e["candidates"] for e in info])),
+                           "exact_documents": float(np.mean([e["exact"] for e in info]))}
+                    if "qrels" in data and f is None:
+                        row["ndcg10"] = ndcg10(found, data["qrels"])
+                    rows.append(row)
+                log(f"  {method} {label or ''} probe {probe} cand {row['candidates']} rerank {row['rerank']}: "
+                    f"recall {row['recall']:.3f} {row['qps']:.0f} q/s ({row['speedup']:.1f}x exhaustive, "
+                    f"{threads} threads; {row['stage1_documents']:.0f} -> {row['exact_documents']:.0f} documents)")
 
 
 def run_plaid(args, name, rows):
@@ -359,6 +452,10 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", nargs="+", type=int, default=[10000], help="synthetic corpus sizes")
     p.add_argument("--on-disk-above", type=int, default=200_000, help="synthetic sets larger than this keep their "
                    "tokens in a memory-mapped temporary file")
+    p.add_argument("--stream-above", type=int, default=600_000, help="synthetic sets larger than this are built "
+                   "block by block, never held whole (no hand glue, pooling or FDE there)")
+    p.add_argument("--in-memory-gb", type=float, default=13.0, help="streamed sets: the index is saved and mapped "
+                   "again whenever the token rows it holds in memory pass this")
     p.add_argument("--probe", nargs="+", default=["auto"], help="stage 1's source: 0 (graph), N (centroid lists, N "
                    "probes), auto (the index's default)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
@@ -370,13 +467,19 @@ def main(argv=None) -> int:
     p.add_argument("--plaid-threads", nargs="+", type=int, default=[1], help="thread counts for PLAID (it searches "
                    "one query at a time)")
     p.add_argument("--out", default="index.json")
+    p.add_argument("--plot-only", nargs="+", default=None, metavar="JSON", help="run nothing: plot the rows of these "
+                   "results files (e.g. the scaling series written in parts) into results/")
     args = p.parse_args(argv)
+    if args.plot_only:
+        plot([r for f in args.plot_only for r in json.loads(Path(f).read_text())["rows"]], h.RESULTS_DIR)
+        return 0
     h.touch_memory(1.0)
     machine = h.machine_facts()
     rows = []
     for name in args.sets:
         if name == "synthetic":
-            sets = (synthetic(n, on_disk_above=args.on_disk_above) for n in args.sizes)
+            sets = (streamed(n, args.in_memory_gb, args.threads) if n > args.stream_above
+                    else synthetic(n, on_disk_above=args.on_disk_above) for n in args.sizes)
         elif name == "synthetic-scifact-size":  # SciFact's 5,183 documents of ~240 tokens
             sets = [synthetic(5183, lengths=(180, 301), name="synthetic-scifact-size-5183")]
         else:
@@ -392,7 +495,7 @@ def main(argv=None) -> int:
             h.write_json(args.out, {"machine": machine, "rows": rows, "simd": lf.simd_info()})  # kept if a later set fails
     path = h.write_json(args.out, {"machine": machine, "rows": rows, "simd": lf.simd_info()})
     log(f"wrote {path}")
-    plot(rows, h.RESULTS_DIR)
+    plot(rows, Path(path).parent)  # beside the results
     return 0
 
 

@@ -317,7 +317,8 @@ class MultiVectorIndex:
     def load(cls, path: "os.PathLike[str] | str", *, mmap: bool = False, verify: bool = True) -> "MultiVectorIndex":
         """Reads an index written by :meth:`save`. ``mmap=True`` leaves the tokens, graph and
         codes in the mapped file (an index larger than memory can be searched; the first change
-        copies them into memory; the file is never written). ``verify=False`` skips the
+        copies the codes and graph into memory, never the mapped token rows: added rows are
+        held in memory beside them; the file is never written). ``verify=False`` skips the
         checksums of the array sections (everything a search follows is still checked)."""
         if not isinstance(mmap, (bool, np.bool_)) or not isinstance(verify, (bool, np.bool_)):
             raise TypeError("mmap and verify must be bools")
