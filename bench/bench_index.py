@@ -158,11 +158,12 @@ def synthetic(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), name=No
     return {"name": name, "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
 
 
-def streamed(n_docs, in_memory_gb, threads, n_queries=100, seed=0):
+def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, n_queries=100, seed=0):
     """A synthetic set never held whole, built as a user builds an index larger than memory: its
     blocks go into the index one by one, and whenever the rows the index holds in memory pass
     `in_memory_gb` it is saved and loaded again with mmap=True (later rows are added beside the
-    mapped ones; the last file is what the searches read). The queries come first, from a stream
+    mapped ones; the last file is what the searches read; it stays in `keep` when given, with the
+    queries and ground truth beside it, and `reuse` searches that again). The queries come first, from a stream
     of their own over the same topics (the smaller sets draw theirs after the documents); each
     block's exact top 10 (`lf.maxsim_topk` over its float16 rows, what the index stores) is
     merged into the ground truth and timed as the exhaustive search (at 1 thread on the first
@@ -170,8 +171,18 @@ def streamed(n_docs, in_memory_gb, threads, n_queries=100, seed=0):
     name = f"synthetic-{n_docs}"
     topics = np.random.default_rng(seed).standard_normal((2000, 128)).astype(np.float32)  # synthetic_blocks' first draw
     queries = lf.MultiVectors(synthetic_queries(topics, np.random.default_rng([seed, 1]), n_queries))
-    folder = tempfile.TemporaryDirectory()
-    atexit.register(folder.cleanup)
+    if keep is None:
+        folder = tempfile.TemporaryDirectory()
+        atexit.register(folder.cleanup)
+        keep = folder.name
+    kept = Path(keep) / f"{name}-{n_docs}.lf", Path(keep) / f"{name}-truth.npz", Path(keep) / f"{name}-build.json"
+    if reuse and all(f.exists() for f in kept):  # a kept build: searched again, not rebuilt
+        saved, built = np.load(kept[1]), json.loads(kept[2].read_text())
+        log(f"  {name}: reusing {kept[0]}")
+        return {"name": name, "index": lf.MultiVectorIndex.load(kept[0], mmap=True),
+                "queries": lf.MultiVectors(saved["query_tokens"], saved["query_offsets"]), "truth": saved["truth"],
+                "filters": [None], "exhaustive": {int(t): q for t, q in built["exhaustive"].items()},
+                "build_row": built["build_row"]}
     best_scores = np.full((n_queries, 10), -np.inf, dtype=np.float32)
     best_ids = np.full((n_queries, 10), -1, dtype=np.int64)
     exact_s, one_thread_s, blocks, save_s, held, path = 0.0, 0.0, 0, 0.0, 0, None
@@ -197,7 +208,7 @@ def streamed(n_docs, in_memory_gb, threads, n_queries=100, seed=0):
         start, blocks, held = start + len(block), blocks + 1, held + x.nbytes
         if held >= in_memory_gb * 2**30 or start == n_docs:  # the rows held so far go to a file
             t0 = time.perf_counter()
-            previous, path = path, Path(folder.name) / f"index-{start}.lf"
+            previous, path = path, Path(keep) / f"{name}-{start}.lf"
             index.save(path)
             index = lf.MultiVectorIndex.load(path, mmap=True, verify=False)
             if previous is not None:
@@ -213,6 +224,8 @@ def streamed(n_docs, in_memory_gb, threads, n_queries=100, seed=0):
                  "bytes_per_doc": stats["bytes_per_document"], "memory_fraction": stats["memory_bytes"] / stats["token_bytes"],
                  "peak_bytes": peak_bytes(), "rss_before": before, "centroids": stats["centroids"], "tokens_mapped": True}
     log(f"  {name}: built in {build:.0f}s (saves {save_s:.0f}s), exhaustive {exhaustive}")
+    np.savez(kept[1], query_tokens=queries.tokens, query_offsets=queries.offsets, truth=best_ids)
+    kept[2].write_text(json.dumps({"exhaustive": exhaustive, "build_row": build_row}))
     return {"name": name, "index": index, "queries": queries, "truth": best_ids, "filters": [None],
             "exhaustive": exhaustive, "build_row": build_row}
 
@@ -456,6 +469,10 @@ def main(argv=None) -> int:
                    "block by block, never held whole (no hand glue, pooling or FDE there)")
     p.add_argument("--in-memory-gb", type=float, default=13.0, help="streamed sets: the index is saved and mapped "
                    "again whenever the token rows it holds in memory pass this")
+    p.add_argument("--keep-index", default=None, metavar="FOLDER", help="streamed sets: keep the index file and "
+                   "the queries with their ground truth in this folder (default: a temporary one)")
+    p.add_argument("--reuse", action="store_true", help="streamed sets: search the index kept in --keep-index "
+                   "again instead of building it")
     p.add_argument("--probe", nargs="+", default=["auto"], help="stage 1's source: 0 (graph), N (centroid lists, N "
                    "probes), auto (the index's default)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
@@ -478,7 +495,7 @@ def main(argv=None) -> int:
     rows = []
     for name in args.sets:
         if name == "synthetic":
-            sets = (streamed(n, args.in_memory_gb, args.threads) if n > args.stream_above
+            sets = (streamed(n, args.in_memory_gb, args.threads, args.keep_index, args.reuse) if n > args.stream_above
                     else synthetic(n, on_disk_above=args.on_disk_above) for n in args.sizes)
         elif name == "synthetic-scifact-size":  # SciFact's 5,183 documents of ~240 tokens
             sets = [synthetic(5183, lengths=(180, 301), name="synthetic-scifact-size-5183")]

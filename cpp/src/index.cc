@@ -84,6 +84,7 @@ MultiVectorIndex::MultiVectorIndex(const IndexParams& params) : params_(params) 
     g.ef_construction = params_.ef_construction;
     data_.graph = std::make_unique<GraphIndex>(g);
     data_.offsets = Buffer<std::int64_t>(AlignedVector<std::int64_t>(1, 0));
+    data_.tokens = TokenRows({}, row_bytes());
 }
 
 std::size_t MultiVectorIndex::size() const {
@@ -129,7 +130,7 @@ bool MultiVectorIndex::get(std::int64_t id, std::vector<std::uint8_t>& tokens, s
     if (it == data_.slot_of.end()) return false;
     const std::size_t first = std::size_t(data_.offsets[it->second]);
     rows = std::size_t(data_.offsets[it->second + 1]) - first;
-    const std::uint8_t* p = row_at(first);
+    const std::uint8_t* p = data_.tokens.row(first);
     tokens.assign(p, p + rows * row_bytes());
     if (scales && params_.token_storage == DType::i8)
         scales->assign(data_.scales.data() + first, data_.scales.data() + first + rows);
@@ -149,8 +150,8 @@ MultiVectorsView MultiVectorIndex::token_view() const noexcept {
     MultiVectorsView v;
     if (!data_.item_rows.empty())
         v.item_rows = data_.item_rows.data();
-    else
-        v.tokens = data_.tokens.empty() ? data_.added.data() : data_.tokens.data();
+    else if (data_.tokens.rows())
+        v.tokens = data_.tokens.row(0);
     v.offsets = data_.offsets.data();
     v.count = data_.slots;
     v.rows = std::size_t(data_.offsets[data_.slots]);
@@ -162,12 +163,12 @@ MultiVectorsView MultiVectorIndex::token_view() const noexcept {
 }
 
 void MultiVectorIndex::point_items() noexcept {
-    if (data_.tokens.empty() || data_.added.empty()) {
+    if (data_.tokens.contiguous()) {
         data_.item_rows.clear();
         return;
     }
     data_.item_rows.resize(data_.slots);  // within capacity
-    for (std::size_t s = 0; s < data_.slots; ++s) data_.item_rows[s] = row_at(std::size_t(data_.offsets[s]));
+    for (std::size_t s = 0; s < data_.slots; ++s) data_.item_rows[s] = data_.tokens.row(std::size_t(data_.offsets[s]));
 }
 
 // ------------------------------------------------------------------------------------ adding
@@ -319,20 +320,18 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     const std::size_t want = choose_centroids(params_.centroids, params_.centroid_levels, stored + b.rows);
     const bool retrain = want > have && (want >= 4 * have || want == params_.centroids);
     const MultiVectorsView old = token_view();
-    // Rows [r0, r1) of the stored tokens (the two parts) followed by the new ones as float32: at
-    // most one conversion call for each run.
+    // Rows [r0, r1) of the stored tokens followed by the new ones as float32: one conversion call
+    // for each run.
     auto token_rows = [&](std::size_t r0, std::size_t r1, float* out) {
-        const std::size_t cuts[] = {0, data_.tokens.size() / row_bytes(), stored, stored + b.rows};
-        for (std::size_t part = 0; part < 3; ++part) {
-            const std::size_t lo = std::max(r0, cuts[part]), hi = std::min(r1, cuts[part + 1]);
-            if (lo >= hi) continue;
-            float* to = out + (lo - r0) * params_.dim;
-            if (part < 2) {
-                convert_rows(old, row_at(lo), lo, hi - lo, to, kern);
-            } else {
-                const char* at = static_cast<const char*>(docs.tokens) + (lo - stored) * docs.row_stride * dtype_size(docs.dtype);
-                convert_rows(docs, at, lo - stored, hi - lo, to, kern);
-            }
+        for (std::size_t lo = r0; lo < std::min(r1, stored);) {  // a run of each stored part
+            const std::size_t hi = std::min({r1, stored, data_.tokens.part_end(lo)});
+            convert_rows(old, data_.tokens.row(lo), lo, hi - lo, out + (lo - r0) * params_.dim, kern);
+            lo = hi;
+        }
+        const std::size_t lo = std::max(r0, stored);
+        if (lo < r1) {
+            const char* at = static_cast<const char*>(docs.tokens) + (lo - stored) * docs.row_stride * dtype_size(docs.dtype);
+            convert_rows(docs, at, lo - stored, r1 - lo, out + (lo - r0) * params_.dim, kern);
         }
     };
     if (retrain) {
@@ -379,15 +378,14 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     const MultiVectorsView& docs = b.stored(given);
     const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
     const std::size_t slots = data_.slots + b.count;
-    // Room for everything first (may throw; changes nothing that shows). Rows go after mapped
-    // ones into `added` (their addresses then in item_rows, pointed again once room is made).
-    const bool in_file = data_.tokens.is_borrowed();
-    AlignedVector<std::uint8_t>& tokens = in_file ? data_.added : data_.tokens.own();
-    if (in_file && !data_.tokens.empty()) data_.item_rows.reserve(slots);
+    // Room for everything first (may throw; changes nothing that shows). The rows go into a
+    // block of their own or the room left in the last one (stored rows never move).
+    TokenRows& tokens = data_.tokens;
+    tokens.reserve(b.rows);
+    reserve_growing(data_.item_rows, slots);
     AlignedVector<std::int64_t>& offsets = data_.offsets.own();
     AlignedVector<std::int64_t>& user_ids = data_.ids.own();
     // Growing geometrically: adding in small batches stays linear.
-    reserve_growing(tokens, (stored + b.rows) * row_bytes());
     AlignedVector<float>* scales = params_.token_storage == DType::i8 ? &data_.scales.own() : nullptr;
     if (scales) reserve_growing(*scales, stored + b.rows);
     reserve_growing(offsets, slots + 1);
@@ -399,7 +397,6 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     }
     if (b.centroids.empty() && codes) data_.lists.reserve(b.codes.data(), data_.centroids.levels(), b.offsets.data(), b.count);
     reserve_growing(data_.live, bit_words(slots));
-    point_items();
     fault_point();
     // New ids enter the map now (node allocations may throw), and leave it again on failure.
     std::size_t mapped = 0;
@@ -416,7 +413,7 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
     }
     // Commit: within reserved capacity, nothing below throws.
     if (converts()) {  // one run of rows, in order
-        tokens.insert(tokens.end(), b.converted.begin(), b.converted.end());
+        tokens.append(b.converted.data(), b.converted.size());
         if (scales) scales->insert(scales->end(), b.scales.begin(), b.scales.end());
     }
     for (std::size_t d = 0; d < b.count; ++d) {
@@ -424,12 +421,9 @@ void MultiVectorIndex::append(const MultiVectorsView& given, Batch& b, const std
         const auto* src = static_cast<const std::uint8_t*>(docs.item_data(d));
         if (!converts()) {  // the rows as given (converted ones went in above)
             if (docs.row_stride == docs.dim) {
-                tokens.insert(tokens.end(), src, src + n * row_bytes());
+                tokens.append(src, n * row_bytes());
             } else {
-                for (std::size_t r = 0; r < n; ++r) {
-                    const std::uint8_t* row = src + r * docs.row_stride * dtype_size(docs.dtype);
-                    tokens.insert(tokens.end(), row, row + row_bytes());
-                }
+                for (std::size_t r = 0; r < n; ++r) tokens.append(src + r * docs.row_stride * dtype_size(docs.dtype), row_bytes());
             }
         }
         offsets.push_back(offsets.back() + std::int64_t(n));
@@ -528,7 +522,7 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
     for (std::size_t s = 0; s < data_.slots; ++s) {
         const std::size_t first = std::size_t(data_.offsets[s]), last = std::size_t(data_.offsets[s + 1]);
         if (test_bit(data_.live.data(), s)) {
-            const std::uint8_t* p = row_at(first);
+            const std::uint8_t* p = data_.tokens.row(first);
             tokens.insert(tokens.end(), p, p + (last - first) * row_bytes());
             if (with_scales) scales.insert(scales.end(), data_.scales.data() + first, data_.scales.data() + last);
             if (with_codes)
@@ -542,8 +536,7 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
     if (with_codes) lists.build(data_.centroids.count(), codes.data(), levels, offsets.data(), data_.slots);
     fault_point();
     data_.graph->compact(threads);
-    data_.tokens = Buffer<std::uint8_t>(std::move(tokens));
-    AlignedVector<std::uint8_t>().swap(data_.added);
+    data_.tokens = TokenRows(Buffer<std::uint8_t>(std::move(tokens)), row_bytes());
     data_.item_rows.clear();
     if (with_scales) data_.scales = Buffer<float>(std::move(scales));
     data_.offsets = Buffer<std::int64_t>(std::move(offsets));

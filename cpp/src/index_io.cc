@@ -33,9 +33,8 @@ void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) cons
     writer.object(prefix, Json::object().set("params", describe_params()));
     auto tokens = [&](auto type) {  // both parts of the rows, as elements of the storage's type
         using T = decltype(type);
-        const std::vector<std::pair<const T*, std::size_t>> runs{
-            {reinterpret_cast<const T*>(d.tokens.data()), d.tokens.size() / sizeof(T)},
-            {reinterpret_cast<const T*>(d.added.data()), d.added.size() / sizeof(T)}};
+        std::vector<std::pair<const T*, std::size_t>> runs;
+        for (const auto& run : d.tokens.runs()) runs.emplace_back(reinterpret_cast<const T*>(run.first), run.second / sizeof(T));
         writer.array(prefix + "/tokens", runs, {rows, params_.dim});
     };
     switch (params_.token_storage) {  // 8- and 16-bit types as their bits
@@ -110,8 +109,9 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
             break;
     }
     const std::size_t token_bytes = rows * index->row_bytes();
-    d.tokens = borrow ? Buffer<std::uint8_t>::borrow(tokens, token_bytes, reader.file())
-                      : Buffer<std::uint8_t>(AlignedVector<std::uint8_t>(tokens, tokens + token_bytes));
+    d.tokens = TokenRows(borrow ? Buffer<std::uint8_t>::borrow(tokens, token_bytes, reader.file())
+                                : Buffer<std::uint8_t>(AlignedVector<std::uint8_t>(tokens, tokens + token_bytes)),
+                         index->row_bytes());
     d.ids = reader.array<std::int64_t>(prefix + "/ids", {n}, borrow);
     const Buffer<std::uint8_t> bits = reader.array<std::uint8_t>(prefix + "/live_bits", {bit_words(n) * 8}, false);
     d.live.assign(bit_words(n), 0);

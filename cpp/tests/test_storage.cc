@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "latefold/maxsim.h"
 #include "latefold/quantize.h"
 #include "latefold/row_store.h"
+#include "latefold/token_rows.h"
 
 #include "check.h"
 
@@ -485,11 +487,61 @@ void centroid_lists_match_a_reference() {
     }
 }
 
+// TokenRows: a first part (borrowed, as from a mapped file) and blocks of added rows read back as
+// the rows appended, in runs that follow one another, across block boundaries and a replaced
+// empty block; rows never move once stored.
+void token_rows_read_what_was_appended() {
+    const std::size_t row_bytes = 24;
+    std::vector<std::uint8_t> all;  // the reference: every row's bytes in order
+    auto rows_of = [&](std::size_t n) {
+        std::vector<std::uint8_t> out(n * row_bytes);
+        for (auto& b : out) b = std::uint8_t(all.size() + (&b - out.data()) * 7);
+        return out;
+    };
+    const std::vector<std::uint8_t> first = rows_of(5);
+    all = first;
+    auto keeper = std::make_shared<std::vector<std::uint8_t>>(first);
+    lf::TokenRows t(lf::Buffer<std::uint8_t>::borrow(keeper->data(), keeper->size(), keeper), row_bytes);
+    check(t.contiguous() && t.rows() == 5 && t.row(3) == keeper->data() + 3 * row_bytes, "token rows: the first part");
+    std::vector<const std::uint8_t*> where;
+    const std::size_t big = (std::size_t(64) << 20) / row_bytes + 10;  // past a least block
+    for (std::size_t n : {std::size_t(3), std::size_t(1), big, std::size_t(2), std::size_t(50)}) {
+        t.reserve(n);
+        if (n == 1) t.reserve(big + 5);  // an unused room request: later rows still follow
+        const std::vector<std::uint8_t> add = rows_of(n);
+        t.append(add.data(), add.size());
+        all.insert(all.end(), add.begin(), add.end());
+        where.push_back(t.row(t.rows() - n));
+    }
+    check(t.rows() * row_bytes == all.size() && !t.contiguous(), "token rows: count");
+    bool same = true;
+    for (std::size_t r = 0; r < t.rows(); r += (r < 100 || r + 100 > t.rows()) ? 1 : 997) {
+        same &= std::memcmp(t.row(r), all.data() + r * row_bytes, row_bytes) == 0;
+        const std::size_t end = t.part_end(r);
+        same &= end > r && end <= t.rows();
+        same &= t.row(end - 1) == t.row(r) + (end - 1 - r) * row_bytes;  // one run up to part_end
+    }
+    check(same, "token rows: rows and runs read back");
+    std::size_t offset = 0;
+    for (const auto& run : t.runs()) {
+        same &= std::memcmp(run.first, all.data() + offset, run.second) == 0;
+        offset += run.second;
+    }
+    check(same && offset == all.size(), "token rows: runs hold every row in order");
+    std::size_t at = 5;
+    for (std::size_t i = 0; i < where.size(); ++i) {  // nothing moved
+        const std::size_t n = std::vector<std::size_t>{3, 1, big, 2, 50}[i];
+        check(t.row(at) == where[i], "token rows: stored rows stay where they are");
+        at += n;
+    }
+}
+
 int main() {
     rows_read_as_their_values();
     code_scorer_matches_the_quantizer();
     maxsim_reads_every_token_type();
     item_tables_read_as_flat_rows();
     centroid_lists_match_a_reference();
+    token_rows_read_what_was_appended();
     return latefold_test::summary();
 }

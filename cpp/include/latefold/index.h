@@ -38,6 +38,7 @@
 #include "latefold/graph.h"
 #include "latefold/io.h"
 #include "latefold/multivectors.h"
+#include "latefold/token_rows.h"
 
 namespace latefold {
 
@@ -167,12 +168,7 @@ private:
     }
     bool converts() const noexcept { return params_.token_storage == DType::i8 || params_.token_storage == DType::bf16; }
     MultiVectorsView token_view() const noexcept;
-    /// Stored token row r (the rows of one document lie in one part).
-    const std::uint8_t* row_at(std::size_t r) const noexcept {
-        const std::size_t first = data_.tokens.size() / row_bytes();
-        return r < first ? data_.tokens.data() + r * row_bytes() : data_.added.data() + (r - first) * row_bytes();
-    }
-    /// Points item_rows at every slot's rows when they lie in both parts (capacity reserved).
+    /// Points item_rows at every slot's rows when they lie in several parts (capacity reserved).
     void point_items() noexcept;
     /// Validates an add's documents and computes what it adds (nothing changes).
     Batch prepare(const MultiVectorsView& docs, std::size_t threads);
@@ -200,11 +196,8 @@ private:
                       IndexSearchInfo* info) const;
 
     struct Data {
-        // The stored token rows (token_storage): `tokens` (may be mapped), then `added`, rows added
-        // while `tokens` is mapped (a mapped index grows without reading its rows into memory).
-        Buffer<std::uint8_t> tokens;
-        AlignedVector<std::uint8_t> added;
-        std::vector<const void*> item_rows;  // with rows in both: each slot's first row
+        TokenRows tokens;                    // stored token rows, token_storage; may be mapped
+        std::vector<const void*> item_rows;  // with rows in several parts: each slot's first row
         Buffer<float> scales;            // int8 storage: one scale per token row; may be mapped
         Buffer<std::int64_t> offsets;    // slots + 1: slot s = token rows offsets[s] .. offsets[s+1]
         Buffer<std::uint16_t> codes;     // centroid code per token row (with centroids)
