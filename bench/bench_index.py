@@ -19,7 +19,7 @@ file whenever those in memory pass `--in-memory-gb`, the ground truth merges eac
 top 10, and exhaustive search is timed over the blocks (no hand glue there). `--probe` picks stage 1's source (0: the graph, N: the centroid lists with
 N probes, auto: the index's default); each is swept over its own (candidates, rerank) pairs.
 Writes results/index.json (`--out`) and, with matplotlib, index_recall_qps.png and (several
-sizes) index_scaling.png beside it; `--plot-only` redraws them from results files. Queries run
+sizes) index_scaling.png beside it; `--plot-only` redraws the scaling plot from results files. Queries run
 as one batch per call; the first call warms up.
 """
 
@@ -411,13 +411,13 @@ def run_plaid(args, name, rows):
             log(f"  PLAID {threads}t {rows[-1]['setting']}: recall {s['recall_at_10']:.3f} {s['qps']:.0f} q/s")
 
 
-def plot(rows, results):
+def plot(rows, results, recall_plot=True):
     plt, why = h.try_import("matplotlib.pyplot")
     if plt is None:
         log(f"no plot: {why}")
         return
-    names = sorted({r["dataset"] for r in rows if "qps" in r})
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    names = sorted({r["dataset"] for r in rows if "qps" in r}) if recall_plot else []
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.2 * max(1, len(names)), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
         methods = sorted({r["method"] for r in rows if r["dataset"] == name and "qps" in r and r.get("filter") is None})
         for m in methods:
@@ -431,8 +431,9 @@ def plot(rows, results):
         ax.set_ylabel("queries/s (1 thread)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(results / "index_recall_qps.png", dpi=110)
+    if names:
+        fig.tight_layout()
+        fig.savefig(results / "index_recall_qps.png", dpi=110)
     sizes = sorted({int(r["dataset"].split("-")[1]) for r in rows if r["dataset"].split("-")[1].isdigit()})
     if len(sizes) > 1:
         fig, ax = plt.subplots(figsize=(4.5, 3.6))
@@ -484,11 +485,11 @@ def main(argv=None) -> int:
     p.add_argument("--plaid-threads", nargs="+", type=int, default=[1], help="thread counts for PLAID (it searches "
                    "one query at a time)")
     p.add_argument("--out", default="index.json")
-    p.add_argument("--plot-only", nargs="+", default=None, metavar="JSON", help="run nothing: plot the rows of these "
-                   "results files (e.g. the scaling series written in parts) into results/")
+    p.add_argument("--plot-only", nargs="+", default=None, metavar="JSON", help="run nothing: draw results/index_scaling.png "
+                   "from the rows of these results files (a scaling series written in parts)")
     args = p.parse_args(argv)
     if args.plot_only:
-        plot([r for f in args.plot_only for r in json.loads(Path(f).read_text())["rows"]], h.RESULTS_DIR)
+        plot([r for f in args.plot_only for r in json.loads(Path(f).read_text())["rows"]], h.RESULTS_DIR, False)
         return 0
     h.touch_memory(1.0)
     machine = h.machine_facts()
