@@ -158,7 +158,7 @@ def synthetic(n_docs, n_queries=100, dim=128, seed=0, lengths=(60, 141), name=No
     return {"name": name, "docs": docs, "queries": queries, "truth": truth, "filters": [None]}
 
 
-def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, n_queries=100, seed=0):
+def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, storage="float16", n_queries=100, seed=0):
     """A synthetic set never held whole, built as a user builds an index larger than memory: its
     blocks go into the index one by one, and whenever the rows the index holds in memory pass
     `in_memory_gb` it is saved and loaded again with mmap=True (later rows are added beside the
@@ -168,7 +168,7 @@ def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, n_queries=10
     block's exact top 10 (`lf.maxsim_topk` over its float16 rows, what the index stores) is
     merged into the ground truth and timed as the exhaustive search (at 1 thread on the first
     block only, scaled)."""
-    name = f"synthetic-{n_docs}"
+    name = f"synthetic-{n_docs}" + ("" if storage == "float16" else f"-{storage}")
     topics = np.random.default_rng(seed).standard_normal((2000, 128)).astype(np.float32)  # synthetic_blocks' first draw
     queries = lf.MultiVectors(synthetic_queries(topics, np.random.default_rng([seed, 1]), n_queries))
     if keep is None:
@@ -188,7 +188,7 @@ def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, n_queries=10
     exact_s, one_thread_s, blocks, save_s, held, path = 0.0, 0.0, 0, 0.0, 0, None
     peak_reset()
     before = peak_bytes()
-    index = lf.MultiVectorIndex(queries.dim)
+    index = lf.MultiVectorIndex(queries.dim, token_storage=storage)
     start, t = 0, time.perf_counter()
     for x, offsets in synthetic_blocks(n_docs, n_queries=n_queries, seed=seed):
         block = lf.MultiVectors(x, offsets)
@@ -371,7 +371,7 @@ def run_index(data, args, rows, index, kind, exhaustive, build_row):
         for probe in args.probe:
             lists = probe == "auto" and len(index) >= 50_000 or probe not in ("auto", "0")
             method = f"MultiVectorIndex {kind}" + (" lists" if lists else "")
-            settings = [(None, None)] + (LIST_SWEEP if lists else SWEEP)  # (None, None): the defaults
+            settings = [(None, None)] + (LIST_SWEEP + args.list_sweep if lists else SWEEP)  # (None, None): the defaults
             for cand, rr in settings:
                 for threads in args.threads:
                     (scores, found, info), secs = timed(lambda th: index.search(
@@ -474,6 +474,9 @@ def main(argv=None) -> int:
                    "the queries with their ground truth in this folder (default: a temporary one)")
     p.add_argument("--reuse", action="store_true", help="streamed sets: search the index kept in --keep-index "
                    "again instead of building it")
+    p.add_argument("--token-storage", default="float16", help="streamed sets: the index's token_storage")
+    p.add_argument("--list-sweep", nargs="*", default=[], type=lambda v: tuple(int(x) for x in v.split(":")),
+                   metavar="CANDIDATES:RERANK", help="more (candidates, rerank) pairs for the lists")
     p.add_argument("--probe", nargs="+", default=["auto"], help="stage 1's source: 0 (graph), N (centroid lists, N "
                    "probes), auto (the index's default)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
@@ -496,7 +499,8 @@ def main(argv=None) -> int:
     rows = []
     for name in args.sets:
         if name == "synthetic":
-            sets = (streamed(n, args.in_memory_gb, args.threads, args.keep_index, args.reuse) if n > args.stream_above
+            sets = (streamed(n, args.in_memory_gb, args.threads, args.keep_index, args.reuse, args.token_storage)
+                    if n > args.stream_above
                     else synthetic(n, on_disk_above=args.on_disk_above) for n in args.sizes)
         elif name == "synthetic-scifact-size":  # SciFact's 5,183 documents of ~240 tokens
             sets = [synthetic(5183, lengths=(180, 301), name="synthetic-scifact-size-5183")]

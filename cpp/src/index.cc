@@ -167,8 +167,11 @@ void MultiVectorIndex::point_items() noexcept {
         data_.item_rows.clear();
         return;
     }
+    // Stored rows never move: only the slots not pointed at yet (every one when the rows were in
+    // one part until now) are.
+    const std::size_t from = data_.item_rows.size();
     data_.item_rows.resize(data_.slots);  // within capacity
-    for (std::size_t s = 0; s < data_.slots; ++s) data_.item_rows[s] = data_.tokens.row(std::size_t(data_.offsets[s]));
+    for (std::size_t s = from; s < data_.slots; ++s) data_.item_rows[s] = data_.tokens.row(std::size_t(data_.offsets[s]));
 }
 
 // ------------------------------------------------------------------------------------ adding

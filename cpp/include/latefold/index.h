@@ -168,7 +168,7 @@ private:
     }
     bool converts() const noexcept { return params_.token_storage == DType::i8 || params_.token_storage == DType::bf16; }
     MultiVectorsView token_view() const noexcept;
-    /// Points item_rows at every slot's rows when they lie in several parts (capacity reserved).
+    /// Points item_rows at each slot's rows when they lie in several parts (capacity reserved).
     void point_items() noexcept;
     /// Validates an add's documents and computes what it adds (nothing changes).
     Batch prepare(const MultiVectorsView& docs, std::size_t threads);
