@@ -31,7 +31,7 @@ void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) cons
     const Data& d = data_;
     const std::size_t n = d.slots, rows = std::size_t(d.offsets[n]);
     writer.object(prefix, Json::object().set("params", describe_params()));
-    auto tokens = [&](auto type) {  // both parts of the rows, as elements of the storage's type
+    auto tokens = [&](auto type) {  // every part of the rows, as elements of the storage's type
         using T = decltype(type);
         std::vector<std::pair<const T*, std::size_t>> runs;
         for (const auto& run : d.tokens.runs()) runs.emplace_back(reinterpret_cast<const T*>(run.first), run.second / sizeof(T));

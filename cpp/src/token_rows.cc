@@ -43,7 +43,7 @@ std::vector<std::pair<const std::uint8_t*, std::size_t>> TokenRows::runs() const
 
 void TokenRows::reserve(std::size_t rows) {
     const std::size_t bytes = rows * row_bytes_;
-    if (!blocks_.empty() && blocks_.back().bytes.capacity() - blocks_.back().bytes.size() >= bytes) return;
+    if (!bytes || (!blocks_.empty() && blocks_.back().bytes.capacity() - blocks_.back().bytes.size() >= bytes)) return;
     AlignedVector<std::uint8_t> block;
     block.reserve(std::max(bytes, least_block_bytes));
     if (!blocks_.empty() && blocks_.back().bytes.empty()) {  // an unused block too small: replaced
