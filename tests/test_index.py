@@ -407,13 +407,13 @@ def test_a_mapped_index_grows_in_place(tmp_path, rng, storage):
     ids = np.arange(700) * 3
     years = rng.integers(0, 4, size=700)
     path, built = tmp_path / "part.lf", lf.MultiVectorIndex(DIM, token_storage=storage)
-    built.add(docs[:120], ids=ids[:120], attributes={"year": years[:120]})
+    built.add(docs[:120], ids=ids[:120], attributes={"year": years[:120]}, threads=1)
     built.save(path)
     grown = lf.MultiVectorIndex.load(path, mmap=True)
     image = path.read_bytes()
-    for index in (built, grown):
-        index.add(docs[120:400], ids=ids[120:400], attributes={"year": years[120:400]})
-        index.add(docs[400:], ids=ids[400:], attributes={"year": years[400:]})
+    for index in (built, grown):  # one thread: the graphs are then built alike
+        index.add(docs[120:400], ids=ids[120:400], attributes={"year": years[120:400]}, threads=1)
+        index.add(docs[400:], ids=ids[400:], attributes={"year": years[400:]}, threads=1)
     assert grown.stats()["centroids"] > lf.MultiVectorIndex.load(path).stats()["centroids"]  # retrained
     assert path.read_bytes() == image
 
@@ -436,7 +436,7 @@ def test_a_mapped_index_grows_in_place(tmp_path, rng, storage):
     same(built, pickle.loads(pickle.dumps(grown)))
     for index in (built, grown):
         index.delete(ids[100:140])
-        index.compact()
+        index.compact(threads=1)
     same(built, grown)
 
 
