@@ -16,11 +16,12 @@ few of 2,000 topic directions, queries of 32 tokens around two topics; exact gro
 `lf.maxsim_topk`). Synthetic sets above `--stream-above` documents are generated twice in
 blocks and never held whole: the index takes them block by block and moves its rows to a mapped
 file whenever those in memory pass `--in-memory-gb`, the ground truth merges each block's exact
-top 10, and exhaustive search is timed over the blocks (no hand glue there). `--probe` picks stage 1's source (0: the graph, N: the centroid lists with
-N probes, auto: the index's default); each is swept over its own (candidates, rerank) pairs.
-Writes results/index.json (`--out`) and, with matplotlib, index_recall_qps.png and (several
-sizes) index_scaling.png beside it; `--plot-only` redraws the scaling plot from results files. Queries run
-as one batch per call; the first call warms up.
+top 10, and exhaustive search is timed over the blocks (no hand glue there). `--probe` picks
+stage 1's source (0: the graph, N: the centroid lists with N probes, auto: the index's
+default); each is swept over its own (candidates, rerank) pairs. Writes results/index.json
+(`--out`) and, with matplotlib, index_recall_qps.png and (several sizes) index_scaling.png
+beside it; `--plot-only` redraws the scaling plot from results files. Queries run as one batch
+per call; the first call warms up.
 """
 
 from __future__ import annotations
@@ -163,9 +164,9 @@ def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, storage="flo
     blocks go into the index one by one, and whenever the rows the index holds in memory pass
     `in_memory_gb` it is saved and loaded again with mmap=True (later rows are added beside the
     mapped ones; the last file is what the searches read; it stays in `keep` when given, with the
-    queries and ground truth beside it, and `reuse` searches that again). The queries come first, from a stream
-    of their own over the same topics (the smaller sets draw theirs after the documents); each
-    block's exact top 10 (`lf.maxsim_topk` over its float16 rows, what the index stores) is
+    queries and ground truth beside it, and `reuse` searches that again). The queries come
+    first, from a stream of their own over the same topics (the smaller sets draw theirs after
+    the documents); each block's exact top 10 (`lf.maxsim_topk` over its float16 rows, what the index stores) is
     merged into the ground truth and timed as the exhaustive search (at 1 thread on the first
     block only, scaled)."""
     name = f"synthetic-{n_docs}" + ("" if storage == "float16" else f"-{storage}")

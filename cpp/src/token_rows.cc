@@ -31,7 +31,11 @@ std::size_t TokenRows::part_end(std::size_t r) const noexcept {
     return b.first_row + b.bytes.size() / row_bytes_;
 }
 
-bool TokenRows::contiguous() const noexcept { return runs().size() <= 1; }
+bool TokenRows::contiguous() const noexcept {
+    std::size_t parts = first_.empty() ? 0 : 1;
+    for (const Block& b : blocks_) parts += b.bytes.empty() ? 0 : 1;
+    return parts <= 1;
+}
 
 std::vector<std::pair<const std::uint8_t*, std::size_t>> TokenRows::runs() const {
     std::vector<std::pair<const std::uint8_t*, std::size_t>> out;

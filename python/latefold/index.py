@@ -204,8 +204,8 @@ class MultiVectorIndex:
         ``docs``: a `MultiVectors`, a list of 2-D arrays, one 2-D array, or an iterable of
         batches (a generator, ...), each one of those or a tuple ``(docs, ids)`` / ``(docs, ids,
         attributes)``: batches are added one at a time, so memory holds one batch besides the
-        index (whose arrays grow by doubling, at most 1 GiB at a time; while one is moved to its
-        larger block, both are held). Each batch is all-or-nothing; an error in a batch raises
+        index (its token rows go into blocks allocated once and never moved; its other arrays, a
+        few percent of the token bytes, grow by doubling, at most 1 GiB at a time). Each batch is all-or-nothing; an error in a batch raises
         after the batches before it were added. ``progress=True`` shows a progress bar (tqdm when installed, else a line
         on stderr). Ids must be new and distinct (ValueError naming them)."""
         if _is_batch(docs):
