@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "kernels/layouts.h"
 #include "kernels/table.h"
 #include "latefold/kmeans.h"
+#include "latefold/simd.h"
 
 namespace latefold {
 
@@ -40,6 +42,7 @@ TokenCentroids TokenCentroids::train(const float* rows, std::size_t n, std::size
                 for (std::size_t k = 0; k < dim; ++k) x[i * dim + k] -= c[nearest[i] * dim + k];
     }
     out.centroids_ = Buffer<float>(std::move(centres));
+    out.round();
     return out;
 }
 
@@ -59,8 +62,41 @@ void TokenCentroids::assign(const float* rows, std::size_t n, std::size_t stride
     for (std::size_t i = 0; i < n; ++i) codes[i * 2 + 1] = std::uint16_t(count_ + nearest[i]);
 }
 
+namespace {
+
+// Rounded to bfloat16, the values past its largest kept finite (its largest).
+std::uint16_t saturated_bfloat16(float value) {
+    constexpr float most = 3.38953139e38f;
+    return float_to_bfloat16(std::clamp(value, -most, most));
+}
+
+}  // namespace
+
+void TokenCentroids::round() {
+    rounded_.resize(centroids_.size());
+    for (std::size_t i = 0; i < centroids_.size(); ++i) rounded_[i] = saturated_bfloat16(centroids_[i]);
+}
+
 void TokenCentroids::query_table(const float* packed_query, std::size_t padded, float* table) const {
-    kernels::active_kernels().project_rows(centroids_.data(), rows(), dim_, dim_, packed_query, padded, table, padded);
+    const kernels::KernelTable& kern = kernels::active_kernels();
+    if (active_isa() != Isa::amx) {
+        kern.project_rows(centroids_.data(), rows(), dim_, dim_, packed_query, padded, table, padded);
+        return;
+    }
+    // The query from its packed columns (group of 32 or 16 columns: element [k][j] at
+    // group + k * width + j) to bfloat16 lanes.
+    thread_local AlignedVector<std::uint16_t> lanes;
+    lanes.resize(kernels::lane_layout_size(padded, dim_, 2));
+    kernels::pack_lanes<std::uint16_t>(
+        padded, dim_,
+        [&](std::size_t t, std::size_t k) {
+            const std::size_t start = t / kernels::query_group_rows * kernels::query_group_rows;
+            const std::size_t width = start + kernels::query_group_rows <= padded ? kernels::query_group_rows
+                                                                                  : kernels::query_pad_rows;
+            return saturated_bfloat16(packed_query[start * dim_ + k * width + (t - start)]);
+        },
+        lanes.data());
+    kern.project_bf16(rounded_.data(), rows(), dim_, dim_, lanes.data(), padded, table, padded);
 }
 
 void TokenCentroids::write(io::Writer& writer, const std::string& prefix) const {
@@ -85,6 +121,7 @@ TokenCentroids TokenCentroids::read(const io::Reader& reader, const std::string&
     out.centroids_ = reader.array<float>(prefix + "/centroids", {out.rows(), dim}, borrow);
     for (std::size_t i = 0; i < out.centroids_.size(); ++i)
         if (!std::isfinite(out.centroids_[i])) reader.corrupt("token centroids: a value is not finite");
+    out.round();
     return out;
 }
 

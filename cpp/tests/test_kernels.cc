@@ -472,6 +472,60 @@ void centroid_maxsim_matches_scalar() {
     }
 }
 
+// A centroid table from bfloat16 values: the scalar twin against float64 sums of the same
+// products, every path against the scalar twin, both within the float32 rounding of a sum of dim
+// products (dim + 1 units of the summed magnitudes, plus flushed subnormals); padding columns 0.
+// Row counts around the tile's 16 rows, dims around its 32 values (odd ones and wider than a tile
+// row take the vector fallback), strided rows.
+void project_bf16_matches_scalar() {
+    std::mt19937 gen(23);
+    std::normal_distribution<float> normal;
+    namespace k = latefold::kernels;
+    const auto& scalar = k::kernels_for(latefold::Isa::scalar);
+    for (std::size_t dim : {1, 2, 7, 30, 32, 34, 64, 96, 128, 130, 200, 512, 514})
+        for (std::size_t m : {1, 16, 17, 33, 70})
+            for (std::size_t count : {1, 15, 16, 17, 40, 70}) {
+                const std::size_t stride = dim + 3, padded = k::padded_query_rows(m);
+                std::vector<std::uint16_t> rows(count * stride, 0xFFFF), query(k::lane_layout_size(m, dim, 2));
+                for (std::size_t r = 0; r < count; ++r)
+                    for (std::size_t j = 0; j < dim; ++j) rows[r * stride + j] = latefold::float_to_bfloat16(normal(gen));
+                std::vector<float> q(m * dim);
+                for (float& v : q) v = latefold::bfloat16_to_float(latefold::float_to_bfloat16(normal(gen)));
+                k::pack_lanes<std::uint16_t>(
+                    m, dim, [&](std::size_t t, std::size_t j) { return latefold::float_to_bfloat16(q[t * dim + j]); },
+                    query.data());
+                const std::size_t out_stride = padded + 5;
+                std::vector<float> want(count * out_stride, -1.0f), got(count * out_stride, -1.0f);
+                scalar.project_bf16(rows.data(), count, stride, dim, query.data(), padded, want.data(), out_stride);
+                std::vector<double> tol(count * padded);
+                for (std::size_t r = 0; r < count; ++r)
+                    for (std::size_t t = 0; t < padded; ++t) {
+                        double exact = 0.0, mass = 0.0;
+                        for (std::size_t j = 0; t < m && j < dim; ++j) {
+                            const double p = double(q[t * dim + j]) * latefold::bfloat16_to_float(rows[r * stride + j]);
+                            exact += p;
+                            mass += std::fabs(p);
+                        }
+                        tol[r * padded + t] = double(dim + 1) * std::ldexp(mass, -24) + double(dim) * 1e-37;
+                        const float w = want[r * out_stride + t];
+                        check(t < m ? std::fabs(w - exact) <= tol[r * padded + t] : w == 0.0f,
+                              "project_bf16 scalar vs float64", w, exact);
+                    }
+                for (latefold::Isa isa : latefold::supported_isas()) {
+                    std::fill(got.begin(), got.end(), -1.0f);
+                    k::kernels_for(isa).project_bf16(rows.data(), count, stride, dim, query.data(), padded, got.data(),
+                                                     out_stride);
+                    for (std::size_t r = 0; r < count; ++r)
+                        for (std::size_t t = 0; t < out_stride; ++t) {
+                            const float g = got[r * out_stride + t], w = want[r * out_stride + t];
+                            if (t >= padded) check(g == -1.0f, "project_bf16 wrote between rows");  // untouched
+                            else if (t >= m) check(g == 0.0f, "project_bf16 padding column", g);
+                            else check(std::fabs(g - w) <= 2 * tol[r * padded + t], "project_bf16", g, w);
+                        }
+                }
+            }
+}
+
 // The finiteness scan: every path finds the row the scalar twin finds (and the planted one), for
 // NaN (any payload, either sign), +-infinity and the largest finite values around it, at every
 // column of widths around the vector widths; values between rows (the stride's padding) are not read.
@@ -659,6 +713,7 @@ int main() {
         {"finite_scan_matches_scalar", finite_scan_matches_scalar},
         {"pq_kernels_match_scalar", pq_kernels_match_scalar},
         {"centroid_maxsim_matches_scalar", centroid_maxsim_matches_scalar},
+        {"project_bf16_matches_scalar", project_bf16_matches_scalar},
         {"quantized_maxsim_matches_scalar", quantized_maxsim_matches_scalar},
         {"pool_rethrows_and_survives", pool_rethrows_and_survives},
         {"topk_order", topk_order},

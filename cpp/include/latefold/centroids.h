@@ -50,7 +50,10 @@ public:
 
     /// A query's table for the centroid_maxsim kernel: table[c * padded + j] = <q_j, centroid_c>
     /// (0 for the padding columns) for every centroid of both levels, from the query packed in the
-    /// MaxSim layout (kernels/layouts.h) with `padded` columns. Holds rows() * padded floats.
+    /// MaxSim layout (kernels/layouts.h) with `padded` columns. Holds rows() * padded floats. On
+    /// the AMX path the products are of bfloat16 roundings of both (16x the float32 rate: with
+    /// thousands of centroids the table costs as much as the rest of a search otherwise); the
+    /// table only ranks documents approximately (stages 1 and 2), so the rounding is immaterial.
     void query_table(const float* packed_query, std::size_t padded, float* table) const;
 
     void write(io::Writer& writer, const std::string& prefix) const;
@@ -58,7 +61,10 @@ public:
     static TokenCentroids read(const io::Reader& reader, const std::string& prefix, std::size_t dim, bool borrow);
 
 private:
+    void round();  // makes rounded_
+
     Buffer<float> centroids_;  // levels x count x dim: the centroids, then the residual ones
+    AlignedVector<std::uint16_t> rounded_;  // the same rounded to bfloat16 (for the AMX table; not saved)
     std::size_t count_ = 0, levels_ = 1, dim_ = 0;
 };
 

@@ -1,6 +1,7 @@
-// The centroid interaction kernel, scalar: the oracle of the SIMD paths.
+// The centroid kernels, scalar: the oracles of the SIMD paths.
 #include <cmath>
 
+#include "layouts.h"
 #include "table.h"
 
 namespace latefold {
@@ -20,6 +21,19 @@ float centroid_maxsim_scalar(const float* table, std::size_t padded, std::size_t
     float sum = 0.0f;
     for (std::size_t j = 0; j < m; ++j) sum += best[j];
     return sum;
+}
+
+void project_bf16_scalar(const std::uint16_t* rows, std::size_t count, std::size_t stride, std::size_t dim,
+                         const std::uint16_t* query, std::size_t padded, float* out, std::size_t out_stride) {
+    const std::size_t lanes = lane_rows(dim, 2);
+    for (std::size_t r = 0; r < count; ++r)
+        for (std::size_t j = 0; j < padded; ++j) {
+            const std::uint16_t* q = query + (j / lane_group * lanes * lane_group + j % lane_group) * 2;
+            float sum = 0.0f;
+            for (std::size_t k = 0; k < dim; ++k)
+                sum += bfloat16_to_float(rows[r * stride + k]) * bfloat16_to_float(q[k / 2 * lane_group * 2 + k % 2]);
+            out[r * out_stride + j] = sum;
+        }
 }
 
 }  // namespace kernels

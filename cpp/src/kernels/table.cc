@@ -40,8 +40,8 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 #define LATEFOLD_AVX512VNNI_KERNELS(X, isa) X(fastscan, isa) X(maxsim_i8, isa)
 // + AVX512-BF16: bfloat16 MaxSim (vdpbf16ps).
 #define LATEFOLD_AVX512BF16_KERNELS(X, isa) X(maxsim_bf16, isa)
-// + AMX tiles: int8 and bfloat16 MaxSim on the tile units.
-#define LATEFOLD_AMX_KERNELS(X, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa)
+// + AMX tiles: int8 and bfloat16 MaxSim and the bfloat16 centroid table on the tile units.
+#define LATEFOLD_AMX_KERNELS(X, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa) X(project_bf16, isa)
 // NEON: the other kernels but lane_sums and to_lanes (scalar twins: no NEON transposition has
 // been written).
 #define LATEFOLD_NEON_KERNELS(X, isa)                                                                 \

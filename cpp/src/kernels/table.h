@@ -164,6 +164,14 @@ namespace kernels {
     X(centroid_maxsim, float,                                                                                  \
       (const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes, std::size_t count,   \
        std::size_t levels, float* best))                                                                       \
+    /* A query's centroid table from bfloat16 values (the tile path's form of project_rows):                  \
+       out[r * out_stride + j] = sum over k < dim of rows[r][k] * q_j[k] for r < count and j < padded, row r    \
+       at rows + r * stride, the query's `padded` tokens in the bfloat16 lane layout (layouts.h); the           \
+       products exact in float32 and added in float32 (the order of those additions, and the flushing of       \
+       subnormal results, may differ between paths: state tolerances, not bits). */                            \
+    X(project_bf16, void,                                                                                      \
+      (const std::uint16_t* rows, std::size_t count, std::size_t stride, std::size_t dim,                     \
+       const std::uint16_t* query, std::size_t padded, float* out, std::size_t out_stride))                    \
                                                                                                                \
     /* Rows and half precision (rows_<isa>.cc) */                                                              \
                                                                                                                \
