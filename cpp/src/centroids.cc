@@ -42,7 +42,7 @@ TokenCentroids TokenCentroids::train(const float* rows, std::size_t n, std::size
                 for (std::size_t k = 0; k < dim; ++k) x[i * dim + k] -= c[nearest[i] * dim + k];
     }
     out.centroids_ = Buffer<float>(std::move(centres));
-    out.round();
+    out.prepare();
     return out;
 }
 
@@ -72,9 +72,17 @@ std::uint16_t saturated_bfloat16(float value) {
 
 }  // namespace
 
-void TokenCentroids::round() {
+void TokenCentroids::prepare() {
     rounded_.resize(centroids_.size());
     for (std::size_t i = 0; i < centroids_.size(); ++i) rounded_[i] = saturated_bfloat16(centroids_[i]);
+    for (std::size_t level = 0; level < levels_; ++level) {
+        largest_norm_[level] = 0.0;
+        for (std::size_t c = level * count_; c < (level + 1) * count_; ++c) {
+            double norm = 0.0;
+            for (std::size_t k = 0; k < dim_; ++k) norm += double(centroids_[c * dim_ + k]) * centroids_[c * dim_ + k];
+            largest_norm_[level] = std::max(largest_norm_[level], std::sqrt(norm));
+        }
+    }
 }
 
 void TokenCentroids::query_table(const float* packed_query, std::size_t padded, float* table) const {
@@ -99,6 +107,27 @@ void TokenCentroids::query_table(const float* packed_query, std::size_t padded, 
     kern.project_bf16(rounded_.data(), rows(), dim_, dim_, lanes.data(), padded, table, padded);
 }
 
+float TokenCentroids::quantize_table(const float* table, std::size_t padded, double query_norm,
+                                     std::int16_t* out) const {
+    // Each level's entries are at most |q| |c| in magnitude, and a little more as computed (the
+    // AMX table rounds both to bfloat16: 2^-8 each); values past that bound are clamped to it.
+    double bound[2] = {}, total = 0.0;
+    for (std::size_t level = 0; level < levels_; ++level) total += bound[level] = 1.01 * query_norm * largest_norm_[level];
+    const double scale = total > 1e-30 ? 32766.0 / total : 1.0;
+    for (std::size_t level = 0; level < levels_; ++level) {
+        const float s = float(scale), limit = float(std::floor(bound[level] * scale));
+        const std::size_t first = level * count_ * padded, last = first + count_ * padded;
+        for (std::size_t i = first; i < last; ++i) {
+            // To nearest even without a branch or a library call (so that the loop vectorizes):
+            // 1.5 * 2^23 added leaves no bits below the units for |v| <= 2^22.
+            constexpr float shift = 12582912.0f;
+            const float v = std::min(limit, std::max(-limit, table[i] * s));
+            out[i] = std::int16_t((v + shift) - shift);
+        }
+    }
+    return float(scale);
+}
+
 void TokenCentroids::write(io::Writer& writer, const std::string& prefix) const {
     writer.object(prefix, Json::object()
                               .set("count", static_cast<unsigned long long>(count_))
@@ -121,7 +150,7 @@ TokenCentroids TokenCentroids::read(const io::Reader& reader, const std::string&
     out.centroids_ = reader.array<float>(prefix + "/centroids", {out.rows(), dim}, borrow);
     for (std::size_t i = 0; i < out.centroids_.size(); ++i)
         if (!std::isfinite(out.centroids_[i])) reader.corrupt("token centroids: a value is not finite");
-    out.round();
+    out.prepare();
     return out;
 }
 

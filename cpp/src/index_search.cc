@@ -26,10 +26,11 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// A query's tokens packed for the MaxSim kernel (kernels/layouts.h).
+// A query's tokens packed for the MaxSim kernel (kernels/layouts.h), and their largest norm.
 struct PackedQuery {
     AlignedVector<float> packed, scratch;
     std::size_t tokens = 0, padded = 0;
+    double largest_norm = 0.0;
 
     void pack(const MultiVectorsView& queries, std::size_t q, const kernels::KernelTable& kern) {
         const ItemRows items = float_items(queries, q, q + 1, scratch, kern);
@@ -38,6 +39,12 @@ struct PackedQuery {
     void pack_rows(const float* rows, std::size_t stride, std::size_t n, std::size_t dim) {
         tokens = n;
         padded = kernels::padded_query_rows(tokens);
+        largest_norm = 0.0;
+        for (std::size_t t = 0; t < n; ++t) {
+            double norm = 0.0;
+            for (std::size_t k = 0; k < dim; ++k) norm += double(rows[t * stride + k]) * rows[t * stride + k];
+            largest_norm = std::max(largest_norm, std::sqrt(norm));
+        }
         packed.resize(padded * dim);
         kernels::pack_columns(
             tokens, dim, [&](std::size_t t, std::size_t k) { return rows[t * stride + k]; }, packed.data());
@@ -55,20 +62,39 @@ float exact_score(const PackedQueries& exact, std::size_t q, const MultiVectorsV
     return score;
 }
 
+// Candidates (id: the slot) are scored in the order of their slots: the documents' data then
+// lies in increasing addresses, kinder to the TLB and the prefetchers than scattered reads.
+bool by_slot(const ScoredId& a, const ScoredId& b) { return a.id < b.id; }
+
 // Slots scored per task of an exhaustive search.
 constexpr std::size_t exact_chunk = 512;
 
-// Candidates lie anywhere in memory: while candidate i is scored, request(slot, first, rows) asks
-// for the data of the one `ahead` places on (its codes in stage 2, its first rows in stage 3), and
-// the offsets of the one 2 * ahead on, which that request reads.
+// Stage 2 reads the codes of its candidates, scattered over memory: those of a block of
+// `code_block` candidates are requested at once, a block ahead (many reads in flight; one
+// candidate ahead at a time, the codes arrived 3x slower).
+constexpr std::size_t code_block = 32;
+
+[[gnu::always_inline]] inline void request_codes(const std::vector<ScoredId>& ranked, std::size_t i0,
+                                                 const std::int64_t* offsets, const std::uint16_t* codes,
+                                                 std::size_t levels) {
+    for (std::size_t i = i0; i < std::min(ranked.size(), i0 + code_block); ++i) {
+        const std::size_t first = std::size_t(offsets[ranked[i].id]), last = std::size_t(offsets[ranked[i].id + 1]);
+        kernels::prefetch_lines(codes + first * levels, (last - first) * levels * sizeof(std::uint16_t));
+    }
+}
+
+// Stage 3 reads whole documents: while candidate i is scored, the first rows of the one `ahead`
+// places on are requested, and the offsets of the one 2 * ahead on, which that request reads.
 constexpr std::size_t ahead = 4;
 
-template <class Request>
-void request_ahead(const std::vector<ScoredId>& ranked, std::size_t i, const std::int64_t* offsets, Request request) {
+[[gnu::always_inline]] inline void request_rows(const std::vector<ScoredId>& ranked, std::size_t i,
+                                                const std::int64_t* offsets, const MultiVectorsView& stored) {
     if (i + 2 * ahead < ranked.size()) __builtin_prefetch(offsets + ranked[i + 2 * ahead].id);
     if (i + ahead < ranked.size()) {
         const std::size_t slot = std::size_t(ranked[i + ahead].id);
-        request(slot, std::size_t(offsets[slot]), std::size_t(offsets[slot + 1] - offsets[slot]));
+        const std::size_t rows = std::size_t(offsets[slot + 1] - offsets[slot]);
+        kernels::prefetch_lines(stored.item_data(slot),
+                                std::min(kernels::row_prefetch_bytes, rows * stored.dim * dtype_size(stored.dtype)));
     }
 }
 
@@ -243,7 +269,8 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     struct Scratch {
         PackedQuery query, balls;
         std::vector<float> carved;
-        AlignedVector<float> table, best, rows;
+        AlignedVector<float> table, rows;
+        AlignedVector<std::int16_t> quantized;  // the table for stage 2
         std::vector<ScoredId> ranked;
         CentroidLists::Scratch lists;
         std::vector<std::int64_t> found;
@@ -320,29 +347,28 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
         local.seconds[0] = listed ? seconds_since(t0) : stage1;
         if (rescore && n > keep) {
             table();
-            s.best.resize(padded);
+            s.quantized.resize(s.table.size());
+            const float scale = data_.centroids.quantize_table(s.table.data(), padded, q2->largest_norm, s.quantized.data());
+            std::sort(s.ranked.begin(), s.ranked.end(), by_slot);
+            request_codes(s.ranked, 0, data_.offsets.data(), data_.codes.data(), levels);
             for (std::size_t i = 0; i < s.ranked.size(); ++i) {
-                request_ahead(s.ranked, i, data_.offsets.data(), [&](std::size_t, std::size_t first, std::size_t rows) {
-                    kernels::prefetch_lines(data_.codes.data() + first * levels, rows * levels * sizeof(std::uint16_t));
-                });
+                if (i % code_block == 0) request_codes(s.ranked, i + code_block, data_.offsets.data(), data_.codes.data(), levels);
                 ScoredId& c = s.ranked[i];
                 const std::size_t first = std::size_t(data_.offsets[c.id]);
                 const std::size_t rows = std::size_t(data_.offsets[c.id + 1]) - first;
-                c.score = kern.centroid_maxsim(s.table.data(), padded, q2->tokens, data_.codes.data() + first * levels,
-                                               rows, levels, s.best.data());
+                c.score = float(kern.centroid_maxsim(s.quantized.data(), padded, data_.codes.data() + first * levels, rows,
+                                                     levels)) / scale;
             }
             std::nth_element(s.ranked.begin(), s.ranked.begin() + std::ptrdiff_t(keep), s.ranked.end(), RanksBefore());
             s.ranked.resize(keep);
             local.rescored = n;
         }
+        std::sort(s.ranked.begin(), s.ranked.end(), by_slot);
         const Clock::time_point t1 = Clock::now();
         local.seconds[1] = std::chrono::duration<double>(t1 - t0).count() - (listed ? local.seconds[0] : 0.0);
         TopK top(k);
-        const std::size_t row_bytes = stored.dim * dtype_size(stored.dtype);
         for (std::size_t i = 0; i < s.ranked.size(); ++i) {
-            request_ahead(s.ranked, i, data_.offsets.data(), [&](std::size_t slot, std::size_t, std::size_t rows) {
-                kernels::prefetch_lines(stored.item_data(slot), std::min(kernels::row_prefetch_bytes, rows * row_bytes));
-            });
+            request_rows(s.ranked, i, data_.offsets.data(), stored);
             const std::size_t slot = std::size_t(s.ranked[i].id);
             top.push({exact_score(exact, q, stored, slot, s.rows, kern), data_.ids[slot]});
         }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/table.h"
+#include "latefold/centroids.h"
 #include "latefold/maxsim.h"
 #include "latefold/quantize.h"
 #include "latefold/thread_pool.h"
@@ -436,40 +437,108 @@ void dot_rows_match_scalar() {
     }
 }
 
-// Centroid interaction: maxima are exact and the sum runs in one order, so every path gives the
-// scalar twin's bits; and both equal the sum of per-column maxima computed here.
+// Centroid interaction: integer arithmetic, so every path gives the scalar twin's value, and both
+// the sum of per-column maxima computed here; entries up to the int16 limit the caller keeps
+// (two levels summing to +-32767), padded widths of 16, 32 and 48 (an odd group of 16 columns).
 void centroid_maxsim_matches_scalar() {
     std::mt19937 gen(17);
-    std::normal_distribution<float> normal;
     const auto& scalar = latefold::kernels::kernels_for(latefold::Isa::scalar);
-    for (std::size_t m : {1, 5, 16, 17, 32, 33, 70}) {
-        const std::size_t padded = (m + 15) / 16 * 16, centroids = 300;
-        std::vector<float> table(centroids * padded, 0.0f), best(padded);
-        for (std::size_t c = 0; c < centroids; ++c)
-            for (std::size_t j = 0; j < m; ++j) table[c * padded + j] = normal(gen);
-        for (std::size_t levels : {1, 2})
+    for (std::size_t padded : {16, 32, 48, 96}) {
+        const std::size_t centroids = 300;
+        for (std::size_t levels : {1, 2}) {
+            const int most = levels == 2 ? 16383 : 32767;  // a sum over the levels stays within int16
+            std::vector<std::int16_t> table(levels * centroids * padded);
+            for (auto& v : table) v = std::int16_t(int(gen() % (2 * most + 1)) - most);
+            for (std::size_t l = 0; l < levels; ++l)  // rows at the extremes
+                for (std::size_t c = 0; c < 2; ++c)
+                    for (std::size_t j = 0; j < padded; ++j)
+                        table[(l * centroids + c) * padded + j] = std::int16_t(c == 0 ? most : -most);
             for (std::size_t count : {1, 2, 7, 64, 250}) {
                 std::vector<std::uint16_t> codes(count * levels);
-                for (auto& code : codes) code = std::uint16_t(gen() % centroids);
-                float expected = 0.0f;
-                for (std::size_t j = 0; j < m; ++j) {
-                    float b = -INFINITY;
+                for (std::size_t t = 0; t < count; ++t)
+                    for (std::size_t l = 0; l < levels; ++l)
+                        codes[t * levels + l] = std::uint16_t(l * centroids + (t < 3 ? t : gen() % centroids));
+                std::int64_t expected = 0;
+                for (std::size_t j = 0; j < padded; ++j) {
+                    int b = -32768;
                     for (std::size_t t = 0; t < count; ++t) {
-                        float r = table[codes[t * levels] * padded + j];
-                        if (levels == 2) r += table[codes[t * levels + 1] * padded + j];
+                        int r = 0;
+                        for (std::size_t l = 0; l < levels; ++l) r += table[codes[t * levels + l] * padded + j];
                         b = std::max(b, r);
                     }
                     expected += b;
                 }
-                const float want = scalar.centroid_maxsim(table.data(), padded, m, codes.data(), count, levels, best.data());
-                check(want == expected, "centroid_maxsim scalar", want, expected);
+                const std::int64_t want = scalar.centroid_maxsim(table.data(), padded, codes.data(), count, levels);
+                check(want == expected, "centroid_maxsim scalar", double(want), double(expected));
                 for (latefold::Isa isa : latefold::supported_isas()) {
-                    const float got = latefold::kernels::kernels_for(isa).centroid_maxsim(
-                        table.data(), padded, m, codes.data(), count, levels, best.data());
-                    check(got == want, "centroid_maxsim", got, want);
+                    const std::int64_t got =
+                        latefold::kernels::kernels_for(isa).centroid_maxsim(table.data(), padded, codes.data(), count, levels);
+                    check(got == want, "centroid_maxsim", double(got), double(want));
                 }
             }
+        }
     }
+}
+
+// A query's centroid table and its int16 form on every path: the table within float32 (or, on
+// the AMX path, bfloat16) rounding of float64 inner products, the int16 entries within half a step
+// of table * scale, and no token's sum over the two levels past int16 whatever its codes (the
+// scale comes from norms, so a query of large values is as safe as a unit one).
+void centroid_table_quantized() {
+    std::mt19937 gen(31);
+    std::normal_distribution<float> normal;
+    const std::size_t n = 3000, dim = 24, count = 32;
+    std::vector<float> rows(n * dim);
+    for (float& v : rows) v = normal(gen);
+    const latefold::TokenCentroids centroids = latefold::TokenCentroids::train(rows.data(), n, dim, dim, count, 2, 3, 7, 1);
+    for (float magnitude : {1e-3f, 1.0f, 1e3f})
+        for (std::size_t m : {1, 5, 40}) {
+            std::vector<float> q(m * dim);
+            for (float& v : q) v = normal(gen) * magnitude;
+            double norm = 0.0;
+            for (std::size_t t = 0; t < m; ++t) {
+                double s = 0.0;
+                for (std::size_t k = 0; k < dim; ++k) s += double(q[t * dim + k]) * q[t * dim + k];
+                norm = std::max(norm, std::sqrt(s));
+            }
+            const std::size_t padded = latefold::kernels::padded_query_rows(m);
+            std::vector<float> packed(padded * dim), table(centroids.rows() * padded);
+            latefold::kernels::pack_columns(m, dim, [&](std::size_t t, std::size_t k) { return q[t * dim + k]; }, packed.data());
+            std::vector<std::int16_t> quantized(table.size());
+            for (latefold::Isa isa : latefold::supported_isas()) {
+                latefold::set_active_isa(latefold::isa_name(isa));
+                centroids.query_table(packed.data(), padded, table.data());
+                const float scale = centroids.quantize_table(table.data(), padded, norm, quantized.data());
+                const double rounding = isa == latefold::Isa::amx ? std::ldexp(1.0, -7) : 1e-5;
+                for (std::size_t c = 0; c < centroids.rows(); ++c)
+                    for (std::size_t j = 0; j < padded; ++j) {
+                        const float* centroid = centroids.data() + c * dim;
+                        double exact = 0.0, mass = 0.0;
+                        for (std::size_t k = 0; j < m && k < dim; ++k) {
+                            exact += double(q[j * dim + k]) * centroid[k];
+                            mass += std::fabs(double(q[j * dim + k]) * centroid[k]);
+                        }
+                        const float got = table[c * padded + j];
+                        check(std::fabs(got - exact) <= rounding * mass + 1e-30, "centroid table", got, exact);
+                        check(std::fabs(quantized[c * padded + j] - double(got) * scale) <= 0.5 + 1e-3,
+                              "quantized centroid table", quantized[c * padded + j], double(got) * scale);
+                    }
+                for (std::size_t j = 0; j < padded; ++j) {  // the largest sums of a first- and a second-level entry
+                    int most = 0;
+                    for (int sign : {-1, 1}) {
+                        int a = 0, b = 0;
+                        for (std::size_t c = 0; c < count; ++c) {
+                            a = std::max(a, sign * quantized[c * padded + j]);
+                            b = std::max(b, sign * quantized[(count + c) * padded + j]);
+                        }
+                        most = std::max(most, a + b);
+                    }
+                    check(most <= 32767, "quantized table within int16", most);
+                    check(j >= m || most >= 1000, "quantized table resolution", most);
+                }
+            }
+            latefold::set_active_isa("best");
+        }
 }
 
 // A centroid table from bfloat16 values: the scalar twin against float64 sums of the same
@@ -714,6 +783,7 @@ int main() {
         {"pq_kernels_match_scalar", pq_kernels_match_scalar},
         {"centroid_maxsim_matches_scalar", centroid_maxsim_matches_scalar},
         {"project_bf16_matches_scalar", project_bf16_matches_scalar},
+        {"centroid_table_quantized", centroid_table_quantized},
         {"quantized_maxsim_matches_scalar", quantized_maxsim_matches_scalar},
         {"pool_rethrows_and_survives", pool_rethrows_and_survives},
         {"topk_order", topk_order},

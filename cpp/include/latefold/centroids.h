@@ -55,16 +55,22 @@ public:
     /// thousands of centroids the table costs as much as the rest of a search otherwise); the
     /// table only ranks documents approximately (stages 1 and 2), so the rounding is immaterial.
     void query_table(const float* packed_query, std::size_t padded, float* table) const;
+    /// That table quantized for the centroid_maxsim kernel: out = table * scale rounded, the scale
+    /// such that a token's sum over the levels never leaves int16, from |<q, c>| <= |q| |c| (the
+    /// largest norm of each level's centroids and `query_norm`, the largest of the query's
+    /// tokens); returns the scale. Values are resolved to ~1/16,000 of the largest possible.
+    float quantize_table(const float* table, std::size_t padded, double query_norm, std::int16_t* out) const;
 
     void write(io::Writer& writer, const std::string& prefix) const;
     /// Reads what write() wrote (with `borrow` the centroids stay in the mapped file).
     static TokenCentroids read(const io::Reader& reader, const std::string& prefix, std::size_t dim, bool borrow);
 
 private:
-    void round();  // makes rounded_
+    void prepare();  // makes rounded_ and largest_norm_
 
     Buffer<float> centroids_;  // levels x count x dim: the centroids, then the residual ones
     AlignedVector<std::uint16_t> rounded_;  // the same rounded to bfloat16 (for the AMX table; not saved)
+    double largest_norm_[2] = {};            // of each level's centroids
     std::size_t count_ = 0, levels_ = 1, dim_ = 0;
 };
 

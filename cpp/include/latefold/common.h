@@ -110,7 +110,16 @@ inline half_bits float_to_half(float value) noexcept {
 /// Alignment of every buffer the core allocates (one cache line, one AVX-512 register).
 constexpr std::size_t buffer_alignment = 64;
 
-/// std::allocator with buffer_alignment: vectors the kernels read start on a cache line.
+/// Buffers of at least this many bytes are asked for 2 MiB pages (as numpy asks for its large
+/// arrays): documents, codes and graph rows are read at random, and with 4 KiB pages nearly every
+/// such read also misses the TLB.
+constexpr std::size_t huge_page_bytes = std::size_t(2) << 20, huge_pages_from = std::size_t(4) << 20;
+
+/// Asks the kernel to back [p, p + bytes) (2 MiB-aligned) with huge pages; a refusal changes nothing.
+void advise_huge_pages(void* p, std::size_t bytes) noexcept;
+
+/// std::allocator with buffer_alignment: vectors the kernels read start on a cache line (large
+/// ones on a huge page, advised as such).
 template <class T>
 struct AlignedAllocator {
     using value_type = T;
@@ -119,10 +128,15 @@ struct AlignedAllocator {
     AlignedAllocator(const AlignedAllocator<U>&) noexcept {}
     T* allocate(std::size_t n) {
         if (n > std::size_t(-1) / sizeof(T)) throw std::bad_alloc();
-        return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(buffer_alignment)));
+        const std::size_t bytes = n * sizeof(T);
+        if (bytes < huge_pages_from)
+            return static_cast<T*>(::operator new(bytes, std::align_val_t(buffer_alignment)));
+        void* p = ::operator new(bytes, std::align_val_t(huge_page_bytes));
+        advise_huge_pages(p, bytes);
+        return static_cast<T*>(p);
     }
-    void deallocate(T* p, std::size_t) noexcept {
-        ::operator delete(p, std::align_val_t(buffer_alignment));
+    void deallocate(T* p, std::size_t n) noexcept {
+        ::operator delete(p, std::align_val_t(n * sizeof(T) < huge_pages_from ? buffer_alignment : huge_page_bytes));
     }
     template <class U>
     bool operator==(const AlignedAllocator<U>&) const noexcept { return true; }

@@ -1,5 +1,5 @@
 // The centroid kernels, scalar: the oracles of the SIMD paths.
-#include <cmath>
+#include <algorithm>
 
 #include "layouts.h"
 #include "table.h"
@@ -7,19 +7,18 @@
 namespace latefold {
 namespace kernels {
 
-float centroid_maxsim_scalar(const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes,
-                             std::size_t count, std::size_t levels, float* best) {
+std::int64_t centroid_maxsim_scalar(const std::int16_t* table, std::size_t padded, const std::uint16_t* codes,
+                                    std::size_t count, std::size_t levels) {
+    std::int64_t sum = 0;
     for (std::size_t j = 0; j < padded; ++j) {
-        float b = -INFINITY;
+        int best = -32768;
         for (std::size_t t = 0; t < count; ++t) {
-            float r = table[std::size_t(codes[t * levels]) * padded + j];
-            for (std::size_t l = 1; l < levels; ++l) r += table[std::size_t(codes[t * levels + l]) * padded + j];
-            b = std::fmax(b, r);
+            int r = 0;
+            for (std::size_t l = 0; l < levels; ++l) r += table[std::size_t(codes[t * levels + l]) * padded + j];
+            best = std::max(best, r);
         }
-        best[j] = b;
+        sum += best;
     }
-    float sum = 0.0f;
-    for (std::size_t j = 0; j < m; ++j) sum += best[j];
     return sum;
 }
 

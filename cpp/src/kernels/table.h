@@ -156,14 +156,15 @@ namespace kernels {
     /* Centroid interaction (centroids_<isa>.cc) */                                                           \
                                                                                                                \
     /* Approximate MaxSim of one document from its tokens' centroid codes (PLAID's centroid interaction,     \
-       with `levels` residual codes a token): token t's row r_t[j] = sum over l < levels of                    \
-       table[codes[t * levels + l] * padded + j] (added in increasing l), best[j] = max over t < count of      \
-       r_t[j] for j < padded (a multiple of 16: a query's similarity to each centroid, `padded` columns per    \
-       centroid), returned as best[0] + ... + best[m - 1] added in increasing j (the same bits on every        \
-       path). count >= 1, 1 <= levels <= 2, m <= padded. */                                                    \
-    X(centroid_maxsim, float,                                                                                  \
-      (const float* table, std::size_t padded, std::size_t m, const std::uint16_t* codes, std::size_t count,   \
-       std::size_t levels, float* best))                                                                       \
+       with `levels` residual codes a token), over a query's table quantized to int16: token t's row           \
+       r_t[j] = sum over l < levels of table[codes[t * levels + l] * padded + j], best[j] = max over           \
+       t < count of r_t[j], returned as the sum of best[j] over j < padded (a multiple of 16: a query's         \
+       similarity to each centroid, `padded` columns per centroid; padding columns hold 0). Integer             \
+       arithmetic: every path gives the same value. The caller keeps every r_t[j] within int16 (the sum of    \
+       the levels' largest magnitudes at most 32767). count >= 1, 1 <= levels <= 2. */                         \
+    X(centroid_maxsim, std::int64_t,                                                                           \
+      (const std::int16_t* table, std::size_t padded, const std::uint16_t* codes, std::size_t count,          \
+       std::size_t levels))                                                                                    \
     /* A query's centroid table from bfloat16 values (the tile path's form of project_rows):                  \
        out[r * out_stride + j] = sum over k < dim of rows[r][k] * q_j[k] for r < count and j < padded, row r    \
        at rows + r * stride, the query's `padded` tokens in the bfloat16 lane layout (layouts.h); the           \
@@ -203,12 +204,13 @@ const KernelTable& kernels_for(Isa isa) noexcept;
 /// The table of the active path.
 inline const KernelTable& active_kernels() noexcept { return kernels_for(active_isa()); }
 
-/// Prefetches the cache lines of [p, p + bytes). Always inlined, and so must be any lambda that
+/// Prefetches the cache lines that hold [p, p + bytes). Always inlined, and so must be any lambda that
 /// calls it: GCC counts a prefetch as free of side effects, deems a function that only prefetches
 /// "const" and deletes the calls to it.
 [[gnu::always_inline]] inline void prefetch_lines(const void* p, std::size_t bytes) {
-    const char* c = static_cast<const char*>(p);
-    for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(c + b);
+    const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(p) + bytes;
+    for (std::uintptr_t c = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(63); c < end; c += 64)
+        __builtin_prefetch(reinterpret_cast<const void*>(c));
 }
 
 /// IEEE binary16 -> binary32, exact (the scalar conversion, for tails and twins; rows_scalar.cc).
