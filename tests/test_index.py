@@ -109,6 +109,28 @@ def test_candidates_from_centroid_lists(corpus):
         index.search(queries, 10, probe=-1)
 
 
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_centroid_levels(tmp_path, corpus, levels):
+    """Each level codes what the ones before leave: stage 2 ranks as well or better with more of
+    them; the codes and the centroids of every level survive a save and a load."""
+    docs, queries = corpus
+    index = lf.MultiVectorIndex(DIM, token_storage="float32", centroid_levels=levels)
+    index.add(docs)
+    stats = index.stats()
+    assert stats["centroid_levels"] == levels and stats["code_bytes"] == 2 * levels * stats["tokens"]
+    _, truth = lf.maxsim_topk(queries, docs, 10)
+    # Stage 2 keeps 24 of the lists' documents: on this clustered data 0.93-1.0 with one level
+    # and 0.97-1.0 with two or three over seeds.
+    _, ids, info = index.search(queries, 10, probe=1, rerank=24, explain=True)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) >= 0.85
+    assert all(e["exact"] == min(24, e["candidates"]) for e in info) and any(e["rescored"] > 24 for e in info)
+    index.save(tmp_path / "levels.lf")
+    loaded = lf.MultiVectorIndex.load(tmp_path / "levels.lf")
+    np.testing.assert_array_equal(loaded.search(queries, 10, probe=1, rerank=24)[1], ids)
+    with pytest.raises(ValueError, match="centroid_levels"):
+        lf.MultiVectorIndex(DIM, centroid_levels=4)
+
+
 def test_centroid_lists_follow_every_change(tmp_path, rng):
     # Lists kept up by adds (with retraining), updates, deletes and compaction read the same entries and
     # give the same results as lists rebuilt from the codes by a load.

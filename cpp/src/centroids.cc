@@ -16,9 +16,9 @@ namespace latefold {
 TokenCentroids TokenCentroids::train(const float* rows, std::size_t n, std::size_t stride, std::size_t dim,
                                      std::size_t count, std::size_t levels, std::size_t iterations, std::uint64_t seed,
                                      std::size_t threads) {
-    if (levels < 1 || levels > 2 || count == 0 || levels * count > n || levels * count > max_count)
-        fail_argument("token centroids: need 1 <= levels <= 2 and 1 <= levels * count <= min(rows, " +
-                      std::to_string(max_count) + ")");
+    if (levels < 1 || levels > max_levels || count == 0 || levels * count > n || levels * count > max_count)
+        fail_argument("token centroids: need 1 <= levels <= " + std::to_string(max_levels) +
+                      " and 1 <= levels * count <= min(rows, " + std::to_string(max_count) + ")");
     std::vector<float> x(n * dim);
     for (std::size_t i = 0; i < n; ++i) std::copy(rows + i * stride, rows + i * stride + dim, x.data() + i * dim);
     KMeansOptions options;
@@ -49,17 +49,19 @@ TokenCentroids TokenCentroids::train(const float* rows, std::size_t n, std::size
 void TokenCentroids::assign(const float* rows, std::size_t n, std::size_t stride, std::uint16_t* codes,
                             std::size_t threads) const {
     std::vector<std::uint32_t> nearest(n);
-    std::vector<float> distance(n);
-    assign_nearest(rows, n, stride, dim_, centroids_.data(), count_, nearest.data(), distance.data(), threads);
-    for (std::size_t i = 0; i < n; ++i) codes[i * levels_] = std::uint16_t(nearest[i]);
-    if (levels_ == 1) return;
-    std::vector<float> residual(n * dim_);
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t k = 0; k < dim_; ++k)
-            residual[i * dim_ + k] = rows[i * stride + k] - centroids_[nearest[i] * dim_ + k];
-    assign_nearest(residual.data(), n, dim_, dim_, centroids_.data() + count_ * dim_, count_, nearest.data(),
-                   distance.data(), threads);
-    for (std::size_t i = 0; i < n; ++i) codes[i * 2 + 1] = std::uint16_t(count_ + nearest[i]);
+    std::vector<float> distance(n), residual;
+    const float* x = rows;
+    for (std::size_t level = 0; level < levels_; ++level) {
+        const float* c = centroids_.data() + level * count_ * dim_;
+        assign_nearest(x, n, level ? dim_ : stride, dim_, c, count_, nearest.data(), distance.data(), threads);
+        for (std::size_t i = 0; i < n; ++i) codes[i * levels_ + level] = std::uint16_t(level * count_ + nearest[i]);
+        if (level + 1 == levels_) break;
+        if (level == 0) residual.assign(n * dim_, 0.0f);
+        for (std::size_t i = 0; i < n; ++i)  // what the next level approximates
+            for (std::size_t k = 0; k < dim_; ++k)
+                residual[i * dim_ + k] = (level ? residual[i * dim_ + k] : rows[i * stride + k]) - c[nearest[i] * dim_ + k];
+        x = residual.data();
+    }
 }
 
 namespace {
@@ -111,7 +113,7 @@ float TokenCentroids::quantize_table(const float* table, std::size_t padded, dou
                                      std::int16_t* out) const {
     // Each level's entries are at most |q| |c| in magnitude, and a little more as computed (the
     // AMX table rounds both to bfloat16: 2^-8 each); values past that bound are clamped to it.
-    double bound[2] = {}, total = 0.0;
+    double bound[max_levels] = {}, total = 0.0;
     for (std::size_t level = 0; level < levels_; ++level) total += bound[level] = 1.01 * query_norm * largest_norm_[level];
     const double scale = total > 1e-30 ? 32766.0 / total : 1.0;
     for (std::size_t level = 0; level < levels_; ++level) {
@@ -144,7 +146,7 @@ TokenCentroids TokenCentroids::read(const io::Reader& reader, const std::string&
     } catch (const std::logic_error& error) {
         reader.corrupt("token centroids: " + std::string(error.what()));
     }
-    if (out.levels_ < 1 || out.levels_ > 2 || out.count_ == 0 || out.count_ * out.levels_ > max_count)
+    if (out.levels_ < 1 || out.levels_ > max_levels || out.count_ == 0 || out.count_ * out.levels_ > max_count)
         reader.corrupt("token centroids: count out of range");
     out.dim_ = dim;
     out.centroids_ = reader.array<float>(prefix + "/centroids", {out.rows(), dim}, borrow);

@@ -49,7 +49,8 @@ void IndexParams::validate() const {
     }
     if (centroids > TokenCentroids::max_count)
         fail_argument("centroids must be at most " + std::to_string(TokenCentroids::max_count));
-    if (centroid_levels < 1 || centroid_levels > 2) fail_argument("centroid_levels must be 1 or 2");
+    if (centroid_levels < 1 || centroid_levels > TokenCentroids::max_levels)
+        fail_argument("centroid_levels must be 1, 2 or 3");
     if (centroid_levels * centroids > TokenCentroids::max_count)
         fail_argument("centroid_levels * centroids must be at most " + std::to_string(TokenCentroids::max_count));
     if (kmeans_iterations == 0 || kmeans_iterations > 1000) fail_argument("kmeans_iterations must be in [1, 1000]");

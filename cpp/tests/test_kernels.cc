@@ -439,14 +439,14 @@ void dot_rows_match_scalar() {
 
 // Centroid interaction: integer arithmetic, so every path gives the scalar twin's value, and both
 // the sum of per-column maxima computed here; entries up to the int16 limit the caller keeps
-// (two levels summing to +-32767), padded widths of 16, 32 and 48 (an odd group of 16 columns).
+// (the levels summing to +-32767), padded widths of 16, 32 and 48 (an odd group of 16 columns).
 void centroid_maxsim_matches_scalar() {
     std::mt19937 gen(17);
     const auto& scalar = latefold::kernels::kernels_for(latefold::Isa::scalar);
     for (std::size_t padded : {16, 32, 48, 96}) {
         const std::size_t centroids = 300;
-        for (std::size_t levels : {1, 2}) {
-            const int most = levels == 2 ? 16383 : 32767;  // a sum over the levels stays within int16
+        for (std::size_t levels : {1, 2, 3}) {
+            const int most = 32767 / int(levels);  // a sum over the levels stays within int16
             std::vector<std::int16_t> table(levels * centroids * padded);
             for (auto& v : table) v = std::int16_t(int(gen() % (2 * most + 1)) - most);
             for (std::size_t l = 0; l < levels; ++l)  // rows at the extremes

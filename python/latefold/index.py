@@ -57,8 +57,9 @@ class MultiVectorIndex:
         recoding every token then: a build costs about that of coding every token twice. More
         centroids approximate MaxSim better in stage 2 and cost more per query (a table of
         ``centroid_levels * centroids`` rows of query-token similarities).
-    centroid_levels : codes per token: 1 (its nearest centroid) or 2 (and the nearest residual
-        centroid to what remains: a better approximation for the same table size).
+    centroid_levels : codes per token, 1 to 3: its nearest centroid, then per further level the
+        nearest residual centroid to what remains (a closer approximation: two bytes a token and
+        ``centroids`` table rows per level).
     kmeans_iterations : Lloyd iterations of each centroid training.
     seed : the centroid training's sample and start.
     pool_factor : token pooling at add time (off at 1): each document keeps ceil(L / pool_factor)
@@ -99,8 +100,8 @@ class MultiVectorIndex:
         if centroids > 65536:
             raise ValueError(f"centroids must be at most 65536, got {centroids}")
         levels = _validate.positive_int(centroid_levels, "centroid_levels")
-        if levels > 2:
-            raise ValueError(f"centroid_levels must be 1 or 2, got {levels}")
+        if levels > 3:
+            raise ValueError(f"centroid_levels must be 1, 2 or 3, got {levels}")
         if levels * centroids > 65536:
             raise ValueError(f"centroid_levels * centroids must be at most 65536, got {levels * centroids}")
         iterations = _validate.positive_int(kmeans_iterations, "kmeans_iterations")

@@ -2,9 +2,9 @@
 // (Santhanam et al., "PLAID: An Efficient Engine for Late Interaction Retrieval", CIKM 2022).
 //
 // Every stored token is replaced by the id of its nearest of C centroids (k-means over a sample
-// of tokens; two bytes a token) and, with two levels, also by the nearest of C residual centroids
-// to what remains (residual quantization, Chen et al. 2010: the sum of the two approximates the
-// token much better than either alone, for twice the codes). For a query Q, table[c][j] =
+// of tokens; two bytes a token) and, with more levels, also by the nearest of C residual
+// centroids to what remains, level after level (residual quantization, Chen et al. 2010: the sum
+// approximates the token much better than one centroid alone, for a code a level). For a query Q, table[c][j] =
 // <q_j, centroid_c> costs (levels x C) x |Q| inner products once; a document's approximate MaxSim
 // is then sum_j max_t (sum over the token's codes of table[code][j]) — table rows per document
 // token, no arithmetic on the tokens themselves. It ranks a few hundred candidates for a fraction
@@ -22,13 +22,13 @@ namespace latefold {
 
 class TokenCentroids {
 public:
-    /// Most centroids (codes are uint16).
-    static constexpr std::size_t max_count = 65536;
+    /// Most centroids (codes are uint16), and levels.
+    static constexpr std::size_t max_count = 65536, max_levels = 3;
 
     TokenCentroids() = default;
     /// k-means (kmeans.h, deterministic for a seed) of `count` centroids over n float32 rows
-    /// (row i at rows + i * stride), then with 2 levels of `count` more over their residuals;
-    /// 1 <= count, levels * count <= min(n, max_count). The rows must be a random sample in
+    /// (row i at rows + i * stride), then per further level `count` more over the residuals;
+    /// 1 <= levels <= max_levels, 1 <= count, levels * count <= min(n, max_count). The rows must be a random sample in
     /// random order: the first ones start the iterations.
     static TokenCentroids train(const float* rows, std::size_t n, std::size_t stride, std::size_t dim,
                                 std::size_t count, std::size_t levels, std::size_t iterations, std::uint64_t seed,
@@ -42,14 +42,14 @@ public:
     const float* data() const noexcept { return centroids_.data(); }
     std::size_t bytes() const noexcept { return centroids_.size() * sizeof(float); }
 
-    /// Each of n float32 rows' codes, levels() of them (rows of the table: the second level's
-    /// are count() and up): its nearest centroid (L2), then the nearest residual centroid to
-    /// what remains.
+    /// Each of n float32 rows' codes, levels() of them (rows of the table: level l's are
+    /// l * count() and up): its nearest centroid (L2), then level by level the nearest residual
+    /// centroid to what remains.
     void assign(const float* rows, std::size_t n, std::size_t stride, std::uint16_t* codes,
                 std::size_t threads) const;
 
     /// A query's table for the centroid_maxsim kernel: table[c * padded + j] = <q_j, centroid_c>
-    /// (0 for the padding columns) for every centroid of both levels, from the query packed in the
+    /// (0 for the padding columns) for every centroid of every level, from the query packed in the
     /// MaxSim layout (kernels/layouts.h) with `padded` columns. Holds rows() * padded floats. On
     /// the AMX path the products are of bfloat16 roundings of both (16x the float32 rate: with
     /// thousands of centroids the table costs as much as the rest of a search otherwise); the
@@ -68,9 +68,9 @@ public:
 private:
     void prepare();  // makes rounded_ and largest_norm_
 
-    Buffer<float> centroids_;  // levels x count x dim: the centroids, then the residual ones
+    Buffer<float> centroids_;  // levels x count x dim: the centroids, then each level's residual ones
     AlignedVector<std::uint16_t> rounded_;  // the same rounded to bfloat16 (for the AMX table; not saved)
-    double largest_norm_[2] = {};            // of each level's centroids
+    double largest_norm_[max_levels] = {};   // of each level's centroids
     std::size_t count_ = 0, levels_ = 1, dim_ = 0;
 };
 

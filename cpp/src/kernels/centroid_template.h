@@ -20,11 +20,11 @@ inline std::int64_t column_maxima(const std::int16_t* table, std::size_t padded,
     typename I::reg best[N];
     for (int v = 0; v < N; ++v) best[v] = I::lowest();
     for (std::size_t t = 0; t < count; ++t) {
-        const std::int16_t* row = table + std::size_t(codes[t * Levels]) * padded + j;
-        const std::int16_t* residual = table + std::size_t(codes[t * Levels + Levels - 1]) * padded + j;
+        const std::int16_t* row[Levels];
+        for (int l = 0; l < Levels; ++l) row[l] = table + std::size_t(codes[t * Levels + l]) * padded + j;
         for (int v = 0; v < N; ++v) {
-            typename I::reg r = I::load(row + v * I::lanes);
-            if (Levels == 2) r = I::add(r, I::load(residual + v * I::lanes));
+            typename I::reg r = I::load(row[0] + v * I::lanes);
+            for (int l = 1; l < Levels; ++l) r = I::add(r, I::load(row[l] + v * I::lanes));
             best[v] = I::max(best[v], r);
         }
     }
@@ -48,8 +48,11 @@ inline std::int64_t centroid_maxsim_levels(const std::int16_t* table, std::size_
 template <class I, class Narrow = I>
 inline std::int64_t centroid_maxsim(const std::int16_t* table, std::size_t padded, const std::uint16_t* codes,
                                     std::size_t count, std::size_t levels) {
-    return levels == 2 ? centroid_maxsim_levels<I, Narrow, 2>(table, padded, codes, count)
-                       : centroid_maxsim_levels<I, Narrow, 1>(table, padded, codes, count);
+    switch (levels) {
+        case 1: return centroid_maxsim_levels<I, Narrow, 1>(table, padded, codes, count);
+        case 2: return centroid_maxsim_levels<I, Narrow, 2>(table, padded, codes, count);
+        default: return centroid_maxsim_levels<I, Narrow, 3>(table, padded, codes, count);
+    }
 }
 
 }  // namespace kernels

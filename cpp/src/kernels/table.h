@@ -161,7 +161,7 @@ namespace kernels {
        t < count of r_t[j], returned as the sum of best[j] over j < padded (a multiple of 16: a query's         \
        similarity to each centroid, `padded` columns per centroid; padding columns hold 0). Integer             \
        arithmetic: every path gives the same value. The caller keeps every r_t[j] within int16 (the sum of    \
-       the levels' largest magnitudes at most 32767). count >= 1, 1 <= levels <= 2. */                         \
+       the levels' largest magnitudes at most 32767). count >= 1, 1 <= levels <= 3. */                         \
     X(centroid_maxsim, std::int64_t,                                                                           \
       (const std::int16_t* table, std::size_t padded, const std::uint16_t* codes, std::size_t count,          \
        std::size_t levels))                                                                                    \
