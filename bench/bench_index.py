@@ -45,6 +45,7 @@ import latefold as lf
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SWEEP = [(64, 16), (128, 24), (128, 32), (256, 32), (256, 48), (512, 64), (1024, 96)]
 LIST_SWEEP = [(4096, 48), (4096, 96), (4096, 192), (4096, 384), (1024, 96)]
+INDEX_PARAMS = {}  # parameters given to every MultiVectorIndex built (--centroid-levels)
 
 
 def log(*args) -> None:
@@ -169,7 +170,8 @@ def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, storage="flo
     the documents); each block's exact top 10 (`lf.maxsim_topk` over its float16 rows, what the index stores) is
     merged into the ground truth and timed as the exhaustive search (at 1 thread on the first
     block only, scaled)."""
-    name = f"synthetic-{n_docs}" + ("" if storage == "float16" else f"-{storage}")
+    name = f"synthetic-{n_docs}" + ("" if storage == "float16" else f"-{storage}") + "".join(
+        f"-{key}{value}" for key, value in INDEX_PARAMS.items())
     topics = np.random.default_rng(seed).standard_normal((2000, 128)).astype(np.float32)  # synthetic_blocks' first draw
     queries = lf.MultiVectors(synthetic_queries(topics, np.random.default_rng([seed, 1]), n_queries))
     if keep is None:
@@ -189,7 +191,7 @@ def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, storage="flo
     exact_s, one_thread_s, blocks, save_s, held, path = 0.0, 0.0, 0, 0.0, 0, None
     peak_reset()
     before = peak_bytes()
-    index = lf.MultiVectorIndex(queries.dim, token_storage=storage)
+    index = lf.MultiVectorIndex(queries.dim, token_storage=storage, **INDEX_PARAMS)
     start, t = 0, time.perf_counter()
     for x, offsets in synthetic_blocks(n_docs, n_queries=n_queries, seed=seed):
         block = lf.MultiVectors(x, offsets)
@@ -314,7 +316,7 @@ def run_dataset(data, args, rows):
         peak_reset()
         before = peak_bytes()
         t = time.perf_counter()
-        index = lf.MultiVectorIndex(docs.dim, candidates=kind)
+        index = lf.MultiVectorIndex(docs.dim, candidates=kind, **INDEX_PARAMS)
         index.add(docs, attributes=data.get("attributes"))
         build = time.perf_counter() - t
         stats = index.stats()
@@ -476,6 +478,8 @@ def main(argv=None) -> int:
     p.add_argument("--reuse", action="store_true", help="streamed sets: search the index kept in --keep-index "
                    "again instead of building it")
     p.add_argument("--token-storage", default="float16", help="streamed sets: the index's token_storage")
+    p.add_argument("--centroid-levels", type=int, default=None, help="the indexes' centroid_levels (default: the "
+                   "library's)")
     p.add_argument("--list-sweep", nargs="*", default=[], type=lambda v: tuple(int(x) for x in v.split(":")),
                    metavar="CANDIDATES:RERANK", help="more (candidates, rerank) pairs for the lists")
     p.add_argument("--probe", nargs="+", default=["auto"], help="stage 1's source: 0 (graph), N (centroid lists, N "
@@ -495,6 +499,8 @@ def main(argv=None) -> int:
     if args.plot_only:
         plot([r for f in args.plot_only for r in json.loads(Path(f).read_text())["rows"]], h.RESULTS_DIR, False)
         return 0
+    if args.centroid_levels is not None:
+        INDEX_PARAMS["centroid_levels"] = args.centroid_levels
     h.touch_memory(1.0)
     machine = h.machine_facts()
     rows = []
