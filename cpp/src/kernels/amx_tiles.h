@@ -1,12 +1,12 @@
-// Private: the AMX tile plan shared by the MaxSim kernels over int8 and bfloat16 tokens (included
-// only by the *_amx.cc files).
+// Private: the AMX tile plan shared by the MaxSim kernels over int8 and bfloat16 tokens and the
+// bfloat16 centroid table (included only by the *_amx.cc files).
 //
 // A = 16 document rows x 64 bytes of depth (read in place, `stride` apart), B = 64 bytes of depth
 // of a query group in the lane layout (layouts.h: 16 rows of 64 bytes), C = 16 x 16 results,
 // document rows by query tokens. Tiles: 0 A, 1 A's tail (the depth past the last 64 bytes),
-// 2 and 3 B of two groups, 4 and 5 their C, 6 and 7 B's tails. Each kernel file writes the tile
-// loop itself: one template for both (the instruction chosen at compile time) measured 7 % slower
-// for bfloat16 batches, the same instructions in another layout.
+// 2 and 3 B of two groups, 4 and 5 their C, 6 and 7 B's tails. The bfloat16 kernels share their
+// tile loop (bf16_tile_product); the int8 one writes its own: one template for both (the
+// instruction chosen at compile time) measured 7 % slower for bfloat16 batches.
 #pragma once
 
 #include <immintrin.h>
@@ -74,6 +74,33 @@ inline const std::uint8_t* block_rows(const std::uint8_t* tokens, std::size_t st
     for (std::size_t j = 0; j < n; ++j) std::memcpy(spare + j * row_bytes, first + j * stride_bytes, row_bytes);
     a_stride = row_bytes;
     return spare;
+}
+
+/// Tiles 4 (and 5, with `two`) = 16 rows at `a` (`a_stride` bytes apart) times the bfloat16 query
+/// groups at b0 (and b1) in the lane layout (tdpbf16ps, float32 sums): `chunks` steps of 64 bytes
+/// of depth, then with `tail` the rest (tiles 1, 6, 7).
+[[gnu::always_inline]] inline void bf16_tile_product(const std::uint8_t* a, std::size_t a_stride, const std::uint8_t* b0,
+                                                     const std::uint8_t* b1, bool two, std::size_t chunks, bool tail) {
+    _tile_zero(4);
+    if (two) _tile_zero(5);
+    for (std::size_t ch = 0; ch < chunks; ++ch) {
+        _tile_loadd(0, a + ch * 64, a_stride);
+        _tile_loadd(2, b0 + ch * 1024, 64);
+        _tile_dpbf16ps(4, 0, 2);
+        if (two) {
+            _tile_loadd(3, b1 + ch * 1024, 64);
+            _tile_dpbf16ps(5, 0, 3);
+        }
+    }
+    if (tail) {
+        _tile_loadd(1, a + chunks * 64, a_stride);
+        _tile_loadd(6, b0 + chunks * 1024, 64);
+        _tile_dpbf16ps(4, 1, 6);
+        if (two) {
+            _tile_loadd(7, b1 + chunks * 1024, 64);
+            _tile_dpbf16ps(5, 1, 7);
+        }
+    }
 }
 
 }  // namespace

@@ -36,37 +36,21 @@ void project_bf16_amx(const std::uint16_t* rows, std::size_t count, std::size_t 
             const bool two = g + 1 < n_groups;
             const std::uint8_t* b0 = q + g * group_bytes;
             const std::uint8_t* b1 = b0 + group_bytes;
-            _tile_zero(4);
-            if (two) _tile_zero(5);
-            for (std::size_t ch = 0; ch < chunks; ++ch) {
-                _tile_loadd(0, a + ch * 64, a_stride);
-                _tile_loadd(2, b0 + ch * 1024, 64);
-                _tile_dpbf16ps(4, 0, 2);
-                if (two) {
-                    _tile_loadd(3, b1 + ch * 1024, 64);
-                    _tile_dpbf16ps(5, 0, 3);
-                }
-            }
-            if (tail) {
-                _tile_loadd(1, a + chunks * 64, a_stride);
-                _tile_loadd(6, b0 + chunks * 1024, 64);
-                _tile_dpbf16ps(4, 1, 6);
-                if (two) {
-                    _tile_loadd(7, b1 + chunks * 1024, 64);
-                    _tile_dpbf16ps(5, 1, 7);
-                }
-            }
+            bf16_tile_product(a, a_stride, b0, b1, two, chunks, tail);
             float* o = out + r0 * out_stride + g * lane_group;
             if (n == 16) {  // the results straight into the table
                 _tile_stored(4, o, out_stride * sizeof(float));
                 if (two) _tile_stored(5, o + lane_group, out_stride * sizeof(float));
                 continue;
             }
-            for (int t = 4; t < (two ? 6 : 5); ++t) {  // the last rows: only n of them
-                if (t == 4) _tile_stored(4, c, 64);
-                else _tile_stored(5, c, 64);
-                for (std::size_t j = 0; j < n; ++j)
-                    std::memcpy(o + j * out_stride + (t - 4) * lane_group, c[j], sizeof(c[j]));
+            auto last_rows = [&](float* to) {  // of the last block: only n of them
+                for (std::size_t j = 0; j < n; ++j) std::memcpy(to + j * out_stride, c[j], sizeof(c[j]));
+            };
+            _tile_stored(4, c, 64);
+            last_rows(o);
+            if (two) {
+                _tile_stored(5, c, 64);
+                last_rows(o + lane_group);
             }
         }
     }

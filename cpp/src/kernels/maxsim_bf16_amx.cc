@@ -40,26 +40,7 @@ void maxsim_bf16_amx(const std::uint16_t* query, std::size_t padded, std::size_t
                 prefetch_ahead(base, 2 * stride, row_bytes, r0);
                 std::size_t a_stride = 0;
                 const std::uint8_t* a = block_rows(base, 2 * stride, row_bytes, r0, n, spare, a_stride);
-                _tile_zero(4);
-                if (two) _tile_zero(5);
-                for (std::size_t ch = 0; ch < chunks; ++ch) {
-                    _tile_loadd(0, a + ch * 64, a_stride);
-                    _tile_loadd(2, b0 + ch * 1024, 64);
-                    _tile_dpbf16ps(4, 0, 2);
-                    if (two) {
-                        _tile_loadd(3, b1 + ch * 1024, 64);
-                        _tile_dpbf16ps(5, 0, 3);
-                    }
-                }
-                if (tail) {
-                    _tile_loadd(1, a + chunks * 64, a_stride);
-                    _tile_loadd(6, b0 + chunks * 1024, 64);
-                    _tile_dpbf16ps(4, 1, 6);
-                    if (two) {
-                        _tile_loadd(7, b1 + chunks * 1024, 64);
-                        _tile_dpbf16ps(5, 1, 7);
-                    }
-                }
+                bf16_tile_product(a, a_stride, b0, b1, two, chunks, tail);
                 _tile_stored(4, c[0], 64);
                 if (two) _tile_stored(5, c[1], 64);
                 for (std::size_t j = 0; j < n; ++j) {
