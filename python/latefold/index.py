@@ -188,9 +188,10 @@ class MultiVectorIndex:
 
     def stats(self) -> Dict[str, Any]:
         """Counts (documents, tokens, deleted tokens, centroids) and the bytes of each part:
-        tokens, their centroid codes, the centroids, the centroids' inverted lists (built from the
-        codes, not saved), the candidate vectors, the graph's edges and the ids. ``memory_bytes``:
-        what searches keep touching (all but the tokens, which a mapped index reads from the file)."""
+        tokens, their centroid codes, the centroids (with their bfloat16 copy, made on loading),
+        the centroids' inverted lists (built from the codes, not saved), the candidate vectors, the
+        graph's edges and the ids. ``memory_bytes``: what searches keep touching (all but the
+        tokens, which a mapped index reads from the file)."""
         s = self._index.stats()
         s["memory_bytes"] = sum(s[part] for part in ("code_bytes", "centroid_bytes", "list_bytes", "vector_bytes",
                                                      "graph_bytes", "id_bytes"))

@@ -40,7 +40,8 @@ public:
     std::size_t rows() const noexcept { return count_ * levels_; }  ///< of the table
     std::size_t dim() const noexcept { return dim_; }
     const float* data() const noexcept { return centroids_.data(); }
-    std::size_t bytes() const noexcept { return centroids_.size() * sizeof(float); }
+    /// Of the centroids, with their bfloat16 copy.
+    std::size_t bytes() const noexcept { return centroids_.size() * sizeof(float) + rounded_.size() * sizeof(std::uint16_t); }
 
     /// Each of n float32 rows' codes, levels() of them (rows of the table: level l's are
     /// l * count() and up): its nearest centroid (L2), then level by level the nearest residual

@@ -110,10 +110,15 @@ inline half_bits float_to_half(float value) noexcept {
 /// Alignment of every buffer the core allocates (one cache line, one AVX-512 register).
 constexpr std::size_t buffer_alignment = 64;
 
-/// Buffers of at least this many bytes are asked for 2 MiB pages (as numpy asks for its large
-/// arrays): documents, codes and graph rows are read at random, and with 4 KiB pages nearly every
-/// such read also misses the TLB.
-constexpr std::size_t huge_page_bytes = std::size_t(2) << 20, huge_pages_from = std::size_t(4) << 20;
+/// On Linux, buffers of at least this many bytes are asked for 2 MiB pages (as numpy asks for
+/// its large arrays): documents, codes and graph rows are read at random, and with 4 KiB pages
+/// nearly every such read also misses the TLB.
+constexpr std::size_t huge_page_bytes = std::size_t(2) << 20;
+#if defined(__linux__)
+constexpr std::size_t huge_pages_from = std::size_t(4) << 20;
+#else
+constexpr std::size_t huge_pages_from = std::size_t(-1);
+#endif
 
 /// Asks the kernel to back [p, p + bytes) (2 MiB-aligned) with huge pages; a refusal changes nothing.
 void advise_huge_pages(void* p, std::size_t bytes) noexcept;
