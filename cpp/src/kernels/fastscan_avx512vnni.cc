@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "accumulate_in_place.h"
 #include "fastscan_finish_avx512.h"
 #include "fastscan_query_groups.h"
 #include "table.h"
@@ -63,8 +64,8 @@ void fastscan_queries_vnni(const std::uint8_t* codes, std::size_t blocks, std::s
                 const __m512i t_lo = _mm512_loadu_si512(t), t_hi = _mm512_loadu_si512(t + 64);
                 const __m512i pa = _mm512_add_epi8(_mm512_permutexvar_epi8(a_lo, t_lo), _mm512_permutexvar_epi8(a_hi, t_hi));
                 const __m512i pc = _mm512_add_epi8(_mm512_permutexvar_epi8(c_lo, t_lo), _mm512_permutexvar_epi8(c_hi, t_hi));
-                sums_a[q] = _mm512_dpbusd_epi32(sums_a[q], pa, ones);
-                sums_b[q] = _mm512_dpbusd_epi32(sums_b[q], pc, ones);
+                sums_a[q] = dpbusd(sums_a[q], pa, ones);
+                sums_b[q] = dpbusd(sums_b[q], pc, ones);
             }
         }
         for (int q = 0; q < NQ; ++q) {

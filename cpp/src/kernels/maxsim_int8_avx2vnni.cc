@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "accumulate_in_place.h"
 #include "layouts.h"
 #include "table.h"
 
@@ -51,8 +52,8 @@ inline void tile(const std::int8_t* q, std::size_t dim, const std::int8_t* const
             std::int32_t v;
             std::memcpy(&v, row[j] + 4 * r, 4);
             const __m256i x = _mm256_set1_epi32(v);
-            acc[0][j] = _mm256_dpbusd_avx_epi32(acc[0][j], q0, x);
-            acc[1][j] = _mm256_dpbusd_avx_epi32(acc[1][j], q1, x);
+            acc[0][j] = dpbusd_vex(acc[0][j], q0, x);
+            acc[1][j] = dpbusd_vex(acc[1][j], q1, x);
         }
     }
     if (dim % 4) {  // the last values, zeros past dim
@@ -62,8 +63,8 @@ inline void tile(const std::int8_t* q, std::size_t dim, const std::int8_t* const
             std::int32_t v = 0;
             std::memcpy(&v, row[j] + 4 * quads, dim % 4);
             const __m256i x = _mm256_set1_epi32(v);
-            acc[0][j] = _mm256_dpbusd_avx_epi32(acc[0][j], q0, x);
-            acc[1][j] = _mm256_dpbusd_avx_epi32(acc[1][j], q1, x);
+            acc[0][j] = dpbusd_vex(acc[0][j], q0, x);
+            acc[1][j] = dpbusd_vex(acc[1][j], q1, x);
         }
     }
     for (int j = 0; j < N; ++j) {

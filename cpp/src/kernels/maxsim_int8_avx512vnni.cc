@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "accumulate_in_place.h"
 #include "layouts.h"
 #include "table.h"
 
@@ -42,12 +43,17 @@ inline __m512i row_quad(const std::int8_t* row, std::size_t k, std::size_t bytes
 template <int P, int N>
 inline void tile(const std::uint8_t* q, std::size_t group_bytes, std::size_t dim, const std::int8_t* const (&row)[N],
                  const float (&scale)[N], __m512 (&best)[P]) {
-    __m512i acc[P][N];
+    // The accumulators start with the offset terms and the last values (zeros past dim): the
+    // loop is then the only code that changes them, and they stay in registers across it.
+    const std::size_t quads = dim / 4;
+    __m512i acc[P][N], last[P];
+    for (int p = 0; p < P; ++p)
+        last[p] = dim % 4 ? _mm512_loadu_si512(q + quads * 64 + p * group_bytes) : _mm512_setzero_si512();
     for (int j = 0; j < N; ++j) {
         const __m512i start = _mm512_set1_epi32(-128 * row_sum(row[j], dim));
-        for (int p = 0; p < P; ++p) acc[p][j] = start;
+        const __m512i x = row_quad(row[j], 4 * quads, dim % 4);
+        for (int p = 0; p < P; ++p) acc[p][j] = dim % 4 ? dpbusd(start, last[p], x) : start;
     }
-    const std::size_t quads = dim / 4;
     const std::uint8_t* qk = q;
     for (std::size_t r = 0; r < quads; ++r, qk += 64) {
         __m512i qv[P];
@@ -56,15 +62,7 @@ inline void tile(const std::uint8_t* q, std::size_t group_bytes, std::size_t dim
             std::int32_t v;
             std::memcpy(&v, row[j] + 4 * r, 4);
             const __m512i x = _mm512_set1_epi32(v);
-            for (int p = 0; p < P; ++p) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], qv[p], x);
-        }
-    }
-    if (dim % 4) {  // the last values, zeros past dim
-        __m512i qv[P];
-        for (int p = 0; p < P; ++p) qv[p] = _mm512_loadu_si512(qk + p * group_bytes);
-        for (int j = 0; j < N; ++j) {
-            const __m512i x = row_quad(row[j], 4 * quads, dim % 4);
-            for (int p = 0; p < P; ++p) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], qv[p], x);
+            for (int p = 0; p < P; ++p) acc[p][j] = dpbusd(acc[p][j], qv[p], x);
         }
     }
     for (int j = 0; j < N; ++j) {
