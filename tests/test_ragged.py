@@ -255,6 +255,25 @@ def test_a_list_is_checked_as_it_is_read(rng, dtype):
     assert np.isnan(got[0, 0])
     assert same_bits(got, lf.maxsim(opposite, lf.MultiVectors([big, docs[1]])))
 
+@pytest.mark.parametrize("dim", [15, 16, 70, 130])
+def test_rerank_finds_a_bad_value_in_any_column_on_every_path(rng, dim):
+    # The kernels check a candidate's float32 rows as they read them, in vector-wide chunks
+    # spread over several running sums and a scalar tail: a value in any column must be found.
+    queries = random_set(rng, [5], dim, np.float32)
+    docs = random_set(rng, [3, 9, 4], dim, np.float32)
+    candidates = np.array([[2, 0, 1]])
+    for path in lf.simd_info()["supported"]:
+        lf.set_simd(path)
+        try:
+            for column in range(dim):
+                bad = [x.copy() for x in docs]
+                bad[1][rng.integers(0, 9), column] = (np.nan, np.inf, -np.inf)[column % 3]
+                with pytest.raises(ValueError, match=r"^docs: item 1 \(token \d+\) holds a NaN"):
+                    lf.maxsim_rerank(queries, bad, candidates)
+        finally:
+            lf.set_simd("best")
+
+
 def test_fde_out_is_untouched_when_an_item_is_bad(rng):
     fde = lf.FDE(8, 2, 2)
     docs = random_set(rng, [3, 5, 2], 8, np.float32)

@@ -78,17 +78,24 @@ inline void prefetch_rows(const Row* doc, std::size_t first, std::size_t last, s
 
 // Adds x * 0 for every value x of rows [first, last) to `poison` (lanes) and `tail` (the values
 // past the last full register): both stay zero while every value is finite and become NaN at
-// the first that is not. The rows were just read by the tile kernel: this finds them in L1.
+// the first that is not. The rows were just read by the tile kernel: this finds them in L1. Four
+// independent sums: one chain of FMAs through every value of a tile (their latency end to end)
+// made a call that checks its rows ~20 % slower than one that does not.
 template <class V>
 inline void poison_rows(const float* doc, std::size_t first, std::size_t last, std::size_t row_stride,
                         std::size_t dim, typename V::reg& poison, float& tail) {
     const typename V::reg zero = V::zero();
+    typename V::reg part[4] = {zero, zero, zero, zero};
     const std::size_t full = dim - dim % V::lanes;
     for (std::size_t r = first; r < last; ++r) {
         const float* row = doc + r * row_stride;
-        for (std::size_t k = 0; k < full; k += V::lanes) poison = V::fma(V::load(row + k), zero, poison);
-        for (std::size_t k = full; k < dim; ++k) tail += row[k] * 0.0f;
+        std::size_t k = 0;
+        for (; k + 4 * V::lanes <= full; k += 4 * V::lanes)
+            for (int i = 0; i < 4; ++i) part[i] = V::fma(V::load(row + k + i * V::lanes), zero, part[i]);
+        for (; k < full; k += V::lanes) part[0] = V::fma(V::load(row + k), zero, part[0]);
+        for (k = full; k < dim; ++k) tail += row[k] * 0.0f;
     }
+    poison = V::add(poison, V::add(V::add(part[0], part[1]), V::add(part[2], part[3])));
 }
 
 // A float16 document read by maxsim_group: its rows, and the buffer (rows x dim floats) they are
