@@ -15,7 +15,7 @@ namespace kernels {
 #define LATEFOLD_ACCUMULATE_ASM 1
 #endif
 
-#if defined(__AVX512VNNI__)
+#if defined(__AVX512VNNI__) || defined(_MSC_VER)  // MSVC offers every intrinsic, names no ISA
 /// acc + the sums of 4 products of unsigned bytes of `u` and signed bytes of `s`, per 32-bit lane.
 [[gnu::always_inline]] inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
 #ifdef LATEFOLD_ACCUMULATE_ASM
@@ -27,7 +27,7 @@ namespace kernels {
 }
 #endif
 
-#if defined(__AVXVNNI__)
+#if defined(__AVXVNNI__) || defined(_MSC_VER)
 /// The same on 256-bit registers in the VEX encoding (AVX-VNNI; registers 0-15 only).
 [[gnu::always_inline]] inline __m256i dpbusd_vex(__m256i acc, __m256i u, __m256i s) {
 #ifdef LATEFOLD_ACCUMULATE_ASM
