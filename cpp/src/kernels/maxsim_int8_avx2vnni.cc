@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "accumulate_in_place.h"
 #include "layouts.h"
@@ -18,30 +19,50 @@ namespace kernels {
 namespace {
 
 // vpdpbusd multiplies unsigned by signed bytes: the query's bytes are flipped to q + 128 and each
-// accumulator of row x starts at -128 * (the sum of x's values), as in maxsim_int8_avx512vnni.cc.
-inline std::int32_t row_sum(const std::int8_t* row, std::size_t dim) {
+// accumulator of row x starts at -128 * (the sum of x's values), as in maxsim_int8_avx512vnni.cc
+// (there too the terms of a document are computed once for every group of the query).
+
+// Lane j: the sum of the 8 lanes of v[j].
+inline __m256i lane_totals(const __m256i (&v)[8]) {
+    // Per 128-bit half h: [v0, v1, v2, v3] (then v4 .. v7) summed over lanes 4h .. 4h + 3.
+    const __m256i low = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i high = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(low, high, 0x20), _mm256_permute2x128_si256(low, high, 0x31));
+}
+
+// out[r - first] = -128 * (the sum of the values of row r), rows [first, last), 8 at a time.
+inline void offset_terms(const std::int8_t* tokens, std::size_t stride, std::size_t dim, std::size_t first,
+                         std::size_t last, std::int32_t* out) {
     const __m256i ones = _mm256_set1_epi8(1);
-    __m256i sum = _mm256_setzero_si256();
-    std::size_t k = 0;
-    for (; k + 32 <= dim; k += 32)
-        sum = _mm256_dpbusd_avx_epi32(sum, ones, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k)));
-    if (k < dim) {
-        alignas(32) std::int8_t rest[32] = {};
-        std::memcpy(rest, row + k, dim - k);
-        sum = _mm256_dpbusd_avx_epi32(sum, ones, _mm256_load_si256(reinterpret_cast<const __m256i*>(rest)));
+    for (std::size_t r0 = first; r0 < last; r0 += 8) {
+        const std::size_t n = std::min<std::size_t>(8, last - r0);
+        const std::int8_t* row[8];  // past the last row: the last again (its lanes not stored)
+        for (int j = 0; j < 8; ++j) row[j] = tokens + std::min(r0 + std::size_t(j), last - 1) * stride;
+        __m256i sum[8];
+        for (int j = 0; j < 8; ++j) sum[j] = _mm256_setzero_si256();
+        std::size_t k = 0;
+        for (; k + 32 <= dim; k += 32)
+            for (int j = 0; j < 8; ++j)
+                sum[j] = dpbusd_vex(sum[j], ones, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[j] + k)));
+        if (k < dim)
+            for (int j = 0; j < 8; ++j) {
+                alignas(32) std::int8_t rest[32] = {};
+                std::memcpy(rest, row[j] + k, dim - k);
+                sum[j] = dpbusd_vex(sum[j], ones, _mm256_load_si256(reinterpret_cast<const __m256i*>(rest)));
+            }
+        alignas(32) std::int32_t terms[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(terms),
+                           _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane_totals(sum), 7)));
+        std::memcpy(out + (r0 - first), terms, n * sizeof(std::int32_t));
     }
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
 }
 
 // N document rows (pointers may repeat: a repeated row cannot change a max) against one group.
 template <int N>
 inline void tile(const std::int8_t* q, std::size_t dim, const std::int8_t* const (&row)[N], const float (&scale)[N],
-                 __m256 (&best)[2]) {
+                 const std::int32_t (&offset)[N], __m256 (&best)[2]) {
     __m256i acc[2][N];
-    for (int j = 0; j < N; ++j) acc[0][j] = acc[1][j] = _mm256_set1_epi32(-128 * row_sum(row[j], dim));
+    for (int j = 0; j < N; ++j) acc[0][j] = acc[1][j] = _mm256_set1_epi32(offset[j]);
     const __m256i flip = _mm256_set1_epi8(char(0x80));
     const std::size_t quads = dim / 4;
     const std::int8_t* qk = q;
@@ -80,20 +101,25 @@ void maxsim_i8_avx2vnni(const std::int8_t* query, const float* query_scales, std
                         const std::int64_t* offsets, std::size_t count, float* out) {
     constexpr int N = 5;  // 2 x 5 accumulators + 2 query registers + a row: 13 of 16 registers
     const std::size_t group_bytes = lane_rows(dim, 4) * 64, n_groups = padded / lane_group;
+    thread_local std::vector<std::int32_t> row_terms;  // grows to the longest document, kept
     for (std::size_t i = 0; i < count; ++i) {
         const std::size_t first = std::size_t(offsets[i]), last = std::size_t(offsets[i + 1]);
+        if (row_terms.size() < last - first) row_terms.resize(last - first);
+        offset_terms(tokens, stride, dim, first, last, row_terms.data());
         float total = 0.0f;
         for (std::size_t g = 0; g < n_groups; ++g) {
             __m256 best[2] = {_mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY)};
             for (std::size_t r0 = first; r0 < last; r0 += N) {
                 const std::int8_t* row[N];
                 float scale[N];
+                std::int32_t offset[N];
                 for (int j = 0; j < N; ++j) {
                     const std::size_t r = std::min(r0 + std::size_t(j), last - 1);
                     row[j] = tokens + r * stride;
                     scale[j] = scales[r];
+                    offset[j] = row_terms[r - first];
                 }
-                tile<N>(query + g * group_bytes, dim, row, scale, best);
+                tile<N>(query + g * group_bytes, dim, row, scale, offset, best);
             }
             alignas(32) float lane[16];
             const float* qs = query_scales + g * 16;
