@@ -8,15 +8,27 @@ namespace bindings {
 
 namespace {
 
-// Whether the core can read an item where it lies: an ndarray of float32 or float16 in native
-// byte order, 2-D with at least one column, C-contiguous and aligned.
-bool readable_in_place(const py::handle& item, const py::dtype& f32, const py::dtype& f16) {
-    if (!py::isinstance<py::array>(item)) return false;
-    const auto a = py::reinterpret_borrow<py::array>(item);
-    if (a.ndim() != 2 || a.shape(1) < 1 || !(a.flags() & py::array::c_style)) return false;
-    const py::dtype dt = a.dtype();
-    if (!dt.equal(f32) && !dt.equal(f16)) return false;
-    return reinterpret_cast<std::uintptr_t>(a.data()) % std::uintptr_t(dt.itemsize()) == 0;
+// The element type of an item the core can read where it lies (an ndarray of float32 or float16
+// in native byte order, 2-D with at least one column, C-contiguous and aligned), f32 / f16, or
+// none. Reads the array's own fields: this runs for every item of a list on every call, and the
+// accessors that make Python objects (dtype) cost more than a short call's arithmetic.
+enum class InPlace { none, f32, f16 };
+constexpr int npy_half = 23;  // NPY_HALF, numpy's type number of float16
+
+InPlace readable_in_place(const py::handle& item) {
+    if (!py::isinstance<py::array>(item)) return InPlace::none;
+    const auto* a = py::detail::array_proxy(item.ptr());
+    if (a->nd != 2 || a->dimensions[1] < 1 || !(a->flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
+        return InPlace::none;
+    const auto* d = py::detail::array_descriptor_proxy(a->descr);
+    const std::uint16_t probe = 1;
+    const char native = *reinterpret_cast<const char*>(&probe) == 1 ? '<' : '>';
+    if (d->byteorder != '=' && d->byteorder != native) return InPlace::none;
+    const InPlace kind = d->type_num == py::detail::npy_api::NPY_FLOAT_ ? InPlace::f32
+                         : d->type_num == npy_half                     ? InPlace::f16
+                                                                       : InPlace::none;
+    const std::uintptr_t size = kind == InPlace::f32 ? 4 : 2;
+    return kind != InPlace::none && reinterpret_cast<std::uintptr_t>(a->data) % size == 0 ? kind : InPlace::none;
 }
 
 }  // namespace
@@ -28,11 +40,13 @@ RaggedItems::RaggedItems(const py::object& items, const std::string& name, const
     const py::tuple list = py::tuple(items);
     const std::size_t n = list.size();
     if (n == 0) value_error(name + ": an empty list has no token dimension: use MultiVectors(tokens, [0])");
-    const py::dtype f32 = py::dtype::of<float>(), f16("float16");
+    const py::dtype f32 = py::dtype::of<float>();
     arrays_.reserve(n);
+    std::vector<bool> half(n);
     for (std::size_t i = 0; i < n; ++i) {
         py::object item = list[i];
-        if (!readable_in_place(item, f32, f16)) {
+        InPlace kind = readable_in_place(item);
+        if (kind == InPlace::none) {
             try {
                 item = normalize(item, "item " + std::to_string(i));
             } catch (py::error_already_set& error) {
@@ -40,9 +54,11 @@ RaggedItems::RaggedItems(const py::object& items, const std::string& name, const
                 if (error.matches(PyExc_ValueError)) value_error(name + ": " + std::string(py::str(error.value())));
                 throw;
             }
-            if (!readable_in_place(item, f32, f16))
+            kind = readable_in_place(item);
+            if (kind == InPlace::none)
                 type_error(name + ": item " + std::to_string(i) + " could not be made a float32 or float16 matrix");
         }
+        half[i] = kind == InPlace::f16;
         arrays_.push_back(py::reinterpret_borrow<py::array>(item));
     }
     const std::size_t dim = std::size_t(arrays_[0].shape(1));
@@ -51,12 +67,12 @@ RaggedItems::RaggedItems(const py::object& items, const std::string& name, const
         if (std::size_t(arrays_[i].shape(1)) != dim)
             value_error(name + ": item " + std::to_string(i) + " has dimension " + std::to_string(arrays_[i].shape(1)) +
                         ", item 0 has " + std::to_string(dim));
-        (arrays_[i].dtype().equal(f32) ? any_f32 : any_f16) = true;
+        (half[i] ? any_f16 : any_f32) = true;
     }
     // float16 items among float32 ones are widened (exactly), as MultiVectors(list) stores them.
     if (any_f32 && any_f16)
-        for (py::array& a : arrays_)
-            if (a.dtype().equal(f16)) a = a.attr("astype")(f32);
+        for (std::size_t i = 0; i < n; ++i)
+            if (half[i]) arrays_[i] = arrays_[i].attr("astype")(f32);
     rows_.resize(n);
     offsets_.resize(n + 1);
     offsets_[0] = 0;
