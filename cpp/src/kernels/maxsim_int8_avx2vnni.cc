@@ -19,8 +19,8 @@ namespace kernels {
 namespace {
 
 // vpdpbusd multiplies unsigned by signed bytes: the query's bytes are flipped to q + 128 and each
-// accumulator of row x starts at -128 * (the sum of x's values), as in maxsim_int8_avx512vnni.cc
-// (there too the terms of a document are computed once for every group of the query).
+// accumulator of row x starts at -128 * (the sum of x's values), as in maxsim_int8_avx512vnni.cc,
+// whose terms are also computed once per document for every group of the query.
 
 // Lane j: the sum of the 8 lanes of v[j].
 inline __m256i lane_totals(const __m256i (&v)[8]) {
@@ -59,16 +59,15 @@ inline void offset_terms(const std::int8_t* tokens, std::size_t stride, std::siz
 
 // N document rows (pointers may repeat: a repeated row cannot change a max) against one group.
 template <int N>
-inline void tile(const std::int8_t* q, std::size_t dim, const std::int8_t* const (&row)[N], const float (&scale)[N],
+inline void tile(const std::uint8_t* q, std::size_t dim, const std::int8_t* const (&row)[N], const float (&scale)[N],
                  const std::int32_t (&offset)[N], __m256 (&best)[2]) {
     __m256i acc[2][N];
     for (int j = 0; j < N; ++j) acc[0][j] = acc[1][j] = _mm256_set1_epi32(offset[j]);
-    const __m256i flip = _mm256_set1_epi8(char(0x80));
     const std::size_t quads = dim / 4;
-    const std::int8_t* qk = q;
+    const std::uint8_t* qk = q;
     for (std::size_t r = 0; r < quads; ++r, qk += 64) {
-        const __m256i q0 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk)), flip);
-        const __m256i q1 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk + 32)), flip);
+        const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk));
+        const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk + 32));
         for (int j = 0; j < N; ++j) {
             std::int32_t v;
             std::memcpy(&v, row[j] + 4 * r, 4);
@@ -78,8 +77,8 @@ inline void tile(const std::int8_t* q, std::size_t dim, const std::int8_t* const
         }
     }
     if (dim % 4) {  // the last values, zeros past dim
-        const __m256i q0 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk)), flip);
-        const __m256i q1 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk + 32)), flip);
+        const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk));
+        const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qk + 32));
         for (int j = 0; j < N; ++j) {
             std::int32_t v = 0;
             std::memcpy(&v, row[j] + 4 * quads, dim % 4);
@@ -101,6 +100,14 @@ void maxsim_i8_avx2vnni(const std::int8_t* query, const float* query_scales, std
                         const std::int64_t* offsets, std::size_t count, float* out) {
     constexpr int N = 5;  // 2 x 5 accumulators + 2 query registers + a row: 13 of 16 registers
     const std::size_t group_bytes = lane_rows(dim, 4) * 64, n_groups = padded / lane_group;
+    // The query's bytes flipped once per call (in the loop the flips cost 10 % of a step's
+    // instructions, and a register).
+    thread_local AlignedVector<std::uint8_t> flipped_query;  // grows to the largest query, kept
+    flipped_query.resize(n_groups * group_bytes);
+    const __m256i flip = _mm256_set1_epi8(char(0x80));
+    for (std::size_t v = 0; v < flipped_query.size(); v += 32)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(flipped_query.data() + v),
+                           _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(query + v)), flip));
     thread_local std::vector<std::int32_t> row_terms;  // grows to the longest document, kept
     for (std::size_t i = 0; i < count; ++i) {
         const std::size_t first = std::size_t(offsets[i]), last = std::size_t(offsets[i + 1]);
@@ -119,7 +126,7 @@ void maxsim_i8_avx2vnni(const std::int8_t* query, const float* query_scales, std
                     scale[j] = scales[r];
                     offset[j] = row_terms[r - first];
                 }
-                tile<N>(query + g * group_bytes, dim, row, scale, offset, best);
+                tile<N>(flipped_query.data() + g * group_bytes, dim, row, scale, offset, best);
             }
             alignas(32) float lane[16];
             const float* qs = query_scales + g * 16;
