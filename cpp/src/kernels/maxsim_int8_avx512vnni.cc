@@ -10,6 +10,7 @@
 
 #include "accumulate_in_place.h"
 #include "layouts.h"
+#include "quantized_templates.h"
 #include "table.h"
 
 namespace latefold {
@@ -106,18 +107,20 @@ inline void groups(const std::uint8_t* q, const float* query_scales, std::size_t
                    std::size_t first, std::size_t last, float& total) {
     __m512 best[P];
     for (int p = 0; p < P; ++p) best[p] = _mm512_set1_ps(-INFINITY);
-    for (std::size_t r0 = first; r0 < last; r0 += N) {
-        const std::int8_t* row[N];
-        float scale[N];
-        std::int32_t offset[N];
-        for (int j = 0; j < N; ++j) {
-            const std::size_t r = std::min(r0 + std::size_t(j), last - 1);
-            row[j] = tokens + r * stride;
-            scale[j] = scales[r];
-            offset[j] = terms[r - first];
+    // Tiles of N rows; the last partial one of N / 2 rows when that is enough.
+    const auto tiles = [&](const auto& index) {
+        constexpr int M = int(sizeof(index) / sizeof(index[0]));
+        const std::int8_t* row[M];
+        float scale[M];
+        std::int32_t offset[M];
+        for (int j = 0; j < M; ++j) {
+            row[j] = tokens + index[j] * stride;
+            scale[j] = scales[index[j]];
+            offset[j] = terms[index[j] - first];
         }
-        tile<P, N>(q, group_bytes, dim, row, scale, offset, best);
-    }
+        tile<P, M>(q, group_bytes, dim, row, scale, offset, best);
+    };
+    row_tiles<N>(first, last, tiles, tiles);
     for (int p = 0; p < P; ++p) {
         alignas(64) float lane[16];
         _mm512_store_ps(lane, _mm512_mul_ps(best[p], _mm512_loadu_ps(query_scales + 16 * p)));
