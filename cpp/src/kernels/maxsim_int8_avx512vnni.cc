@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "accumulate_in_place.h"
@@ -109,7 +110,7 @@ inline void groups(const std::uint8_t* q, const float* query_scales, std::size_t
     for (int p = 0; p < P; ++p) best[p] = _mm512_set1_ps(-INFINITY);
     // Tiles of N rows; the last partial one of N / 2 rows when that is enough.
     const auto tiles = [&](const auto& index) {
-        constexpr int M = int(sizeof(index) / sizeof(index[0]));
+        constexpr int M = int(std::extent<std::remove_reference_t<decltype(index)>>::value);
         const std::int8_t* row[M];
         float scale[M];
         std::int32_t offset[M];
