@@ -251,14 +251,22 @@ def test_a_list_is_checked_as_it_is_read(rng, dtype):
                 lf.maxsim_rerank(queries, bad, np.array([[2, 0], [0, 1]]), threads=threads)
     big = np.full((3, 40), 6e4 if dtype == np.float16 else 1e20, dtype)
     opposite = [np.full((2, 40), 3e34, np.float32) * np.array([[1.0], [-1.0]], np.float32)]
-    got = lf.maxsim(opposite, [big, docs[1]])
-    assert np.isnan(got[0, 0])
-    assert same_bits(got, lf.maxsim(opposite, lf.MultiVectors([big, docs[1]])))
+    for path in lf.simd_info()["supported"]:  # each float kernel flags what it reads its own way
+        lf.set_simd(path)
+        try:
+            got = lf.maxsim(opposite, [big, docs[1]])
+            assert np.isnan(got[0, 0])
+            assert same_bits(got, lf.maxsim(opposite, lf.MultiVectors([big, docs[1]])))
+            assert same_bits(lf.maxsim_rerank(opposite, [big, docs[1]], np.array([[1, 0]])),
+                             np.ascontiguousarray(got[:, ::-1]))
+        finally:
+            lf.set_simd("best")
+
 
 @pytest.mark.parametrize("dim", [15, 16, 70, 130])
 def test_rerank_finds_a_bad_value_in_any_column_on_every_path(rng, dim):
-    # The kernels check a candidate's float32 rows as they read them, in vector-wide chunks
-    # spread over several running sums and a scalar tail: a value in any column must be found.
+    # The kernels flag a candidate's float32 rows through the sums they compute from them (each
+    # kernel its own register widths and tails): a value in any column must be found.
     queries = random_set(rng, [5], dim, np.float32)
     docs = random_set(rng, [3, 9, 4], dim, np.float32)
     candidates = np.array([[2, 0, 1]])
