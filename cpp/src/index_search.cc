@@ -83,13 +83,15 @@ constexpr std::size_t code_block = 32;
     }
 }
 
-// Stage 3 reads whole documents: while candidate i is scored, the first rows of the one `ahead`
-// places on are requested, and the offsets of the one 2 * ahead on, which that request reads.
+// Stage 3 reads whole documents: while candidate i is scored, a line in each page of the next
+// one (request_pages: 3-5 % more queries/s at 200,000 documents, in memory or mapped), the first
+// rows of the one `ahead` places on, and the offsets of the one 2 * ahead on, which that request reads.
 constexpr std::size_t ahead = 4;
 
 [[gnu::always_inline]] inline void request_rows(const std::vector<ScoredId>& ranked, std::size_t i,
                                                 const std::int64_t* offsets, const MultiVectorsView& stored) {
     if (i + 2 * ahead < ranked.size()) __builtin_prefetch(offsets + ranked[i + 2 * ahead].id);
+    if (i + 1 < ranked.size()) request_pages(stored, std::size_t(ranked[i + 1].id));
     if (i + ahead < ranked.size()) {
         const std::size_t slot = std::size_t(ranked[i + ahead].id);
         const std::size_t rows = std::size_t(offsets[slot + 1] - offsets[slot]);

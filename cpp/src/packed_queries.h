@@ -2,6 +2,7 @@
 // (the engine in maxsim.cc and the index's exact stage share it).
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "finite_check.h"
@@ -25,6 +26,18 @@ inline std::size_t packed_size(std::size_t m, std::size_t dim, DType form) {
         case DType::f16: break;
     }
     return kernels::padded_query_rows(m) * dim;
+}
+
+// Requests a cache line in each 4 KiB page of item d, which is read next from memory. The float
+// kernels request a document's rows a tile ahead, but on 4 KiB pages (a list's arrays, a mapped
+// file) those requests waited for each page's address translation: one query over a list of
+// float32 arrays ran 11-15 % slower than over the same values on 2 MiB pages, 3-5 % with this.
+[[gnu::always_inline]] inline void request_pages(const MultiVectorsView& docs, std::size_t d) {
+    constexpr std::uintptr_t page = 4096;
+    const auto first = reinterpret_cast<std::uintptr_t>(docs.item_data(d));
+    const std::uintptr_t end = first + docs.item_length(d) * docs.row_stride * dtype_size(docs.dtype);
+    for (std::uintptr_t a = first; a < end; a = (a & ~(page - 1)) + page)
+        __builtin_prefetch(reinterpret_cast<const void*>(a));
 }
 
 // Every query packed once (layouts.h) in the form the documents' storage asks for: float32
@@ -122,6 +135,7 @@ public:
             case DType::f16: {
                 if (!rows.run && !rows.table) {  // float16 in place
                     for (std::size_t d = d0; d < d1; ++d) {
+                        if (first_read && d + 1 < d1) request_pages(docs, d + 1);
                         out[d - d0] = kern.maxsim_packed_f16(
                             floats_.data() + start_[q], padded_[q], dim_, static_cast<const half_bits*>(docs.item_data(d)),
                             docs.item_length(d), docs.row_stride, first_read, check != nullptr);
@@ -131,6 +145,7 @@ public:
                 }
                 const bool stream = first_read && docs.dtype == DType::f32, flag = check && !rows.finite;
                 for (std::size_t d = d0; d < d1; ++d) {
+                    if (stream && d + 1 < d1) request_pages(docs, d + 1);
                     out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, rows.item(d),
                                                      docs.item_length(d), rows.stride, stream, flag);
                     if (flag && std::isnan(out[d - d0])) check->rows(d, rows.item(d), docs.item_length(d), rows.stride);
