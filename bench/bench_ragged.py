@@ -50,8 +50,13 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="1000 synthetic docs, 3 rounds")
     p.add_argument("--skip-real", action="store_true")
     p.add_argument("--max-wait", type=float, default=30.0)
-    p.add_argument("--out", default="ragged.json", help="file name under bench/results/")
+    p.add_argument("--out", default=None, help="file name under bench/results/ (default ragged.json, "
+                   "ragged_malloc_huge_pages.json with --malloc-huge-pages)")
+    p.add_argument("--malloc-huge-pages", action="store_true",
+                   help="run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc >= 2.35): malloc asks for "
+                   "transparent huge pages, so a list's small arrays get them as one large array does")
     args = p.parse_args(argv)
+    args.out = args.out or ("ragged_malloc_huge_pages.json" if args.malloc_huge_pages else "ragged.json")
     args.docs = args.docs or (1000 if args.quick else 4000)
     args.rounds = args.rounds or (3 if args.quick else 7)
     return args
@@ -167,8 +172,16 @@ def peak_growth_mib(fn) -> float | None:
 # --------------------------------------------------------------------------- main
 
 
+def malloc_huge_pages() -> bool:
+    return "glibc.malloc.hugetlb=1" in os.environ.get("GLIBC_TUNABLES", "")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.malloc_huge_pages and not malloc_huge_pages():  # read by glibc at start: start again
+        tunables = ":".join(filter(None, [os.environ.get("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1"]))
+        argv = sys.argv if argv is None else [sys.argv[0], *argv]
+        os.execve(sys.executable, [sys.executable, *argv], dict(os.environ, GLIBC_TUNABLES=tunables))
     try:
         import latefold as lf
     except ImportError as exc:
@@ -248,7 +261,7 @@ def main(argv=None) -> int:
         "machine": facts,
         "simd": lf.simd_info()["active"],
         "versions": {"latefold": lf.__version__, "numpy": np.__version__},
-        "config": {k: v for k, v in vars(args).items()},
+        "config": {**vars(args), "malloc_huge_pages": malloc_huge_pages()},
         "command": "python bench/bench_ragged.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "timings": rows,
         "memory": memory,
