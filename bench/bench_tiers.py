@@ -1,7 +1,7 @@
 """MaxSim compute tiers: float32, float16, bfloat16 and int8 document storage on every kernel path,
 beside numpy, PyTorch (float32 and bfloat16) and maxsim-cpu, as fractions of each path's ceiling;
 and the quality of the quantized storages (top-10 agreement with float32, score errors, per-token
-against per-dimension int8 scales).
+against per-dimension int8 scales; also on limit-small, quality only).
 
     python bench/bench_tiers.py                       # synthetic + shared real sets, 1 and 2 threads
     python bench/bench_tiers.py --quick               # fewer documents and repeats
@@ -35,6 +35,9 @@ import _harness as h  # noqa: E402
 
 DATA = Path(os.environ.get("LATEFOLD_DATA", BENCH.parent.parent / "shared" / "data"))
 REAL = ("scifact-dev-128", "netflix-dev-128")
+# Sets measured for quality only: limit-small's 46 documents are too few to time; all of its
+# 1,000 queries are used.
+QUALITY_ONLY = {"limit-small-128": 1000}
 # Storage -> the paths that have a kernel of their own for it (best last).
 PATHS = {"float32": ["avx2", "avx512"], "float16": ["avx512"], "int8": ["avx2", "avx2vnni", "avx512", "avx512vnni", "amx"],
          "bfloat16": ["avx512", "avx512bf16", "amx"]}
@@ -64,9 +67,9 @@ def synthetic(n_docs, rng):
     return x, np.r_[0, np.cumsum(lengths)].astype(np.int64), q, np.arange(0, 32 * 32 + 1, 32, dtype=np.int64)
 
 
-def real(name):
+def real(name, queries=32):
     f = DATA / name
-    q_off = np.load(f / "queries_offsets.npy").astype(np.int64)[:33]
+    q_off = np.load(f / "queries_offsets.npy").astype(np.int64)[: queries + 1]
     queries = np.load(f / "queries_tokens.npy")[: q_off[-1]].astype(np.float32)
     return (np.load(f / "docs_tokens.npy").astype(np.float32), np.load(f / "docs_offsets.npy").astype(np.int64),
             queries, q_off)
@@ -188,6 +191,9 @@ def worker(args):
                          "docs_per_s": nq * n_docs / t, "gflops": 2 * nq * q_tokens_per * tokens * 128 / t / 1e9})
     quality = []
     if threads == 1:
+        for name, n_queries in QUALITY_ONLY.items():
+            if (DATA / name).exists():
+                sets[name] = real(name, n_queries)
         for set_name, (x, offsets, q_tokens, q_off) in sets.items():
             quality.append(measure_quality(lf, set_name, x, offsets, q_tokens, q_off))
     return {"rows": rows, "quality": quality, "large": large_case(lf, args, threads)}
