@@ -20,10 +20,12 @@ public:
 
     bool needed() const noexcept { return needed_; }
 
-    /// Item `item`'s float32 rows as the engine reads them (`count` rows, `stride` apart).
-    void rows(std::size_t item, const float* data, std::size_t count, std::size_t stride) {
+    /// Item `item`'s float32 rows as the engine reads them (`count` rows, `stride` apart);
+    /// whether one of their values is not finite.
+    bool rows(std::size_t item, const float* data, std::size_t count, std::size_t stride) {
         const std::size_t bad = kern_.first_non_finite(data, count, stride, dim_);
         if (bad < count) report(item, std::int64_t(bad));
+        return bad < count;
     }
 
     /// Item `item`'s rows in the view's own type (for engines that read them so).

@@ -146,9 +146,15 @@ public:
                 const bool stream = first_read && docs.dtype == DType::f32, flag = check && !rows.finite;
                 for (std::size_t d = d0; d < d1; ++d) {
                     if (stream && d + 1 < d1) request_pages(docs, d + 1);
-                    out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, rows.item(d),
-                                                     docs.item_length(d), rows.stride, stream, flag);
-                    if (flag && std::isnan(out[d - d0])) check->rows(d, rows.item(d), docs.item_length(d), rows.stride);
+                    const float* doc = rows.item(d);
+                    const std::size_t length = docs.item_length(d);
+                    out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, doc, length,
+                                                     rows.stride, stream, flag);
+                    // Flagged: a value that is not finite, or sums of finite values that
+                    // overflowed (their result stands: scored again, unflagged).
+                    if (flag && std::isnan(out[d - d0]) && !check->rows(d, doc, length, rows.stride))
+                        out[d - d0] = kern.maxsim_packed(floats_.data() + start_[q], padded_[q], dim_, doc, length,
+                                                         rows.stride, false, false);
                 }
                 return;
             }

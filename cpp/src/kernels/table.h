@@ -27,8 +27,9 @@ namespace kernels {
     /* MaxSim of one packed query (layouts.h) against one document of `rows` float32 token rows                \
        (row r at doc + r * row_stride). rows >= 1. `stream`: the rows are not yet in cache, so each tile       \
        requests the next tile's rows while it computes (a request for rows already in cache only costs).       \
-       `flag`: the rows are not known to be finite: the result is NaN when one of their values is not (the     \
-       caller then looks for it; a NaN from finite values, by overflow, is possible too). */                  \
+       `flag`: the rows are not known to be finite: the result is NaN when one of their values is not, and     \
+       may be when sums of finite values overflow (the caller looks for the value, and scores unflagged        \
+       when there is none). */                                                                                 \
     X(maxsim_packed, float,                                                                                    \
       (const float* packed, std::size_t padded, std::size_t dim, const float* doc, std::size_t rows,           \
        std::size_t row_stride, bool stream, bool flag))                                                        \

@@ -83,14 +83,6 @@ inline void prefetch_rows(const Row* doc, std::size_t first, std::size_t last, s
     for (std::size_t r = first; r < last; ++r) prefetch_lines(doc + r * row_stride, dim * sizeof(Row));
 }
 
-// Whether every value of rows [0, rows) is finite (the rare path of a flagged document).
-inline bool rows_finite(const float* doc, std::size_t rows, std::size_t row_stride, std::size_t dim) {
-    for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t k = 0; k < dim; ++k)
-            if (!std::isfinite(doc[r * row_stride + k])) return false;
-    return true;
-}
-
 // A float16 document read by maxsim_group: its rows, and the buffer (rows x dim floats) they are
 // widened into tile by tile, just before the tile kernel reads them.
 struct HalfRows {
@@ -110,8 +102,9 @@ inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std
     for (int p = 0; p < P; ++p) best[p] = V::lowest();
     // Flagged float rows: every value of the document enters each of its row's sums in this
     // group, so a value that is not finite makes every lane of them infinite or NaN (an infinity
-    // times a query value of zero is NaN) and `poison` (+ sum * 0 per tile) NaN; the rows are
-    // then looked at. A separate pass over every row, even from L1, cost 5-10 % of one query.
+    // times a query value of zero is NaN) and `poison` (+ sum * 0 per tile) NaN. So does a sum
+    // of finite values that overflows: the caller tells the two apart. A separate pass over
+    // every row, even from L1, cost 5-10 % of one query.
     typename V::reg poison = V::zero();
     typename V::reg* const poisoned = flag && !half ? &poison : nullptr;
     bool finite = true;  // flagged float16 rows
@@ -136,11 +129,9 @@ inline float maxsim_group(const float* q, std::size_t dim, const float* doc, std
         else
             maxsim_tile<V, P, N>(q, dim, doc, first, rows - 1, row_stride, best, poisoned);
     }
-    if (!finite) return NAN;
+    if (!finite || (poisoned && std::isnan(V::sum(poison)))) return NAN;
     float total = 0.0f;
     for (int p = 0; p < P; ++p) total += V::sum(best[p]);
-    // Sums of finite values can overflow too: only a value that is not finite flags the document.
-    if (poisoned && std::isnan(V::sum(poison)) && !rows_finite(doc, rows, row_stride, dim)) return NAN;
     return total;
 }
 
