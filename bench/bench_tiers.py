@@ -67,9 +67,9 @@ def synthetic(n_docs, rng):
     return x, np.r_[0, np.cumsum(lengths)].astype(np.int64), q, np.arange(0, 32 * 32 + 1, 32, dtype=np.int64)
 
 
-def real(name, queries=32):
+def real(name, n_queries=32):
     f = DATA / name
-    q_off = np.load(f / "queries_offsets.npy").astype(np.int64)[: queries + 1]
+    q_off = np.load(f / "queries_offsets.npy").astype(np.int64)[: n_queries + 1]
     queries = np.load(f / "queries_tokens.npy")[: q_off[-1]].astype(np.float32)
     return (np.load(f / "docs_tokens.npy").astype(np.float32), np.load(f / "docs_offsets.npy").astype(np.int64),
             queries, q_off)
