@@ -11,20 +11,21 @@
 namespace latefold {
 
 void CentroidLists::build(std::size_t count, const std::uint16_t* codes, std::size_t levels,
-                          const std::int64_t* offsets, std::size_t slots) {
+                          const std::int64_t* offsets, std::size_t slots, const std::uint64_t* live) {
     CentroidLists out;
     out.lists_.resize(count);
-    out.reserve(codes, levels, offsets, slots);
-    out.append(codes, levels, offsets, slots, 0);
+    out.reserve(codes, levels, offsets, slots, live);
+    out.append(codes, levels, offsets, slots, 0, live);
     lists_.swap(out.lists_);
 }
 
 void CentroidLists::reserve(const std::uint16_t* codes, std::size_t levels, const std::int64_t* offsets,
-                            std::size_t n) {
+                            std::size_t n, const std::uint64_t* live) {
     // Entries each list gains: a document counts once per distinct centroid.
     std::vector<std::size_t> extra(lists_.size(), 0);
     std::vector<std::uint32_t> seen_in(lists_.size(), 0);  // 1 + the last document counted
-    for (std::size_t d = 0; d < n; ++d)
+    for (std::size_t d = 0; d < n; ++d) {
+        if (live && !test_bit(live, d)) continue;
         for (std::int64_t t = offsets[d] - offsets[0]; t < offsets[d + 1] - offsets[0]; ++t) {
             const std::uint16_t c = codes[std::size_t(t) * levels];
             if (seen_in[c] != d + 1) {
@@ -32,12 +33,14 @@ void CentroidLists::reserve(const std::uint16_t* codes, std::size_t levels, cons
                 ++extra[c];
             }
         }
+    }
     for (std::size_t c = 0; c < lists_.size(); ++c) reserve_growing(lists_[c], lists_[c].size() + extra[c]);
 }
 
 void CentroidLists::append(const std::uint16_t* codes, std::size_t levels, const std::int64_t* offsets,
-                           std::size_t n, std::uint32_t first_slot) noexcept {
+                           std::size_t n, std::uint32_t first_slot, const std::uint64_t* live) noexcept {
     for (std::size_t d = 0; d < n; ++d) {
+        if (live && !test_bit(live, d)) continue;
         const std::uint32_t slot = first_slot + std::uint32_t(d);
         for (std::int64_t t = offsets[d] - offsets[0]; t < offsets[d + 1] - offsets[0]; ++t) {
             std::vector<std::uint32_t>& list = lists_[codes[std::size_t(t) * levels]];

@@ -492,7 +492,8 @@ void MultiVectorIndex::retire(const std::vector<std::int64_t>& slots) noexcept {
 
 void MultiVectorIndex::compact_if_due(std::size_t threads) noexcept {
     const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
-    if (!data_.deleted_tokens || double(data_.deleted_tokens) < params_.compact_fraction * double(stored)) return;
+    const std::size_t pending = data_.deleted_tokens - data_.deleted_in_file;  // what a compaction would drop
+    if (!pending || double(pending) < params_.compact_fraction * double(stored)) return;
     // The change that called this has succeeded: its compaction runs to the end (no Ctrl-C), and
     // one that fails (memory) leaves the index as valid as before, to compact at a later change.
     try {
@@ -509,21 +510,33 @@ void MultiVectorIndex::compact(std::size_t threads) {
 
 void MultiVectorIndex::compact_locked(std::size_t threads) {
     // New token, code and offset arrays without the deleted slots' tokens, built aside (may
-    // throw), then the graph's compaction (all-or-nothing), then the swap.
-    const std::size_t live_tokens = std::size_t(data_.offsets[data_.slots]) - data_.deleted_tokens;
-    AlignedVector<std::uint8_t> tokens;
-    AlignedVector<std::int64_t> offsets;
-    AlignedVector<std::uint16_t> codes;
-    AlignedVector<float> scales;
+    // throw), then the graph's compaction (all-or-nothing), then the swap. Rows in a mapped file
+    // stay as they are, deleted ones too: copying them would read the file into memory (the
+    // slots before `kept_slots` have their rows there, the codes and scales of those rows stay).
+    const std::size_t kept = data_.tokens.mapped_rows();
+    std::size_t kept_slots = 0, deleted_kept = 0;
+    for (; kept_slots < data_.slots && std::size_t(data_.offsets[kept_slots + 1]) <= kept; ++kept_slots)
+        if (!test_bit(data_.live.data(), kept_slots))
+            deleted_kept += std::size_t(data_.offsets[kept_slots + 1] - data_.offsets[kept_slots]);
+    const std::size_t live_rest = std::size_t(data_.offsets[data_.slots]) - kept - (data_.deleted_tokens - deleted_kept);
     const bool with_scales = params_.token_storage == DType::i8;
-    tokens.reserve(live_tokens * row_bytes());
-    if (with_scales) scales.reserve(live_tokens);
-    offsets.reserve(data_.slots + 1);
     const bool with_codes = !data_.centroids.empty();
     const std::size_t levels = with_codes ? data_.centroids.levels() : 0;
-    if (with_codes) codes.reserve(live_tokens * levels);
-    offsets.push_back(0);
-    for (std::size_t s = 0; s < data_.slots; ++s) {
+    AlignedVector<std::uint8_t> tokens;
+    AlignedVector<std::int64_t> offsets(data_.offsets.data(), data_.offsets.data() + kept_slots + 1);
+    AlignedVector<std::uint16_t> codes;
+    AlignedVector<float> scales;
+    tokens.reserve(live_rest * row_bytes());
+    offsets.reserve(data_.slots + 1);
+    if (with_scales) {
+        scales.reserve(kept + live_rest);
+        scales.assign(data_.scales.data(), data_.scales.data() + kept);
+    }
+    if (with_codes) {
+        codes.reserve((kept + live_rest) * levels);
+        codes.assign(data_.codes.data(), data_.codes.data() + kept * levels);
+    }
+    for (std::size_t s = kept_slots; s < data_.slots; ++s) {
         const std::size_t first = std::size_t(data_.offsets[s]), last = std::size_t(data_.offsets[s + 1]);
         if (test_bit(data_.live.data(), s)) {
             const std::uint8_t* p = data_.tokens.row(first);
@@ -537,18 +550,21 @@ void MultiVectorIndex::compact_locked(std::size_t threads) {
         }
     }
     CentroidLists lists;
-    if (with_codes) lists.build(data_.centroids.count(), codes.data(), levels, offsets.data(), data_.slots);
+    if (with_codes) lists.build(data_.centroids.count(), codes.data(), levels, offsets.data(), data_.slots, data_.live.data());
+    TokenRows rows = data_.tokens.with_mapped_rows(std::move(tokens));
+    data_.item_rows.reserve(data_.slots);
     fault_point();
     data_.graph->compact(threads);
-    data_.tokens = TokenRows(Buffer<std::uint8_t>(std::move(tokens)), row_bytes());
-    data_.item_rows.clear();
+    data_.tokens = std::move(rows);
     if (with_scales) data_.scales = Buffer<float>(std::move(scales));
     data_.offsets = Buffer<std::int64_t>(std::move(offsets));
     if (with_codes) {
         data_.codes = Buffer<std::uint16_t>(std::move(codes));
         data_.lists = std::move(lists);
     }
-    data_.deleted_tokens = 0;
+    data_.item_rows.clear();
+    point_items();
+    data_.deleted_tokens = data_.deleted_in_file = deleted_kept;
 }
 
 }  // namespace latefold

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <type_traits>
 
 #include "latefold/index.h"
 
@@ -29,13 +30,39 @@ Json MultiVectorIndex::describe_params() const {
 
 void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) const {
     const Data& d = data_;
-    const std::size_t n = d.slots, rows = std::size_t(d.offsets[n]);
+    const std::size_t n = d.slots, dim = params_.dim;
+    // The file holds no deleted row: the live slots' rows in spans of consecutive ones, and the
+    // offsets they take there (a deleted slot's are empty).
+    std::vector<std::pair<std::size_t, std::size_t>> spans;  // rows [first, last)
+    AlignedVector<std::int64_t> offsets(n + 1, 0);
+    for (std::size_t s = 0; s < n; ++s) {
+        const std::size_t first = std::size_t(d.offsets[s]), last = std::size_t(d.offsets[s + 1]);
+        const bool kept = test_bit(d.live.data(), s) && last > first;
+        offsets[s + 1] = offsets[s] + (kept ? std::int64_t(last - first) : 0);
+        if (!kept) continue;
+        if (!spans.empty() && spans.back().second == first)
+            spans.back().second = last;
+        else
+            spans.emplace_back(first, last);
+    }
+    const std::size_t rows = std::size_t(offsets[n]);
+    // Runs of `per_row` elements per row of an array in one part, or in the token rows' parts.
+    auto runs_of = [&](auto* data, std::size_t per_row) {
+        std::vector<std::pair<const std::remove_pointer_t<decltype(data)>*, std::size_t>> runs;
+        for (const auto& [first, last] : spans) runs.emplace_back(data + first * per_row, (last - first) * per_row);
+        return runs;
+    };
     writer.object(prefix, Json::object().set("params", describe_params()));
-    auto tokens = [&](auto type) {  // every part of the rows, as elements of the storage's type
+    auto tokens = [&](auto type) {  // as elements of the storage's type
         using T = decltype(type);
         std::vector<std::pair<const T*, std::size_t>> runs;
-        for (const auto& run : d.tokens.runs()) runs.emplace_back(reinterpret_cast<const T*>(run.first), run.second / sizeof(T));
-        writer.array(prefix + "/tokens", runs, {rows, params_.dim});
+        for (const auto& [first, last] : spans)
+            for (std::size_t r = first; r < last;) {
+                const std::size_t end = std::min(last, d.tokens.part_end(r));
+                runs.emplace_back(reinterpret_cast<const T*>(d.tokens.row(r)), (end - r) * dim);
+                r = end;
+            }
+        writer.array(prefix + "/tokens", runs, {rows, dim});
     };
     switch (params_.token_storage) {  // 8- and 16-bit types as their bits
         case DType::f32: tokens(float()); break;
@@ -43,14 +70,15 @@ void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) cons
         case DType::bf16: tokens(std::uint16_t()); break;
         case DType::i8:
             tokens(std::uint8_t());
-            writer.array(prefix + "/token_scales", d.scales.data(), {rows});
+            writer.array(prefix + "/token_scales", runs_of(d.scales.data(), 1), {rows});
             break;
     }
-    writer.array(prefix + "/offsets", d.offsets.data(), {n + 1});
+    writer.array(prefix + "/offsets", std::move(offsets), {n + 1});
     writer.array(prefix + "/ids", d.ids.data(), {n});
     writer.array(prefix + "/live_bits", reinterpret_cast<const std::uint8_t*>(d.live.data()), {bit_words(n) * 8});
     if (!d.centroids.empty()) {
-        writer.array(prefix + "/codes", d.codes.data(), {rows, d.centroids.levels()});
+        const std::size_t levels = d.centroids.levels();
+        writer.array(prefix + "/codes", runs_of(d.codes.data(), levels), {rows, levels});
         d.centroids.write(writer, prefix + "/centroids");
     }
     if (d.fde) d.fde->write(writer, prefix + "/fde");
@@ -111,7 +139,7 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
     const std::size_t token_bytes = rows * index->row_bytes();
     d.tokens = TokenRows(borrow ? Buffer<std::uint8_t>::borrow(tokens, token_bytes, reader.file())
                                 : Buffer<std::uint8_t>(AlignedVector<std::uint8_t>(tokens, tokens + token_bytes)),
-                         index->row_bytes());
+                         index->row_bytes(), borrow && reader.file()->mapped());
     d.ids = reader.array<std::int64_t>(prefix + "/ids", {n}, borrow);
     const Buffer<std::uint8_t> bits = reader.array<std::uint8_t>(prefix + "/live_bits", {bit_words(n) * 8}, false);
     d.live.assign(bit_words(n), 0);
@@ -138,7 +166,7 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
         const std::uint16_t* codes = d.codes.data();
         for (std::size_t r = 0; r < rows * levels; ++r)  // a code indexes the table's rows of its level
             if (codes[r] / count != r % levels) reader.corrupt("centroid code of token " + std::to_string(r / levels));
-        d.lists.build(count, codes, levels, d.offsets.data(), n);
+        d.lists.build(count, codes, levels, d.offsets.data(), n, d.live.data());
     }
     d.graph = GraphIndex::read(reader, prefix + "/graph", borrow);
     const GraphParams& g = d.graph->params();

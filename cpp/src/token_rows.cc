@@ -45,6 +45,16 @@ std::vector<std::pair<const std::uint8_t*, std::size_t>> TokenRows::runs() const
     return out;
 }
 
+TokenRows TokenRows::with_mapped_rows(AlignedVector<std::uint8_t> rest) const {
+    if (!mapped_) return TokenRows(Buffer<std::uint8_t>(std::move(rest)), row_bytes_);
+    TokenRows out(first_, row_bytes_, true);
+    if (!rest.empty()) {
+        out.added_ = rest.size() / row_bytes_;
+        out.blocks_.push_back({std::move(rest), out.rows_in_first()});
+    }
+    return out;
+}
+
 void TokenRows::reserve(std::size_t rows) {
     const std::size_t bytes = rows * row_bytes_;
     if (!bytes || (!blocks_.empty() && blocks_.back().bytes.capacity() - blocks_.back().bytes.size() >= bytes)) return;

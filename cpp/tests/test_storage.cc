@@ -501,7 +501,7 @@ void token_rows_read_what_was_appended() {
     const std::vector<std::uint8_t> first = rows_of(5);
     all = first;
     auto keeper = std::make_shared<std::vector<std::uint8_t>>(first);
-    lf::TokenRows t(lf::Buffer<std::uint8_t>::borrow(keeper->data(), keeper->size(), keeper), row_bytes);
+    lf::TokenRows t(lf::Buffer<std::uint8_t>::borrow(keeper->data(), keeper->size(), keeper), row_bytes, true);
     check(t.contiguous() && t.rows() == 5 && t.row(3) == keeper->data() + 3 * row_bytes, "token rows: the first part");
     std::vector<const std::uint8_t*> where;
     const std::size_t big = (std::size_t(64) << 20) / row_bytes + 10;  // past a least block
@@ -534,6 +534,18 @@ void token_rows_read_what_was_appended() {
         check(t.row(at) == where[i], "token rows: stored rows stay where they are");
         at += n;
     }
+    // A compaction's result: the mapped rows where they were, then the rows given, in one part.
+    const std::vector<std::uint8_t> rest = rows_of(4);
+    const lf::TokenRows kept = t.with_mapped_rows(lf::AlignedVector<std::uint8_t>(rest.begin(), rest.end()));
+    check(t.mapped_rows() == 5 && kept.mapped_rows() == 5 && kept.rows() == 9 && kept.row(2) == keeper->data() + 2 * row_bytes &&
+              kept.part_end(0) == 5 && kept.part_end(5) == 9 && std::memcmp(kept.row(5), rest.data(), rest.size()) == 0,
+          "token rows: a compaction keeps the mapped rows in place");
+    const lf::TokenRows in_memory(lf::Buffer<std::uint8_t>(lf::AlignedVector<std::uint8_t>(first.begin(), first.end())),
+                                  row_bytes);
+    const lf::TokenRows only = in_memory.with_mapped_rows(lf::AlignedVector<std::uint8_t>(rest.begin(), rest.end()));
+    check(in_memory.mapped_rows() == 0 && only.rows() == 4 && only.contiguous() &&
+              std::memcmp(only.row(0), rest.data(), rest.size()) == 0,
+          "token rows: rows in memory are all replaced");
 }
 
 int main() {

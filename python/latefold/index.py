@@ -66,8 +66,9 @@ class MultiVectorIndex:
         tokens, the means of clusters of similar tokens (hierarchical clustering by cosine, in
         windows of 1,024 tokens; Clavie et al. 2024). Memory and exact-stage time shrink by about
         the factor; scores become MaxSim against the pooled tokens (``get`` returns those).
-    compact_fraction : deleted tokens, as a fraction of all stored ones, from which a delete or
-        update compacts the index once it has succeeded (Ctrl-C does not stop that compaction;
+    compact_fraction : deleted tokens (not counting those a compaction left in a mapped file), as
+        a fraction of all stored ones, from which a delete or update compacts the index once it
+        has succeeded (Ctrl-C does not stop that compaction;
         one that runs out of memory is left for a later change).
 
     Documents are token matrices given as a `MultiVectors`, a list of 2-D arrays (one per
@@ -243,7 +244,9 @@ class MultiVectorIndex:
 
     def compact(self, *, threads: Optional[int] = None) -> None:
         """Repairs the graph around deleted documents and frees their tokens now (deletes and
-        updates do it on their own once ``compact_fraction`` of the tokens are deleted)."""
+        updates do it on their own once ``compact_fraction`` of the tokens are deleted). Tokens
+        in a mapped file (``load(mmap=True)``) stay there, and in ``stats()["deleted_tokens"]``,
+        until the index is saved: a saved index holds no deleted token."""
         self._index.compact(_validate.threads(threads))
 
     # ------------------------------------------------------------------ search

@@ -21,15 +21,18 @@ class CentroidLists {
 public:
     /// Lists of `count` centroids over every slot: slot s holds token codes
     /// codes[offsets[s] * levels ..] (`levels` per token; the first is the list's centroid).
+    /// `live` (nullable): bits by slot, the slots to list (the others are left out).
     void build(std::size_t count, const std::uint16_t* codes, std::size_t levels, const std::int64_t* offsets,
-               std::size_t slots);
+               std::size_t slots, const std::uint64_t* live = nullptr);
 
     /// Room to append slots first_slot .. first_slot + n (offsets relative to their first token,
-    /// codes from it). May throw (bad_alloc) and then changes nothing that shows.
-    void reserve(const std::uint16_t* codes, std::size_t levels, const std::int64_t* offsets, std::size_t n);
+    /// codes from it; `live`: bits by position in the call, nullable). May throw (bad_alloc) and
+    /// then changes nothing that shows.
+    void reserve(const std::uint16_t* codes, std::size_t levels, const std::int64_t* offsets, std::size_t n,
+                 const std::uint64_t* live = nullptr);
     /// Appends those slots after reserve() made room: does not throw.
     void append(const std::uint16_t* codes, std::size_t levels, const std::int64_t* offsets, std::size_t n,
-                std::uint32_t first_slot) noexcept;
+                std::uint32_t first_slot, const std::uint64_t* live = nullptr) noexcept;
 
     /// What candidates() keeps between calls (one per thread).
     struct Scratch {

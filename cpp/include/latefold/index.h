@@ -15,7 +15,9 @@
 // Documents have stable int64 ids chosen by the user. Inside, a document is a slot (insertion
 // order; an update takes a new slot): its tokens, their codes and its graph vector (whose graph
 // id is the slot). A delete tombstones the slot at once; compaction repairs the graph around
-// deleted slots and drops their tokens (slots keep their numbers: deleted ones become empty).
+// deleted slots and drops their tokens (slots keep their numbers: deleted ones become empty),
+// except rows in a mapped file, which stay there until the index is saved (a save writes no
+// deleted row).
 //
 // Every mutation is all-or-nothing (a failure or an interrupt leaves the index as it was) and
 // exclusive; searches run concurrently with each other and wait for a mutation to finish.
@@ -65,7 +67,8 @@ struct IndexParams {
     /// pooled in windows of at most pool_window consecutive tokens; 1 = off.
     std::size_t pool_factor = 1;
     static constexpr std::size_t pool_window = 1024;
-    /// Deleted tokens, as a fraction of all stored ones, from which a delete or update compacts.
+    /// Deleted tokens (but those a compaction left in a mapped file), as a fraction of all stored
+    /// ones, from which a delete or update compacts.
     double compact_fraction = 0.25;
 
     void validate() const;
@@ -205,6 +208,7 @@ private:
         std::vector<std::uint64_t> live; // bitset by slot
         std::unordered_map<std::int64_t, std::uint32_t> slot_of;  // live ids
         std::size_t slots = 0, live_count = 0, deleted_tokens = 0;
+        std::size_t deleted_in_file = 0;  // of deleted_tokens: those a compaction left in the mapped file
         TokenCentroids centroids;
         CentroidLists lists;             // of the first-level codes, from the codes (not saved)
         std::unique_ptr<FdeEncoder> fde;

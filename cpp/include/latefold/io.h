@@ -80,6 +80,7 @@ public:
     FileBytes& operator=(const FileBytes&) = delete;
     const std::uint8_t* data() const noexcept { return data_; }
     std::size_t size() const noexcept { return size_; }
+    bool mapped() const noexcept { return mapped_; }
     /// Tells the kernel how a mapping will be read (sequentially while verifying, at random
     /// while searching); nothing for bytes in memory.
     void advise_sequential(bool sequential) const noexcept;
@@ -116,6 +117,14 @@ public:
         add_array(name, dtype_string<T>(), sizeof(T), std::move(bytes), std::move(shape));
     }
 
+    /// The same for an array made for the file, which the writer keeps.
+    template <class T>
+    void array(const std::string& name, AlignedVector<T> made, std::vector<std::size_t> shape) {
+        auto kept = std::make_shared<const AlignedVector<T>>(std::move(made));
+        array(name, kept->data(), std::move(shape));
+        made_.push_back(std::move(kept));
+    }
+
     /// Writes the file atomically: a temporary file in the same folder (".<name>.<random>.tmp",
     /// locked while written), flushed and fsynced, renamed over `path`, then the folder fsynced.
     /// A crash leaves either the old file or the new one under `path`; a temporary file left by
@@ -143,6 +152,7 @@ private:
     Json objects_ = Json::object();
     Json arrays_ = Json::object();
     std::vector<Section> sections_;
+    std::vector<std::shared_ptr<const void>> made_;  // arrays made for the file
 };
 
 /// Opens a file written by Writer (or by latefold 0.1.0) and checks it before anything is read:

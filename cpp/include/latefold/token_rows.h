@@ -1,7 +1,8 @@
 // The token rows an index stores: a first part, read from a file (mapped with mmap=True, which
 // then stays in the file) or made by a compaction, followed by blocks of the rows added since.
 // A block is allocated once and never moves, so an add copies no stored row: a large index grows
-// without holding its rows twice, and a mapped one without reading its rows into memory.
+// without holding its rows twice, and a mapped one without reading its rows into memory. A
+// compaction keeps a mapped first part as it is (copying it would read the file into memory).
 #pragma once
 
 #include <cstddef>
@@ -17,7 +18,9 @@ namespace latefold {
 class TokenRows {
 public:
     TokenRows() = default;
-    TokenRows(Buffer<std::uint8_t> first, std::size_t row_bytes) : first_(std::move(first)), row_bytes_(row_bytes) {}
+    /// `mapped`: the first part lies in a mapped file.
+    TokenRows(Buffer<std::uint8_t> first, std::size_t row_bytes, bool mapped = false)
+        : first_(std::move(first)), row_bytes_(row_bytes), mapped_(mapped) {}
 
     std::size_t rows() const noexcept { return rows_in_first() + added_; }
     /// Row r (< rows()); the rows of one add lie in one part, so each document's rows follow it.
@@ -28,6 +31,11 @@ public:
     bool contiguous() const noexcept;
     /// The parts that hold rows, in order, as (data, bytes).
     std::vector<std::pair<const std::uint8_t*, std::size_t>> runs() const;
+    /// The rows in a mapped file (the first part's when it is mapped, else 0).
+    std::size_t mapped_rows() const noexcept { return mapped_ ? rows_in_first() : 0; }
+    /// The mapped rows (if any) followed by `rest`, whole rows in a part of their own (a
+    /// compaction's result); may throw, changes nothing.
+    TokenRows with_mapped_rows(AlignedVector<std::uint8_t> rest) const;
 
     /// Room for `rows` more rows in the last block (a new block when it lacks it); may throw,
     /// changes nothing that shows.
@@ -46,6 +54,7 @@ private:
     Buffer<std::uint8_t> first_;
     std::vector<Block> blocks_;
     std::size_t row_bytes_ = 0, added_ = 0;
+    bool mapped_ = false;
 };
 
 }  // namespace latefold
