@@ -164,8 +164,10 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
         const std::size_t levels = d.centroids.levels(), count = d.centroids.count();
         d.codes = reader.array<std::uint16_t>(prefix + "/codes", {rows, levels}, borrow);
         const std::uint16_t* codes = d.codes.data();
-        for (std::size_t r = 0; r < rows * levels; ++r)  // a code indexes the table's rows of its level
-            if (codes[r] / count != r % levels) reader.corrupt("centroid code of token " + std::to_string(r / levels));
+        for (std::size_t r = 0; r < rows; ++r)  // a code indexes the table's rows of its level
+            for (std::size_t l = 0; l < levels; ++l)
+                if (std::size_t(codes[r * levels + l]) - l * count >= count)  // below l * count: wraps
+                    reader.corrupt("centroid code of token " + std::to_string(r));
         d.lists.build(count, codes, levels, d.offsets.data(), n, d.live.data());
     }
     d.graph = GraphIndex::read(reader, prefix + "/graph", borrow);
