@@ -361,12 +361,17 @@ def test_bad_input_changes_nothing(rng):
         assert state(index, queries) == before
 
 
-def test_failed_changes_leave_the_index_unchanged(rng):
-    """Out of memory at every fault point of add, update and delete (with compaction due)."""
+@pytest.mark.parametrize("mapped", [False, True])
+def test_failed_changes_leave_the_index_unchanged(rng, tmp_path, mapped):
+    """Out of memory at every fault point of add, update and delete (with compaction due), in
+    memory and loaded with mmap=True (whose compaction leaves the mapped rows in place)."""
     docs, centres = clustered_docs(rng, 120, lengths=(20, 40))
     queries = queries_from(rng, centres, 3)
     index = lf.MultiVectorIndex(DIM, compact_fraction=0.05)
     index.add(docs[:100], attributes={"year": np.arange(100)})
+    if mapped:
+        index.save(tmp_path / "index.lf")
+        index = lf.MultiVectorIndex.load(tmp_path / "index.lf", mmap=True)
     index.delete(list(range(0, 20, 2)))  # compacts: a later delete or update compacts again
     changes = [
         lambda: index.add(docs[100:], ids=np.arange(500, 520), attributes={"year": np.arange(20)}),
