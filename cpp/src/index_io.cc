@@ -37,16 +37,16 @@ void MultiVectorIndex::write(io::Writer& writer, const std::string& prefix) cons
     AlignedVector<std::int64_t> offsets(n + 1, 0);
     for (std::size_t s = 0; s < n; ++s) {
         const std::size_t first = std::size_t(d.offsets[s]), last = std::size_t(d.offsets[s + 1]);
-        const bool kept = test_bit(d.live.data(), s) && last > first;
-        offsets[s + 1] = offsets[s] + (kept ? std::int64_t(last - first) : 0);
-        if (!kept) continue;
+        const bool saved = test_bit(d.live.data(), s) && last > first;
+        offsets[s + 1] = offsets[s] + (saved ? std::int64_t(last - first) : 0);
+        if (!saved) continue;
         if (!spans.empty() && spans.back().second == first)
             spans.back().second = last;
         else
             spans.emplace_back(first, last);
     }
     const std::size_t rows = std::size_t(offsets[n]);
-    // Runs of `per_row` elements per row of an array in one part, or in the token rows' parts.
+    // The spans' rows of an array in one part, `per_row` elements a row.
     auto runs_of = [&](auto* data, std::size_t per_row) {
         std::vector<std::pair<const std::remove_pointer_t<decltype(data)>*, std::size_t>> runs;
         for (const auto& [first, last] : spans) runs.emplace_back(data + first * per_row, (last - first) * per_row);

@@ -37,14 +37,6 @@ bool TokenRows::contiguous() const noexcept {
     return parts <= 1;
 }
 
-std::vector<std::pair<const std::uint8_t*, std::size_t>> TokenRows::runs() const {
-    std::vector<std::pair<const std::uint8_t*, std::size_t>> out;
-    if (!first_.empty()) out.emplace_back(first_.data(), first_.size());
-    for (const Block& b : blocks_)
-        if (!b.bytes.empty()) out.emplace_back(b.bytes.data(), b.bytes.size());
-    return out;
-}
-
 TokenRows TokenRows::with_mapped_rows(AlignedVector<std::uint8_t> rest) const {
     if (!mapped_) return TokenRows(Buffer<std::uint8_t>(std::move(rest)), row_bytes_);
     TokenRows out(first_, row_bytes_, true);

@@ -29,8 +29,6 @@ public:
     std::size_t part_end(std::size_t r) const noexcept;
     /// Whether at most one part holds rows (then they all follow row(0)).
     bool contiguous() const noexcept;
-    /// The parts that hold rows, in order, as (data, bytes).
-    std::vector<std::pair<const std::uint8_t*, std::size_t>> runs() const;
     /// The rows in a mapped file (the first part's when it is mapped, else 0).
     std::size_t mapped_rows() const noexcept { return mapped_ ? rows_in_first() : 0; }
     /// The mapped rows (if any) followed by `rest`, whole rows in a part of their own (a
