@@ -182,6 +182,25 @@ def test_centroids_retrain_as_the_index_grows(corpus):
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) >= 0.9
 
 
+def test_centroids_retrain_on_live_tokens_only(rng, tmp_path):
+    # Deleted documents' tokens stay stored until a compaction (or, mapped, a save): a retraining
+    # samples only the live ones. Here 600 deleted tokens on one direction would draw a centroid.
+    docs, _ = clustered_docs(rng, 200, lengths=(8, 12))
+    index = lf.MultiVectorIndex(DIM, centroids=64, centroid_levels=1, compact_fraction=1.0)
+    index.add(docs[:30], ids=np.arange(30))  # ~300 tokens: 16 centroids
+    away = np.zeros((20, DIM), np.float32)
+    away[:, 0] = 1.0
+    index.add([away] * 30, ids=np.arange(1000, 1030))
+    index.delete(np.arange(1000, 1030))
+    assert index.stats()["centroids"] == 16 and index.stats()["deleted_tokens"] == 600
+    index.add(docs[30:], ids=np.arange(30, 200))  # past 1,024 stored tokens: 64 centroids
+    assert index.stats()["centroids"] == 64
+    index.save(tmp_path / "index.lf")
+    centroids = container.arrays(tmp_path / "index.lf")["index/centroids/centroids"]
+    cosines = centroids[:, 0] / np.linalg.norm(centroids, axis=1)
+    assert cosines.max() < 0.99
+
+
 @pytest.mark.parametrize("storage", ["float32", "float16"])
 def test_exact_search_equals_maxsim_topk(corpus, storage):
     docs, queries = corpus

@@ -340,14 +340,22 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     };
     if (retrain) {
         const std::size_t total = stored + b.rows;
-        const std::size_t sample = std::min(total, 32 * params_.centroid_levels * want);
-        // A seeded sample without replacement, in random order (partial Fisher-Yates over row numbers).
+        const std::size_t sample = std::min(total - data_.deleted_tokens, 32 * params_.centroid_levels * want);
+        auto live_row = [&](std::size_t r) {  // not a deleted document's (kept until compacted or saved)
+            if (r >= stored) return true;
+            const std::int64_t* after =
+                std::upper_bound(data_.offsets.begin(), data_.offsets.begin() + data_.slots + 1, std::int64_t(r));
+            return test_bit(data_.live.data(), std::size_t(after - data_.offsets.begin()) - 1);
+        };
+        // A seeded sample of live rows without replacement, in random order (partial Fisher-Yates
+        // over row numbers, passing over deleted ones).
         std::vector<std::size_t> order(total);
         std::iota(order.begin(), order.end(), std::size_t(0));
         const std::uint64_t key = random::stream_key(params_.seed, std::uint64_t(9) << 32);
-        for (std::size_t i = 0; i < sample; ++i) {
+        for (std::size_t i = 0, taken = 0; taken < sample && i < total; ++i) {
             const std::size_t j = std::min(total - 1, i + std::size_t(random::unit(random::word(key, i)) * double(total - i)));
             std::swap(order[i], order[j]);
+            if (live_row(order[i])) order[taken++] = order[i];
         }
         std::vector<float> x(sample * params_.dim);
         for (std::size_t i = 0; i < sample; ++i) token_rows(order[i], order[i] + 1, x.data() + i * params_.dim);
