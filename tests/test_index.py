@@ -201,6 +201,31 @@ def test_centroids_retrain_on_live_tokens_only(rng, tmp_path):
     assert cosines.max() < 0.99
 
 
+def test_centroids_retrain_at_the_cap_when_the_live_tokens_grow_4x(rng, tmp_path):
+    # A streamed build's first batches may hold few of the clusters the later ones bring: at the
+    # most centroids the index trains again whenever its live tokens reach 4x those of its last
+    # training, a count the file keeps (a load does not start it again).
+    def around(directions, n):  # documents of 10 tokens near the given axes
+        x = np.eye(DIM)[rng.choice(directions, size=(n, 10))] + 0.05 * rng.standard_normal((n, 10, DIM))
+        return [(d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32) for d in x]
+
+    def fit(tokens):  # mean cosine of each token with its closest saved centroid
+        index.save(tmp_path / "index.lf")
+        c = container.arrays(tmp_path / "index.lf")["index/centroids/centroids"]
+        c = c / np.linalg.norm(c, axis=1, keepdims=True)
+        return float((np.concatenate(tokens) @ c.T).max(axis=1).mean())
+
+    index = lf.MultiVectorIndex(DIM, centroids=16, centroid_levels=1)
+    index.add(around(range(8), 30))  # 300 tokens: 16 centroids (the most), on axes 0-7
+    later = around(range(8, 16), 80)
+    index.add(later)  # 1,100 tokens: under 4 x 300, not trained again
+    assert index.stats()["centroids"] == 16 and fit(later) < 0.5
+    index = lf.MultiVectorIndex.load(tmp_path / "index.lf", mmap=True)
+    more = around(range(8, 16), 20)
+    index.add(more)  # 1,300 tokens: trained again, over a sample of all of them
+    assert fit(later + more) > 0.8
+
+
 @pytest.mark.parametrize("storage", ["float32", "float16"])
 def test_exact_search_equals_maxsim_topk(corpus, storage):
     docs, queries = corpus

@@ -133,7 +133,8 @@ float TokenCentroids::quantize_table(const float* table, std::size_t padded, dou
 void TokenCentroids::write(io::Writer& writer, const std::string& prefix) const {
     writer.object(prefix, Json::object()
                               .set("count", static_cast<unsigned long long>(count_))
-                              .set("levels", static_cast<unsigned long long>(levels_)));
+                              .set("levels", static_cast<unsigned long long>(levels_))
+                              .set("trained_tokens", static_cast<unsigned long long>(trained_tokens_)));
     writer.array(prefix + "/centroids", centroids_.data(), {levels_ * count_, dim_});
 }
 
@@ -143,6 +144,7 @@ TokenCentroids TokenCentroids::read(const io::Reader& reader, const std::string&
     try {
         out.count_ = std::size_t(reader.object(prefix).at("count").as_uint());
         out.levels_ = std::size_t(reader.object(prefix).at("levels").as_uint());
+        if (const Json* trained = reader.object(prefix).find("trained_tokens")) out.trained_tokens_ = std::size_t(trained->as_uint());
     } catch (const std::logic_error& error) {
         reader.corrupt("token centroids: " + std::string(error.what()));
     }

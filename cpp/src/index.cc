@@ -318,11 +318,15 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     fault_point();
 
     // Centroids: trained (again) when the index grows enough (choose_centroids), over a sample of
-    // all tokens; then every token gets a code.
+    // all tokens; then every token gets a code. Also at the most centroids, whenever the live
+    // tokens reach 4x those of the last training: centroids trained on the first batches of a
+    // streamed build know only the clusters those hold (clusters they lack then share centroids,
+    // and stage 2 ranks the documents of those lists worse).
     const std::size_t stored = std::size_t(data_.offsets[data_.slots]);
-    const std::size_t have = data_.centroids.count();
+    const std::size_t have = data_.centroids.count(), live = stored + b.rows - data_.deleted_tokens;
     const std::size_t want = choose_centroids(params_.centroids, params_.centroid_levels, stored + b.rows);
-    const bool retrain = want > have && (want >= 4 * have || want == params_.centroids);
+    const bool grown = have && want >= have && live / 4 >= data_.centroids.trained_tokens();
+    const bool retrain = (want > have && (want >= 4 * have || want == params_.centroids)) || grown;
     const MultiVectorsView old = token_view();
     // Rows [r0, r1) of the stored tokens followed by the new ones as float32: one conversion call
     // for each run.
@@ -340,7 +344,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
     };
     if (retrain) {
         const std::size_t total = stored + b.rows;
-        const std::size_t sample = std::min(total - data_.deleted_tokens, 32 * params_.centroid_levels * want);
+        const std::size_t sample = std::min(live, 32 * params_.centroid_levels * want);
         auto live_row = [&](std::size_t r) {  // not a deleted document's (kept until compacted or saved)
             if (r >= stored) return true;
             const std::int64_t* after =
@@ -361,6 +365,7 @@ MultiVectorIndex::Batch MultiVectorIndex::prepare(const MultiVectorsView& given,
         for (std::size_t i = 0; i < sample; ++i) token_rows(order[i], order[i] + 1, x.data() + i * params_.dim);
         b.centroids = TokenCentroids::train(x.data(), sample, params_.dim, params_.dim, want, params_.centroid_levels,
                                             params_.kmeans_iterations, params_.seed, threads);
+        b.centroids.set_trained_tokens(live);
     }
     const TokenCentroids& centroids = retrain ? b.centroids : data_.centroids;
     if (!centroids.empty()) {

@@ -161,6 +161,8 @@ std::unique_ptr<MultiVectorIndex> MultiVectorIndex::read(const io::Reader& reade
 
     if (reader.has_object(prefix + "/centroids")) {
         d.centroids = TokenCentroids::read(reader, prefix + "/centroids", dim, borrow);
+        if (!d.centroids.trained_tokens())  // a file that does not say: counted from now
+            d.centroids.set_trained_tokens(std::max<std::size_t>(1, rows - d.deleted_tokens));
         const std::size_t levels = d.centroids.levels(), count = d.centroids.count();
         d.codes = reader.array<std::uint16_t>(prefix + "/codes", {rows, levels}, borrow);
         const std::uint16_t* codes = d.codes.data();

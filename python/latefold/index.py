@@ -53,8 +53,10 @@ class MultiVectorIndex:
     centroids : most token centroids per level for stage 2 (0: no stage 2, every candidate is
         scored exactly). The index trains them (k-means over a sample of its tokens) when it first
         holds 16 tokens per centroid for 16 centroids per level, and again each time it has grown
-        enough for 4x as many (a power of two, 16 tokens per centroid), up to this number,
-        recoding every token then: a build costs about that of coding every token twice. More
+        enough for 4x as many (a power of two, 16 tokens per centroid), up to this number, and
+        then each time its live tokens reach 4x those of its last training (centroids trained on
+        the first batches of a streamed build know only the clusters those hold), recoding
+        every token then: a build costs about that of coding every token twice. More
         centroids approximate MaxSim better in stage 2 and cost more per query (a table of
         ``centroid_levels * centroids`` rows of query-token similarities).
     centroid_levels : codes per token, 1 to 3: its nearest centroid, then per further level the

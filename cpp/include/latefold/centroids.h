@@ -40,6 +40,10 @@ public:
     std::size_t rows() const noexcept { return count_ * levels_; }  ///< of the table
     std::size_t dim() const noexcept { return dim_; }
     const float* data() const noexcept { return centroids_.data(); }
+    /// Live tokens of the index that trained these, when it trained them (it trains again at 4x
+    /// as many); saved with them. 0 where unknown (files written before it was kept).
+    std::size_t trained_tokens() const noexcept { return trained_tokens_; }
+    void set_trained_tokens(std::size_t tokens) noexcept { trained_tokens_ = tokens; }
     /// Of the centroids, with their bfloat16 copy.
     std::size_t bytes() const noexcept { return centroids_.size() * sizeof(float) + rounded_.size() * sizeof(std::uint16_t); }
 
@@ -72,7 +76,7 @@ private:
     Buffer<float> centroids_;  // levels x count x dim: the centroids, then each level's residual ones
     AlignedVector<std::uint16_t> rounded_;  // the same rounded to bfloat16 (for the AMX table; not saved)
     double largest_norm_[max_levels] = {};   // of each level's centroids
-    std::size_t count_ = 0, levels_ = 1, dim_ = 0;
+    std::size_t count_ = 0, levels_ = 1, dim_ = 0, trained_tokens_ = 0;
 };
 
 }  // namespace latefold

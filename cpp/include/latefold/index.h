@@ -223,7 +223,7 @@ private:
 /// The centroids per level an index of `tokens` tokens trains: a power of two, at least 16, at
 /// most `most`, and at least 16 tokens per centroid of every level (0 below 16 * levels * 16
 /// tokens). The index trains when this first exceeds 0 and again when it reaches 4x the count it
-/// has, or `most`.
+/// has, or `most`, and then whenever its live tokens reach 4x those of the last training.
 std::size_t choose_centroids(std::size_t most, std::size_t levels, std::size_t tokens) noexcept;
 
 }  // namespace latefold
