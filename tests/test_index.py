@@ -99,6 +99,10 @@ def test_candidates_from_centroid_lists(corpus):
         # The same clustered data as above: 0.97-1.0 over seeds.
         assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) >= 0.9, probe
         assert all(e["path"] == "lists" and e["candidates"] >= 10 and e["visited"] >= 1 for e in info)
+        # Stage 2 keeps 3 sqrt(n) of the n documents found, at least 48 (all of them when fewer).
+        assert all(e["exact"] == min(e["candidates"], max(48, int(np.ceil(3 * np.sqrt(e["candidates"]))))) for e in info)
+    every = index.search(queries, 10, probe=65536, explain=True)[2]  # every list: all 400 documents
+    assert all(e["candidates"] == len(docs) and e["exact"] == 60 for e in every)
     # Below 50,000 documents the graph gives the candidates unless a probe is asked for.
     assert {e["path"] for e in index.search(queries, 10, explain=True)[2]} != {"lists"}
     assert {e["path"] for e in index.search(queries, 10, probe=0, explain=True)[2]} != {"lists"}

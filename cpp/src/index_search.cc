@@ -212,8 +212,9 @@ void MultiVectorIndex::search(const MultiVectorsView& queries, const FilterExpr*
     const std::size_t graph_width = std::max(k, given ? options.candidates : O::graph_candidates);
     const std::size_t width = listed ? std::max(k, given ? options.candidates : O::list_candidates) : graph_width;
     auto keep_of = [&](std::size_t n) {  // stage 2's survivors out of n candidates
-        return std::max(k, options.rerank != O::automatic ? options.rerank
-                                                          : std::max(O::least_rerank, (n + O::rerank_fraction - 1) / O::rerank_fraction));
+        return std::max(k, options.rerank != O::automatic
+                               ? options.rerank
+                               : std::max(O::least_rerank, std::size_t(std::ceil(O::rerank_per_root * std::sqrt(double(n))))));
     };
 
     // Stage 1 by the graph: in one batch, or (listed) for the queries whose lists find too few.

@@ -269,11 +269,11 @@ class MultiVectorIndex:
         4x as many, then takes the graph's); ``0``: the graph of candidate vectors; default
         (None): the lists from 50,000 documents on, where one vector per document loses recall
         (bench/README.md, "Scaling"), the graph below. ``candidates``:
-        the most documents stage 1 gives (default: 256 from the graph, 4,096 from the lists,
+        the most documents stage 1 gives (default: 256 from the graph, 8,192 from the lists,
         ranked there by the summed similarity of the query tokens that probed them); ``ef``: the
         graph's beam width (default ``candidates``). ``rerank``: the documents stage 2 (the
-        centroid interaction) keeps for exact MaxSim, at least k (default: an eighth of the
-        query's stage-1 documents, at least 48). More of any of them: higher recall, slower.
+        centroid interaction) keeps for exact MaxSim, at least k (default: 3 sqrt(n) of the
+        query's n stage-1 documents, at least 48). More of any of them: higher recall, slower.
 
         ``exact=True`` scores every document that passes the filter. ``query_ball`` (off by
         default): stage 2 scores each query as its balls of this inner-product radius (MUVERA's

@@ -78,12 +78,13 @@ struct IndexParams {
 struct IndexSearchOptions {
     static constexpr std::size_t automatic = std::size_t(-1);
     std::size_t k = 10;
-    /// Stage 1: the most documents it gives; automatic: 256 from the graph, 4,096 from the lists
+    /// Stage 1: the most documents it gives; automatic: 256 from the graph, 8,192 from the lists
     /// (their documents are near ties the lists' scores cannot order: stage 2 must see them all).
     std::size_t candidates = automatic;
     std::size_t ef = 0;            ///< graph beam width (0: candidates)
-    /// Stage 2 keeps this many for exact MaxSim (at least k); automatic: an eighth of the query's
-    /// stage-1 documents, at least 48 (the near ties to separate grow with the corpus).
+    /// Stage 2 keeps this many for exact MaxSim (at least k); automatic: 3 sqrt(n) of the query's n
+    /// stage-1 documents, at least 48 (the near ties to separate grow with the corpus, the
+    /// documents stage 2 must keep to hold the top 10 among them more slowly: bench/README.md).
     std::size_t rerank = automatic;
     /// Stage 1 from the centroid lists (centroid_lists.h): each query token probes the lists of
     /// its `probe` nearest first-level centroids, and the `candidates` documents found that the
@@ -91,8 +92,8 @@ struct IndexSearchOptions {
     /// matching documents probes 4x as many, then takes the graph's). 0: the graph; automatic: lists from
     /// lists_from documents on (below, a few vectors' graph search is cheaper and as good).
     std::size_t probe = automatic;
-    static constexpr std::size_t lists_from = 50000, graph_candidates = 256, list_candidates = 4096,
-                                 least_rerank = 48, rerank_fraction = 8;
+    static constexpr std::size_t lists_from = 50000, graph_candidates = 256, list_candidates = 8192,
+                                 least_rerank = 48, rerank_per_root = 3;
     float query_ball = 0.0f;       ///< > 0: stage 2 uses the query's balls of this radius (pooling.h)
     bool exact = false;            ///< exhaustive exact MaxSim over the filtered documents
     std::size_t exact_below = 0;   ///< graph planner (GraphSearchOptions); 0: its default
