@@ -144,7 +144,8 @@ TokenCentroids TokenCentroids::read(const io::Reader& reader, const std::string&
     try {
         out.count_ = std::size_t(reader.object(prefix).at("count").as_uint());
         out.levels_ = std::size_t(reader.object(prefix).at("levels").as_uint());
-        if (const Json* trained = reader.object(prefix).find("trained_tokens")) out.trained_tokens_ = std::size_t(trained->as_uint());
+        if (const Json* trained = reader.object(prefix).find("trained_tokens"))
+            out.trained_tokens_ = std::size_t(trained->as_uint());
     } catch (const std::logic_error& error) {
         reader.corrupt("token centroids: " + std::string(error.what()));
     }

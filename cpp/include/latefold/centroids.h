@@ -41,7 +41,8 @@ public:
     std::size_t dim() const noexcept { return dim_; }
     const float* data() const noexcept { return centroids_.data(); }
     /// Live tokens of the index that trained these, when it trained them (it trains again at 4x
-    /// as many); saved with them. 0 where unknown (files written before it was kept).
+    /// as many); saved with them. 0 in files written before it was kept (their loader counts
+    /// from the load).
     std::size_t trained_tokens() const noexcept { return trained_tokens_; }
     void set_trained_tokens(std::size_t tokens) noexcept { trained_tokens_ = tokens; }
     /// Of the centroids, with their bfloat16 copy.
