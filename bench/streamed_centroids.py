@@ -6,9 +6,10 @@ lists' search against exact MaxSim at a few `rerank` values, and the documents t
 
 The set has the near ties of the 1,000,000-document synthetic one at a quarter of its size:
 documents of 60-140 tokens around 3 of `--topics` topic directions (1,500 documents a topic),
-queries of 32 tokens around 2, 128-d, float16, and as many centroids a level as topics. The
-batched build adds a first batch of `--first` documents (as few a topic as the first block of 5,000
-holds at 1,000,000 documents), then blocks of 5,000. Writes nothing; prints one line per build.
+queries of 32 tokens around 2, 128-d, float16, and about as many centroids a level as topics
+(512 for 500, as 2,048 for 2,000 there). The batched build adds a first batch of `--first`
+documents (as few a topic as the first block of 5,000 holds at 1,000,000 documents), then blocks
+of 5,000. Writes nothing; prints one line per build.
 """
 
 from __future__ import annotations
