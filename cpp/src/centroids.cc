@@ -89,7 +89,7 @@ void TokenCentroids::prepare() {
 
 void TokenCentroids::query_table(const float* packed_query, std::size_t padded, float* table) const {
     const kernels::KernelTable& kern = kernels::active_kernels();
-    if (active_isa() != Isa::amx) {
+    if (active_isa() != Isa::amx && active_isa() != Isa::avx512bf16) {
         kern.project_rows(centroids_.data(), rows(), dim_, dim_, packed_query, padded, table, padded);
         return;
     }
@@ -112,7 +112,7 @@ void TokenCentroids::query_table(const float* packed_query, std::size_t padded, 
 float TokenCentroids::quantize_table(const float* table, std::size_t padded, double query_norm,
                                      std::int16_t* out) const {
     // Each level's entries are at most |q| |c| in magnitude, and a little more as computed (the
-    // AMX table rounds both to bfloat16: 2^-8 each); values past that bound are clamped to it.
+    // bfloat16 table rounds both: 2^-8 each); values past that bound are clamped to it.
     double bound[max_levels] = {}, total = 0.0;
     for (std::size_t level = 0; level < levels_; ++level) total += bound[level] = 1.01 * query_norm * largest_norm_[level];
     const double scale = total > 1e-30 ? 32766.0 / total : 1.0;

@@ -164,7 +164,7 @@ void maxsim_rerank(const MultiVectorsView& queries, const MultiVectorsView& docs
             }
             const std::size_t d = std::size_t(id);
             if (j + 1 < j1 && candidates[q * per_query + j + 1] >= 0 && packed.reads_floats())
-                request_pages(docs, std::size_t(candidates[q * per_query + j + 1]));
+                request_item(docs, std::size_t(candidates[q * per_query + j + 1]));
             // Float rows are checked by the kernel, as in BlockGrid::run; other storages before it.
             const bool checking = check.needed() && check_here[q * per_query + j];
             ItemRows rows{};

@@ -509,7 +509,8 @@ void centroid_table_quantized() {
                 latefold::set_active_isa(latefold::isa_name(isa));
                 centroids.query_table(packed.data(), padded, table.data());
                 const float scale = centroids.quantize_table(table.data(), padded, norm, quantized.data());
-                const double rounding = isa == latefold::Isa::amx ? std::ldexp(1.0, -7) : 1e-5;
+                const double rounding = // the bfloat16 tables round both factors (2^-8 each)
+                    isa == latefold::Isa::amx || isa == latefold::Isa::avx512bf16 ? std::ldexp(1.0, -7) : 1e-5;
                 for (std::size_t c = 0; c < centroids.rows(); ++c)
                     for (std::size_t j = 0; j < padded; ++j) {
                         const float* centroid = centroids.data() + c * dim;

@@ -57,9 +57,10 @@ public:
     /// A query's table for the centroid_maxsim kernel: table[c * padded + j] = <q_j, centroid_c>
     /// (0 for the padding columns) for every centroid of every level, from the query packed in the
     /// MaxSim layout (kernels/layouts.h) with `padded` columns. Holds rows() * padded floats. On
-    /// the AMX path the products are of bfloat16 roundings of both (16x the float32 rate: with
-    /// thousands of centroids the table costs as much as the rest of a search otherwise); the
-    /// table only ranks documents approximately (stages 1 and 2), so the rounding is immaterial.
+    /// the AMX and AVX512-BF16 paths the products are of bfloat16 roundings of both (16x and 2x
+    /// the float32 rate: with thousands of centroids the table costs as much as the rest of a
+    /// search otherwise); the table only ranks documents approximately (stages 1 and 2), so the
+    /// rounding is immaterial.
     void query_table(const float* packed_query, std::size_t padded, float* table) const;
     /// That table quantized for the centroid_maxsim kernel: out = table * scale rounded, the scale
     /// such that a token's sum over the levels never leaves int16, from |<q, c>| <= |q| |c| (the
@@ -75,7 +76,7 @@ private:
     void prepare();  // makes rounded_ and largest_norm_
 
     Buffer<float> centroids_;  // levels x count x dim: the centroids, then each level's residual ones
-    AlignedVector<std::uint16_t> rounded_;  // the same rounded to bfloat16 (for the AMX table; not saved)
+    AlignedVector<std::uint16_t> rounded_;  // the same rounded to bfloat16 (for the bfloat16 table; not saved)
     double largest_norm_[max_levels] = {};   // of each level's centroids
     std::size_t count_ = 0, levels_ = 1, dim_ = 0, trained_tokens_ = 0;
 };

@@ -1,12 +1,11 @@
-// MaxSim over bfloat16 tokens (maxsim_bf16) with AVX512-BF16: register tiles as in
-// tile_templates.h, 16 query tokens per register (2 values of a token per lane), one document row
-// broadcast 2 values at a time, vdpbf16ps adding 2 products per lane and instruction (2x float32).
+// MaxSim over bfloat16 tokens (maxsim_bf16) with AVX512-BF16: register tiles (dpbf16_tile.h) as in
+// tile_templates.h, 16 query tokens per register (2 values of a token per lane).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
+#include "dpbf16_tile.h"
 #include "layouts.h"
 #include "table.h"
 
@@ -19,21 +18,7 @@ template <int P, int N>
 inline void tile(const std::uint16_t* q, std::size_t group_elems, std::size_t dim, const std::uint16_t* const (&row)[N],
                  __m512 (&best)[P]) {
     __m512 acc[P][N];
-    for (int p = 0; p < P; ++p)
-        for (int j = 0; j < N; ++j) acc[p][j] = _mm512_setzero_ps();
-    auto step = [&](std::size_t r, std::size_t values) {
-        __m512bh qv[P];
-        for (int p = 0; p < P; ++p) qv[p] = (__m512bh)_mm512_loadu_si512(q + p * group_elems + r * 32);
-        for (int j = 0; j < N; ++j) {
-            std::uint32_t v = 0;  // the pair from value 2r on (a last odd value with a zero)
-            std::memcpy(&v, row[j] + 2 * r, 2 * values);
-            const __m512bh x = (__m512bh)_mm512_set1_epi32(std::int32_t(v));
-            for (int p = 0; p < P; ++p) acc[p][j] = _mm512_dpbf16_ps(acc[p][j], qv[p], x);
-        }
-    };
-    const std::size_t pairs = dim / 2;
-    for (std::size_t r = 0; r < pairs; ++r) step(r, 2);
-    if (dim % 2) step(pairs, 1);
+    dpbf16_tile<P, N>(q, group_elems, dim, row, acc);
     for (int p = 0; p < P; ++p)
         for (int j = 0; j < N; ++j) best[p] = _mm512_max_ps(best[p], acc[p][j]);
 }

@@ -38,8 +38,8 @@ LATEFOLD_PORTABLE_KERNELS(LATEFOLD_DECLARE_KERNEL, portable)
 #define LATEFOLD_AVX512_KERNELS(X, isa) LATEFOLD_AVX2_KERNELS(X, isa) X(to_lanes, isa)
 // AVX-512 with VBMI and VNNI: the AVX-512 table with its own fast scan and int8 MaxSim (vpdpbusd).
 #define LATEFOLD_AVX512VNNI_KERNELS(X, isa) X(fastscan, isa) X(maxsim_i8, isa)
-// + AVX512-BF16: bfloat16 MaxSim (vdpbf16ps).
-#define LATEFOLD_AVX512BF16_KERNELS(X, isa) X(maxsim_bf16, isa)
+// + AVX512-BF16: bfloat16 MaxSim and the bfloat16 centroid table (vdpbf16ps).
+#define LATEFOLD_AVX512BF16_KERNELS(X, isa) X(maxsim_bf16, isa) X(project_bf16, isa)
 // + AMX tiles: int8 and bfloat16 MaxSim and the bfloat16 centroid table on the tile units.
 #define LATEFOLD_AMX_KERNELS(X, isa) X(maxsim_i8, isa) X(maxsim_bf16, isa) X(project_bf16, isa)
 // NEON: the other kernels but lane_sums and to_lanes (scalar twins: no NEON transposition has

@@ -214,6 +214,14 @@ inline const KernelTable& active_kernels() noexcept { return kernels_for(active_
         __builtin_prefetch(reinterpret_cast<const void*>(c));
 }
 
+/// prefetch_lines into the L2 cache only (prefetcht1): for many lines wanted a while later, which
+/// in L1 would evict the lines in use and hold its few fill buffers.
+[[gnu::always_inline]] inline void prefetch_lines_l2(const void* p, std::size_t bytes) {
+    const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(p) + bytes;
+    for (std::uintptr_t c = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(63); c < end; c += 64)
+        __builtin_prefetch(reinterpret_cast<const void*>(c), 0, 2);
+}
+
 /// IEEE binary16 -> binary32, exact (the scalar conversion, for tails and twins; rows_scalar.cc).
 float half_to_float(half_bits h) noexcept;
 
