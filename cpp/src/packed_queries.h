@@ -2,6 +2,7 @@
 // (the engine in maxsim.cc and the index's exact stage share it).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -28,13 +29,17 @@ inline std::size_t packed_size(std::size_t m, std::size_t dim, DType form) {
     return kernels::padded_query_rows(m) * dim;
 }
 
-// Requests every cache line of item d, read next from memory, into L2. The float kernels request
-// a document's rows a tile ahead, but that was too late for rows read at random: one query's
-// MaxSim over 174 of 100,000 float16 documents of 100 x 128 took 10.1 us a document against 7.8
-// when they were in cache; with this, 8.9 (a line in each 4 KiB page only, for the address
-// translations: 10.1; the lines into L1: 9.4).
+// Requests the cache lines of item d, read next from memory, into L2 (its first
+// `item_request_bytes`: a longer item would evict the query and the rows in use; the kernels
+// stream the rest). The float kernels request a document's rows a tile ahead, but that was too
+// late for rows read at random: one query's MaxSim over 174 of 100,000 float16 documents of 100 x
+// 128 took 10.1 us a document against 7.8 when they were in cache; with this, 8.9 (a line in each
+// 4 KiB page only, for the address translations: 10.1; the lines into L1: 9.4).
+constexpr std::size_t item_request_bytes = 128 * 1024;
+
 [[gnu::always_inline]] inline void request_item(const MultiVectorsView& docs, std::size_t d) {
-    kernels::prefetch_lines_l2(docs.item_data(d), docs.item_length(d) * docs.row_stride * dtype_size(docs.dtype));
+    const std::size_t bytes = docs.item_length(d) * docs.row_stride * dtype_size(docs.dtype);
+    kernels::prefetch_lines_l2(docs.item_data(d), std::min(bytes, item_request_bytes));
 }
 
 // Every query packed once (layouts.h) in the form the documents' storage asks for: float32

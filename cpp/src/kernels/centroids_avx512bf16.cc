@@ -1,7 +1,7 @@
 // A query's centroid table from bfloat16 values (project_bf16) with AVX512-BF16: tiles of 12
-// centroid rows against two groups of 16 query tokens (dpbf16_tile.h), stored into the table. Twice
-// the products per instruction of the float32 table (project_rows), whose rounding the int16 table
-// of stage 2 would not keep anyway.
+// centroid rows against two groups of 16 query tokens (dpbf16_tile.h), stored into the table: twice
+// the products per instruction of the float32 table (project_rows), for a table that only ranks
+// documents approximately (TokenCentroids::query_table).
 #include <algorithm>
 
 #include "dpbf16_tile.h"
