@@ -178,6 +178,7 @@ def streamed(n_docs, in_memory_gb, threads, keep=None, reuse=False, storage="flo
         folder = tempfile.TemporaryDirectory()
         atexit.register(folder.cleanup)
         keep = folder.name
+    Path(keep).mkdir(parents=True, exist_ok=True)
     kept = Path(keep) / f"{name}-{n_docs}.lf", Path(keep) / f"{name}-truth.npz", Path(keep) / f"{name}-build.json"
     if reuse and all(f.exists() for f in kept):  # a kept build: searched again, not rebuilt
         saved, built = np.load(kept[1]), json.loads(kept[2].read_text())
