@@ -89,7 +89,9 @@ void TokenCentroids::prepare() {
 
 void TokenCentroids::query_table(const float* packed_query, std::size_t padded, float* table) const {
     const kernels::KernelTable& kern = kernels::active_kernels();
-    if (active_isa() != Isa::amx && active_isa() != Isa::avx512bf16) {
+    // A path with a bfloat16 projection of its own (AMX, AVX512-BF16) computes the table from
+    // bfloat16 roundings; the others keep float32 (their project_bf16 is the scalar twin).
+    if (kern.project_bf16 == kernels::kernels_for(Isa::scalar).project_bf16) {
         kern.project_rows(centroids_.data(), rows(), dim_, dim_, packed_query, padded, table, padded);
         return;
     }

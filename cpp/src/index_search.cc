@@ -80,7 +80,7 @@ constexpr std::size_t code_block = 32;
                                                  std::size_t levels) {
     for (std::size_t i = i0; i < std::min(ranked.size(), i0 + code_block); ++i) {
         const std::size_t first = std::size_t(offsets[ranked[i].id]), last = std::size_t(offsets[ranked[i].id + 1]);
-        kernels::prefetch_lines_l2(codes + first * levels, (last - first) * levels * sizeof(std::uint16_t));
+        kernels::prefetch_lines<kernels::into_l2>(codes + first * levels, (last - first) * levels * sizeof(std::uint16_t));
     }
 }
 

@@ -39,7 +39,7 @@ constexpr std::size_t item_request_bytes = 128 * 1024;
 
 [[gnu::always_inline]] inline void request_item(const MultiVectorsView& docs, std::size_t d) {
     const std::size_t bytes = docs.item_length(d) * docs.row_stride * dtype_size(docs.dtype);
-    kernels::prefetch_lines_l2(docs.item_data(d), std::min(bytes, item_request_bytes));
+    kernels::prefetch_lines<kernels::into_l2>(docs.item_data(d), std::min(bytes, item_request_bytes));
 }
 
 // Every query packed once (layouts.h) in the form the documents' storage asks for: float32

@@ -205,21 +205,18 @@ const KernelTable& kernels_for(Isa isa) noexcept;
 /// The table of the active path.
 inline const KernelTable& active_kernels() noexcept { return kernels_for(active_isa()); }
 
-/// Prefetches the cache lines that hold [p, p + bytes). Always inlined, and so must be any lambda that
-/// calls it: GCC counts a prefetch as free of side effects, deems a function that only prefetches
-/// "const" and deletes the calls to it.
+/// Prefetches the cache lines that hold [p, p + bytes): into L1 by default, or into L2 only with
+/// `into_l2` (prefetcht1: for many lines wanted a while later, which in L1 would evict the lines in
+/// use and hold its few fill buffers). Always inlined, and so must be any lambda that calls it: GCC
+/// counts a prefetch as free of side effects, deems a function that only prefetches "const" and
+/// deletes the calls to it.
+constexpr int into_l1 = 3, into_l2 = 2;  // __builtin_prefetch's locality
+
+template <int locality = into_l1>
 [[gnu::always_inline]] inline void prefetch_lines(const void* p, std::size_t bytes) {
     const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(p) + bytes;
     for (std::uintptr_t c = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(63); c < end; c += 64)
-        __builtin_prefetch(reinterpret_cast<const void*>(c));
-}
-
-/// prefetch_lines into the L2 cache only (prefetcht1): for many lines wanted a while later, which
-/// in L1 would evict the lines in use and hold its few fill buffers.
-[[gnu::always_inline]] inline void prefetch_lines_l2(const void* p, std::size_t bytes) {
-    const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(p) + bytes;
-    for (std::uintptr_t c = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(63); c < end; c += 64)
-        __builtin_prefetch(reinterpret_cast<const void*>(c), 0, 2);
+        __builtin_prefetch(reinterpret_cast<const void*>(c), 0, locality);
 }
 
 /// IEEE binary16 -> binary32, exact (the scalar conversion, for tails and twins; rows_scalar.cc).
