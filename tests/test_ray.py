@@ -236,7 +236,21 @@ def test_save_and_load_on_fresh_actors(corpus, tmp_path):
 # ---------------------------------------------------------------------------------------- faults
 
 def kill(index, shard):
-    ray.kill(index.actors[shard], no_restart=False)  # Ray restarts it (max_restarts)
+    """Kills a shard's actor (Ray restarts it while max_restarts allows) and waits until the old
+    instance is gone: ray.kill returns before the actor dies, and a call made at once could still
+    be answered by the old instance. Gone: its state reads otherwise (a restart sets `restarted`),
+    or the call fails (dead, or restarting)."""
+    actor = index.actors[shard]
+    before = ray.get(actor.state.remote())
+    ray.kill(actor, no_restart=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if ray.get(actor.state.remote(), timeout=10) != before:
+                return
+        except Exception:
+            return
+        time.sleep(0.05)
 
 
 def test_a_killed_shard_restarts_from_its_file(corpus, tmp_path):
